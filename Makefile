@@ -1,0 +1,58 @@
+# cowsnap top-level Makefile.
+#
+#   make                  module for every supported installed kernel + userspace
+#   make KVER=<version>   module for that kernel only
+#   make deps             install build/test dependencies (Debian, root)
+#   make check            unit tests on the host, then guest tests on each kernel
+#   make vmcheck          guest tests only (KERNELS="6.1 6.12" to choose)
+#   make clean
+
+TOP := $(CURDIR)
+VERSION := $(shell cat $(TOP)/VERSION)
+
+# Supported kernels: Debian's stock 6.1 and 6.12 series, where headers exist.
+KVERS ?= $(if $(KVER),$(KVER),$(sort $(foreach d,$(wildcard /lib/modules/6.1.*/build /lib/modules/6.12.*/build),$(notdir $(patsubst %/build,%,$(d))))))
+KERNELS ?= 6.1 6.12
+MODULE_SRCS := $(wildcard $(TOP)/module/*.c $(TOP)/module/*.h) $(TOP)/Kbuild \
+	$(TOP)/uapi/linux/cowsnap.h $(TOP)/VERSION
+
+.PHONY: all module userspace deps check unit vmcheck clean $(KVERS:%=module-%)
+
+all: module userspace
+
+module: $(KVERS:%=module-%)
+ifeq ($(strip $(KVERS)),)
+	@echo "make: no 6.1 or 6.12 kernel headers in /lib/modules/*/build; run 'make deps' (or pass KVER=)" >&2; exit 1
+endif
+
+# Each kernel gets build/<kver>/: symlinks to the sources, so that objects
+# of two kernels never mix.
+$(KVERS:%=module-%): module-%: $(MODULE_SRCS)
+	@mkdir -p build/$*/module
+	@ln -sf $(TOP)/Kbuild build/$*/Kbuild
+	@for f in $(TOP)/module/*.c $(TOP)/module/*.h; do ln -sf $$f build/$*/module/; done
+	@find build/$*/module -xtype l -delete
+	$(MAKE) -C /lib/modules/$*/build M=$(TOP)/build/$* COWSNAP_TOP=$(TOP) W=1 modules
+
+userspace:
+	$(MAKE) -C daemon
+	$(MAKE) -C tools
+
+deps:
+	scripts/deps
+
+unit: userspace
+	$(MAKE) -C tests/unit check
+
+vmcheck: all
+	scripts/vmcheck $(KERNELS)
+
+# Unit tests, then the guest suite on each kernel; one summary line at the end.
+check: all
+	scripts/check $(KERNELS)
+
+clean:
+	rm -rf build
+	-$(MAKE) -C daemon clean
+	-$(MAKE) -C tools clean
+	-$(MAKE) -C tests/unit clean

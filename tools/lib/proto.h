@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
+/*
+ * cowsnap socket protocol: the only place that knows how messages between
+ * cowsnapd and its clients (snapctl, requestors, writers) look on the wire.
+ * The daemon and the client library both encode and decode through this
+ * file; nothing else builds a message.  docs/socket-protocol.md describes the
+ * protocol for people; the schema tables in msgs.c are its exact definition.
+ *
+ * Framing (SOCK_STREAM Unix socket): every message is
+ *
+ *	u32 length, big-endian    number of body bytes, 2..CS_FRAME_MAX
+ *	body                      one JSON object, UTF-8, no NUL bytes,
+ *	                          nothing after the object but whitespace
+ *
+ * A frame whose length is 0, 1 or above CS_FRAME_MAX is a protocol error:
+ * the daemon answers with an error message and closes the connection.
+ *
+ * Envelope of a request (either side may send requests; the daemon sends
+ * them to writers):
+ *
+ *	{ "proto": 1, "id": N, "op": "NAME", "args": { ... } }
+ *
+ * and of its reply (same id):
+ *
+ *	{ "proto": 1, "id": N, "ok": true,  "result": { ... } }
+ *	{ "proto": 1, "id": N, "ok": false,
+ *	  "error": { "code": "EBUSY", "message": "..." } }
+ *
+ * "proto" must equal CS_PROTO_VERSION (a peer that speaks another version
+ * gets EPROTO).  "id" is chosen by the requester, 0..2^32-1.  Every object,
+ * at every depth, is checked against its schema: unknown keys, missing
+ * required keys, wrong JSON types, integers out of range, strings too long,
+ * arrays too long are rejected with EINVAL and a message that names the
+ * offending key path ("args.volumes[2]: string longer than 4095 bytes").
+ * Optional keys that are absent read as 0, false, "" or an empty array, and
+ * are left out when encoding such a value.  Integers are JSON integers in
+ * 0..2^63-1 (no fractions, no exponents).
+ */
+#ifndef COWSNAP_PROTO_H
+#define COWSNAP_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CS_PROTO_VERSION	1
+#define CS_FRAME_HDR		4
+#define CS_FRAME_MAX		(256 * 1024)
+#define CS_JSON_MAX_DEPTH	16
+#define CS_ERRMSG_MAX		512
+
+#define CS_DEFAULT_SOCKET	"/run/cowsnap/cowsnapd.sock"
+#define CS_SOCKET_ENV		"COWSNAP_SOCKET"
+
+/* -------------------------------------------------------------------- */
+/* Schemas: a table per message struct, driving encoder and decoder.     */
+
+enum cs_ftype {
+	CS_F_BOOL,	/* bool */
+	CS_F_U32,	/* uint32_t, range min..max */
+	CS_F_U64,	/* uint64_t, range min..max (max <= INT64_MAX) */
+	CS_F_STR,	/* char[max + 1], at most max bytes, no NUL */
+	CS_F_ENUM,	/* int, encoded as one of names[] */
+	CS_F_OBJ,	/* embedded struct described by sub */
+	CS_F_ARR,	/* pointer to sub->size elements at off, uint32_t
+			 * count at count_off, at most max elements */
+};
+
+struct cs_schema;
+
+struct cs_field {
+	const char *name;
+	enum cs_ftype type;
+	bool required;
+	size_t off;
+	uint64_t min, max;
+	const struct cs_schema *sub;
+	size_t count_off;
+	const char *const *names;	/* CS_F_ENUM, NULL-terminated */
+};
+
+struct cs_schema {
+	const char *name;
+	size_t size;
+	const struct cs_field *fields;
+	size_t nfields;
+};
+
+/* -------------------------------------------------------------------- */
+/* Errors carried in replies.                                            */
+
+struct cs_error {
+	int code;			/* positive errno value */
+	char message[CS_ERRMSG_MAX];
+};
+
+void cs_error_set(struct cs_error *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* "EBUSY" for EBUSY; NULL when the value has no name in the protocol. */
+const char *cs_errno_name(int code);
+/* EBUSY for "EBUSY"; 0 when unknown. */
+int cs_errno_value(const char *name);
+
+/* -------------------------------------------------------------------- */
+/* Messages.                                                             */
+
+#define CS_VERSION_MAX		32	/* as COWSNAP_VERSION_MAX_LEN */
+#define CS_PATH_MAX		4095
+#define CS_NAME_MAX		255
+#define CS_MAX_VOLUMES		64
+#define CS_MAX_SETS		4096
+
+enum cs_op {
+	CS_OP_VERSION,
+	CS_OP_SET_CREATE,
+	CS_OP_SET_DELETE,
+	CS_OP_SET_LIST,
+	CS_OP_SET_SHOW,
+	CS_OP_VOLUME_LIST,
+	__CS_OP_COUNT
+};
+
+struct cs_empty {
+	char unused;
+};
+
+/* version: result */
+struct cs_version {
+	char daemon_version[CS_VERSION_MAX + 1];
+	uint32_t proto_version;
+	char module_version[CS_VERSION_MAX + 1];	/* "" if unknown */
+	uint32_t module_proto_version;
+	char module_error[CS_ERRMSG_MAX];		/* why it is unknown */
+};
+
+/* One volume of a set, as the daemon reports it. */
+struct cs_set_volume {
+	char origin[CS_PATH_MAX + 1];	/* /dev/NAME of the origin */
+	uint32_t major, minor;
+	uint64_t sectors;
+	char image[CS_PATH_MAX + 1];	/* /dev/cowsnapN once taken */
+	uint32_t image_major, image_minor;
+	uint64_t chunks_copied;
+};
+
+enum cs_set_state {
+	CS_SET_DEFINING,
+	CS_SET_TAKEN,
+	CS_SET_INVALID,
+	CS_SET_UNKNOWN,
+};
+
+struct cs_set {
+	uint64_t id;
+	int state;			/* enum cs_set_state */
+	bool persistent, auto_release;
+	char invalid_cause[64];		/* "" when valid */
+	uint32_t chunk_sectors;
+	uint64_t created_ns, taken_ns;
+	uint64_t storage_sectors, storage_used;
+	struct cs_set_volume *volumes;
+	uint32_t nvolumes;
+};
+
+/* set_create: args.  Each volume is a path, mount point, UUID= or LABEL=. */
+struct cs_volume_spec {
+	char spec[CS_PATH_MAX + 1];
+};
+
+struct cs_set_create_args {
+	struct cs_volume_spec *volumes;
+	uint32_t nvolumes;
+	bool persistent;
+	bool no_writers;
+	uint32_t chunk_sectors;		/* 0: module default */
+};
+
+/* set_create and set_show: result */
+struct cs_set_result {
+	struct cs_set set;
+};
+
+/* set_delete: args; exactly one of id, all, oldest */
+struct cs_set_delete_args {
+	uint64_t id;
+	bool all;
+	char oldest[CS_PATH_MAX + 1];	/* volume spec */
+};
+
+struct cs_set_delete_result {
+	uint64_t *ids;			/* the sets deleted */
+	uint32_t nids;
+};
+
+struct cs_set_show_args {
+	uint64_t id;
+};
+
+struct cs_set_list_result {
+	struct cs_set *sets;
+	uint32_t nsets;
+};
+
+/* volume_list: result */
+struct cs_volume {
+	char device[CS_PATH_MAX + 1];	/* /dev/NAME */
+	uint32_t major, minor;
+	uint64_t sectors;
+	char mountpoint[CS_PATH_MAX + 1];	/* first mount point, or "" */
+	char fstype[64];
+	char uuid[64];
+	char label[CS_NAME_MAX + 1];
+	bool tracked;			/* the module tracks it */
+	uint64_t mark_set_id;		/* DEFINING set marking it */
+	uint32_t snapshots;		/* TAKEN sets holding it */
+};
+
+struct cs_volume_list_result {
+	struct cs_volume *volumes;
+	uint32_t nvolumes;
+};
+
+struct cs_op_desc {
+	const char *name;
+	const struct cs_schema *args;
+	const struct cs_schema *result;
+};
+
+extern const struct cs_op_desc cs_ops[__CS_OP_COUNT];
+extern const char *const cs_set_state_names[];
+
+/* -------------------------------------------------------------------- */
+/* Generic schema engine (proto.c).                                      */
+
+struct json_object;
+
+/* Fill the struct at obj (zeroed by the caller) from JSON; on error returns
+ * -EINVAL and explains in err, naming the key path prefixed by where. */
+int cs_schema_decode(const struct cs_schema *s, struct json_object *j,
+		     void *obj, const char *where, struct cs_error *err);
+/* Build the JSON object for the struct at obj; -EINVAL (in err) when the
+ * struct holds a value its schema does not allow. */
+int cs_schema_encode(const struct cs_schema *s, const void *obj,
+		     struct json_object **out, struct cs_error *err);
+/* Free the arrays a decode allocated; the struct itself stays. */
+void cs_schema_free(const struct cs_schema *s, void *obj);
+
+/* Parse one frame body strictly into a JSON object (refcount 1). */
+int cs_json_parse(const char *body, size_t len, struct json_object **out,
+		  struct cs_error *err);
+
+/* -------------------------------------------------------------------- */
+/* Frames.                                                               */
+
+struct cs_buf {
+	char *data;
+	size_t len, cap;
+};
+
+void cs_buf_free(struct cs_buf *b);
+
+/* Encoders append one whole frame (header and body) to out. */
+int cs_encode_request(struct cs_buf *out, uint32_t id, enum cs_op op,
+		      const void *args, struct cs_error *err);
+int cs_encode_reply(struct cs_buf *out, uint32_t id, enum cs_op op,
+		    const void *result, struct cs_error *err);
+int cs_encode_error(struct cs_buf *out, uint32_t id, const struct cs_error *e);
+
+struct cs_request {
+	uint32_t id;
+	bool have_id;		/* false when the frame was too broken to tell */
+	enum cs_op op;
+	void *args;		/* struct of cs_ops[op].args, malloc'd */
+};
+
+/* Decode a frame body.  On error returns -errno, fills err with what to
+ * reply, and sets req->id/have_id if the id could be read. */
+int cs_decode_request(const char *body, size_t len, struct cs_request *req,
+		      struct cs_error *err);
+void cs_request_free(struct cs_request *req);
+
+/* Decode a reply to a request for op.  Returns 0 and fills result (a struct
+ * of cs_ops[op].result, zeroed by the caller) on success; -errno with err
+ * set either from the peer's error reply (*remote = true) or because the
+ * reply is malformed (*remote = false, -EPROTO). */
+int cs_decode_reply(const char *body, size_t len, enum cs_op op,
+		    uint32_t *id, void *result, bool *remote,
+		    struct cs_error *err);
+
+/* Incremental frame reader for non-blocking sockets. */
+struct cs_framer {
+	char *buf;
+	size_t len, cap;
+	size_t consumed;	/* bytes of the frame last returned */
+};
+
+void cs_framer_init(struct cs_framer *f);
+void cs_framer_free(struct cs_framer *f);
+/* Room for at least want more bytes; returns where to read into. */
+char *cs_framer_space(struct cs_framer *f, size_t want, size_t *room);
+void cs_framer_filled(struct cs_framer *f, size_t n);
+/* 1 with body/len when a whole frame is buffered, 0 when more bytes are
+ * needed, -EMSGSIZE or -EINVAL when the header is not acceptable.  The frame
+ * stays valid until the next call. */
+int cs_framer_next(struct cs_framer *f, const char **body, size_t *len);
+
+/* Blocking I/O on a connected socket; timeout_ms < 0 waits forever. */
+int cs_frame_write(int fd, const struct cs_buf *b, int timeout_ms);
+int cs_frame_read(int fd, struct cs_framer *f, const char **body, size_t *len,
+		  int timeout_ms);
+
+#endif /* COWSNAP_PROTO_H */

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * cowsnap: copy-on-write snapshots of block devices, taken atomically over a
+ * set of volumes.  This header is the whole generic-netlink protocol between
+ * the cowsnap module (the provider) and userspace (cowsnapd).
+ *
+ * Family "cowsnap" (COWSNAP_GENL_NAME), version 1, multicast group "events".
+ * Every command needs CAP_SYS_ADMIN in the initial user namespace; a request
+ * without it fails with -EPERM before its attributes are looked at.  Every
+ * attribute is checked against a strict policy: unknown attributes, wrong
+ * lengths and out-of-range values fail with -EINVAL and an extended-ack
+ * message naming the attribute.  Unknown flag bits fail with -EOPNOTSUPP.
+ *
+ * Volumes are named by device number (COWSNAP_A_DEV_MAJOR/MINOR of the whole
+ * disk or partition); userspace resolves paths, UUIDs and labels.  Sizes and
+ * offsets are in 512-byte sectors unless the name says otherwise.
+ *
+ * Commands (attributes marked * are required; replies are on the same
+ * sequence number):
+ *
+ * COWSNAP_CMD_GET_VERSION
+ *   request: (none)
+ *   reply:   COWSNAP_A_VERSION          string  module version, e.g. "0.1.0"
+ *            COWSNAP_A_PROTO_VERSION    u32     COWSNAP_GENL_VERSION
+ *
+ * COWSNAP_CMD_SET_NEW: start defining a shadow copy set.  Only one set may be
+ *   DEFINING at a time: a second SET_NEW fails with -EBUSY.  The requesting
+ *   netlink socket becomes the set's owner; if it closes while the set is
+ *   DEFINING the set is aborted and its volume marks are dropped.
+ *   request: COWSNAP_A_SET_FLAGS        u32     enum cowsnap_set_flags
+ *            COWSNAP_A_CHUNK_SECTORS    u32     copy-on-write unit, power of two,
+ *                                               8..131072 (default: module
+ *                                               parameter chunk_sectors)
+ *            COWSNAP_A_HOLD_MS          u32     bound on the write hold at take,
+ *                                               100..60000 (default 10000)
+ *   reply:   COWSNAP_A_SET_ID           u64     non-zero, never reused while
+ *                                               the module stays loaded
+ *
+ * COWSNAP_CMD_SET_ADD_VOLUME: add a volume to a DEFINING set and mark it.
+ *   -EBUSY when the volume is marked by another DEFINING set; -ENODEV when
+ *   the device does not exist; -EEXIST when it is already in this set;
+ *   -ENOSPC past the module parameter max_snapshots_per_volume.
+ *   request: COWSNAP_A_SET_ID*          u64
+ *            COWSNAP_A_DEV_MAJOR*       u32
+ *            COWSNAP_A_DEV_MINOR*       u32
+ *
+ * COWSNAP_CMD_SET_ADD_STORAGE: give a set a range of sectors of a block
+ *   device as difference storage.  Allowed while DEFINING and TAKEN (to grow
+ *   a set after COWSNAP_CMD_EVENT_STORAGE_LOW).  The range must not overlap a
+ *   volume of the set nor storage already given to any set; the module holds
+ *   the device open until the set is gone.
+ *   request: COWSNAP_A_SET_ID*          u64
+ *            COWSNAP_A_DEV_MAJOR*       u32
+ *            COWSNAP_A_DEV_MINOR*       u32
+ *            COWSNAP_A_SECTOR*          u64     first sector of the range
+ *            COWSNAP_A_SECTORS*         u64     length, at least one chunk
+ *
+ * COWSNAP_CMD_SET_TAKE: take the set.  Freezes the filesystems on all its
+ *   volumes (the kernel's own freeze), holds and drains writes on all of
+ *   them for at most HOLD_MS, starts copy-on-write on all, releases, thaws.
+ *   Afterwards the set is TAKEN and each volume has a read-only image disk
+ *   /dev/cowsnapN.  -EINVAL when the set has no volume or no storage,
+ *   -ETIMEDOUT when in-flight writes did not drain within HOLD_MS (the set
+ *   stays DEFINING and may be taken again or destroyed).
+ *   request: COWSNAP_A_SET_ID*          u64
+ *            COWSNAP_A_TAKE_FLAGS       u32     enum cowsnap_take_flags
+ *   reply:   the set, as in SET_GET
+ *
+ * COWSNAP_CMD_SET_DESTROY: destroy a set in any state, drop its marks,
+ *   remove its image disks (an image still open is removed when closed; its
+ *   reads fail with -EIO from now on).
+ *   request: COWSNAP_A_SET_ID*          u64
+ *
+ * COWSNAP_CMD_SET_GET: one set (with SET_ID) or, as a dump, every set.
+ *   reply:   COWSNAP_A_SET_ID           u64
+ *            COWSNAP_A_SET_STATE        u32     enum cowsnap_set_state
+ *            COWSNAP_A_SET_FLAGS        u32
+ *            COWSNAP_A_INVALID_CAUSE    u32     enum cowsnap_invalid_cause
+ *            COWSNAP_A_CHUNK_SECTORS    u32
+ *            COWSNAP_A_CREATED_NS       u64     CLOCK_REALTIME at SET_NEW
+ *            COWSNAP_A_TAKEN_NS         u64     CLOCK_REALTIME at take (TAKEN)
+ *            COWSNAP_A_STORAGE_SECTORS  u64     storage given
+ *            COWSNAP_A_STORAGE_USED     u64     storage used, sectors
+ *            COWSNAP_A_VOLUMES          nested, one COWSNAP_A_VOLUME each:
+ *              COWSNAP_A_VOLUME         nested
+ *                COWSNAP_A_DEV_MAJOR    u32     origin
+ *                COWSNAP_A_DEV_MINOR    u32
+ *                COWSNAP_A_DEV_NAME     string  origin's kernel name ("sda2")
+ *                COWSNAP_A_SECTORS      u64     origin size at take
+ *                COWSNAP_A_IMAGE_MINOR  u32     N of /dev/cowsnapN (TAKEN)
+ *                COWSNAP_A_IMAGE_MAJOR  u32
+ *                COWSNAP_A_CHUNKS_COPIED u64    chunks preserved so far
+ *
+ * COWSNAP_CMD_VOLUME_GET: dump of every tracked volume.
+ *   reply:   COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR, COWSNAP_A_DEV_NAME
+ *            COWSNAP_A_MARK_SET_ID      u64     DEFINING set marking it, or 0
+ *            COWSNAP_A_VOLUME_FLAGS     u32     enum cowsnap_volume_flags
+ *            COWSNAP_A_SNAPSHOTS        u32     TAKEN sets holding it
+ *            COWSNAP_A_CBT_GENERATION   binary  16 bytes; changes on reset
+ *            COWSNAP_A_CHUNK_SECTORS    u32     CBT granularity
+ *            COWSNAP_A_SECTORS          u64     device size
+ *
+ * COWSNAP_CMD_TRACK / COWSNAP_CMD_UNTRACK: keep a volume tracked with no set
+ *   (for changed-block tracking between backups), or stop.  UNTRACK of a
+ *   volume still in a set only drops the keep flag.
+ *   request: COWSNAP_A_DEV_MAJOR*, COWSNAP_A_DEV_MINOR*
+ *
+ * COWSNAP_CMD_CBT_GET: which chunks of a volume changed since the take of a
+ *   set (or since tracking began when SET_ID is 0), for a range of chunks.
+ *   request: COWSNAP_A_DEV_MAJOR*, COWSNAP_A_DEV_MINOR*
+ *            COWSNAP_A_SET_ID*          u64
+ *            COWSNAP_A_CBT_FIRST*       u64     first chunk index
+ *            COWSNAP_A_CBT_COUNT*       u32     chunks, at most 262144
+ *   reply:   COWSNAP_A_CBT_GENERATION   binary  16 bytes
+ *            COWSNAP_A_CHUNK_SECTORS    u32
+ *            COWSNAP_A_CBT_FIRST        u64
+ *            COWSNAP_A_CBT_BITMAP       binary  bit i (LSB first) = chunk
+ *                                               FIRST+i changed
+ *
+ * Events, multicast on group "events" (COWSNAP_GENL_MCGRP_EVENTS):
+ *   COWSNAP_CMD_EVENT_SET_TAKEN       SET_ID
+ *   COWSNAP_CMD_EVENT_SET_DESTROYED   SET_ID
+ *   COWSNAP_CMD_EVENT_STORAGE_LOW     SET_ID, STORAGE_SECTORS, STORAGE_USED
+ *                                     (sent when free storage falls below the
+ *                                     module parameter low_water_percent)
+ *   COWSNAP_CMD_EVENT_SET_INVALID     SET_ID, INVALID_CAUSE
+ *   COWSNAP_CMD_EVENT_VOLUME_GONE     DEV_MAJOR, DEV_MINOR, DEV_NAME
+ *
+ * Dumps end with NLMSG_DONE as usual.  Errors of note: -EPERM (no
+ * CAP_SYS_ADMIN), -ENOENT (no such set), -EBUSY (set lock or mark held),
+ * -EINVAL (bad attributes, with extack), -EOPNOTSUPP (unknown flag bits),
+ * -ENODEV (no such device), -ESTALE (set not in the state the command needs).
+ */
+#ifndef _UAPI_LINUX_COWSNAP_H
+#define _UAPI_LINUX_COWSNAP_H
+
+#define COWSNAP_GENL_NAME		"cowsnap"
+#define COWSNAP_GENL_VERSION		1
+#define COWSNAP_GENL_MCGRP_EVENTS	"events"
+
+#define COWSNAP_IMAGE_NAME		"cowsnap"	/* /dev/cowsnapN */
+#define COWSNAP_CBT_GENERATION_LEN	16
+#define COWSNAP_CBT_MAX_COUNT		262144
+#define COWSNAP_VERSION_MAX_LEN		32
+#define COWSNAP_DEV_NAME_MAX_LEN	32
+
+enum cowsnap_cmd {
+	COWSNAP_CMD_UNSPEC,
+	COWSNAP_CMD_GET_VERSION,
+	COWSNAP_CMD_SET_NEW,
+	COWSNAP_CMD_SET_ADD_VOLUME,
+	COWSNAP_CMD_SET_ADD_STORAGE,
+	COWSNAP_CMD_SET_TAKE,
+	COWSNAP_CMD_SET_DESTROY,
+	COWSNAP_CMD_SET_GET,
+	COWSNAP_CMD_VOLUME_GET,
+	COWSNAP_CMD_TRACK,
+	COWSNAP_CMD_UNTRACK,
+	COWSNAP_CMD_CBT_GET,
+	COWSNAP_CMD_EVENT_SET_TAKEN,
+	COWSNAP_CMD_EVENT_SET_DESTROYED,
+	COWSNAP_CMD_EVENT_STORAGE_LOW,
+	COWSNAP_CMD_EVENT_SET_INVALID,
+	COWSNAP_CMD_EVENT_VOLUME_GONE,
+	__COWSNAP_CMD_MAX
+};
+#define COWSNAP_CMD_MAX (__COWSNAP_CMD_MAX - 1)
+
+enum cowsnap_attr {
+	COWSNAP_A_UNSPEC,
+	COWSNAP_A_VERSION,
+	COWSNAP_A_PROTO_VERSION,
+	COWSNAP_A_SET_ID,
+	COWSNAP_A_SET_STATE,
+	COWSNAP_A_SET_FLAGS,
+	COWSNAP_A_TAKE_FLAGS,
+	COWSNAP_A_INVALID_CAUSE,
+	COWSNAP_A_CHUNK_SECTORS,
+	COWSNAP_A_HOLD_MS,
+	COWSNAP_A_CREATED_NS,
+	COWSNAP_A_TAKEN_NS,
+	COWSNAP_A_DEV_MAJOR,
+	COWSNAP_A_DEV_MINOR,
+	COWSNAP_A_DEV_NAME,
+	COWSNAP_A_SECTOR,
+	COWSNAP_A_SECTORS,
+	COWSNAP_A_STORAGE_SECTORS,
+	COWSNAP_A_STORAGE_USED,
+	COWSNAP_A_VOLUMES,
+	COWSNAP_A_VOLUME,
+	COWSNAP_A_IMAGE_MAJOR,
+	COWSNAP_A_IMAGE_MINOR,
+	COWSNAP_A_CHUNKS_COPIED,
+	COWSNAP_A_MARK_SET_ID,
+	COWSNAP_A_VOLUME_FLAGS,
+	COWSNAP_A_SNAPSHOTS,
+	COWSNAP_A_CBT_GENERATION,
+	COWSNAP_A_CBT_FIRST,
+	COWSNAP_A_CBT_COUNT,
+	COWSNAP_A_CBT_BITMAP,
+	COWSNAP_A_PAD,
+	__COWSNAP_A_LAST
+};
+#define COWSNAP_A_MAX (__COWSNAP_A_LAST - 1)
+
+enum cowsnap_set_state {
+	COWSNAP_SET_DEFINING = 1,
+	COWSNAP_SET_TAKEN = 2,
+	COWSNAP_SET_INVALID = 3,
+};
+
+enum cowsnap_set_flags {
+	/* destroy the TAKEN set when the owner's netlink socket closes */
+	COWSNAP_SET_F_AUTO_RELEASE = 1U << 0,
+	/* keep the set until SET_DESTROY, whoever goes away */
+	COWSNAP_SET_F_PERSISTENT = 1U << 1,
+	__COWSNAP_SET_F_ALL = COWSNAP_SET_F_AUTO_RELEASE | COWSNAP_SET_F_PERSISTENT
+};
+
+enum cowsnap_take_flags {
+	/* do not freeze filesystems (the caller guarantees quiescence) */
+	COWSNAP_TAKE_F_NO_FREEZE = 1U << 0,
+	__COWSNAP_TAKE_F_ALL = COWSNAP_TAKE_F_NO_FREEZE
+};
+
+enum cowsnap_volume_flags {
+	/* kept tracked by COWSNAP_CMD_TRACK, with no set */
+	COWSNAP_VOLUME_F_KEEP = 1U << 0,
+	__COWSNAP_VOLUME_F_ALL = COWSNAP_VOLUME_F_KEEP
+};
+
+enum cowsnap_invalid_cause {
+	COWSNAP_INVALID_NONE = 0,
+	COWSNAP_INVALID_STORAGE_FULL = 1,	/* difference storage exhausted */
+	COWSNAP_INVALID_STORAGE_IO = 2,		/* write to storage failed */
+	COWSNAP_INVALID_ORIGIN_IO = 3,		/* read of old data failed */
+	COWSNAP_INVALID_NOMEM = 4,		/* memory for copy-on-write */
+	COWSNAP_INVALID_VOLUME_GONE = 5,	/* an origin device went away */
+};
+
+#endif /* _UAPI_LINUX_COWSNAP_H */
