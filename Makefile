@@ -16,7 +16,7 @@ KERNELS ?= 6.1 6.12
 MODULE_SRCS := $(wildcard $(TOP)/module/*.c $(TOP)/module/*.h) $(TOP)/Kbuild \
 	$(TOP)/uapi/linux/cowsnap.h $(TOP)/VERSION
 
-.PHONY: all module userspace deps check unit vmcheck clean $(KVERS:%=module-%)
+.PHONY: all module userspace deps check unit vmcheck clean bench demo $(KVERS:%=module-%)
 
 all: module userspace
 
@@ -34,9 +34,13 @@ $(KVERS:%=module-%): module-%: $(MODULE_SRCS)
 	@find build/$*/module -xtype l -delete
 	$(MAKE) -C /lib/modules/$*/build M=$(TOP)/build/$* COWSNAP_TOP=$(TOP) W=1 modules
 
+# Userspace programs: the daemon, the tools, and the tests' own helpers.
+USERSPACE_DIRS := daemon tools tests/tools
+
 userspace:
-	$(MAKE) -C daemon
-	$(MAKE) -C tools
+	@set -e; for d in $(USERSPACE_DIRS); do \
+		if [ -f $$d/Makefile ]; then $(MAKE) -C $$d; fi; \
+	done
 
 deps:
 	scripts/deps
@@ -53,6 +57,6 @@ check: all
 
 clean:
 	rm -rf build
-	-$(MAKE) -C daemon clean
-	-$(MAKE) -C tools clean
-	-$(MAKE) -C tests/unit clean
+	@for d in $(USERSPACE_DIRS) tests/unit; do \
+		if [ -f $$d/Makefile ]; then $(MAKE) -C $$d clean; fi; \
+	done

@@ -1,0 +1,89 @@
+# tests/vm/lib.sh: sourced by every guest test.  A test is a bash script run
+# as root inside the guest (scripts/vm); exit 0 = pass, 77 = skip, anything
+# else = fail.  tests/vm/run checks the kernel log and unloads the module
+# after each test.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+KVER=$(uname -r)
+KO=$TOP/build/$KVER/cowsnap.ko
+NLCTL=$TOP/tests/tools/nlctl
+export TOP KVER KO NLCTL
+
+[ "${COWSNAP_IN_GUEST:-}" = 1 ] || { echo "lib.sh: guest tests run inside scripts/vm" >&2; exit 2; }
+[ -f "$KO" ] || { echo "lib.sh: $KO missing: run 'make' first" >&2; exit 2; }
+
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+note() {
+	echo "# $*"
+}
+
+# check_eq ACTUAL EXPECTED WHAT
+check_eq() {
+	[ "$1" = "$2" ] || fail "$3: got \`$1', expected \`$2'"
+}
+
+# check_ne ACTUAL UNWANTED WHAT
+check_ne() {
+	[ "$1" != "$2" ] || fail "$3: got \`$1'"
+}
+
+# Cleanups run in reverse order of registration when the test exits.
+_on_exit=()
+on_exit() {
+	_on_exit=("$*" "${_on_exit[@]}")
+}
+_run_on_exit() {
+	local rc=$? c
+	set +e
+	for c in "${_on_exit[@]}"; do
+		eval "$c"
+	done
+	exit $rc
+}
+trap _run_on_exit EXIT
+
+module_loaded() {
+	[ -d /sys/module/cowsnap ]
+}
+
+load_module() {
+	module_loaded || insmod "$KO" "$@" || fail "insmod $KO failed"
+}
+
+unload_module() {
+	local i
+	module_loaded || return 0
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		rmmod cowsnap 2>/dev/null && return 0
+		sleep 0.5
+	done
+	rmmod cowsnap || fail "rmmod cowsnap failed"
+}
+
+# expect_fail CMD...: CMD must exit non-zero.
+expect_fail() {
+	if "$@"; then
+		fail "expected failure: $*"
+	fi
+}
+
+# wait_for SECONDS CMD...: poll CMD until it succeeds.
+wait_for() {
+	local t=$1 i
+	shift
+	for ((i = 0; i < t * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
