@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "log.h"
+
+static bool use_syslog;
+static bool verbose_log;
+
+void cs_log_init(bool verbose)
+{
+	verbose_log = verbose;
+}
+
+void cs_log_to_syslog(void)
+{
+	openlog("cowsnapd", LOG_PID, LOG_DAEMON);
+	use_syslog = true;
+}
+
+void cs_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (prio == LOG_DEBUG && !verbose_log)
+		return;
+	va_start(ap, fmt);
+	if (use_syslog) {
+		vsyslog(prio, fmt, ap);
+	} else {
+		fputs("cowsnapd: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * cowsnapd: the cowsnap coordinator.  Start-up order: options, the socket
+ * and its pid lock (so a second daemon fails before touching the module),
+ * the module and its netlink family, then serve.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/cowsnap.h>
+
+#include "cowsnap.h"
+#include "daemon.h"
+#include "log.h"
+#include "modload.h"
+#include "netlink.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: cowsnapd [OPTION]...\n"
+"The cowsnap coordinator: talks to the cowsnap kernel module and serves\n"
+"requestors and writers on a Unix socket.\n"
+"\n"
+"  -f, --foreground     stay in the foreground and log to stderr\n"
+"                       (default: detach once listening, log to syslog)\n"
+"  -s, --socket PATH    listen on PATH (default: $" CS_SOCKET_ENV " or\n"
+"                       " CS_DEFAULT_SOCKET "); the pid file\n"
+"                       cowsnapd.pid goes in the same directory\n"
+"  -m, --module FILE    load the module from FILE (insmod) when the\n"
+"                       \"cowsnap\" netlink family is missing (default:\n"
+"                       modprobe cowsnap)\n"
+"      --no-module      serve without the module: operations that need it\n"
+"                       fail (for testing clients and the socket protocol)\n"
+"  -g, --group GROUP    also serve members of GROUP (default: root only)\n"
+"  -v, --verbose        log debug messages\n"
+"  -V, --version        print the version and exit\n"
+"  -h, --help           print this help and exit\n"
+"\n"
+"Exit status: 0 after a clean shutdown (SIGTERM, SIGINT), 1 when it cannot\n"
+"start or fails, 2 on bad usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "module", required_argument, NULL, 'm' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "no-module", no_argument, NULL, 'N' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct cowsnapd d = { .listen_fd = -1, .signal_fd = -1, .pid_fd = -1 };
+	struct cs_error err = { 0 };
+	bool foreground = false, verbose = false, no_module = false;
+	struct group *gr;
+	char ver[CS_VERSION_MAX + 1];
+	uint32_t proto;
+	int c, ret;
+
+	d.socket_path = cs_socket_path();
+	while ((c = getopt_long(argc, argv, "fs:m:g:vVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			foreground = true;
+			break;
+		case 's':
+			d.socket_path = optarg;
+			break;
+		case 'm':
+			d.module_path = optarg;
+			break;
+		case 'g':
+			gr = getgrnam(optarg);
+			if (!gr) {
+				fprintf(stderr, "cowsnapd: unknown group `%s'\n", optarg);
+				return 2;
+			}
+			d.peers.have_group = true;
+			d.peers.group = gr->gr_gid;
+			d.peers.group_name = optarg;
+			break;
+		case 'N':
+			no_module = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'V':
+			printf("cowsnapd %s\n", COWSNAP_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "cowsnapd: unexpected argument `%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	cs_log_init(verbose);
+
+	if (cs_server_open(&d, &err)) {
+		cs_err("%s", err.message);
+		return 1;
+	}
+	if (no_module) {
+		cs_info("cowsnapd %s listening on %s without the module", COWSNAP_VERSION,
+			d.socket_path);
+		goto serve;
+	}
+	ret = cs_nl_open(&d.nl, &err);
+	if (ret == -ENOENT) {
+		cs_info("no netlink family \"cowsnap\": loading the module");
+		ret = cs_module_load(d.module_path, &err);
+		if (!ret)
+			ret = cs_nl_open(&d.nl, &err);
+	}
+	if (ret) {
+		cs_err("%s", err.message);
+		goto out;
+	}
+	ret = cs_nl_get_version(d.nl, ver, sizeof(ver), &proto, &err);
+	if (ret) {
+		cs_err("%s", err.message);
+		goto out;
+	}
+	if (proto != COWSNAP_GENL_VERSION) {
+		cs_err("the cowsnap module %s speaks netlink protocol %u, this cowsnapd speaks %d; "
+		       "install matching versions", ver, proto, COWSNAP_GENL_VERSION);
+		ret = -EPROTO;
+		goto out;
+	}
+	cs_info("cowsnapd %s, module %s (netlink protocol %u), listening on %s",
+		COWSNAP_VERSION, ver, proto, d.socket_path);
+
+serve:
+	if (!foreground) {
+		if (daemon(0, 0)) {
+			cs_err("cannot detach: %s", strerror(errno));
+			ret = -errno;
+			goto out;
+		}
+		cs_log_to_syslog();
+	}
+	cs_server_write_pid(&d);
+	ret = cs_server_run(&d);
+out:
+	cs_server_close(&d);
+	cs_nl_close(d.nl);
+	return ret ? 1 : 0;
+}

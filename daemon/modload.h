@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef COWSNAPD_MODLOAD_H
+#define COWSNAPD_MODLOAD_H
+
+#include "proto.h"
+
+/* Load the cowsnap module: the file at path when given (insmod), else the
+ * module named "cowsnap" from /lib/modules (modprobe).  Already loaded is
+ * success.  On failure err says what is missing and what to do. */
+int cs_module_load(const char *path, struct cs_error *err);
+
+#endif

@@ -1,0 +1,677 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * All generic netlink of cowsnapd: requests to the cowsnap module and the
+ * parsing of its replies.  One request at a time on one socket; the daemon's
+ * event loop is single-threaded, so no locking.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/netlink.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+
+#include <linux/cowsnap.h>
+
+#include "log.h"
+#include "netlink.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+struct cs_nl {
+	struct nl_sock *sk;
+	int family;
+};
+
+static const char *const cmd_names[] = {
+	[COWSNAP_CMD_GET_VERSION] = "GET_VERSION",
+	[COWSNAP_CMD_SET_NEW] = "SET_NEW",
+	[COWSNAP_CMD_SET_ADD_VOLUME] = "SET_ADD_VOLUME",
+	[COWSNAP_CMD_SET_ADD_STORAGE] = "SET_ADD_STORAGE",
+	[COWSNAP_CMD_SET_TAKE] = "SET_TAKE",
+	[COWSNAP_CMD_SET_DESTROY] = "SET_DESTROY",
+	[COWSNAP_CMD_SET_GET] = "SET_GET",
+	[COWSNAP_CMD_VOLUME_GET] = "VOLUME_GET",
+	[COWSNAP_CMD_TRACK] = "TRACK",
+	[COWSNAP_CMD_UNTRACK] = "UNTRACK",
+	[COWSNAP_CMD_CBT_GET] = "CBT_GET",
+};
+
+/* What userspace accepts from the module; strict like the module is. */
+static struct nla_policy policy[COWSNAP_A_MAX + 1] = {
+	[COWSNAP_A_VERSION] = { .type = NLA_NUL_STRING, .maxlen = COWSNAP_VERSION_MAX_LEN },
+	[COWSNAP_A_PROTO_VERSION] = { .type = NLA_U32 },
+	[COWSNAP_A_SET_ID] = { .type = NLA_U64 },
+	[COWSNAP_A_SET_STATE] = { .type = NLA_U32 },
+	[COWSNAP_A_SET_FLAGS] = { .type = NLA_U32 },
+	[COWSNAP_A_INVALID_CAUSE] = { .type = NLA_U32 },
+	[COWSNAP_A_CHUNK_SECTORS] = { .type = NLA_U32 },
+	[COWSNAP_A_CREATED_NS] = { .type = NLA_U64 },
+	[COWSNAP_A_TAKEN_NS] = { .type = NLA_U64 },
+	[COWSNAP_A_DEV_MAJOR] = { .type = NLA_U32 },
+	[COWSNAP_A_DEV_MINOR] = { .type = NLA_U32 },
+	[COWSNAP_A_DEV_NAME] = { .type = NLA_NUL_STRING, .maxlen = COWSNAP_DEV_NAME_MAX_LEN },
+	[COWSNAP_A_SECTORS] = { .type = NLA_U64 },
+	[COWSNAP_A_STORAGE_SECTORS] = { .type = NLA_U64 },
+	[COWSNAP_A_STORAGE_USED] = { .type = NLA_U64 },
+	[COWSNAP_A_VOLUMES] = { .type = NLA_NESTED },
+	[COWSNAP_A_IMAGE_MAJOR] = { .type = NLA_U32 },
+	[COWSNAP_A_IMAGE_MINOR] = { .type = NLA_U32 },
+	[COWSNAP_A_CHUNKS_COPIED] = { .type = NLA_U64 },
+	[COWSNAP_A_MARK_SET_ID] = { .type = NLA_U64 },
+	[COWSNAP_A_VOLUME_FLAGS] = { .type = NLA_U32 },
+	[COWSNAP_A_SNAPSHOTS] = { .type = NLA_U32 },
+};
+
+struct req {
+	int cmd;
+	int error;		/* from NLMSG_ERROR, negative */
+	bool done;
+	char extack[256];
+	int (*parse)(struct req *r, struct nlattr **tb);
+	void *ctx;
+	int parse_err;
+};
+
+static int valid_cb(struct nl_msg *msg, void *arg)
+{
+	struct req *r = arg;
+	struct nlattr *tb[COWSNAP_A_MAX + 1];
+	int ret;
+
+	ret = genlmsg_parse(nlmsg_hdr(msg), 0, tb, COWSNAP_A_MAX, policy);
+	if (ret < 0) {
+		r->parse_err = -EPROTO;
+		return NL_SKIP;
+	}
+	if (r->parse && !r->parse_err)
+		r->parse_err = r->parse(r, tb);
+	return NL_OK;
+}
+
+static int finish_cb(struct nl_msg *msg, void *arg)
+{
+	struct req *r = arg;
+
+	r->done = true;
+	return NL_STOP;
+}
+
+static int error_cb(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	struct req *r = arg;
+	struct nlmsghdr *nlh = (struct nlmsghdr *)((char *)e - NLMSG_HDRLEN);
+	size_t off = sizeof(*e);
+	int len;
+
+	r->error = e->error;
+	r->done = true;
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return NL_STOP;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	len = (int)nlh->nlmsg_len - NLMSG_HDRLEN - (int)off;
+	if (len > 0) {
+		struct nlattr *a;
+		int rem;
+
+		nla_for_each_attr(a, (struct nlattr *)((char *)e + off), len, rem) {
+			if (nla_type(a) == NLMSGERR_ATTR_MSG && nla_len(a) > 0) {
+				snprintf(r->extack, sizeof(r->extack), "%.*s",
+					 nla_len(a), (const char *)nla_data(a));
+				r->extack[strcspn(r->extack, "\n")] = '\0';
+			}
+		}
+	}
+	return NL_STOP;
+}
+
+static int resolve(struct cs_nl *nl, struct cs_error *err)
+{
+	int fam = genl_ctrl_resolve(nl->sk, COWSNAP_GENL_NAME);
+
+	if (fam < 0) {
+		nl->family = 0;
+		if (fam == -NLE_OBJ_NOTFOUND) {
+			cs_error_set(err, ENOENT, "the cowsnap module is not loaded "
+				     "(no generic netlink family \"" COWSNAP_GENL_NAME "\")");
+			return -ENOENT;
+		}
+		cs_error_set(err, EIO, "cannot resolve generic netlink family \""
+			     COWSNAP_GENL_NAME "\": %s", nl_geterror(fam));
+		return -EIO;
+	}
+	nl->family = fam;
+	return 0;
+}
+
+int cs_nl_open(struct cs_nl **out, struct cs_error *err)
+{
+	struct cs_nl *nl = calloc(1, sizeof(*nl));
+	int one = 1, ret;
+
+	*out = NULL;
+	if (!nl) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	nl->sk = nl_socket_alloc();
+	if (!nl->sk) {
+		free(nl);
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	ret = genl_connect(nl->sk);
+	if (ret < 0) {
+		cs_error_set(err, EIO, "cannot open a generic netlink socket: %s",
+			     nl_geterror(ret));
+		cs_nl_close(nl);
+		return -EIO;
+	}
+	/* best effort: older kernels simply send no extended ack */
+	setsockopt(nl_socket_get_fd(nl->sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(nl_socket_get_fd(nl->sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	ret = resolve(nl, err);
+	if (ret) {
+		cs_nl_close(nl);
+		return ret;
+	}
+	*out = nl;
+	return 0;
+}
+
+void cs_nl_close(struct cs_nl *nl)
+{
+	if (!nl)
+		return;
+	nl_socket_free(nl->sk);
+	free(nl);
+}
+
+static const char *cmd_name(int cmd)
+{
+	if (cmd > 0 && (size_t)cmd < sizeof(cmd_names) / sizeof(cmd_names[0]) && cmd_names[cmd])
+		return cmd_names[cmd];
+	return "?";
+}
+
+/* Send msg (consumed) and run its replies through r->parse. */
+static int transact(struct cs_nl *nl, struct nl_msg *msg, struct req *r,
+		    struct cs_error *err)
+{
+	struct nl_cb *cb;
+	int ret;
+
+	r->done = false;
+	r->error = 0;
+	r->parse_err = 0;
+	r->extack[0] = '\0';
+	ret = nl_send_auto(nl->sk, msg);
+	nlmsg_free(msg);
+	if (ret < 0) {
+		cs_error_set(err, EIO, "cowsnap %s: send failed: %s", cmd_name(r->cmd),
+			     nl_geterror(ret));
+		return -EIO;
+	}
+	cb = nl_cb_clone(nl_socket_get_cb(nl->sk));
+	if (!cb) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, valid_cb, r);
+	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, finish_cb, r);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, finish_cb, r);
+	nl_cb_err(cb, NL_CB_CUSTOM, error_cb, r);
+	while (!r->done) {
+		ret = nl_recvmsgs(nl->sk, cb);
+		if (ret < 0 && !r->done) {
+			nl_cb_put(cb);
+			cs_error_set(err, EIO, "cowsnap %s: receive failed: %s",
+				     cmd_name(r->cmd), nl_geterror(ret));
+			return -EIO;
+		}
+	}
+	nl_cb_put(cb);
+	if (r->error) {
+		cs_error_set(err, -r->error, "cowsnap %s: %s%s%s", cmd_name(r->cmd),
+			     strerror(-r->error), r->extack[0] ? ": " : "", r->extack);
+		return r->error;
+	}
+	if (r->parse_err) {
+		cs_error_set(err, -r->parse_err, "cowsnap %s: malformed reply from the module",
+			     cmd_name(r->cmd));
+		return r->parse_err;
+	}
+	return 0;
+}
+
+static struct nl_msg *new_msg(struct cs_nl *nl, int cmd, int flags, struct cs_error *err)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+
+	if (!msg || !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, nl->family, 0, flags,
+				 (uint8_t)cmd, COWSNAP_GENL_VERSION)) {
+		nlmsg_free(msg);
+		cs_error_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	return msg;
+}
+
+/*
+ * One request with attributes added by put(); the module may have been
+ * reloaded since we resolved the family (its id changes), so an -ENOENT is
+ * retried once after resolving again when the id moved.
+ */
+static int request(struct cs_nl *nl, int cmd, int flags,
+		   int (*put)(struct nl_msg *msg, const void *arg), const void *arg,
+		   struct req *r, struct cs_error *err)
+{
+	struct nl_msg *msg;
+	int ret, fam, tries = 0;
+
+	r->cmd = cmd;
+	if (!nl) {
+		cs_error_set(err, ENODEV, "cowsnapd runs without the cowsnap module (--no-module)");
+		return -ENODEV;
+	}
+again:
+	if (!nl->family) {
+		ret = resolve(nl, err);
+		if (ret)
+			return ret;
+	}
+	msg = new_msg(nl, cmd, flags, err);
+	if (!msg)
+		return -ENOMEM;
+	if (put && put(msg, arg) < 0) {
+		nlmsg_free(msg);
+		cs_error_set(err, ENOMEM, "cowsnap %s: message too large", cmd_name(cmd));
+		return -ENOMEM;
+	}
+	ret = transact(nl, msg, r, err);
+	if (ret == -ENOENT && !tries++) {
+		fam = nl->family;
+		if (resolve(nl, err) == -ENOENT)
+			return -ENOENT;
+		if (nl->family != fam)
+			goto again;
+		cs_error_set(err, ENOENT, "cowsnap %s: %s%s%s", cmd_name(cmd),
+			     strerror(ENOENT), r->extack[0] ? ": " : "", r->extack);
+	}
+	return ret;
+}
+
+/* ---------------------------------------------------------------- */
+
+struct version_ctx {
+	char *version;
+	size_t size;
+	uint32_t *proto;
+	bool seen;
+};
+
+static int parse_version(struct req *r, struct nlattr **tb)
+{
+	struct version_ctx *v = r->ctx;
+
+	if (!tb[COWSNAP_A_VERSION] || !tb[COWSNAP_A_PROTO_VERSION])
+		return -EPROTO;
+	snprintf(v->version, v->size, "%s", nla_get_string(tb[COWSNAP_A_VERSION]));
+	*v->proto = nla_get_u32(tb[COWSNAP_A_PROTO_VERSION]);
+	v->seen = true;
+	return 0;
+}
+
+int cs_nl_get_version(struct cs_nl *nl, char *version, size_t size,
+		      uint32_t *proto, struct cs_error *err)
+{
+	struct version_ctx v = { version, size, proto, false };
+	struct req r = { .parse = parse_version, .ctx = &v };
+	int ret;
+
+	ret = request(nl, COWSNAP_CMD_GET_VERSION, 0, NULL, NULL, &r, err);
+	if (!ret && !v.seen) {
+		cs_error_set(err, EPROTO, "cowsnap GET_VERSION: the module sent no version");
+		ret = -EPROTO;
+	}
+	return ret;
+}
+
+/* ---------------------------------------------------------------- */
+
+struct set_args {
+	uint64_t id;
+	uint32_t flags, chunk_sectors, major, minor;
+	uint64_t sector, sectors;
+	int attrs;	/* which of the above go out: bits of ATTR_* */
+};
+
+enum {
+	ATTR_ID = 1 << 0,
+	ATTR_SET_FLAGS = 1 << 1,
+	ATTR_CHUNK = 1 << 2,
+	ATTR_DEV = 1 << 3,
+	ATTR_RANGE = 1 << 4,
+	ATTR_TAKE_FLAGS = 1 << 5,
+};
+
+static int put_set_args(struct nl_msg *msg, const void *arg)
+{
+	const struct set_args *a = arg;
+
+	if ((a->attrs & ATTR_ID) && nla_put_u64(msg, COWSNAP_A_SET_ID, a->id) < 0)
+		return -1;
+	if ((a->attrs & ATTR_SET_FLAGS) && nla_put_u32(msg, COWSNAP_A_SET_FLAGS, a->flags) < 0)
+		return -1;
+	if ((a->attrs & ATTR_TAKE_FLAGS) && nla_put_u32(msg, COWSNAP_A_TAKE_FLAGS, a->flags) < 0)
+		return -1;
+	if ((a->attrs & ATTR_CHUNK) && a->chunk_sectors &&
+	    nla_put_u32(msg, COWSNAP_A_CHUNK_SECTORS, a->chunk_sectors) < 0)
+		return -1;
+	if ((a->attrs & ATTR_DEV) &&
+	    (nla_put_u32(msg, COWSNAP_A_DEV_MAJOR, a->major) < 0 ||
+	     nla_put_u32(msg, COWSNAP_A_DEV_MINOR, a->minor) < 0))
+		return -1;
+	if ((a->attrs & ATTR_RANGE) &&
+	    (nla_put_u64(msg, COWSNAP_A_SECTOR, a->sector) < 0 ||
+	     nla_put_u64(msg, COWSNAP_A_SECTORS, a->sectors) < 0))
+		return -1;
+	return 0;
+}
+
+static int parse_set_id(struct req *r, struct nlattr **tb)
+{
+	if (!tb[COWSNAP_A_SET_ID])
+		return -EPROTO;
+	*(uint64_t *)r->ctx = nla_get_u64(tb[COWSNAP_A_SET_ID]);
+	return 0;
+}
+
+int cs_nl_set_new(struct cs_nl *nl, uint32_t flags, uint32_t chunk_sectors,
+		  uint64_t *id, struct cs_error *err)
+{
+	struct set_args a = { .flags = flags, .chunk_sectors = chunk_sectors,
+			      .attrs = ATTR_SET_FLAGS | ATTR_CHUNK };
+	struct req r = { .parse = parse_set_id, .ctx = id };
+	int ret;
+
+	*id = 0;
+	ret = request(nl, COWSNAP_CMD_SET_NEW, 0, put_set_args, &a, &r, err);
+	if (!ret && !*id) {
+		cs_error_set(err, EPROTO, "cowsnap SET_NEW: the module sent no set id");
+		ret = -EPROTO;
+	}
+	return ret;
+}
+
+int cs_nl_set_add_volume(struct cs_nl *nl, uint64_t id, uint32_t major,
+			 uint32_t minor, struct cs_error *err)
+{
+	struct set_args a = { .id = id, .major = major, .minor = minor,
+			      .attrs = ATTR_ID | ATTR_DEV };
+	struct req r = { 0 };
+
+	return request(nl, COWSNAP_CMD_SET_ADD_VOLUME, 0, put_set_args, &a, &r, err);
+}
+
+int cs_nl_set_add_storage(struct cs_nl *nl, uint64_t id, uint32_t major,
+			  uint32_t minor, uint64_t sector, uint64_t sectors,
+			  struct cs_error *err)
+{
+	struct set_args a = { .id = id, .major = major, .minor = minor,
+			      .sector = sector, .sectors = sectors,
+			      .attrs = ATTR_ID | ATTR_DEV | ATTR_RANGE };
+	struct req r = { 0 };
+
+	return request(nl, COWSNAP_CMD_SET_ADD_STORAGE, 0, put_set_args, &a, &r, err);
+}
+
+int cs_nl_set_destroy(struct cs_nl *nl, uint64_t id, struct cs_error *err)
+{
+	struct set_args a = { .id = id, .attrs = ATTR_ID };
+	struct req r = { 0 };
+
+	return request(nl, COWSNAP_CMD_SET_DESTROY, 0, put_set_args, &a, &r, err);
+}
+
+static const char *const invalid_causes[] = {
+	[COWSNAP_INVALID_NONE] = "",
+	[COWSNAP_INVALID_STORAGE_FULL] = "storage-full",
+	[COWSNAP_INVALID_STORAGE_IO] = "storage-io-error",
+	[COWSNAP_INVALID_ORIGIN_IO] = "origin-io-error",
+	[COWSNAP_INVALID_NOMEM] = "out-of-memory",
+	[COWSNAP_INVALID_VOLUME_GONE] = "volume-gone",
+};
+
+static int parse_set_volume(struct nlattr *nest, struct cs_set_volume *v)
+{
+	struct nlattr *tb[COWSNAP_A_MAX + 1];
+
+	if (nla_parse_nested(tb, COWSNAP_A_MAX, nest, policy) < 0)
+		return -EPROTO;
+	if (!tb[COWSNAP_A_DEV_MAJOR] || !tb[COWSNAP_A_DEV_MINOR])
+		return -EPROTO;
+	v->major = nla_get_u32(tb[COWSNAP_A_DEV_MAJOR]);
+	v->minor = nla_get_u32(tb[COWSNAP_A_DEV_MINOR]);
+	if (tb[COWSNAP_A_DEV_NAME])
+		snprintf(v->origin, sizeof(v->origin), "/dev/%s",
+			 nla_get_string(tb[COWSNAP_A_DEV_NAME]));
+	else
+		snprintf(v->origin, sizeof(v->origin), "/dev/block/%u:%u", v->major, v->minor);
+	if (tb[COWSNAP_A_SECTORS])
+		v->sectors = nla_get_u64(tb[COWSNAP_A_SECTORS]);
+	if (tb[COWSNAP_A_IMAGE_MINOR] && tb[COWSNAP_A_IMAGE_MAJOR]) {
+		v->image_major = nla_get_u32(tb[COWSNAP_A_IMAGE_MAJOR]);
+		v->image_minor = nla_get_u32(tb[COWSNAP_A_IMAGE_MINOR]);
+		snprintf(v->image, sizeof(v->image), "/dev/" COWSNAP_IMAGE_NAME "%u",
+			 v->image_minor);
+	}
+	if (tb[COWSNAP_A_CHUNKS_COPIED])
+		v->chunks_copied = nla_get_u64(tb[COWSNAP_A_CHUNKS_COPIED]);
+	return 0;
+}
+
+static int parse_set_into(struct nlattr **tb, struct cs_set *s)
+{
+	struct nlattr *a;
+	uint32_t n = 0, st, flags, cause;
+	int rem, ret;
+
+	memset(s, 0, sizeof(*s));
+	if (!tb[COWSNAP_A_SET_ID] || !tb[COWSNAP_A_SET_STATE])
+		return -EPROTO;
+	s->id = nla_get_u64(tb[COWSNAP_A_SET_ID]);
+	st = nla_get_u32(tb[COWSNAP_A_SET_STATE]);
+	s->state = st == COWSNAP_SET_DEFINING ? CS_SET_DEFINING :
+		   st == COWSNAP_SET_TAKEN ? CS_SET_TAKEN :
+		   st == COWSNAP_SET_INVALID ? CS_SET_INVALID : CS_SET_UNKNOWN;
+	flags = tb[COWSNAP_A_SET_FLAGS] ? nla_get_u32(tb[COWSNAP_A_SET_FLAGS]) : 0;
+	s->persistent = flags & COWSNAP_SET_F_PERSISTENT;
+	s->auto_release = flags & COWSNAP_SET_F_AUTO_RELEASE;
+	cause = tb[COWSNAP_A_INVALID_CAUSE] ? nla_get_u32(tb[COWSNAP_A_INVALID_CAUSE]) : 0;
+	if (cause < sizeof(invalid_causes) / sizeof(invalid_causes[0]))
+		snprintf(s->invalid_cause, sizeof(s->invalid_cause), "%s", invalid_causes[cause]);
+	else
+		snprintf(s->invalid_cause, sizeof(s->invalid_cause), "cause-%u", cause);
+	if (tb[COWSNAP_A_CHUNK_SECTORS])
+		s->chunk_sectors = nla_get_u32(tb[COWSNAP_A_CHUNK_SECTORS]);
+	if (tb[COWSNAP_A_CREATED_NS])
+		s->created_ns = nla_get_u64(tb[COWSNAP_A_CREATED_NS]);
+	if (tb[COWSNAP_A_TAKEN_NS])
+		s->taken_ns = nla_get_u64(tb[COWSNAP_A_TAKEN_NS]);
+	if (tb[COWSNAP_A_STORAGE_SECTORS])
+		s->storage_sectors = nla_get_u64(tb[COWSNAP_A_STORAGE_SECTORS]);
+	if (tb[COWSNAP_A_STORAGE_USED])
+		s->storage_used = nla_get_u64(tb[COWSNAP_A_STORAGE_USED]);
+	if (!tb[COWSNAP_A_VOLUMES])
+		return 0;
+	nla_for_each_nested(a, tb[COWSNAP_A_VOLUMES], rem)
+		n++;
+	if (n > CS_MAX_VOLUMES)
+		return -EPROTO;
+	s->volumes = calloc(n ? n : 1, sizeof(*s->volumes));
+	if (!s->volumes)
+		return -ENOMEM;
+	nla_for_each_nested(a, tb[COWSNAP_A_VOLUMES], rem) {
+		if (nla_type(a) != COWSNAP_A_VOLUME)
+			return -EPROTO;
+		ret = parse_set_volume(a, &s->volumes[s->nvolumes++]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void cs_nl_set_free(struct cs_set *set)
+{
+	free(set->volumes);
+	set->volumes = NULL;
+	set->nvolumes = 0;
+}
+
+static int parse_one_set(struct req *r, struct nlattr **tb)
+{
+	return parse_set_into(tb, r->ctx);
+}
+
+int cs_nl_set_take(struct cs_nl *nl, uint64_t id, uint32_t flags,
+		   struct cs_set *set, struct cs_error *err)
+{
+	struct set_args a = { .id = id, .flags = flags, .attrs = ATTR_ID | ATTR_TAKE_FLAGS };
+	struct req r = { .parse = parse_one_set, .ctx = set };
+	int ret;
+
+	memset(set, 0, sizeof(*set));
+	ret = request(nl, COWSNAP_CMD_SET_TAKE, 0, put_set_args, &a, &r, err);
+	if (ret)
+		cs_nl_set_free(set);
+	return ret;
+}
+
+int cs_nl_set_get(struct cs_nl *nl, uint64_t id, struct cs_set *set,
+		  struct cs_error *err)
+{
+	struct set_args a = { .id = id, .attrs = ATTR_ID };
+	struct req r = { .parse = parse_one_set, .ctx = set };
+	int ret;
+
+	memset(set, 0, sizeof(*set));
+	ret = request(nl, COWSNAP_CMD_SET_GET, 0, put_set_args, &a, &r, err);
+	if (!ret && !set->id) {
+		cs_error_set(err, EPROTO, "cowsnap SET_GET: empty reply");
+		ret = -EPROTO;
+	}
+	if (ret)
+		cs_nl_set_free(set);
+	return ret;
+}
+
+struct set_list {
+	struct cs_set *sets;
+	uint32_t n, cap;
+};
+
+static int parse_set_entry(struct req *r, struct nlattr **tb)
+{
+	struct set_list *l = r->ctx;
+
+	if (l->n == l->cap) {
+		uint32_t cap = l->cap ? l->cap * 2 : 8;
+		struct cs_set *s;
+
+		if (cap > CS_MAX_SETS)
+			return -E2BIG;
+		s = realloc(l->sets, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		l->sets = s;
+		l->cap = cap;
+	}
+	/* count it first so that a failed parse is freed too */
+	return parse_set_into(tb, &l->sets[l->n++]);
+}
+
+int cs_nl_set_dump(struct cs_nl *nl, struct cs_set **sets, uint32_t *nsets,
+		   struct cs_error *err)
+{
+	struct set_list l = { 0 };
+	struct req r = { .parse = parse_set_entry, .ctx = &l };
+	int ret;
+
+	ret = request(nl, COWSNAP_CMD_SET_GET, NLM_F_DUMP, NULL, NULL, &r, err);
+	if (ret) {
+		for (uint32_t i = 0; i < l.n; i++)
+			cs_nl_set_free(&l.sets[i]);
+		free(l.sets);
+		l.sets = NULL;
+		l.n = 0;
+	}
+	*sets = l.sets;
+	*nsets = l.n;
+	return ret;
+}
+
+struct vol_list {
+	struct cs_volume *v;
+	uint32_t n, cap;
+};
+
+static int parse_volume_entry(struct req *r, struct nlattr **tb)
+{
+	struct vol_list *l = r->ctx;
+	struct cs_volume *v;
+
+	if (!tb[COWSNAP_A_DEV_MAJOR] || !tb[COWSNAP_A_DEV_MINOR])
+		return -EPROTO;
+	if (l->n == l->cap) {
+		uint32_t cap = l->cap ? l->cap * 2 : 8;
+
+		if (cap > 4096)
+			return -E2BIG;
+		v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	v = &l->v[l->n++];
+	memset(v, 0, sizeof(*v));
+	v->major = nla_get_u32(tb[COWSNAP_A_DEV_MAJOR]);
+	v->minor = nla_get_u32(tb[COWSNAP_A_DEV_MINOR]);
+	if (tb[COWSNAP_A_DEV_NAME])
+		snprintf(v->device, sizeof(v->device), "/dev/%s",
+			 nla_get_string(tb[COWSNAP_A_DEV_NAME]));
+	v->tracked = true;
+	if (tb[COWSNAP_A_SECTORS])
+		v->sectors = nla_get_u64(tb[COWSNAP_A_SECTORS]);
+	if (tb[COWSNAP_A_MARK_SET_ID])
+		v->mark_set_id = nla_get_u64(tb[COWSNAP_A_MARK_SET_ID]);
+	if (tb[COWSNAP_A_SNAPSHOTS])
+		v->snapshots = nla_get_u32(tb[COWSNAP_A_SNAPSHOTS]);
+	return 0;
+}
+
+int cs_nl_volume_dump(struct cs_nl *nl, struct cs_volume **vols, uint32_t *n,
+		      struct cs_error *err)
+{
+	struct vol_list l = { 0 };
+	struct req r = { .parse = parse_volume_entry, .ctx = &l };
+	int ret;
+
+	ret = request(nl, COWSNAP_CMD_VOLUME_GET, NLM_F_DUMP, NULL, NULL, &r, err);
+	if (ret) {
+		free(l.v);
+		l.v = NULL;
+		l.n = 0;
+	}
+	*vols = l.v;
+	*n = l.n;
+	return ret;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef COWSNAPD_NETLINK_H
+#define COWSNAPD_NETLINK_H
+
+#include <stdint.h>
+
+#include "proto.h"
+
+/*
+ * The daemon's only link to the provider: generic netlink family "cowsnap"
+ * (uapi/linux/cowsnap.h).  Every function returns 0 or a negative errno
+ * value, the kernel's own when it refused, with err naming the command and
+ * carrying the kernel's extended-ack message when it sent one.
+ */
+struct cs_nl;
+
+/* -ENOENT when the family is not registered (module not loaded). */
+int cs_nl_open(struct cs_nl **out, struct cs_error *err);
+void cs_nl_close(struct cs_nl *nl);
+
+int cs_nl_get_version(struct cs_nl *nl, char *version, size_t size,
+		      uint32_t *proto, struct cs_error *err);
+
+int cs_nl_set_new(struct cs_nl *nl, uint32_t flags, uint32_t chunk_sectors,
+		  uint64_t *id, struct cs_error *err);
+int cs_nl_set_add_volume(struct cs_nl *nl, uint64_t id, uint32_t major,
+			 uint32_t minor, struct cs_error *err);
+int cs_nl_set_add_storage(struct cs_nl *nl, uint64_t id, uint32_t major,
+			  uint32_t minor, uint64_t sector, uint64_t sectors,
+			  struct cs_error *err);
+/* On success *set is filled from the reply (arrays freed with
+ * cs_schema_free on the cs_set schema, see cs_nl_set_free). */
+int cs_nl_set_take(struct cs_nl *nl, uint64_t id, uint32_t flags,
+		   struct cs_set *set, struct cs_error *err);
+int cs_nl_set_destroy(struct cs_nl *nl, uint64_t id, struct cs_error *err);
+int cs_nl_set_get(struct cs_nl *nl, uint64_t id, struct cs_set *set,
+		  struct cs_error *err);
+int cs_nl_set_dump(struct cs_nl *nl, struct cs_set **sets, uint32_t *nsets,
+		   struct cs_error *err);
+void cs_nl_set_free(struct cs_set *set);
+
+/* Tracked volumes: fills device, major, minor, sectors, tracked,
+ * mark_set_id, snapshots. */
+int cs_nl_volume_dump(struct cs_nl *nl, struct cs_volume **vols, uint32_t *n,
+		      struct cs_error *err);
+
+#endif

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The Unix socket: listening, peer credentials, reading frames, the poll
+ * loop.  What a frame means is ops.c's business.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char tmp[4096], *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The pid file beside the socket, locked for the daemon's lifetime: a
+ * second daemon finds it locked instead of stealing the socket. */
+static int lock_pidfile(struct cowsnapd *d, struct cs_error *err)
+{
+	char dir[4096], buf[32];
+	ssize_t n;
+
+	snprintf(dir, sizeof(dir), "%s", d->socket_path);
+	snprintf(d->pid_path, sizeof(d->pid_path), "%s/cowsnapd.pid", dirname(dir));
+	d->pid_fd = open(d->pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (d->pid_fd < 0) {
+		cs_error_set(err, errno, "cannot open %s: %s", d->pid_path, strerror(errno));
+		return -errno;
+	}
+	if (flock(d->pid_fd, LOCK_EX | LOCK_NB)) {
+		n = pread(d->pid_fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		cs_error_set(err, EBUSY, "cowsnapd is already running (pid %s, %s)",
+			     buf[0] ? buf : "?", d->pid_path);
+		close(d->pid_fd);
+		d->pid_fd = -1;
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int cs_server_write_pid(struct cowsnapd *d)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+
+	if (ftruncate(d->pid_fd, 0) || pwrite(d->pid_fd, buf, (size_t)n, 0) != n)
+		return -errno;
+	return 0;
+}
+
+int cs_server_open(struct cowsnapd *d, struct cs_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[4096];
+	sigset_t mask;
+	int ret;
+
+	d->listen_fd = d->signal_fd = d->pid_fd = -1;
+	if (strlen(d->socket_path) >= sizeof(sa.sun_path)) {
+		cs_error_set(err, ENAMETOOLONG, "socket path %s is too long", d->socket_path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(dir, sizeof(dir), "%s", d->socket_path);
+	ret = mkdir_p(dirname(dir), 0755);
+	if (ret) {
+		cs_error_set(err, -ret, "cannot create the directory of %s: %s",
+			     d->socket_path, strerror(-ret));
+		return ret;
+	}
+	ret = lock_pidfile(d, err);
+	if (ret)
+		return ret;
+
+	d->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (d->listen_fd < 0)
+		goto fail;
+	strcpy(sa.sun_path, d->socket_path);
+	/* we hold the pid lock: a socket file left there is stale */
+	if (unlink(d->socket_path) && errno != ENOENT)
+		goto fail;
+	if (bind(d->listen_fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto fail;
+	/*
+	 * Anyone may connect; whether the daemon talks to them is decided per
+	 * connection from SO_PEERCRED (cs_peer_allowed), which lets a refused
+	 * user get an answer that says why instead of a bare EACCES.
+	 */
+	if (chmod(d->socket_path, 0666))
+		goto fail;
+	if (listen(d->listen_fd, 64))
+		goto fail;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->signal_fd < 0)
+		goto fail;
+	return 0;
+fail:
+	ret = -errno;
+	cs_error_set(err, errno, "cannot listen on %s: %s", d->socket_path, strerror(errno));
+	cs_server_close(d);
+	return ret;
+}
+
+static void client_free(struct cs_client_conn *c)
+{
+	close(c->fd);
+	cs_framer_free(&c->in);
+	free(c);
+}
+
+static void client_drop(struct cowsnapd *d, struct cs_client_conn *c)
+{
+	struct cs_client_conn **pp;
+
+	for (pp = &d->clients; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	cs_dbg("client pid %d uid %u disconnected", (int)c->pid, (unsigned)c->uid);
+	client_free(c);
+	d->nclients--;
+}
+
+void cs_server_close(struct cowsnapd *d)
+{
+	while (d->clients)
+		client_drop(d, d->clients);
+	if (d->listen_fd >= 0) {
+		close(d->listen_fd);
+		unlink(d->socket_path);
+	}
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
+	if (d->pid_fd >= 0) {
+		unlink(d->pid_path);
+		close(d->pid_fd);
+	}
+	d->listen_fd = d->signal_fd = d->pid_fd = -1;
+}
+
+/* Refuse a connection with a reply that says why, then close it. */
+static void refuse(int fd, int code, const char *msg)
+{
+	struct cs_error e;
+	struct cs_buf b = { 0 };
+
+	cs_error_set(&e, code, "%s", msg);
+	if (!cs_encode_error(&b, 0, &e))
+		cs_frame_write(fd, &b, 200);
+	cs_buf_free(&b);
+	close(fd);
+}
+
+static void accept_one(struct cowsnapd *d)
+{
+	struct cs_client_conn *c;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	gid_t groups[256];
+	socklen_t glen = sizeof(groups);
+	char msg[256];
+	int fd, ngroups;
+
+	fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			cs_warn("accept: %s", strerror(errno));
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		cs_warn("SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	ngroups = 0;
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen))
+		ngroups = (int)(glen / sizeof(gid_t));
+	if (!cs_peer_allowed(&d->peers, cred.uid, cred.gid, groups, ngroups)) {
+		cs_warn("refused client pid %d uid %u: not root%s%s", (int)cred.pid,
+			(unsigned)cred.uid, d->peers.have_group ? " and not in group " : "",
+			d->peers.have_group ? d->peers.group_name : "");
+		snprintf(msg, sizeof(msg),
+			 "permission denied: uid %u is not root%s%s; run as root%s%s",
+			 (unsigned)cred.uid,
+			 d->peers.have_group ? " and not in group " : "",
+			 d->peers.have_group ? d->peers.group_name : "",
+			 d->peers.have_group ? " or as a member of " : "",
+			 d->peers.have_group ? d->peers.group_name : "");
+		refuse(fd, EACCES, msg);
+		return;
+	}
+	if (d->nclients >= CS_MAX_CLIENTS) {
+		cs_warn("refused client pid %d: %d connections already", (int)cred.pid,
+			CS_MAX_CLIENTS);
+		refuse(fd, EAGAIN, "too many connections to cowsnapd; try again later");
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	cs_framer_init(&c->in);
+	c->next = d->clients;
+	d->clients = c;
+	d->nclients++;
+	cs_dbg("client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
+}
+
+/* Read what is there and answer every whole frame; false to drop. */
+static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
+{
+	struct cs_buf out = { 0 };
+	const char *body;
+	size_t room, len;
+	ssize_t n;
+	char *p;
+	int ret;
+	bool keep = true;
+
+	p = cs_framer_space(&c->in, 4096, &room);
+	if (!p)
+		return false;
+	n = recv(c->fd, p, room, 0);
+	if (n == 0)
+		return false;
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	cs_framer_filled(&c->in, (size_t)n);
+	while (keep && (ret = cs_framer_next(&c->in, &body, &len)) != 0) {
+		if (ret < 0) {
+			struct cs_error e;
+
+			if (ret == -EMSGSIZE)
+				cs_error_set(&e, EMSGSIZE, "frame longer than %d bytes",
+					     CS_FRAME_MAX);
+			else
+				cs_error_set(&e, EINVAL, "frame shorter than 2 bytes");
+			cs_dbg("client pid %d: %s", (int)c->pid, e.message);
+			cs_encode_error(&out, 0, &e);
+			keep = false;
+			break;
+		}
+		keep = cs_ops_handle(d, c, body, len, &out);
+	}
+	if (out.len && cs_frame_write(c->fd, &out, CS_SEND_TIMEOUT_MS))
+		keep = false;
+	cs_buf_free(&out);
+	return keep;
+}
+
+static void handle_signals(struct cowsnapd *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			continue;
+		cs_info("signal %u: shutting down", si.ssi_signo);
+		d->quit = true;
+	}
+}
+
+int cs_server_run(struct cowsnapd *d)
+{
+	struct pollfd *pfd;
+	struct cs_client_conn **conns;
+	unsigned n, i;
+
+	pfd = calloc(CS_MAX_CLIENTS + 2, sizeof(*pfd));
+	conns = calloc(CS_MAX_CLIENTS, sizeof(*conns));
+	if (!pfd || !conns) {
+		free(pfd);
+		free(conns);
+		return -ENOMEM;
+	}
+	while (!d->quit) {
+		struct cs_client_conn *c;
+
+		pfd[0] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
+		n = 2;
+		for (c = d->clients; c; c = c->next) {
+			conns[n - 2] = c;
+			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+		}
+		if (poll(pfd, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			cs_err("poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents)
+			handle_signals(d);
+		for (i = 2; i < n; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if (!client_input(d, conns[i - 2]))
+				client_drop(d, conns[i - 2]);
+		}
+		if (pfd[1].revents)
+			accept_one(d);
+	}
+	free(pfd);
+	free(conns);
+	return 0;
+}

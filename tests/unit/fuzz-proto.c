@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fuzz-proto: throws mutated frames at the socket protocol's request parser.
+ *
+ *   fuzz-proto [-n COUNT] [-s SEED]          in-process: framer + decoder,
+ *                                            built with ASan/UBSan
+ *   fuzz-proto --socket PATH [-n COUNT] ...  at a running cowsnapd: sends
+ *                                            COUNT malformed requests and
+ *                                            checks it still answers
+ *                                            `version' every 1000 of them
+ *
+ * Mutations start from valid frames of every operation (made by the
+ * library's own encoder) and flip bits, splice, truncate, duplicate and
+ * insert JSON punctuation.  In-process, every frame the decoder accepts is
+ * encoded again and must decode to the same operation and id (stability).
+ * Built with -DLIBFUZZER it is a libFuzzer target instead.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cowsnap.h"
+#include "proto.h"
+
+static uint64_t rng_state = 88172645463325252ULL;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static size_t rndn(size_t n)
+{
+	return n ? (size_t)(rnd() % n) : 0;
+}
+
+/* The parser under test: returns whether the body was accepted. */
+static bool one_input(const char *data, size_t len)
+{
+	struct cs_request req, again;
+	struct cs_error err;
+	struct cs_buf b = { 0 };
+	bool ok;
+
+	ok = cs_decode_request(data, len, &req, &err) == 0;
+	if (!ok) {
+		if (!err.message[0] || !err.code)
+			abort();	/* every refusal says why */
+		return false;
+	}
+	if (cs_encode_request(&b, req.id, req.op, req.args, &err) == 0) {
+		if (cs_decode_request(b.data + CS_FRAME_HDR, b.len - CS_FRAME_HDR, &again,
+				      &err) != 0 ||
+		    again.op != req.op || again.id != req.id)
+			abort();
+		cs_request_free(&again);
+	}
+	cs_buf_free(&b);
+	cs_request_free(&req);
+	return true;
+}
+
+#ifdef LIBFUZZER
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct cs_framer f;
+	const char *body;
+	size_t len, room;
+	char *p;
+
+	one_input((const char *)data, size);
+	cs_framer_init(&f);
+	p = cs_framer_space(&f, size, &room);
+	if (p && size <= room) {
+		memcpy(p, data, size);
+		cs_framer_filled(&f, size);
+		while (cs_framer_next(&f, &body, &len) == 1)
+			one_input(body, len);
+	}
+	cs_framer_free(&f);
+	return 0;
+}
+#else
+
+#define NSEEDS 8
+static struct cs_buf seeds[NSEEDS];
+
+static void make_seeds(void)
+{
+	struct cs_volume_spec vols[2] = { { "/dev/vdb" }, { "LABEL=data" } };
+	struct cs_set_create_args create = { .volumes = vols, .nvolumes = 2,
+					     .persistent = true, .chunk_sectors = 64 };
+	struct cs_set_delete_args del = { .id = 3 };
+	struct cs_set_delete_args del2 = { .oldest = "/srv" };
+	struct cs_set_show_args show = { .id = 12 };
+	struct cs_empty none = { 0 };
+	struct cs_error err;
+
+	cs_encode_request(&seeds[0], 1, CS_OP_VERSION, &none, &err);
+	cs_encode_request(&seeds[1], 2, CS_OP_SET_CREATE, &create, &err);
+	cs_encode_request(&seeds[2], 3, CS_OP_SET_DELETE, &del, &err);
+	cs_encode_request(&seeds[3], 4, CS_OP_SET_DELETE, &del2, &err);
+	cs_encode_request(&seeds[4], 5, CS_OP_SET_SHOW, &show, &err);
+	cs_encode_request(&seeds[5], 6, CS_OP_SET_LIST, &none, &err);
+	cs_encode_request(&seeds[6], 7, CS_OP_VOLUME_LIST, &none, &err);
+	create.no_writers = true;
+	create.nvolumes = 1;
+	cs_encode_request(&seeds[7], 8, CS_OP_SET_CREATE, &create, &err);
+}
+
+/* Body of a mutated frame in buf (cap bytes); returns its length. */
+static size_t mutate(char *buf, size_t cap)
+{
+	static const char punct[] = "{}[]\":,\\ 0-1e.ntf\x00\xff\xc3u";
+	static const char *const tokens[] = {
+		"null", "true", "1e999", "-1", "18446744073709551616", "\"\\u0000\"",
+		"{}", "[]", "\"proto\":2", "\"x\":1", ",\"args\":{}", "\"\\ud800\"",
+		"[[[[[[[[[[[[[[[[[[[[", "0.5", "\"op\":\"version\"",
+	};
+	const struct cs_buf *s = &seeds[rndn(NSEEDS)];
+	size_t len = s->len - CS_FRAME_HDR, n = 1 + rndn(8);
+
+	memcpy(buf, s->data + CS_FRAME_HDR, len);
+	while (n--) {
+		size_t at = rndn(len + 1), k;
+
+		switch (rndn(7)) {
+		case 0:		/* bit flip */
+			if (len)
+				buf[rndn(len)] ^= (char)(1 << rndn(8));
+			break;
+		case 1:		/* punctuation */
+			if (len)
+				buf[rndn(len)] = punct[rndn(sizeof(punct) - 1)];
+			break;
+		case 2:		/* truncate */
+			len = at;
+			break;
+		case 3:		/* delete a range */
+			k = rndn(len - at + 1);
+			memmove(buf + at, buf + at + k, len - at - k);
+			len -= k;
+			break;
+		case 4: {	/* insert a token */
+			const char *t = tokens[rndn(sizeof(tokens) / sizeof(tokens[0]))];
+
+			k = strlen(t);
+			if (len + k > cap)
+				break;
+			memmove(buf + at + k, buf + at, len - at);
+			memcpy(buf + at, t, k);
+			len += k;
+			break;
+		}
+		case 5:		/* duplicate a range */
+			k = rndn(len - at + 1);
+			if (len + k > cap)
+				break;
+			memmove(buf + at + k, buf + at, len - at);
+			len += k;
+			break;
+		case 6: {	/* splice from another seed */
+			const struct cs_buf *o = &seeds[rndn(NSEEDS)];
+			size_t from = CS_FRAME_HDR + rndn(o->len - CS_FRAME_HDR);
+
+			k = o->len - from;
+			if (at + k > cap)
+				break;
+			memcpy(buf + at, o->data + from, k);
+			len = at + k;
+			break;
+		}
+		}
+	}
+	return len;
+}
+
+static int run_local(unsigned long count)
+{
+	static char buf[8192];
+	struct cs_framer f;
+	unsigned long accepted = 0;
+
+	for (unsigned long i = 0; i < count; i++) {
+		size_t len = mutate(buf, sizeof(buf));
+		const char *body;
+		size_t blen, room;
+		uint32_t be;
+		char *p;
+
+		accepted += one_input(buf, len);
+		/* and through the framer with a header that may lie */
+		cs_framer_init(&f);
+		be = htonl(rndn(4) ? (uint32_t)len : (uint32_t)rnd());
+		p = cs_framer_space(&f, len + 4, &room);
+		memcpy(p, &be, 4);
+		memcpy(p + 4, buf, len);
+		cs_framer_filled(&f, len + 4);
+		while (cs_framer_next(&f, &body, &blen) == 1)
+			one_input(body, blen);
+		cs_framer_free(&f);
+	}
+	printf("fuzz-proto: %lu inputs, %lu accepted, no crash\n", count, accepted);
+	return 0;
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		perror(path);
+		exit(1);
+	}
+	return fd;
+}
+
+/* Read and throw away whatever the daemon answered so far. */
+static void drain(int fd)
+{
+	char sink[65536];
+
+	while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+}
+
+static int daemon_alive(const char *path)
+{
+	struct cs_client *c;
+	struct cs_version v = { 0 };
+	struct cs_error err;
+
+	if (cs_client_open(path, &c, &err) || cs_call_version(c, &v, &err)) {
+		fprintf(stderr, "fuzz-proto: cowsnapd stopped answering: %s\n", err.message);
+		return 0;
+	}
+	cs_client_close(c);
+	return 1;
+}
+
+static int run_socket(const char *path, unsigned long count)
+{
+	static char buf[8192 + 4];
+	unsigned long sent = 0, reconnects = 0;
+	int fd = connect_to(path);
+
+	for (unsigned long i = 0; i < count; i++) {
+		size_t len = mutate(buf + 4, sizeof(buf) - 4);
+		uint32_t be = htonl(rndn(50) ? (uint32_t)len : (uint32_t)rnd());
+
+		memcpy(buf, &be, 4);
+		if (send(fd, buf, len + 4, MSG_NOSIGNAL) < 0) {
+			/* the daemon closes connections on framing errors */
+			close(fd);
+			fd = connect_to(path);
+			reconnects++;
+			continue;
+		}
+		sent++;
+		drain(fd);
+		if (rndn(50) == 0 || be != htonl((uint32_t)len)) {
+			/* a lying header leaves the stream out of step */
+			close(fd);
+			fd = connect_to(path);
+			reconnects++;
+		}
+		if (i % 1000 == 999 && !daemon_alive(path))
+			return 1;
+	}
+	close(fd);
+	if (!daemon_alive(path))
+		return 1;
+	printf("fuzz-proto: %lu malformed requests sent to %s (%lu reconnects); "
+	       "cowsnapd still answers\n", sent, path, reconnects);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "seed", required_argument, NULL, 's' },
+		{ 0 }
+	};
+	unsigned long count = 100000;
+	const char *sock = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "n:s:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			sock = optarg;
+			break;
+		case 'n':
+			count = strtoul(optarg, NULL, 0);
+			break;
+		case 's':
+			rng_state = strtoull(optarg, NULL, 0) | 1;
+			break;
+		default:
+			fprintf(stderr, "usage: fuzz-proto [--socket PATH] [-n COUNT] [-s SEED]\n");
+			return 2;
+		}
+	}
+	make_seeds();
+	return sock ? run_socket(sock, count) : run_local(count);
+}
+#endif

@@ -1,0 +1,520 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Check tests of the socket protocol library (tools/lib/proto.c, msgs.c). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "proto.h"
+
+/* A frame body from a C string. */
+static int decode_req(const char *json, struct cs_request *req, struct cs_error *err)
+{
+	return cs_decode_request(json, strlen(json), req, err);
+}
+
+/* Encode a request and take it back out through the framer. */
+static void roundtrip_request(enum cs_op op, const void *args, struct cs_request *req)
+{
+	struct cs_buf b = { 0 };
+	struct cs_error err = { 0 };
+	struct cs_framer f;
+	const char *body;
+	size_t len, room;
+	char *p;
+
+	ck_assert_int_eq(cs_encode_request(&b, 77, op, args, &err), 0);
+	cs_framer_init(&f);
+	p = cs_framer_space(&f, b.len, &room);
+	ck_assert_ptr_nonnull(p);
+	memcpy(p, b.data, b.len);
+	cs_framer_filled(&f, b.len);
+	ck_assert_int_eq(cs_framer_next(&f, &body, &len), 1);
+	ck_assert_uint_eq(len + CS_FRAME_HDR, b.len);
+	ck_assert_msg(cs_decode_request(body, len, req, &err) == 0, "%s", err.message);
+	ck_assert_uint_eq(req->id, 77);
+	ck_assert_int_eq(req->op, op);
+	cs_framer_free(&f);
+	cs_buf_free(&b);
+}
+
+START_TEST(version_request_roundtrip)
+{
+	struct cs_empty none = { 0 };
+	struct cs_request req;
+
+	roundtrip_request(CS_OP_VERSION, &none, &req);
+	cs_request_free(&req);
+}
+END_TEST
+
+START_TEST(version_reply_roundtrip)
+{
+	struct cs_version v = { .proto_version = 1, .module_proto_version = 1 }, w = { 0 };
+	struct cs_buf b = { 0 };
+	struct cs_error err = { 0 };
+	uint32_t id = 0;
+	bool remote;
+
+	strcpy(v.daemon_version, "0.1.0");
+	strcpy(v.module_version, "0.1.0-rc1");
+	ck_assert_int_eq(cs_encode_reply(&b, 9, CS_OP_VERSION, &v, &err), 0);
+	ck_assert_int_eq(cs_decode_reply(b.data + 4, b.len - 4, CS_OP_VERSION, &id, &w,
+					 &remote, &err), 0);
+	ck_assert_uint_eq(id, 9);
+	ck_assert_str_eq(w.daemon_version, "0.1.0");
+	ck_assert_str_eq(w.module_version, "0.1.0-rc1");
+	ck_assert_uint_eq(w.proto_version, 1);
+	ck_assert_uint_eq(w.module_proto_version, 1);
+	ck_assert_str_eq(w.module_error, "");
+	cs_buf_free(&b);
+}
+END_TEST
+
+START_TEST(set_create_roundtrip)
+{
+	struct cs_volume_spec vols[3] = { { "/dev/sda1" }, { "UUID=1234-abcd" }, { "/srv" } };
+	struct cs_set_create_args a = { .volumes = vols, .nvolumes = 3, .persistent = true,
+					.chunk_sectors = 256 };
+	struct cs_set_create_args *b;
+	struct cs_request req;
+
+	roundtrip_request(CS_OP_SET_CREATE, &a, &req);
+	b = req.args;
+	ck_assert_uint_eq(b->nvolumes, 3);
+	ck_assert_str_eq(b->volumes[0].spec, "/dev/sda1");
+	ck_assert_str_eq(b->volumes[1].spec, "UUID=1234-abcd");
+	ck_assert_str_eq(b->volumes[2].spec, "/srv");
+	ck_assert(b->persistent);
+	ck_assert(!b->no_writers);
+	ck_assert_uint_eq(b->chunk_sectors, 256);
+	cs_request_free(&req);
+}
+END_TEST
+
+START_TEST(set_list_roundtrip)
+{
+	struct cs_set_volume sv[2] = {
+		{ .origin = "/dev/vda", .major = 254, .minor = 0, .sectors = 1 << 20,
+		  .image = "/dev/cowsnap3", .image_major = 250, .image_minor = 3,
+		  .chunks_copied = 5 },
+		{ .origin = "/dev/vdb1", .major = 254, .minor = 17 },
+	};
+	struct cs_set sets[2] = {
+		{ .id = 1, .state = CS_SET_TAKEN, .persistent = true, .volumes = sv,
+		  .nvolumes = 2, .created_ns = 1700000000123456789ULL, .storage_sectors = 99 },
+		{ .id = INT64_MAX, .state = CS_SET_INVALID, .invalid_cause = "storage-full" },
+	};
+	struct cs_set_list_result r = { .sets = sets, .nsets = 2 }, o = { 0 };
+	struct cs_buf b = { 0 };
+	struct cs_error err = { 0 };
+	uint32_t id;
+	bool remote;
+
+	ck_assert_int_eq(cs_encode_reply(&b, 1, CS_OP_SET_LIST, &r, &err), 0);
+	ck_assert_msg(cs_decode_reply(b.data + 4, b.len - 4, CS_OP_SET_LIST, &id, &o,
+				      &remote, &err) == 0, "%s", err.message);
+	ck_assert_uint_eq(o.nsets, 2);
+	ck_assert_uint_eq(o.sets[0].id, 1);
+	ck_assert_int_eq(o.sets[0].state, CS_SET_TAKEN);
+	ck_assert(o.sets[0].persistent);
+	ck_assert_uint_eq(o.sets[0].created_ns, 1700000000123456789ULL);
+	ck_assert_uint_eq(o.sets[0].nvolumes, 2);
+	ck_assert_str_eq(o.sets[0].volumes[0].image, "/dev/cowsnap3");
+	ck_assert_uint_eq(o.sets[0].volumes[0].sectors, 1 << 20);
+	ck_assert_uint_eq(o.sets[0].volumes[1].minor, 17);
+	ck_assert_uint_eq(o.sets[1].id, INT64_MAX);
+	ck_assert_int_eq(o.sets[1].state, CS_SET_INVALID);
+	ck_assert_str_eq(o.sets[1].invalid_cause, "storage-full");
+	ck_assert_uint_eq(o.sets[1].nvolumes, 0);
+	cs_schema_free(cs_ops[CS_OP_SET_LIST].result, &o);
+	cs_buf_free(&b);
+}
+END_TEST
+
+START_TEST(error_reply_roundtrip)
+{
+	struct cs_error e, got = { 0 };
+	struct cs_buf b = { 0 };
+	struct cs_version v = { 0 };
+	uint32_t id;
+	bool remote;
+
+	cs_error_set(&e, EBUSY, "another shadow copy set is being created");
+	ck_assert_int_eq(cs_encode_error(&b, 5, &e), 0);
+	ck_assert_int_eq(cs_decode_reply(b.data + 4, b.len - 4, CS_OP_VERSION, &id, &v,
+					 &remote, &got), -EBUSY);
+	ck_assert(remote);
+	ck_assert_uint_eq(id, 5);
+	ck_assert_int_eq(got.code, EBUSY);
+	ck_assert_str_eq(got.message, "another shadow copy set is being created");
+	cs_buf_free(&b);
+}
+END_TEST
+
+START_TEST(error_unknown_code_keeps_message)
+{
+	const char *s = "{\"proto\":1,\"id\":3,\"ok\":false,"
+			"\"error\":{\"code\":\"EFUTURE\",\"message\":\"from the future\"}}";
+	struct cs_error got = { 0 };
+	struct cs_version v = { 0 };
+	uint32_t id;
+	bool remote;
+
+	ck_assert_int_eq(cs_decode_reply(s, strlen(s), CS_OP_VERSION, &id, &v, &remote, &got),
+			 -EIO);
+	ck_assert(remote);
+	ck_assert_str_eq(got.message, "from the future");
+}
+END_TEST
+
+START_TEST(malformed_replies)
+{
+	static const char *const bad[] = {
+		"{\"proto\":1,\"id\":3,\"ok\":true}",
+		"{\"proto\":1,\"id\":3,\"ok\":true,\"result\":{}}",
+		"{\"proto\":1,\"id\":3,\"ok\":true,\"result\":{\"daemon_version\":\"x\","
+		"\"proto_version\":1,\"extra\":1}}",
+		"{\"proto\":1,\"id\":3,\"ok\":false}",
+		"{\"proto\":1,\"id\":3,\"ok\":false,\"error\":{\"code\":\"EIO\"}}",
+		"{\"proto\":1,\"id\":3,\"ok\":false,\"error\":{\"code\":\"EIO\","
+		"\"message\":\"m\",\"x\":1}}",
+		"{\"proto\":1,\"id\":3,\"ok\":\"yes\",\"result\":{}}",
+		"{\"proto\":2,\"id\":3,\"ok\":true,\"result\":{}}",
+		"[1,2]",
+	};
+	struct cs_error got;
+	struct cs_version v;
+	uint32_t id;
+	bool remote;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&v, 0, sizeof(v));
+		ck_assert_msg(cs_decode_reply(bad[i], strlen(bad[i]), CS_OP_VERSION, &id, &v,
+					      &remote, &got) == -EPROTO, "accepted %s", bad[i]);
+		ck_assert(!remote);
+	}
+}
+END_TEST
+
+START_TEST(truncated_frames)
+{
+	struct cs_volume_spec vols[1] = { { "/dev/sda1" } };
+	struct cs_set_create_args a = { .volumes = vols, .nvolumes = 1 };
+	struct cs_buf b = { 0 };
+	struct cs_error err;
+	struct cs_request req;
+	struct cs_framer f;
+	const char *body;
+	size_t len, room;
+
+	ck_assert_int_eq(cs_encode_request(&b, 1, CS_OP_SET_CREATE, &a, &err), 0);
+	/* every strict prefix of a frame is "need more" */
+	for (size_t n = 0; n < b.len; n++) {
+		cs_framer_init(&f);
+		memcpy(cs_framer_space(&f, b.len, &room), b.data, n);
+		cs_framer_filled(&f, n);
+		ck_assert_int_eq(cs_framer_next(&f, &body, &len), 0);
+		cs_framer_free(&f);
+	}
+	/* and every strict prefix of a body is refused, never half-read */
+	for (size_t n = 0; n < b.len - 4; n++) {
+		ck_assert_int_ne(cs_decode_request(b.data + 4, n, &req, &err), 0);
+		ck_assert_int_eq(err.code, EINVAL);
+	}
+	cs_buf_free(&b);
+}
+END_TEST
+
+START_TEST(framer_byte_by_byte)
+{
+	struct cs_empty none = { 0 };
+	struct cs_buf b = { 0 };
+	struct cs_error err;
+	struct cs_framer f;
+	struct cs_request req;
+	const char *body;
+	size_t len, room;
+	int frames = 0;
+
+	for (uint32_t id = 0; id < 3; id++)
+		ck_assert_int_eq(cs_encode_request(&b, id, CS_OP_VERSION, &none, &err), 0);
+	cs_framer_init(&f);
+	for (size_t i = 0; i < b.len; i++) {
+		char *p = cs_framer_space(&f, 1, &room);
+
+		*p = b.data[i];
+		cs_framer_filled(&f, 1);
+		while (cs_framer_next(&f, &body, &len) == 1) {
+			ck_assert_int_eq(cs_decode_request(body, len, &req, &err), 0);
+			ck_assert_uint_eq(req.id, (uint32_t)frames);
+			cs_request_free(&req);
+			frames++;
+		}
+	}
+	ck_assert_int_eq(frames, 3);
+	cs_framer_free(&f);
+	cs_buf_free(&b);
+}
+END_TEST
+
+START_TEST(oversize)
+{
+	struct cs_framer f;
+	struct cs_volume_spec *vols = calloc(CS_MAX_VOLUMES, sizeof(*vols));
+	struct cs_set_create_args a = { .volumes = vols, .nvolumes = CS_MAX_VOLUMES };
+	struct cs_buf b = { 0 };
+	struct cs_error err;
+	const char *body;
+	size_t len, room;
+	uint32_t be;
+	char *big;
+
+	/* a header announcing more than the limit is refused at once */
+	cs_framer_init(&f);
+	be = htonl(CS_FRAME_MAX + 1);
+	memcpy(cs_framer_space(&f, 4, &room), &be, 4);
+	cs_framer_filled(&f, 4);
+	ck_assert_int_eq(cs_framer_next(&f, &body, &len), -EMSGSIZE);
+	cs_framer_free(&f);
+	/* so are lengths 0 and 1 */
+	for (uint32_t n = 0; n < 2; n++) {
+		cs_framer_init(&f);
+		be = htonl(n);
+		memcpy(cs_framer_space(&f, 4, &room), &be, 4);
+		cs_framer_filled(&f, 4);
+		ck_assert_int_eq(cs_framer_next(&f, &body, &len), -EINVAL);
+		cs_framer_free(&f);
+	}
+	/* the encoder refuses to build a frame above the limit */
+	for (int i = 0; i < CS_MAX_VOLUMES; i++)
+		memset(vols[i].spec, 'a', CS_PATH_MAX);
+	ck_assert_int_eq(cs_encode_request(&b, 1, CS_OP_SET_CREATE, &a, &err), -EMSGSIZE);
+	ck_assert_uint_eq(b.len, 0);
+	/* and the decoder a body above it */
+	big = malloc(CS_FRAME_MAX + 2);
+	memset(big, ' ', CS_FRAME_MAX + 2);
+	big[0] = '{';
+	big[CS_FRAME_MAX + 1] = '}';
+	ck_assert_int_eq(cs_json_parse(big, CS_FRAME_MAX + 2, (struct json_object **)&body,
+				       &err), -EMSGSIZE);
+	free(big);
+	free(vols);
+}
+END_TEST
+
+struct bad_case {
+	const char *json;
+	int code;
+	const char *in_message;	/* substring the error must name */
+};
+
+static void check_bad(const struct bad_case *c, size_t n)
+{
+	struct cs_request req;
+	struct cs_error err;
+
+	for (size_t i = 0; i < n; i++) {
+		memset(&err, 0, sizeof(err));
+		ck_assert_msg(decode_req(c[i].json, &req, &err) == -c[i].code,
+			      "%s: got %d (%s)", c[i].json, err.code, err.message);
+		ck_assert_ptr_null(req.args);
+		ck_assert_msg(strstr(err.message, c[i].in_message),
+			      "%s: message `%s' lacks `%s'", c[i].json, err.message,
+			      c[i].in_message);
+	}
+}
+
+START_TEST(unknown_fields)
+{
+	static const struct bad_case c[] = {
+		{ "{\"proto\":1,\"id\":1,\"op\":\"version\",\"args\":{},\"x\":1}", EINVAL,
+		  "unknown field `x'" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"version\",\"args\":{\"verbose\":true}}", EINVAL,
+		  "args: unknown field `verbose'" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[\"/a\"],"
+		  "\"snapshot\":true}}", EINVAL, "unknown field `snapshot'" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"format_disk\",\"args\":{}}", EOPNOTSUPP,
+		  "unknown operation `format_disk'" },
+	};
+
+	check_bad(c, sizeof(c) / sizeof(c[0]));
+}
+END_TEST
+
+START_TEST(wrong_types)
+{
+	static const struct bad_case c[] = {
+		{ "{\"proto\":\"1\",\"id\":1,\"op\":\"version\",\"args\":{}}", EINVAL, "proto" },
+		{ "{\"proto\":1,\"id\":\"1\",\"op\":\"version\",\"args\":{}}", EINVAL, "id" },
+		{ "{\"proto\":1,\"id\":-1,\"op\":\"version\",\"args\":{}}", EINVAL, "id" },
+		{ "{\"proto\":1,\"id\":4294967296,\"op\":\"version\",\"args\":{}}", EINVAL, "id" },
+		{ "{\"proto\":1,\"id\":1,\"op\":7,\"args\":{}}", EINVAL, "op" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"version\",\"args\":[]}", EINVAL,
+		  "args: expected an object, got an array" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":\"/a\"}}",
+		  EINVAL, "args.volumes: expected an array, got a string" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[\"/a\",3]}}",
+		  EINVAL, "args.volumes[1]: expected a string, got an integer" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[\"/a\"],"
+		  "\"persistent\":1}}", EINVAL, "args.persistent: expected a boolean" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[\"/a\"],"
+		  "\"chunk_sectors\":8.0}}", EINVAL, "args.chunk_sectors: expected an integer" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[\"/a\"],"
+		  "\"chunk_sectors\":131073}}", EINVAL, "args.chunk_sectors: integer out of range" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_show\",\"args\":{\"id\":0}}", EINVAL,
+		  "args.id: integer out of range" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_show\",\"args\":{\"id\":18446744073709551615}}",
+		  EINVAL, "args.id" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_show\",\"args\":{\"id\":null}}", EINVAL,
+		  "args.id: expected an integer, got null" },
+	};
+
+	check_bad(c, sizeof(c) / sizeof(c[0]));
+}
+END_TEST
+
+START_TEST(missing_and_limits)
+{
+	static const struct bad_case c[] = {
+		{ "{\"id\":1,\"op\":\"version\",\"args\":{}}", EINVAL, "proto: required" },
+		{ "{\"proto\":1,\"op\":\"version\",\"args\":{}}", EINVAL, "id" },
+		{ "{\"proto\":1,\"id\":1,\"args\":{}}", EINVAL, "op: required" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"version\"}", EINVAL, "args: required" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_show\",\"args\":{}}", EINVAL,
+		  "args.id: required field missing" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[]}}", EINVAL,
+		  "args.volumes: fewer than 1" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[\"a\\u0000b\"]}}",
+		  EINVAL, "NUL" },
+		{ "{\"proto\":2,\"id\":1,\"op\":\"version\",\"args\":{}}", EPROTO,
+		  "protocol version 2 is not supported" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"version\",\"args\":{}} x", EINVAL, "JSON" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"version\",\"args\":{}}{}", EINVAL, "JSON" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"version\",\"args\":{}", EINVAL, "truncated" },
+		{ "[]", EINVAL, "not an object" },
+		{ "\"hello\"", EINVAL, "not an object" },
+		{ "{'proto':1}", EINVAL, "not valid JSON" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"\xff\",\"args\":{}}", EINVAL, "not valid JSON" },
+		{ "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+		  EINVAL, "not valid JSON" },
+	};
+	struct cs_request req;
+	struct cs_error err;
+	char buf[64] = "{\"proto\":1,\"id\":1,\"op\":\"version\",\"args\":{}}";
+	char *longpath;
+	size_t n;
+
+	check_bad(c, sizeof(c) / sizeof(c[0]));
+	/* whitespace around the object is fine */
+	ck_assert_int_eq(decode_req(" {\"proto\":1,\"id\":1,\"op\":\"version\",\"args\":{}}\n",
+				    &req, &err), 0);
+	cs_request_free(&req);
+	/* a NUL byte inside the frame */
+	n = strlen(buf);
+	buf[10] = '\0';
+	ck_assert_int_eq(cs_decode_request(buf, n, &req, &err), -EINVAL);
+	/* a string one byte too long */
+	longpath = malloc(CS_PATH_MAX + 200);
+	n = (size_t)sprintf(longpath, "{\"proto\":1,\"id\":1,\"op\":\"set_create\","
+			    "\"args\":{\"volumes\":[\"");
+	memset(longpath + n, 'x', CS_PATH_MAX + 1);
+	strcpy(longpath + n + CS_PATH_MAX + 1, "\"]}}");
+	ck_assert_int_eq(decode_req(longpath, &req, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "args.volumes[0]: string longer than 4095"));
+	/* and exactly at the limit it is fine */
+	memmove(longpath + n + CS_PATH_MAX, longpath + n + CS_PATH_MAX + 1, 5);
+	ck_assert_msg(decode_req(longpath, &req, &err) == 0, "%s", err.message);
+	ck_assert_uint_eq(strlen(((struct cs_set_create_args *)req.args)->volumes[0].spec),
+			  CS_PATH_MAX);
+	cs_request_free(&req);
+	free(longpath);
+}
+END_TEST
+
+START_TEST(id_kept_on_errors)
+{
+	struct cs_request req;
+	struct cs_error err;
+
+	ck_assert_int_eq(decode_req("{\"proto\":1,\"id\":42,\"op\":\"nope\",\"args\":{}}",
+				    &req, &err), -EOPNOTSUPP);
+	ck_assert(req.have_id);
+	ck_assert_uint_eq(req.id, 42);
+	ck_assert_int_eq(decode_req("{\"proto\":1,\"id\":\"x\",\"op\":\"version\",\"args\":{}}",
+				    &req, &err), -EINVAL);
+	ck_assert(!req.have_id);
+}
+END_TEST
+
+START_TEST(encoder_refuses_bad_structs)
+{
+	struct cs_set s = { .id = 0, .state = CS_SET_TAKEN };	/* id must be >= 1 */
+	struct cs_set_result r = { .set = s };
+	struct cs_buf b = { 0 };
+	struct cs_error err;
+
+	ck_assert_int_eq(cs_encode_reply(&b, 1, CS_OP_SET_SHOW, &r, &err), -EINVAL);
+	r.set.id = 1;
+	r.set.state = 99;
+	ck_assert_int_eq(cs_encode_reply(&b, 1, CS_OP_SET_SHOW, &r, &err), -EINVAL);
+	ck_assert_uint_eq(b.len, 0);
+}
+END_TEST
+
+START_TEST(errno_names)
+{
+	static const int codes[] = { EPERM, EACCES, EBUSY, EINVAL, ENOENT, EPROTO,
+				     ETIMEDOUT, EOPNOTSUPP, ESTALE, ENOSPC };
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		ck_assert_int_eq(cs_errno_value(cs_errno_name(codes[i])), codes[i]);
+	ck_assert_ptr_null(cs_errno_name(12345));
+	ck_assert_int_eq(cs_errno_value("ENOTANERRNO"), 0);
+}
+END_TEST
+
+static Suite *proto_suite(void)
+{
+	Suite *s = suite_create("proto");
+	TCase *t = tcase_create("roundtrip");
+
+	tcase_add_test(t, version_request_roundtrip);
+	tcase_add_test(t, version_reply_roundtrip);
+	tcase_add_test(t, set_create_roundtrip);
+	tcase_add_test(t, set_list_roundtrip);
+	tcase_add_test(t, error_reply_roundtrip);
+	tcase_add_test(t, error_unknown_code_keeps_message);
+	tcase_add_test(t, errno_names);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("framing");
+	tcase_add_test(t, truncated_frames);
+	tcase_add_test(t, framer_byte_by_byte);
+	tcase_add_test(t, oversize);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("strict");
+	tcase_add_test(t, unknown_fields);
+	tcase_add_test(t, wrong_types);
+	tcase_add_test(t, missing_and_limits);
+	tcase_add_test(t, id_kept_on_errors);
+	tcase_add_test(t, malformed_replies);
+	tcase_add_test(t, encoder_refuses_bad_structs);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(proto_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* snapctl: the cowsnap admin tool.  One table of commands, as wg(8) has. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "snapctl.h"
+
+static const struct command commands[] = {
+	{ "version", cmd_version, "print the versions of snapctl, cowsnapd and the module" },
+	{ "list", cmd_list, "list sets or volumes: list sets|volumes" },
+	{ "create", cmd_create, "create a shadow copy set of one or more volumes" },
+	{ "delete", cmd_delete, "delete a set, all sets, or the oldest set of a volume" },
+	{ "show", cmd_show, "show one set" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f, "Usage: %s [--socket PATH] [--json] COMMAND [ARGS]...\n\n"
+		"Administers cowsnap shadow copies through the cowsnapd daemon.\n\n"
+		"Commands:\n", prog);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\n`%s COMMAND --help' shows a command's usage.\n\n"
+		"Options:\n"
+		"  -s, --socket PATH  cowsnapd's socket (default: $" CS_SOCKET_ENV " or\n"
+		"                     " CS_DEFAULT_SOCKET ")\n"
+		"  -j, --json         machine-readable output (see docs/snapctl.md)\n"
+		"  -h, --help         this help\n"
+		"  -V, --version      print snapctl's version only\n\n"
+		"Exit status:\n"
+		"  0  success\n"
+		"  1  cowsnapd or the kernel module refused or failed the operation\n"
+		"  2  bad usage\n"
+		"  3  cowsnapd cannot be reached (not running, wrong socket)\n"
+		"  4  cowsnapd refused this user (not root, not in its group)\n"
+		"  5  protocol error: versions do not match, garbled reply, timeout\n", prog);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	struct snapctl ctl = { .prog = "snapctl" };
+	int c;
+
+	/* '+': options after the command belong to the command */
+	while ((c = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			ctl.socket = optarg;
+			break;
+		case 'j':
+			ctl.json = true;
+			break;
+		case 'h':
+			usage(stdout, ctl.prog);
+			return EXIT_OK;
+		case 'V':
+			printf("snapctl %s\n", COWSNAP_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr, ctl.prog);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr, ctl.prog);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (!strcmp(argv[optind], commands[i].name)) {
+			/* each command parses its own argv, argv[0] its name */
+			optind++;
+			return commands[i].fn(&ctl, argc - optind + 1, argv + optind - 1);
+		}
+	}
+	fprintf(stderr, "%s: invalid command: `%s'; see `%s --help'\n", ctl.prog,
+		argv[optind], ctl.prog);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef SNAPCTL_H
+#define SNAPCTL_H
+
+#include <stdbool.h>
+
+#include "cowsnap.h"
+
+/* Exit codes; documented in `snapctl --help' and docs/snapctl.md. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,	/* the daemon or the module refused or failed */
+	EXIT_USAGE = 2,		/* bad command line */
+	EXIT_NO_DAEMON = 3,	/* cowsnapd cannot be reached */
+	EXIT_DENIED = 4,	/* cowsnapd refused this user */
+	EXIT_PROTO = 5,		/* garbled exchange, version mismatch, timeout */
+};
+
+struct snapctl {
+	const char *socket;	/* NULL: cs_socket_path() */
+	bool json;
+	const char *prog;
+};
+
+struct command {
+	const char *name;
+	int (*fn)(struct snapctl *ctl, int argc, char **argv);
+	const char *help;
+};
+
+/* output.c */
+int connect_daemon(struct snapctl *ctl, struct cs_client **c);
+/* Print what went wrong on stderr, with what to do; returns the exit code. */
+int report_error(struct snapctl *ctl, struct cs_client *c, int ret,
+		 const struct cs_error *err);
+int usage_error(struct snapctl *ctl, const char *cmd_usage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void print_json(struct snapctl *ctl, enum cs_op op, const void *result);
+const char *format_sectors(unsigned long long sectors, char *buf, unsigned size);
+
+/* version.c */
+int cmd_version(struct snapctl *ctl, int argc, char **argv);
+/* sets.c */
+int cmd_list(struct snapctl *ctl, int argc, char **argv);
+int cmd_create(struct snapctl *ctl, int argc, char **argv);
+int cmd_delete(struct snapctl *ctl, int argc, char **argv);
+int cmd_show(struct snapctl *ctl, int argc, char **argv);
+
+#endif

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cowsnap.h"
+
+struct cs_client {
+	int fd;
+	uint32_t next_id;
+	int timeout_ms;
+	bool remote;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct cs_framer in;
+};
+
+const char *cs_socket_path(void)
+{
+	const char *p = getenv(CS_SOCKET_ENV);
+
+	return p && *p ? p : CS_DEFAULT_SOCKET;
+}
+
+int cs_client_open(const char *path, struct cs_client **out, struct cs_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct cs_client *c;
+	int ret;
+
+	*out = NULL;
+	if (!path)
+		path = cs_socket_path();
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		cs_error_set(err, ENAMETOOLONG, "socket path `%s' is too long", path);
+		return -ENAMETOOLONG;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	c->next_id = 1;
+	c->timeout_ms = 30000;
+	strcpy(c->path, path);
+	strcpy(sa.sun_path, path);
+	cs_framer_init(&c->in);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		ret = -errno;
+		cs_error_set(err, errno, "socket: %s", strerror(errno));
+		free(c);
+		return ret;
+	}
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		cs_error_set(err, errno, "cannot connect to cowsnapd at %s: %s",
+			     path, strerror(errno));
+		close(c->fd);
+		free(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+void cs_client_close(struct cs_client *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	cs_framer_free(&c->in);
+	free(c);
+}
+
+bool cs_client_remote(const struct cs_client *c)
+{
+	return c->remote;
+}
+
+void cs_client_set_timeout(struct cs_client *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+}
+
+void cs_result_free(enum cs_op op, void *result)
+{
+	if ((unsigned)op < __CS_OP_COUNT)
+		cs_schema_free(cs_ops[op].result, result);
+}
+
+int cs_call(struct cs_client *c, enum cs_op op, const void *args, void *result,
+	    struct cs_error *err)
+{
+	struct cs_buf b = { 0 };
+	const char *body;
+	size_t len;
+	uint32_t id = c->next_id++, rid = 0;
+	int ret, wret;
+
+	c->remote = false;
+	ret = cs_encode_request(&b, id, op, args, err);
+	if (ret)
+		return ret;
+	/* The daemon may have answered already and closed (a refused peer):
+	 * a failed write still leaves its answer to be read. */
+	wret = cs_frame_write(c->fd, &b, c->timeout_ms);
+	cs_buf_free(&b);
+	for (;;) {
+		ret = cs_frame_read(c->fd, &c->in, &body, &len, c->timeout_ms);
+		if (ret) {
+			if (wret)
+				ret = wret;
+			if (ret == -ETIMEDOUT)
+				cs_error_set(err, ETIMEDOUT,
+					     "cowsnapd at %s did not answer within %d ms",
+					     c->path, c->timeout_ms);
+			else if (ret == -EMSGSIZE || ret == -EINVAL || ret == -EPROTO)
+				cs_error_set(err, EPROTO, "cowsnapd at %s sent a broken frame",
+					     c->path);
+			else
+				cs_error_set(err, -ret, "lost the connection to cowsnapd at %s: %s",
+					     c->path, strerror(-ret));
+			return ret == -EMSGSIZE || ret == -EINVAL ? -EPROTO : ret;
+		}
+		memset(result, 0, cs_ops[op].result->size);
+		rid = 0;
+		ret = cs_decode_reply(body, len, op, &rid, result, &c->remote, err);
+		/* id 0 carries errors about the connection itself */
+		if (rid == id || (rid == 0 && c->remote) || (ret == -EPROTO && !c->remote))
+			return ret;
+		/* a reply to an earlier request that timed out: skip it */
+		if (!ret)
+			cs_result_free(op, result);
+	}
+}

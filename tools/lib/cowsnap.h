@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
+/*
+ * libcowsnap: the client side of cowsnapd's socket, for snapctl and for
+ * third-party requestors and writers.  Each call sends one request and waits
+ * for its reply; the message structs are those of proto.h.
+ *
+ * Every function returns 0 on success or a negative errno value, and fills
+ * the struct cs_error it is given with a message fit for a person:
+ *   -ENOENT, -ECONNREFUSED   no daemon listens on the socket
+ *   -EACCES                  the daemon refused this user
+ *   -EPROTO                  the peer speaks another protocol or sent garbage
+ *   -ETIMEDOUT               no reply in time
+ *   anything else            the daemon's answer (cs_error.message says why)
+ * cs_client_remote() tells whether the last error came from the daemon.
+ */
+#ifndef COWSNAP_H
+#define COWSNAP_H
+
+#include "proto.h"
+
+struct cs_client;
+
+/* $COWSNAP_SOCKET when set and non-empty, else CS_DEFAULT_SOCKET. */
+const char *cs_socket_path(void);
+
+int cs_client_open(const char *path, struct cs_client **out, struct cs_error *err);
+void cs_client_close(struct cs_client *c);
+bool cs_client_remote(const struct cs_client *c);
+/* Timeout for each reply, in ms; < 0 waits forever (default 30000). */
+void cs_client_set_timeout(struct cs_client *c, int timeout_ms);
+
+/* Generic call: args is a struct of cs_ops[op].args, result one of
+ * cs_ops[op].result, zeroed by the caller and freed with cs_result_free. */
+int cs_call(struct cs_client *c, enum cs_op op, const void *args, void *result,
+	    struct cs_error *err);
+void cs_result_free(enum cs_op op, void *result);
+
+static inline int cs_call_version(struct cs_client *c, struct cs_version *v,
+				  struct cs_error *err)
+{
+	struct cs_empty none = { 0 };
+
+	return cs_call(c, CS_OP_VERSION, &none, v, err);
+}
+
+#endif /* COWSNAP_H */

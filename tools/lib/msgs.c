@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+/*
+ * The messages of the cowsnap socket protocol, as schema tables.  This file
+ * is the exact definition of every request's "args" and every reply's
+ * "result"; docs/socket-protocol.md describes the same in prose and must be
+ * kept in step with it.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+#define MEMBER_SIZE(st, m) sizeof(((st *)0)->m)
+
+#define F_BOOL(st, m, req) \
+	{ .name = #m, .type = CS_F_BOOL, .required = req, .off = offsetof(st, m) }
+#define F_U32(st, m, req, lo, hi) \
+	{ .name = #m, .type = CS_F_U32, .required = req, .off = offsetof(st, m), \
+	  .min = lo, .max = hi }
+#define F_U64(st, m, req, lo, hi) \
+	{ .name = #m, .type = CS_F_U64, .required = req, .off = offsetof(st, m), \
+	  .min = lo, .max = hi }
+#define F_STR(st, m, req) \
+	{ .name = #m, .type = CS_F_STR, .required = req, .off = offsetof(st, m), \
+	  .max = MEMBER_SIZE(st, m) - 1 }
+#define F_ENUM(st, m, req, n) \
+	{ .name = #m, .type = CS_F_ENUM, .required = req, .off = offsetof(st, m), \
+	  .names = n }
+#define F_OBJ(st, m, req, s) \
+	{ .name = #m, .type = CS_F_OBJ, .required = req, .off = offsetof(st, m), \
+	  .sub = s }
+#define F_ARR(st, m, cnt, req, lo, hi, s) \
+	{ .name = #m, .type = CS_F_ARR, .required = req, .off = offsetof(st, m), \
+	  .count_off = offsetof(st, cnt), .min = lo, .max = hi, .sub = s }
+
+#define SCHEMA(var, st, ...) \
+	static const struct cs_field var##_fields[] = { __VA_ARGS__ }; \
+	static const struct cs_schema var = { \
+		.name = #st, .size = sizeof(st), .fields = var##_fields, \
+		.nfields = sizeof(var##_fields) / sizeof(var##_fields[0]) }
+
+#define F_U32ALL(st, m, req)	F_U32(st, m, req, 0, UINT32_MAX)
+#define F_U64ALL(st, m, req)	F_U64(st, m, req, 0, INT64_MAX)
+
+static const struct cs_schema empty_schema = {
+	.name = "cs_empty", .size = sizeof(struct cs_empty),
+};
+
+const char *const cs_set_state_names[] = {
+	[CS_SET_DEFINING] = "defining",
+	[CS_SET_TAKEN] = "taken",
+	[CS_SET_INVALID] = "invalid",
+	[CS_SET_UNKNOWN] = "unknown",
+	NULL
+};
+
+SCHEMA(version_schema, struct cs_version,
+	F_STR(struct cs_version, daemon_version, true),
+	F_U32ALL(struct cs_version, proto_version, true),
+	F_STR(struct cs_version, module_version, false),
+	F_U32ALL(struct cs_version, module_proto_version, false),
+	F_STR(struct cs_version, module_error, false));
+
+SCHEMA(set_volume_schema, struct cs_set_volume,
+	F_STR(struct cs_set_volume, origin, true),
+	F_U32ALL(struct cs_set_volume, major, true),
+	F_U32ALL(struct cs_set_volume, minor, true),
+	F_U64ALL(struct cs_set_volume, sectors, false),
+	F_STR(struct cs_set_volume, image, false),
+	F_U32ALL(struct cs_set_volume, image_major, false),
+	F_U32ALL(struct cs_set_volume, image_minor, false),
+	F_U64ALL(struct cs_set_volume, chunks_copied, false));
+
+SCHEMA(set_schema, struct cs_set,
+	F_U64(struct cs_set, id, true, 1, INT64_MAX),
+	F_ENUM(struct cs_set, state, true, cs_set_state_names),
+	F_BOOL(struct cs_set, persistent, false),
+	F_BOOL(struct cs_set, auto_release, false),
+	F_STR(struct cs_set, invalid_cause, false),
+	F_U32ALL(struct cs_set, chunk_sectors, false),
+	F_U64ALL(struct cs_set, created_ns, false),
+	F_U64ALL(struct cs_set, taken_ns, false),
+	F_U64ALL(struct cs_set, storage_sectors, false),
+	F_U64ALL(struct cs_set, storage_used, false),
+	F_ARR(struct cs_set, volumes, nvolumes, false, 0, CS_MAX_VOLUMES,
+	      &set_volume_schema));
+
+/* an array of bare strings: one unnamed field */
+static const struct cs_field volume_spec_fields[] = {
+	{ .name = "", .type = CS_F_STR, .required = true, .off = 0,
+	  .max = MEMBER_SIZE(struct cs_volume_spec, spec) - 1 },
+};
+static const struct cs_schema volume_spec_schema = {
+	.name = "cs_volume_spec", .size = sizeof(struct cs_volume_spec),
+	.fields = volume_spec_fields, .nfields = 1,
+};
+
+static const struct cs_field set_id_fields[] = {
+	{ .name = "", .type = CS_F_U64, .required = true, .off = 0,
+	  .min = 1, .max = INT64_MAX },
+};
+static const struct cs_schema set_id_schema = {
+	.name = "uint64_t", .size = sizeof(uint64_t),
+	.fields = set_id_fields, .nfields = 1,
+};
+
+SCHEMA(set_create_args_schema, struct cs_set_create_args,
+	F_ARR(struct cs_set_create_args, volumes, nvolumes, true, 1, CS_MAX_VOLUMES,
+	      &volume_spec_schema),
+	F_BOOL(struct cs_set_create_args, persistent, false),
+	F_BOOL(struct cs_set_create_args, no_writers, false),
+	F_U32(struct cs_set_create_args, chunk_sectors, false, 0, 131072));
+
+SCHEMA(set_result_schema, struct cs_set_result,
+	F_OBJ(struct cs_set_result, set, true, &set_schema));
+
+SCHEMA(set_delete_args_schema, struct cs_set_delete_args,
+	F_U64ALL(struct cs_set_delete_args, id, false),
+	F_BOOL(struct cs_set_delete_args, all, false),
+	F_STR(struct cs_set_delete_args, oldest, false));
+
+SCHEMA(set_delete_result_schema, struct cs_set_delete_result,
+	F_ARR(struct cs_set_delete_result, ids, nids, false, 0, CS_MAX_SETS,
+	      &set_id_schema));
+
+SCHEMA(set_show_args_schema, struct cs_set_show_args,
+	F_U64(struct cs_set_show_args, id, true, 1, INT64_MAX));
+
+SCHEMA(set_list_result_schema, struct cs_set_list_result,
+	F_ARR(struct cs_set_list_result, sets, nsets, false, 0, CS_MAX_SETS,
+	      &set_schema));
+
+SCHEMA(volume_schema, struct cs_volume,
+	F_STR(struct cs_volume, device, true),
+	F_U32ALL(struct cs_volume, major, true),
+	F_U32ALL(struct cs_volume, minor, true),
+	F_U64ALL(struct cs_volume, sectors, false),
+	F_STR(struct cs_volume, mountpoint, false),
+	F_STR(struct cs_volume, fstype, false),
+	F_STR(struct cs_volume, uuid, false),
+	F_STR(struct cs_volume, label, false),
+	F_BOOL(struct cs_volume, tracked, false),
+	F_U64ALL(struct cs_volume, mark_set_id, false),
+	F_U32ALL(struct cs_volume, snapshots, false));
+
+SCHEMA(volume_list_result_schema, struct cs_volume_list_result,
+	F_ARR(struct cs_volume_list_result, volumes, nvolumes, false, 0, 4096,
+	      &volume_schema));
+
+const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
+	[CS_OP_VERSION] = { "version", &empty_schema, &version_schema },
+	[CS_OP_SET_CREATE] = { "set_create", &set_create_args_schema, &set_result_schema },
+	[CS_OP_SET_DELETE] = { "set_delete", &set_delete_args_schema,
+			       &set_delete_result_schema },
+	[CS_OP_SET_LIST] = { "set_list", &empty_schema, &set_list_result_schema },
+	[CS_OP_SET_SHOW] = { "set_show", &set_show_args_schema, &set_result_schema },
+	[CS_OP_VOLUME_LIST] = { "volume_list", &empty_schema, &volume_list_result_schema },
+};

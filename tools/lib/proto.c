@@ -1,0 +1,986 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+/*
+ * The schema engine, envelopes and framing of the cowsnap socket protocol
+ * (see proto.h).  The message tables themselves live in msgs.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json.h>
+
+#include "proto.h"
+
+void cs_error_set(struct cs_error *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}
+
+static const struct {
+	int code;
+	const char *name;
+} errno_names[] = {
+	{ EPERM, "EPERM" },		{ ENOENT, "ENOENT" },
+	{ EIO, "EIO" },			{ ENXIO, "ENXIO" },
+	{ EAGAIN, "EAGAIN" },		{ ENOMEM, "ENOMEM" },
+	{ EACCES, "EACCES" },		{ EBUSY, "EBUSY" },
+	{ EEXIST, "EEXIST" },		{ ENODEV, "ENODEV" },
+	{ EINVAL, "EINVAL" },		{ ENOSPC, "ENOSPC" },
+	{ EROFS, "EROFS" },		{ ERANGE, "ERANGE" },
+	{ ENOSYS, "ENOSYS" },		{ EPROTO, "EPROTO" },
+	{ EMSGSIZE, "EMSGSIZE" },	{ EOPNOTSUPP, "EOPNOTSUPP" },
+	{ ETIMEDOUT, "ETIMEDOUT" },	{ ESTALE, "ESTALE" },
+	{ ECANCELED, "ECANCELED" },	{ ENOTBLK, "ENOTBLK" },
+	{ EINTR, "EINTR" },		{ ENOTDIR, "ENOTDIR" },
+};
+
+const char *cs_errno_name(int code)
+{
+	for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++)
+		if (errno_names[i].code == code)
+			return errno_names[i].name;
+	return NULL;
+}
+
+int cs_errno_value(const char *name)
+{
+	for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++)
+		if (!strcmp(errno_names[i].name, name))
+			return errno_names[i].code;
+	return 0;
+}
+
+/* -------------------------------------------------------------------- */
+
+static const char *jtype_name(json_object *j)
+{
+	switch (json_object_get_type(j)) {
+	case json_type_null: return "null";
+	case json_type_boolean: return "a boolean";
+	case json_type_double: return "a number with a fraction";
+	case json_type_int: return "an integer";
+	case json_type_object: return "an object";
+	case json_type_array: return "an array";
+	case json_type_string: return "a string";
+	}
+	return "unknown";
+}
+
+/* Reads a JSON integer as uint64 in 0..INT64_MAX, refusing what json-c
+ * would silently clamp. */
+static int get_uint(json_object *j, uint64_t *v)
+{
+	int64_t s;
+
+	if (!json_object_is_type(j, json_type_int))
+		return -1;
+	errno = 0;
+	s = json_object_get_int64(j);
+	if (errno || s < 0)
+		return -1;
+	/* json-c clamps values above INT64_MAX to INT64_MAX but keeps them
+	 * as uint64 internally; refuse anything it cannot represent. */
+	if (s == INT64_MAX && json_object_get_uint64(j) != (uint64_t)INT64_MAX)
+		return -1;
+	*v = (uint64_t)s;
+	return 0;
+}
+
+static int decode_field(const struct cs_field *f, json_object *v, char *p,
+			const char *path, struct cs_error *err)
+{
+	uint64_t u;
+
+	switch (f->type) {
+	case CS_F_BOOL:
+		if (!json_object_is_type(v, json_type_boolean))
+			goto type;
+		*(bool *)(p + f->off) = json_object_get_boolean(v);
+		return 0;
+	case CS_F_U32:
+	case CS_F_U64:
+		if (!json_object_is_type(v, json_type_int))
+			goto type;
+		if (get_uint(v, &u) || u < f->min || u > f->max) {
+			cs_error_set(err, EINVAL, "%s: integer out of range %" PRIu64 "..%" PRIu64,
+				     path, f->min, f->max);
+			return -EINVAL;
+		}
+		if (f->type == CS_F_U32)
+			*(uint32_t *)(p + f->off) = (uint32_t)u;
+		else
+			*(uint64_t *)(p + f->off) = u;
+		return 0;
+	case CS_F_STR: {
+		const char *s;
+		size_t n;
+
+		if (!json_object_is_type(v, json_type_string))
+			goto type;
+		s = json_object_get_string(v);
+		n = (size_t)json_object_get_string_len(v);
+		if (n > f->max) {
+			cs_error_set(err, EINVAL, "%s: string longer than %" PRIu64 " bytes",
+				     path, f->max);
+			return -EINVAL;
+		}
+		if (strlen(s) != n) {
+			cs_error_set(err, EINVAL, "%s: string contains a NUL character", path);
+			return -EINVAL;
+		}
+		memcpy(p + f->off, s, n + 1);
+		return 0;
+	}
+	case CS_F_ENUM: {
+		const char *s;
+
+		if (!json_object_is_type(v, json_type_string))
+			goto type;
+		s = json_object_get_string(v);
+		for (int i = 0; f->names[i]; i++) {
+			if (!strcmp(f->names[i], s)) {
+				*(int *)(p + f->off) = i;
+				return 0;
+			}
+		}
+		cs_error_set(err, EINVAL, "%s: unknown value `%.64s'", path, s);
+		return -EINVAL;
+	}
+	case CS_F_OBJ:
+		return cs_schema_decode(f->sub, v, p + f->off, path, err);
+	case CS_F_ARR: {
+		size_t n, i;
+		char *arr;
+		char sub[256];
+		int ret;
+
+		if (!json_object_is_type(v, json_type_array))
+			goto type;
+		n = json_object_array_length(v);
+		if (n > f->max) {
+			cs_error_set(err, EINVAL, "%s: more than %" PRIu64 " elements", path, f->max);
+			return -EINVAL;
+		}
+		if (n < f->min) {
+			cs_error_set(err, EINVAL, "%s: fewer than %" PRIu64 " elements", path, f->min);
+			return -EINVAL;
+		}
+		arr = n ? calloc(n, f->sub->size) : NULL;
+		if (n && !arr) {
+			cs_error_set(err, ENOMEM, "%s: out of memory", path);
+			return -ENOMEM;
+		}
+		*(void **)(p + f->off) = arr;
+		*(uint32_t *)(p + f->count_off) = 0;
+		for (i = 0; i < n; i++) {
+			json_object *e = json_object_array_get_idx(v, i);
+
+			snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+			/* arrays of one scalar field are described by an
+			 * element schema with one field named "" */
+			if (f->sub->nfields == 1 && !f->sub->fields[0].name[0])
+				ret = decode_field(&f->sub->fields[0], e,
+						   arr + i * f->sub->size, sub, err);
+			else
+				ret = cs_schema_decode(f->sub, e, arr + i * f->sub->size,
+						       sub, err);
+			/* count what is filled so that free sees it */
+			*(uint32_t *)(p + f->count_off) = (uint32_t)i + 1;
+			if (ret)
+				return ret;
+		}
+		return 0;
+	}
+	}
+type:
+	cs_error_set(err, EINVAL, "%s: expected %s, got %s", path,
+		     f->type == CS_F_BOOL ? "a boolean" :
+		     f->type == CS_F_U32 || f->type == CS_F_U64 ? "an integer" :
+		     f->type == CS_F_STR || f->type == CS_F_ENUM ? "a string" :
+		     f->type == CS_F_ARR ? "an array" : "an object",
+		     jtype_name(v));
+	return -EINVAL;
+}
+
+int cs_schema_decode(const struct cs_schema *s, json_object *j, void *obj,
+		     const char *where, struct cs_error *err)
+{
+	char path[256];
+	size_t i;
+	int ret;
+
+	if (!json_object_is_type(j, json_type_object)) {
+		cs_error_set(err, EINVAL, "%s: expected an object, got %s", where,
+			     jtype_name(j));
+		return -EINVAL;
+	}
+	/* unknown keys first: a key we do not know is never ignored */
+	json_object_object_foreach(j, key, val) {
+		(void)val;
+		for (i = 0; i < s->nfields; i++)
+			if (!strcmp(s->fields[i].name, key))
+				break;
+		if (i == s->nfields) {
+			cs_error_set(err, EINVAL, "%s: unknown field `%.64s'", where, key);
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < s->nfields; i++) {
+		const struct cs_field *f = &s->fields[i];
+		json_object *v;
+
+		snprintf(path, sizeof(path), "%s.%s", where, f->name);
+		if (!json_object_object_get_ex(j, f->name, &v)) {
+			if (f->required) {
+				cs_error_set(err, EINVAL, "%s: required field missing", path);
+				return -EINVAL;
+			}
+			continue;
+		}
+		ret = decode_field(f, v, obj, path, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static bool field_is_zero(const struct cs_field *f, const char *p)
+{
+	switch (f->type) {
+	case CS_F_BOOL: return !*(const bool *)(p + f->off);
+	case CS_F_U32: return !*(const uint32_t *)(p + f->off);
+	case CS_F_U64: return !*(const uint64_t *)(p + f->off);
+	case CS_F_STR: return !p[f->off];
+	case CS_F_ARR: return !*(const uint32_t *)(p + f->count_off);
+	case CS_F_ENUM:
+	case CS_F_OBJ:
+		return false;
+	}
+	return false;
+}
+
+static int encode_field(const struct cs_field *f, const char *p,
+			json_object **out, struct cs_error *err)
+{
+	uint64_t u;
+
+	*out = NULL;
+	switch (f->type) {
+	case CS_F_BOOL:
+		*out = json_object_new_boolean(*(const bool *)(p + f->off));
+		break;
+	case CS_F_U32:
+	case CS_F_U64:
+		u = f->type == CS_F_U32 ? *(const uint32_t *)(p + f->off)
+					: *(const uint64_t *)(p + f->off);
+		if (u < f->min || u > f->max) {
+			cs_error_set(err, EINVAL, "%s: %" PRIu64 " out of range", f->name, u);
+			return -EINVAL;
+		}
+		*out = json_object_new_int64((int64_t)u);
+		break;
+	case CS_F_STR:
+		if (strnlen(p + f->off, f->max + 1) > f->max) {
+			cs_error_set(err, EINVAL, "%s: string too long", f->name);
+			return -EINVAL;
+		}
+		*out = json_object_new_string(p + f->off);
+		break;
+	case CS_F_ENUM: {
+		int v = *(const int *)(p + f->off), n = 0;
+
+		while (f->names[n])
+			n++;
+		if (v < 0 || v >= n) {
+			cs_error_set(err, EINVAL, "%s: value %d has no name", f->name, v);
+			return -EINVAL;
+		}
+		*out = json_object_new_string(f->names[v]);
+		break;
+	}
+	case CS_F_OBJ:
+		return cs_schema_encode(f->sub, p + f->off, out, err);
+	case CS_F_ARR: {
+		uint32_t n = *(const uint32_t *)(p + f->count_off);
+		const char *arr = *(char *const *)(p + f->off);
+		json_object *a, *e;
+		int ret;
+
+		if (n > f->max || n < f->min) {
+			cs_error_set(err, EINVAL, "%s: %u elements", f->name, n);
+			return -EINVAL;
+		}
+		a = json_object_new_array_ext((int)n);
+		if (!a)
+			break;
+		for (uint32_t i = 0; i < n; i++) {
+			if (f->sub->nfields == 1 && !f->sub->fields[0].name[0])
+				ret = encode_field(&f->sub->fields[0], arr + i * f->sub->size,
+						   &e, err);
+			else
+				ret = cs_schema_encode(f->sub, arr + i * f->sub->size, &e, err);
+			if (ret) {
+				json_object_put(a);
+				return ret;
+			}
+			json_object_array_add(a, e);
+		}
+		*out = a;
+		break;
+	}
+	}
+	if (!*out) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int cs_schema_encode(const struct cs_schema *s, const void *obj,
+		     json_object **out, struct cs_error *err)
+{
+	json_object *j = json_object_new_object(), *v;
+	int ret;
+
+	if (!j) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct cs_field *f = &s->fields[i];
+
+		if (!f->required && field_is_zero(f, obj))
+			continue;
+		ret = encode_field(f, obj, &v, err);
+		if (ret) {
+			json_object_put(j);
+			return ret;
+		}
+		json_object_object_add(j, f->name, v);
+	}
+	*out = j;
+	return 0;
+}
+
+static void free_field(const struct cs_field *f, char *p)
+{
+	if (f->type == CS_F_OBJ) {
+		cs_schema_free(f->sub, p + f->off);
+	} else if (f->type == CS_F_ARR) {
+		char *arr = *(char **)(p + f->off);
+		uint32_t n = *(uint32_t *)(p + f->count_off);
+
+		for (uint32_t i = 0; arr && i < n; i++) {
+			if (f->sub->nfields == 1 && !f->sub->fields[0].name[0])
+				free_field(&f->sub->fields[0], arr + i * f->sub->size);
+			else
+				cs_schema_free(f->sub, arr + i * f->sub->size);
+		}
+		free(arr);
+		*(void **)(p + f->off) = NULL;
+		*(uint32_t *)(p + f->count_off) = 0;
+	}
+}
+
+void cs_schema_free(const struct cs_schema *s, void *obj)
+{
+	if (!obj)
+		return;
+	for (size_t i = 0; i < s->nfields; i++)
+		free_field(&s->fields[i], obj);
+}
+
+/* -------------------------------------------------------------------- */
+
+/*
+ * json-c accepts more than RFC 8259 even in strict mode (single-quoted
+ * strings, for one).  Outside double-quoted strings, only the characters of
+ * JSON's own grammar may appear.
+ */
+static bool plain_json(const char *s, size_t len)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"')
+			in_str = true;
+		else if (!strchr(" \t\r\n{}[]:,-+.0123456789eEtruefalsn", c))
+			return false;
+	}
+	return true;
+}
+
+int cs_json_parse(const char *body, size_t len, json_object **out,
+		  struct cs_error *err)
+{
+	struct json_tokener *tok;
+	json_object *j;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	*out = NULL;
+	if (len > CS_FRAME_MAX) {
+		cs_error_set(err, EMSGSIZE, "message of %zu bytes is larger than %d",
+			     len, CS_FRAME_MAX);
+		return -EMSGSIZE;
+	}
+	if (memchr(body, '\0', len)) {
+		cs_error_set(err, EINVAL, "message contains a NUL byte");
+		return -EINVAL;
+	}
+	if (!plain_json(body, len)) {
+		cs_error_set(err, EINVAL, "message is not valid JSON: "
+			     "unexpected character outside a string");
+		return -EINVAL;
+	}
+	tok = json_tokener_new_ex(CS_JSON_MAX_DEPTH);
+	if (!tok) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	j = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (!j || jerr != json_tokener_success) {
+		json_object_put(j);
+		cs_error_set(err, EINVAL, "message is not valid JSON: %s",
+			     jerr == json_tokener_continue ? "truncated"
+						       : json_tokener_error_desc(jerr));
+		return -EINVAL;
+	}
+	for (; end < len; end++) {
+		if (!strchr(" \t\r\n", body[end])) {
+			json_object_put(j);
+			cs_error_set(err, EINVAL, "trailing data after the JSON object");
+			return -EINVAL;
+		}
+	}
+	if (!json_object_is_type(j, json_type_object)) {
+		cs_error_set(err, EINVAL, "message is %s, not an object", jtype_name(j));
+		json_object_put(j);
+		return -EINVAL;
+	}
+	*out = j;
+	return 0;
+}
+
+/* -------------------------------------------------------------------- */
+
+void cs_buf_free(struct cs_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+static int buf_append_frame(struct cs_buf *b, json_object *j, struct cs_error *err)
+{
+	size_t n;
+	const char *s = json_object_to_json_string_length(j,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	uint32_t be;
+
+	if (!s) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	if (n > CS_FRAME_MAX) {
+		cs_error_set(err, EMSGSIZE, "message of %zu bytes is larger than %d",
+			     n, CS_FRAME_MAX);
+		return -EMSGSIZE;
+	}
+	if (b->cap - b->len < n + CS_FRAME_HDR) {
+		size_t cap = b->len + n + CS_FRAME_HDR;
+		char *d = realloc(b->data, cap);
+
+		if (!d) {
+			cs_error_set(err, ENOMEM, "out of memory");
+			return -ENOMEM;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	be = htonl((uint32_t)n);
+	memcpy(b->data + b->len, &be, CS_FRAME_HDR);
+	memcpy(b->data + b->len + CS_FRAME_HDR, s, n);
+	b->len += n + CS_FRAME_HDR;
+	return 0;
+}
+
+static json_object *envelope(uint32_t id)
+{
+	json_object *j = json_object_new_object();
+
+	if (!j)
+		return NULL;
+	json_object_object_add(j, "proto", json_object_new_int(CS_PROTO_VERSION));
+	json_object_object_add(j, "id", json_object_new_int64(id));
+	return j;
+}
+
+int cs_encode_request(struct cs_buf *out, uint32_t id, enum cs_op op,
+		      const void *args, struct cs_error *err)
+{
+	json_object *j, *a;
+	int ret;
+
+	if ((unsigned)op >= __CS_OP_COUNT) {
+		cs_error_set(err, EINVAL, "no such operation %d", op);
+		return -EINVAL;
+	}
+	ret = cs_schema_encode(cs_ops[op].args, args, &a, err);
+	if (ret)
+		return ret;
+	j = envelope(id);
+	if (!j) {
+		json_object_put(a);
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	json_object_object_add(j, "op", json_object_new_string(cs_ops[op].name));
+	json_object_object_add(j, "args", a);
+	ret = buf_append_frame(out, j, err);
+	json_object_put(j);
+	return ret;
+}
+
+int cs_encode_reply(struct cs_buf *out, uint32_t id, enum cs_op op,
+		    const void *result, struct cs_error *err)
+{
+	json_object *j, *r;
+	int ret;
+
+	if ((unsigned)op >= __CS_OP_COUNT) {
+		cs_error_set(err, EINVAL, "no such operation %d", op);
+		return -EINVAL;
+	}
+	ret = cs_schema_encode(cs_ops[op].result, result, &r, err);
+	if (ret)
+		return ret;
+	j = envelope(id);
+	if (!j) {
+		json_object_put(r);
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	json_object_object_add(j, "ok", json_object_new_boolean(1));
+	json_object_object_add(j, "result", r);
+	ret = buf_append_frame(out, j, err);
+	json_object_put(j);
+	return ret;
+}
+
+int cs_encode_error(struct cs_buf *out, uint32_t id, const struct cs_error *e)
+{
+	json_object *j = envelope(id), *o;
+	const char *name = cs_errno_name(e->code);
+	int ret;
+
+	if (!j)
+		return -ENOMEM;
+	o = json_object_new_object();
+	json_object_object_add(o, "code", json_object_new_string(name ? name : "EIO"));
+	json_object_object_add(o, "message", json_object_new_string(e->message));
+	json_object_object_add(j, "ok", json_object_new_boolean(0));
+	json_object_object_add(j, "error", o);
+	ret = buf_append_frame(out, j, NULL);
+	json_object_put(j);
+	return ret;
+}
+
+/* Envelopes are objects with fixed keys; checked by hand here since their
+ * content (args/result) depends on op. */
+static const struct cs_field envelope_req_fields[] = {
+	{ .name = "proto" }, { .name = "id" }, { .name = "op" }, { .name = "args" },
+};
+static const struct cs_field envelope_rep_fields[] = {
+	{ .name = "proto" }, { .name = "id" }, { .name = "ok" },
+	{ .name = "result" }, { .name = "error" },
+};
+
+static int check_keys(json_object *j, const struct cs_field *keys, size_t n,
+		      struct cs_error *err)
+{
+	json_object_object_foreach(j, key, val) {
+		size_t i;
+
+		(void)val;
+		for (i = 0; i < n; i++)
+			if (!strcmp(keys[i].name, key))
+				break;
+		if (i == n) {
+			cs_error_set(err, EINVAL, "unknown field `%.64s'", key);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* proto and id, common to both envelopes */
+static int check_head(json_object *j, uint32_t *id, bool *have_id,
+		      struct cs_error *err)
+{
+	json_object *v;
+	uint64_t u;
+
+	*have_id = false;
+	if (json_object_object_get_ex(j, "id", &v) && !get_uint(v, &u) &&
+	    u <= UINT32_MAX) {
+		*id = (uint32_t)u;
+		*have_id = true;
+	}
+	if (!json_object_object_get_ex(j, "proto", &v)) {
+		cs_error_set(err, EINVAL, "proto: required field missing");
+		return -EINVAL;
+	}
+	if (get_uint(v, &u)) {
+		cs_error_set(err, EINVAL, "proto: expected an integer, got %s", jtype_name(v));
+		return -EINVAL;
+	}
+	if (u != CS_PROTO_VERSION) {
+		cs_error_set(err, EPROTO,
+			     "protocol version %" PRIu64 " is not supported; this side speaks %d",
+			     u, CS_PROTO_VERSION);
+		return -EPROTO;
+	}
+	if (!*have_id) {
+		cs_error_set(err, EINVAL, "id: required integer 0..%u missing or invalid",
+			     UINT32_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cs_decode_request(const char *body, size_t len, struct cs_request *req,
+		      struct cs_error *err)
+{
+	json_object *j, *v, *args = NULL;
+	const char *name;
+	int ret, op;
+
+	memset(req, 0, sizeof(*req));
+	ret = cs_json_parse(body, len, &j, err);
+	if (ret)
+		return ret;
+	ret = check_head(j, &req->id, &req->have_id, err);
+	if (ret)
+		goto out;
+	ret = check_keys(j, envelope_req_fields, 4, err);
+	if (ret)
+		goto out;
+	ret = -EINVAL;
+	if (!json_object_object_get_ex(j, "op", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		cs_error_set(err, EINVAL, "op: required string missing");
+		goto out;
+	}
+	name = json_object_get_string(v);
+	for (op = 0; op < __CS_OP_COUNT; op++)
+		if (!strcmp(cs_ops[op].name, name))
+			break;
+	if (op == __CS_OP_COUNT) {
+		cs_error_set(err, EOPNOTSUPP, "unknown operation `%.64s'", name);
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	req->op = (enum cs_op)op;
+	req->args = calloc(1, cs_ops[op].args->size);
+	if (!req->args) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (!json_object_object_get_ex(j, "args", &args)) {
+		cs_error_set(err, EINVAL, "args: required field missing");
+		goto out;
+	}
+	ret = cs_schema_decode(cs_ops[op].args, args, req->args, "args", err);
+out:
+	if (ret)
+		cs_request_free(req);
+	json_object_put(j);
+	return ret;
+}
+
+void cs_request_free(struct cs_request *req)
+{
+	if (req->args && (unsigned)req->op < __CS_OP_COUNT) {
+		cs_schema_free(cs_ops[req->op].args, req->args);
+		free(req->args);
+	}
+	req->args = NULL;
+}
+
+static const struct cs_field error_fields[] = {
+	{ .name = "code" }, { .name = "message" },
+};
+
+int cs_decode_reply(const char *body, size_t len, enum cs_op op, uint32_t *id,
+		    void *result, bool *remote, struct cs_error *err)
+{
+	json_object *j, *v, *e, *c, *m;
+	bool have_id;
+	int ret;
+
+	*remote = false;
+	if ((unsigned)op >= __CS_OP_COUNT) {
+		cs_error_set(err, EINVAL, "no such operation %d", op);
+		return -EINVAL;
+	}
+	ret = cs_json_parse(body, len, &j, err);
+	if (ret)
+		goto proto;
+	ret = check_head(j, id, &have_id, err);
+	if (ret)
+		goto out;
+	ret = check_keys(j, envelope_rep_fields, 5, err);
+	if (ret)
+		goto out;
+	ret = -EINVAL;
+	if (!json_object_object_get_ex(j, "ok", &v) ||
+	    !json_object_is_type(v, json_type_boolean)) {
+		cs_error_set(err, EINVAL, "ok: required boolean missing");
+		goto out;
+	}
+	if (json_object_get_boolean(v)) {
+		if (json_object_object_get_ex(j, "error", &e)) {
+			cs_error_set(err, EINVAL, "a successful reply carries an error");
+			goto out;
+		}
+		if (!json_object_object_get_ex(j, "result", &v)) {
+			cs_error_set(err, EINVAL, "result: required field missing");
+			goto out;
+		}
+		ret = cs_schema_decode(cs_ops[op].result, v, result, "result", err);
+		if (ret)
+			cs_schema_free(cs_ops[op].result, result);
+		goto out;
+	}
+	if (json_object_object_get_ex(j, "result", &v) ||
+	    !json_object_object_get_ex(j, "error", &e) ||
+	    !json_object_is_type(e, json_type_object) ||
+	    check_keys(e, error_fields, 2, err) ||
+	    !json_object_object_get_ex(e, "code", &c) ||
+	    !json_object_is_type(c, json_type_string) ||
+	    !json_object_object_get_ex(e, "message", &m) ||
+	    !json_object_is_type(m, json_type_string)) {
+		cs_error_set(err, EINVAL, "malformed error reply");
+		goto out;
+	}
+	ret = cs_errno_value(json_object_get_string(c));
+	/* a code this side does not know still carries its message */
+	cs_error_set(err, ret ? ret : EIO, "%s", json_object_get_string(m));
+	ret = -err->code;
+	*remote = true;
+out:
+	json_object_put(j);
+proto:
+	if (ret && !*remote) {
+		char msg[CS_ERRMSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err ? err->message : "");
+		cs_error_set(err, EPROTO, "malformed reply: %s", msg);
+		ret = -EPROTO;
+	}
+	return ret;
+}
+
+/* -------------------------------------------------------------------- */
+
+void cs_framer_init(struct cs_framer *f)
+{
+	memset(f, 0, sizeof(*f));
+}
+
+void cs_framer_free(struct cs_framer *f)
+{
+	free(f->buf);
+	memset(f, 0, sizeof(*f));
+}
+
+static void framer_drop_consumed(struct cs_framer *f)
+{
+	if (!f->consumed)
+		return;
+	memmove(f->buf, f->buf + f->consumed, f->len - f->consumed);
+	f->len -= f->consumed;
+	f->consumed = 0;
+}
+
+char *cs_framer_space(struct cs_framer *f, size_t want, size_t *room)
+{
+	framer_drop_consumed(f);
+	if (f->cap - f->len < want) {
+		size_t cap = f->len + want;
+		char *b;
+
+		if (cap < 4096)
+			cap = 4096;
+		if (cap > CS_FRAME_HDR + CS_FRAME_MAX)
+			cap = CS_FRAME_HDR + CS_FRAME_MAX;
+		if (cap > f->cap) {
+			b = realloc(f->buf, cap);
+			if (!b)
+				return NULL;
+			f->buf = b;
+			f->cap = cap;
+		}
+	}
+	*room = f->cap - f->len;
+	return f->buf + f->len;
+}
+
+void cs_framer_filled(struct cs_framer *f, size_t n)
+{
+	f->len += n;
+}
+
+int cs_framer_next(struct cs_framer *f, const char **body, size_t *len)
+{
+	uint32_t be, n;
+
+	framer_drop_consumed(f);
+	if (f->len < CS_FRAME_HDR)
+		return 0;
+	memcpy(&be, f->buf, CS_FRAME_HDR);
+	n = ntohl(be);
+	if (n > CS_FRAME_MAX)
+		return -EMSGSIZE;
+	if (n < 2)
+		return -EINVAL;
+	if (f->len - CS_FRAME_HDR < n)
+		return 0;
+	*body = f->buf + CS_FRAME_HDR;
+	*len = n;
+	f->consumed = CS_FRAME_HDR + n;
+	return 1;
+}
+
+/* Bytes still wanted to complete the frame being read. */
+static size_t framer_want(const struct cs_framer *f)
+{
+	uint32_t be, n;
+
+	if (f->len - f->consumed < CS_FRAME_HDR)
+		return CS_FRAME_HDR - (f->len - f->consumed);
+	memcpy(&be, f->buf + f->consumed, CS_FRAME_HDR);
+	n = ntohl(be);
+	if (n > CS_FRAME_MAX)
+		return 1;
+	return CS_FRAME_HDR + n - (f->len - f->consumed);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int wait_fd(int fd, short ev, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = ev };
+	int ret, t;
+
+	for (;;) {
+		t = -1;
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ms();
+
+			if (left <= 0)
+				return -ETIMEDOUT;
+			t = (int)left;
+		}
+		ret = poll(&p, 1, t);
+		if (ret > 0)
+			return 0;
+		if (ret == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int cs_frame_write(int fd, const struct cs_buf *b, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	size_t off = 0;
+	ssize_t n;
+	int ret;
+
+	while (off < b->len) {
+		n = send(fd, b->data + off, b->len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		ret = wait_fd(fd, POLLOUT, deadline);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int cs_frame_read(int fd, struct cs_framer *f, const char **body, size_t *len,
+		  int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	size_t room;
+	ssize_t n;
+	char *p;
+	int ret;
+
+	for (;;) {
+		ret = cs_framer_next(f, body, len);
+		if (ret)
+			return ret < 0 ? ret : 0;
+		p = cs_framer_space(f, framer_want(f), &room);
+		if (!p)
+			return -ENOMEM;
+		n = recv(fd, p, room, MSG_DONTWAIT);
+		if (n > 0) {
+			cs_framer_filled(f, (size_t)n);
+			continue;
+		}
+		if (n == 0)
+			return f->len ? -EPROTO : -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		ret = wait_fd(fd, POLLIN, deadline);
+		if (ret)
+			return ret;
+	}
+}
