@@ -16,7 +16,7 @@ KERNELS ?= 6.1 6.12
 MODULE_SRCS := $(wildcard $(TOP)/module/*.c $(TOP)/module/*.h) $(TOP)/Kbuild \
 	$(TOP)/uapi/linux/cowsnap.h $(TOP)/VERSION
 
-.PHONY: all module userspace deps check unit vmcheck clean bench demo $(KVERS:%=module-%)
+.PHONY: all module userspace deps check unit vmcheck clean bench demo dkms dkms-src $(KVERS:%=module-%)
 
 all: module userspace
 
@@ -54,6 +54,23 @@ vmcheck: all
 # Unit tests, then the guest suite on each kernel; one summary line at the end.
 check: all
 	scripts/check $(KERNELS)
+
+# DKMS: the module's sources under $(DESTDIR)/usr/src/cowsnap-<version>/
+# (dkms-src), then registered, built and installed for every kernel that has
+# headers (dkms).
+DKMS_SRC = $(DESTDIR)/usr/src/cowsnap-$(VERSION)
+
+dkms-src:
+	rm -rf $(DKMS_SRC)
+	install -d $(DKMS_SRC)/module $(DKMS_SRC)/uapi/linux
+	install -m 0644 Kbuild VERSION $(DKMS_SRC)/
+	install -m 0644 module/*.c module/*.h $(DKMS_SRC)/module/
+	install -m 0644 uapi/linux/cowsnap.h $(DKMS_SRC)/uapi/linux/
+	sed 's/@VERSION@/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
+
+dkms: dkms-src
+	dkms add cowsnap/$(VERSION) 2>/dev/null || dkms status cowsnap/$(VERSION) | grep -q .
+	@set -e; for k in $(KVERS); do dkms install cowsnap/$(VERSION) -k $$k; done
 
 clean:
 	rm -rf build
