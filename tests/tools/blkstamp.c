@@ -12,10 +12,11 @@
  *   blkstamp fill DEV [--version V] [--bs B]
  *       write version V (default 1) to every block.
  *   blkstamp write DEV --state P [--threads T] [--seconds S] [--bs B]
- *                  [--max-run N] [--init]
+ *                  [--max-run N] [--writes N] [--init]
  *       T threads (default 4) rewrite random runs of up to N blocks, each
  *       thread in its own region, each write a new version of its blocks,
- *       until SIGTERM/SIGINT or S seconds.  --init fills version 1 first.
+ *       until SIGTERM/SIGINT, S seconds, or N writes per thread.  --init
+ *       fills version 1 first; without it the device must be stamped.
  *       Keeps per block the last version submitted and the last acknowledged:
  *         SIGUSR1 -> P.lo = last acknowledged, then creates P.lo.ok
  *         SIGUSR2 -> P.hi = last submitted,    then creates P.hi.ok
@@ -308,12 +309,14 @@ struct writer {
 	uint64_t seed;
 	const char *dev;
 	long writes;
+	atomic_int done;
 };
 
 static _Atomic uint64_t *submitted, *acked;
 static atomic_int stop_flag;
 static int max_run = 16;
 static int init_fill;
+static long writes_per_thread;
 
 static uint64_t xs(uint64_t *s)
 {
@@ -340,7 +343,8 @@ static void *writer_main(void *arg)
 	}
 	for (k = 0; k < w->n; k++)
 		ver[k] = atomic_load(&acked[w->first + k]);
-	while (!atomic_load(&stop_flag)) {
+	while (!atomic_load(&stop_flag) &&
+	       (!writes_per_thread || w->writes < writes_per_thread)) {
 		uint64_t start = xs(&w->seed) % w->n;
 		uint64_t len = 1 + xs(&w->seed) % (uint64_t)max_run;
 
@@ -359,9 +363,20 @@ static void *writer_main(void *arg)
 					      memory_order_release);
 		w->writes++;
 	}
+	atomic_store(&w->done, 1);
 	free(ver);
 	free(buf);
 	return NULL;
+}
+
+static int all_done(struct writer *ws, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!atomic_load(&ws[i].done))
+			return 0;
+	return 1;
 }
 
 static int cmd_write(int argc, char **argv)
@@ -388,6 +403,8 @@ static int cmd_write(int argc, char **argv)
 			max_run = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--init"))
 			init_fill = 1;
+		else if (!strcmp(argv[i], "--writes") && i + 1 < argc)
+			writes_per_thread = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--bs") && i + 1 < argc)
 			bs = (size_t)atol(argv[++i]);
 		else if (!dev && argv[i][0] != '-')
@@ -450,6 +467,8 @@ static int cmd_write(int argc, char **argv)
 	start = now_s();
 	for (;;) {
 		if (seconds > 0 && now_s() - start >= seconds)
+			break;
+		if (writes_per_thread && all_done(ws, threads))
 			break;
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)

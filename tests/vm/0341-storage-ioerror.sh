@@ -1,0 +1,47 @@
+#!/bin/bash
+# Issue 3, must hold 4 (storage I/O error): the set's storage is a dm device
+# that starts failing every write (dm-flakey, error_writes) after the take.
+# The set turns INVALID with cause STORAGE_IO and a SET_INVALID event, image
+# reads fail with EIO, and every origin write is there.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/03-helpers.bash"
+
+need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
+brd 2 64
+modprobe dm-flakey || skip "no dm-flakey"
+load_module_03
+sectors=$((64 * 2048))
+dm=cowsnap-store-$$
+dmsetup create "$dm" --table "0 $sectors linear /dev/ram1 0" || fail "dmsetup create"
+on_exit "dmsetup remove --retry $dm 2>/dev/null"
+
+"$BLKSTAMP" fill /dev/ram0 --version 1
+events_start "$T/events"
+sess_start
+new_set --chunk-sectors 64
+s add-volume "$SET" /dev/ram0
+s add-storage "$SET" "/dev/mapper/$dm" 0 "$sectors"
+s take "$SET"
+img=$(image_of "$SET" /dev/ram0)
+# Some copy-on-write that works.
+dd if=/dev/urandom of=/dev/ram0 bs=64k count=16 oflag=direct status=none
+"$BLKSTAMP" verify "$img" --version 1 > /dev/null || fail "image wrong before the storage fails"
+
+# From now on every write to the storage fails.
+dmsetup suspend "$dm"
+dmsetup load "$dm" --table "0 $sectors flakey /dev/ram1 0 0 1 1 error_writes" || fail "dmsetup load flakey"
+dmsetup resume "$dm"
+"$BLKSTAMP" fill /dev/ram0 --version 2 || fail "an origin write failed with the storage failing"
+"$BLKSTAMP" verify /dev/ram0 --version 2 || fail "the origin lost writes when the storage failed"
+
+wait_for 20 grep -q "^event SET_INVALID set=$SET " "$T/events" ||
+	fail "no SET_INVALID event: $(cat "$T/events")"
+grep -q "^event SET_INVALID set=$SET cause=STORAGE_IO" "$T/events" ||
+	fail "SET_INVALID with the wrong cause: $(cat "$T/events")"
+check_eq "$(set_field "$SET" state)" INVALID "state after storage errors"
+check_eq "$(set_field "$SET" cause)" STORAGE_IO "cause after storage errors"
+read_fails "$img"
+"$BLKSTAMP" fill /dev/ram0 --version 3 || fail "origin write failed after the storage failed"
+"$BLKSTAMP" verify /dev/ram0 --version 3 > /dev/null || fail "origin wrong after the storage failed"
+s destroy "$SET"
+sess_kill
