@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "peer.h"
+#include "pool.h"
 #include "proto.h"
 
 #define CS_MAX_CLIENTS		128
@@ -26,9 +27,11 @@ struct cs_client_conn {
 struct cowsnapd {
 	const char *socket_path;
 	const char *module_path;	/* --module FILE, or NULL for modprobe */
+	const char *config_dir;		/* storage.conf, writers.d/ */
 	struct cs_peer_policy peers;
 
 	struct cs_nl *nl;
+	struct cs_pool pool;
 	int listen_fd;
 	int signal_fd;
 	int pid_fd;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "modload.h"
 #include "netlink.h"
+#include "storage.h"
 
 static void usage(FILE *f)
 {
@@ -37,6 +38,8 @@ static void usage(FILE *f)
 "                       modprobe cowsnap)\n"
 "      --no-module      serve without the module: operations that need it\n"
 "                       fail (for testing clients and the socket protocol)\n"
+"  -c, --config-dir DIR configuration (storage.conf) in DIR (default:\n"
+"                       $COWSNAP_CONFIG_DIR or /etc/cowsnap)\n"
 "  -g, --group GROUP    also serve members of GROUP (default: root only)\n"
 "  -v, --verbose        log debug messages\n"
 "  -V, --version        print the version and exit\n"
@@ -53,6 +56,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "module", required_argument, NULL, 'm' },
 		{ "group", required_argument, NULL, 'g' },
+		{ "config-dir", required_argument, NULL, 'c' },
 		{ "no-module", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -68,7 +72,10 @@ int main(int argc, char **argv)
 	int c, ret;
 
 	d.socket_path = cs_socket_path();
-	while ((c = getopt_long(argc, argv, "fs:m:g:vVh", opts, NULL)) != -1) {
+	d.config_dir = getenv("COWSNAP_CONFIG_DIR");
+	if (!d.config_dir || !*d.config_dir)
+		d.config_dir = "/etc/cowsnap";
+	while ((c = getopt_long(argc, argv, "fs:m:g:c:vVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			foreground = true;
@@ -88,6 +95,9 @@ int main(int argc, char **argv)
 			d.peers.have_group = true;
 			d.peers.group = gr->gr_gid;
 			d.peers.group_name = optarg;
+			break;
+		case 'c':
+			d.config_dir = optarg;
 			break;
 		case 'N':
 			no_module = true;
@@ -148,6 +158,25 @@ int main(int argc, char **argv)
 		COWSNAP_VERSION, ver, proto, d.socket_path);
 
 serve:
+	ret = cs_storage_load(&d, &err);
+	if (ret) {
+		cs_err("%s", err.message);
+		goto out;
+	}
+	if (d.nl) {
+		struct cs_set *sets;
+		uint32_t n;
+
+		/* sets that vanished while we were away free their storage */
+		if (!cs_nl_set_dump(d.nl, &sets, &n, &err)) {
+			cs_storage_reconcile(&d, sets, n);
+			for (uint32_t i = 0; i < n; i++)
+				cs_nl_set_free(&sets[i]);
+			free(sets);
+		} else {
+			cs_dbg("no set list from the module: %s", err.message);
+		}
+	}
 	if (!foreground) {
 		if (daemon(0, 0)) {
 			cs_err("cannot detach: %s", strerror(errno));
@@ -161,5 +190,6 @@ serve:
 out:
 	cs_server_close(&d);
 	cs_nl_close(d.nl);
+	cs_pool_free(&d.pool);
 	return ret ? 1 : 0;
 }

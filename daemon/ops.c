@@ -9,9 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <inttypes.h>
+
+#include <linux/cowsnap.h>
+
 #include "daemon.h"
 #include "log.h"
 #include "netlink.h"
+#include "storage.h"
+#include "volumes.h"
 
 typedef int (*op_fn)(struct cowsnapd *d, struct cs_client_conn *c,
 		     const void *args, void *result, struct cs_error *err);
@@ -33,8 +39,309 @@ static int op_version(struct cowsnapd *d, struct cs_client_conn *c,
 	return 0;
 }
 
+/* The module's errors, said for admins. */
+static void explain(struct cs_error *err, int ret, const char *what)
+{
+	char msg[CS_ERRMSG_MAX];
+
+	snprintf(msg, sizeof(msg), "%s", err->message);
+	if (ret == -EOPNOTSUPP)
+		cs_error_set(err, EOPNOTSUPP, "%s: the cowsnap module does not support this "
+			     "yet (%s)", what, msg);
+	else if (ret == -EPERM)
+		cs_error_set(err, EPERM, "%s: %s", what, msg);
+	else
+		cs_error_set(err, -ret, "%s: %s", what, msg);
+}
+
+static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
+			 const void *args, void *result, struct cs_error *err)
+{
+	const struct cs_set_create_args *a = args;
+	struct cs_set_result *r = result;
+	struct cs_resolved *vols;
+	uint32_t (*avoid)[2];
+	uint64_t id = 0;
+	uint32_t flags;
+	int ret;
+
+	vols = calloc(a->nvolumes, sizeof(*vols));
+	avoid = calloc(a->nvolumes, sizeof(*avoid));
+	if (!vols || !avoid) {
+		ret = -ENOMEM;
+		cs_error_set(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	/* resolve everything before the module sees anything */
+	for (uint32_t i = 0; i < a->nvolumes; i++) {
+		ret = cs_volume_resolve(a->volumes[i].spec, &vols[i], err);
+		if (ret)
+			goto out;
+		for (uint32_t j = 0; j < i; j++) {
+			if (vols[j].major == vols[i].major && vols[j].minor == vols[i].minor) {
+				cs_error_set(err, EINVAL, "`%s' and `%s' are the same volume (%s)",
+					     a->volumes[j].spec, a->volumes[i].spec, vols[i].devnode);
+				ret = -EINVAL;
+				goto out;
+			}
+		}
+		avoid[i][0] = vols[i].major;
+		avoid[i][1] = vols[i].minor;
+	}
+	if (!d->pool.ndevs) {
+		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "
+			     "with `snapctl storage add DEVICE'");
+		ret = -ENOSPC;
+		goto out;
+	}
+	flags = a->persistent ? COWSNAP_SET_F_PERSISTENT : COWSNAP_SET_F_AUTO_RELEASE;
+	ret = cs_nl_set_new(d->nl, flags, a->chunk_sectors, &id, err);
+	if (ret == -EBUSY) {
+		cs_error_set(err, EBUSY, "another shadow copy set is being created; try again "
+			     "when it is done");
+		goto out;
+	}
+	if (ret) {
+		explain(err, ret, "cannot start a shadow copy set");
+		goto out;
+	}
+	for (uint32_t i = 0; i < a->nvolumes; i++) {
+		ret = cs_nl_set_add_volume(d->nl, id, vols[i].major, vols[i].minor, err);
+		if (ret == -EBUSY)
+			cs_error_set(err, EBUSY, "%s (%s) is in another shadow copy set being "
+				     "created; try again when it is done", a->volumes[i].spec,
+				     vols[i].devnode);
+		else if (ret == -ENOSPC)
+			cs_error_set(err, ENOSPC, "%s (%s) has as many snapshots as the module "
+				     "allows (max_snapshots_per_volume); delete one with "
+				     "`snapctl delete --oldest %s'", a->volumes[i].spec,
+				     vols[i].devnode, a->volumes[i].spec);
+		else if (ret)
+			explain(err, ret, vols[i].devnode);
+		if (ret)
+			goto destroy;
+	}
+	ret = cs_storage_give(d, id, 0, (const uint32_t (*)[2])avoid, a->nvolumes, err);
+	if (ret) {
+		if (ret != -ENOSPC)
+			explain(err, ret, "cannot give the set difference storage");
+		goto destroy;
+	}
+	if (!a->no_writers)
+		cs_dbg("set %" PRIu64 ": no writers are registered; crash-consistent", id);
+	ret = cs_nl_set_take(d->nl, id, 0, &r->set, err);
+	if (ret == -ETIMEDOUT) {
+		cs_error_set(err, ETIMEDOUT, "writes to the volumes did not drain within the "
+			     "hold time; the set was not taken (try again when the volumes "
+			     "are less busy)");
+		goto destroy;
+	}
+	if (ret) {
+		explain(err, ret, "cannot take the set");
+		goto destroy;
+	}
+	cs_info("set %" PRIu64 " taken (%u volume(s), %s) for pid %d", id, a->nvolumes,
+		a->persistent ? "persistent" : "auto-release", (int)c->pid);
+	goto out;
+destroy:
+	{
+		struct cs_error e;
+
+		if (cs_nl_set_destroy(d->nl, id, &e))
+			cs_warn("set %" PRIu64 ": cleanup failed: %s", id, e.message);
+		cs_storage_release(d, id);
+	}
+out:
+	free(vols);
+	free(avoid);
+	return ret;
+}
+
+/* Every set, with the daemon's storage bookkeeping brought in line. */
+static int dump_sets(struct cowsnapd *d, struct cs_set **sets, uint32_t *n,
+		     struct cs_error *err)
+{
+	int ret = cs_nl_set_dump(d->nl, sets, n, err);
+
+	if (ret)
+		explain(err, ret, "cannot list sets");
+	else
+		cs_storage_reconcile(d, *sets, *n);
+	return ret;
+}
+
+static void free_sets(struct cs_set *sets, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		cs_nl_set_free(&sets[i]);
+	free(sets);
+}
+
+static int op_set_list(struct cowsnapd *d, struct cs_client_conn *c,
+		       const void *args, void *result, struct cs_error *err)
+{
+	struct cs_set_list_result *r = result;
+
+	return dump_sets(d, &r->sets, &r->nsets, err);
+}
+
+static int op_set_show(struct cowsnapd *d, struct cs_client_conn *c,
+		       const void *args, void *result, struct cs_error *err)
+{
+	const struct cs_set_show_args *a = args;
+	struct cs_set_result *r = result;
+	int ret = cs_nl_set_get(d->nl, a->id, &r->set, err);
+
+	if (ret == -ENOENT)
+		cs_error_set(err, ENOENT, "there is no set %" PRIu64 "; see `snapctl list sets'",
+			     a->id);
+	else if (ret)
+		explain(err, ret, "cannot show the set");
+	return ret;
+}
+
+static int destroy_one(struct cowsnapd *d, uint64_t id, struct cs_set_delete_result *r,
+		       struct cs_error *err)
+{
+	int ret = cs_nl_set_destroy(d->nl, id, err);
+
+	if (ret == -ENOENT) {
+		cs_error_set(err, ENOENT, "there is no set %" PRIu64 "; see `snapctl list sets'",
+			     id);
+		return ret;
+	}
+	if (ret) {
+		explain(err, ret, "cannot delete the set");
+		return ret;
+	}
+	cs_storage_release(d, id);
+	r->ids[r->nids++] = id;
+	cs_info("set %" PRIu64 " deleted", id);
+	return 0;
+}
+
+static int op_set_delete(struct cowsnapd *d, struct cs_client_conn *c,
+			 const void *args, void *result, struct cs_error *err)
+{
+	const struct cs_set_delete_args *a = args;
+	struct cs_set_delete_result *r = result;
+	struct cs_resolved vol;
+	struct cs_set *sets = NULL, *oldest = NULL;
+	uint32_t n = 0;
+	int ret;
+
+	if ((a->id != 0) + a->all + (a->oldest[0] != '\0') != 1) {
+		cs_error_set(err, EINVAL, "give exactly one of id, all, oldest");
+		return -EINVAL;
+	}
+	if (a->oldest[0]) {
+		ret = cs_volume_resolve(a->oldest, &vol, err);
+		if (ret)
+			return ret;
+	}
+	if (a->id) {
+		r->ids = calloc(1, sizeof(*r->ids));
+		if (!r->ids)
+			return -ENOMEM;
+		return destroy_one(d, a->id, r, err);
+	}
+	ret = dump_sets(d, &sets, &n, err);
+	if (ret)
+		return ret;
+	r->ids = calloc(n ? n : 1, sizeof(*r->ids));
+	if (!r->ids) {
+		free_sets(sets, n);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n && !ret; i++) {
+		if (a->all) {
+			ret = destroy_one(d, sets[i].id, r, err);
+			continue;
+		}
+		if (sets[i].state == CS_SET_DEFINING)
+			continue;
+		for (uint32_t j = 0; j < sets[i].nvolumes; j++) {
+			const struct cs_set_volume *v = &sets[i].volumes[j];
+
+			if (v->major != vol.major || v->minor != vol.minor)
+				continue;
+			if (!oldest || sets[i].taken_ns < oldest->taken_ns ||
+			    (sets[i].taken_ns == oldest->taken_ns && sets[i].id < oldest->id))
+				oldest = &sets[i];
+		}
+	}
+	if (!a->all && !ret) {
+		if (oldest) {
+			ret = destroy_one(d, oldest->id, r, err);
+		} else {
+			cs_error_set(err, ENOENT, "no set holds a snapshot of %s (%s)", a->oldest,
+				     vol.devnode);
+			ret = -ENOENT;
+		}
+	}
+	free_sets(sets, n);
+	return ret;
+}
+
+static int op_volume_list(struct cowsnapd *d, struct cs_client_conn *c,
+			  const void *args, void *result, struct cs_error *err)
+{
+	struct cs_volume_list_result *r = result;
+
+	return cs_volume_list(d->nl, &r->volumes, &r->nvolumes, err);
+}
+
+static int op_storage_list(struct cowsnapd *d, struct cs_client_conn *c,
+			   const void *args, void *result, struct cs_error *err)
+{
+	struct cs_storage_list_result *r = result;
+
+	r->set_sectors = d->pool.set_sectors;
+	r->grow_sectors = d->pool.grow_sectors;
+	r->devices = calloc(d->pool.ndevs ? d->pool.ndevs : 1, sizeof(*r->devices));
+	if (!r->devices)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->pool.ndevs; i++) {
+		const struct cs_pool_dev *p = &d->pool.devs[i];
+		struct cs_storage_dev *s = &r->devices[r->ndevices++];
+
+		strcpy(s->device, p->path);
+		s->major = p->major;
+		s->minor = p->minor;
+		s->sectors = p->sectors;
+		s->used = cs_pool_dev_used(p);
+	}
+	return 0;
+}
+
+static int op_storage_add(struct cowsnapd *d, struct cs_client_conn *c,
+			  const void *args, void *result, struct cs_error *err)
+{
+	const struct cs_storage_args *a = args;
+	int ret = cs_storage_add(d, a->device, err);
+
+	return ret ? ret : op_storage_list(d, c, NULL, result, err);
+}
+
+static int op_storage_remove(struct cowsnapd *d, struct cs_client_conn *c,
+			     const void *args, void *result, struct cs_error *err)
+{
+	const struct cs_storage_args *a = args;
+	int ret = cs_storage_remove(d, a->device, err);
+
+	return ret ? ret : op_storage_list(d, c, NULL, result, err);
+}
+
 static const op_fn handlers[__CS_OP_COUNT] = {
 	[CS_OP_VERSION] = op_version,
+	[CS_OP_SET_CREATE] = op_set_create,
+	[CS_OP_SET_DELETE] = op_set_delete,
+	[CS_OP_SET_LIST] = op_set_list,
+	[CS_OP_SET_SHOW] = op_set_show,
+	[CS_OP_VOLUME_LIST] = op_volume_list,
+	[CS_OP_STORAGE_LIST] = op_storage_list,
+	[CS_OP_STORAGE_ADD] = op_storage_add,
+	[CS_OP_STORAGE_REMOVE] = op_storage_remove,
 };
 
 bool cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,

@@ -8,6 +8,7 @@
 
 #include "mountinfo.h"
 #include "peer.h"
+#include "pool.h"
 
 START_TEST(peer_root_only)
 {
@@ -122,6 +123,170 @@ START_TEST(path_under)
 }
 END_TEST
 
+START_TEST(sizes)
+{
+	uint64_t s;
+
+	ck_assert_int_eq(cs_parse_size("64M", &s), 0);
+	ck_assert_uint_eq(s, 64 * 2048);
+	ck_assert_int_eq(cs_parse_size("2GiB", &s), 0);
+	ck_assert_uint_eq(s, 2ULL * 1024 * 2048);
+	ck_assert_int_eq(cs_parse_size("1T", &s), 0);
+	ck_assert_uint_eq(s, 1ULL << 31);
+	ck_assert_int_eq(cs_parse_size("4096", &s), 0);
+	ck_assert_uint_eq(s, 8);
+	ck_assert_int_eq(cs_parse_size("1000", &s), -EINVAL);	/* not whole sectors */
+	ck_assert_int_eq(cs_parse_size("0", &s), -EINVAL);
+	ck_assert_int_eq(cs_parse_size("12k3", &s), -EINVAL);
+	ck_assert_int_eq(cs_parse_size("-1M", &s), -EINVAL);
+	ck_assert_int_eq(cs_parse_size("M", &s), -EINVAL);
+	ck_assert_int_eq(cs_parse_size("99999999999999999999", &s), -EINVAL);
+	ck_assert_int_eq(cs_parse_size("17179869184T", &s), -EINVAL);	/* overflows */
+}
+END_TEST
+
+static int parse_conf(const char *text, struct cs_pool_conf *c, struct cs_error *err)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int ret = cs_pool_conf_parse(f, "storage.conf", c, err);
+
+	fclose(f);
+	return ret;
+}
+
+START_TEST(pool_conf)
+{
+	struct cs_pool_conf c;
+	struct cs_error err;
+
+	ck_assert_int_eq(parse_conf("# storage\n\ndevice /dev/vdc\n  device\t/dev/vdd # 2nd\n"
+				    "set-size 64M\n", &c, &err), 0);
+	ck_assert_uint_eq(c.ndevices, 2);
+	ck_assert_str_eq(c.devices[1], "/dev/vdd");
+	ck_assert_uint_eq(c.set_sectors, 64 * 2048);
+	ck_assert_uint_eq(c.grow_sectors, 64 * 2048);	/* defaults to set-size */
+	cs_pool_conf_free(&c);
+	ck_assert_int_eq(parse_conf("", &c, &err), 0);
+	ck_assert_uint_eq(c.set_sectors, CS_POOL_DEFAULT_SET);
+	cs_pool_conf_free(&c);
+
+	ck_assert_int_eq(parse_conf("device /dev/vdc\nsize 1G\n", &c, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "storage.conf:2: unknown setting `size'");
+	ck_assert_int_eq(parse_conf("set-size 12k3\n", &c, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "storage.conf:1: invalid size `12k3'"));
+	ck_assert_int_eq(parse_conf("grow-size 4K\n", &c, &err), -EINVAL);	/* < 1M */
+	ck_assert_int_eq(parse_conf("device vdc\n", &c, &err), -EINVAL);
+	ck_assert_int_eq(parse_conf("device /dev/a /dev/b\n", &c, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "storage.conf:1: `device' takes one value");
+}
+END_TEST
+
+static uint64_t total_free(const struct cs_pool_dev *d)
+{
+	return d->sectors - cs_pool_dev_used(d);
+}
+
+START_TEST(pool_alloc_release)
+{
+	struct cs_pool p;
+	struct cs_error err;
+	size_t first;
+	uint32_t avoid[1][2] = { { 8, 16 } };
+
+	cs_pool_init(&p);
+	ck_assert_int_eq(cs_pool_alloc(&p, 1, 2048, NULL, 0, &first, &err), -ENOSPC);
+	ck_assert_ptr_nonnull(strstr(err.message, "no difference storage is configured"));
+	/* 10 MiB and a bit: the bit is not usable */
+	ck_assert_int_eq(cs_pool_add_dev(&p, "/dev/vdc", 254, 32, 10 * 2048 + 100, &err), 0);
+	ck_assert_int_eq(cs_pool_add_dev(&p, "/dev/vdc", 254, 32, 100, &err), -EEXIST);
+	ck_assert_int_eq(cs_pool_add_dev(&p, "/dev/tiny", 254, 48, 2047, &err), -EINVAL);
+	ck_assert_uint_eq(p.devs[0].sectors, 10 * 2048);
+
+	/* rounded up to 1 MiB */
+	ck_assert_int_eq(cs_pool_alloc(&p, 1, 3000, NULL, 0, &first, &err), 0);
+	ck_assert_uint_eq(first, 0);
+	ck_assert_uint_eq(p.nallocs, 1);
+	ck_assert_uint_eq(p.allocs[0].start, 0);
+	ck_assert_uint_eq(p.allocs[0].len, 4096);
+	ck_assert_int_eq(cs_pool_alloc(&p, 2, 4 * 2048, NULL, 0, &first, &err), 0);
+	ck_assert_int_eq(cs_pool_alloc(&p, 3, 2 * 2048, NULL, 0, &first, &err), 0);
+	ck_assert_uint_eq(total_free(&p.devs[0]), 2 * 2048);
+	ck_assert_int_eq(cs_pool_alloc(&p, 4, 3 * 2048, NULL, 0, &first, &err), -ENOSPC);
+	ck_assert_ptr_nonnull(strstr(err.message, "3 MiB wanted, 2 MiB free"));
+	ck_assert_uint_eq(p.nallocs, 3);	/* a failure leaves nothing behind */
+
+	/* free the middle set: a hole of 4 MiB, then 2 MiB at the end */
+	ck_assert_uint_eq(cs_pool_release(&p, 2), 1);
+	ck_assert_uint_eq(p.devs[0].nfree, 2);
+	/* 5 MiB only fits in two pieces: the 4 MiB hole first, then the end */
+	ck_assert_int_eq(cs_pool_alloc(&p, 5, 5 * 2048, NULL, 0, &first, &err), 0);
+	ck_assert_uint_eq(p.nallocs - first, 2);
+	ck_assert_uint_eq(p.allocs[first].start, 2 * 2048);
+	ck_assert_uint_eq(p.allocs[first].len, 4 * 2048);
+	ck_assert_uint_eq(p.allocs[first + 1].len, 2048);
+	ck_assert_uint_eq(total_free(&p.devs[0]), 2048);
+
+	/* releasing everything coalesces back to one extent */
+	cs_pool_release(&p, 1);
+	cs_pool_release(&p, 3);
+	cs_pool_release(&p, 5);
+	ck_assert_uint_eq(p.nallocs, 0);
+	ck_assert_uint_eq(p.devs[0].nfree, 1);
+	ck_assert_uint_eq(p.devs[0].free[0].len, 10 * 2048);
+
+	/* a set's own volume is never its storage */
+	ck_assert_int_eq(cs_pool_add_dev(&p, "/dev/sdb", 8, 16, 100 * 2048, &err), 0);
+	ck_assert_int_eq(cs_pool_alloc(&p, 6, 20 * 2048, (const uint32_t (*)[2])avoid, 1,
+				       &first, &err), -ENOSPC);
+	ck_assert_int_eq(cs_pool_alloc(&p, 6, 20 * 2048, NULL, 0, &first, &err), 0);
+	ck_assert_uint_eq(p.allocs[first].major, 254);	/* first fit: vdc first */
+	ck_assert_int_eq(cs_pool_remove_dev(&p, 8, 16, &err), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(err.message, "holds storage of set 6"));
+	cs_pool_release(&p, 6);
+	ck_assert_int_eq(cs_pool_remove_dev(&p, 8, 16, &err), 0);
+	ck_assert_uint_eq(p.ndevs, 1);
+	cs_pool_free(&p);
+}
+END_TEST
+
+START_TEST(pool_state)
+{
+	struct cs_pool p, q;
+	struct cs_error err;
+	char buf[4096];
+	size_t first;
+	FILE *f;
+
+	cs_pool_init(&p);
+	cs_pool_init(&q);
+	ck_assert_int_eq(cs_pool_add_dev(&p, "/dev/vdc", 254, 32, 64 * 2048, &err), 0);
+	ck_assert_int_eq(cs_pool_add_dev(&q, "/dev/vdc", 254, 32, 64 * 2048, &err), 0);
+	ck_assert_int_eq(cs_pool_alloc(&p, 7, 8 * 2048, NULL, 0, &first, &err), 0);
+	ck_assert_int_eq(cs_pool_alloc(&p, 9, 8 * 2048, NULL, 0, &first, &err), 0);
+	cs_pool_release(&p, 7);
+
+	f = fmemopen(buf, sizeof(buf), "w");
+	ck_assert_int_eq(cs_pool_state_write(&p, f), 0);
+	fclose(f);
+	ck_assert_str_eq(buf, "9 254:32 16384 16384\n");
+
+	f = fmemopen(buf, strlen(buf), "r");
+	ck_assert_int_eq(cs_pool_state_read(&q, f, &err), 0);
+	fclose(f);
+	ck_assert_uint_eq(q.nallocs, 1);
+	ck_assert_uint_eq(cs_pool_dev_used(&q.devs[0]), 8 * 2048);
+	/* the same range twice is refused */
+	f = fmemopen(buf, strlen(buf), "r");
+	ck_assert_int_eq(cs_pool_state_read(&q, f, &err), -EEXIST);
+	fclose(f);
+	f = fmemopen((void *)"9 254:32 x 1\n", 12, "r");
+	ck_assert_int_eq(cs_pool_state_read(&q, f, &err), -EINVAL);
+	fclose(f);
+	cs_pool_free(&p);
+	cs_pool_free(&q);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("daemon");
@@ -137,6 +302,12 @@ int main(void)
 	tcase_add_test(t, mountinfo_longest_prefix);
 	tcase_add_test(t, mountinfo_by_dev);
 	tcase_add_test(t, path_under);
+	suite_add_tcase(s, t);
+	t = tcase_create("storage");
+	tcase_add_test(t, sizes);
+	tcase_add_test(t, pool_conf);
+	tcase_add_test(t, pool_alloc_release);
+	tcase_add_test(t, pool_state);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -8,10 +8,11 @@
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the versions of snapctl, cowsnapd and the module" },
-	{ "list", cmd_list, "list sets or volumes: list sets|volumes" },
+	{ "list", cmd_list, "list sets, volumes or difference storage" },
 	{ "create", cmd_create, "create a shadow copy set of one or more volumes" },
 	{ "delete", cmd_delete, "delete a set, all sets, or the oldest set of a volume" },
 	{ "show", cmd_show, "show one set" },
+	{ "storage", cmd_storage, "add, remove or list difference storage devices" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -1,7 +1,413 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+/* snapctl create, delete, show, list sets. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "snapctl.h"
 
-int cmd_list(struct snapctl *ctl, int argc, char **argv) { return EXIT_USAGE; }
-int cmd_create(struct snapctl *ctl, int argc, char **argv) { return EXIT_USAGE; }
-int cmd_delete(struct snapctl *ctl, int argc, char **argv) { return EXIT_USAGE; }
-int cmd_show(struct snapctl *ctl, int argc, char **argv) { return EXIT_USAGE; }
+/* Send a volume spec as the daemon wants it: absolute paths. */
+static int volume_arg(struct snapctl *ctl, const char *arg, char *dst, size_t size,
+		      const char *usage)
+{
+	char real[PATH_MAX];
+
+	if (arg[0] != '/' && !strchr(arg, '=')) {
+		if (!realpath(arg, real))
+			return usage_error(ctl, usage, "invalid volume: `%s'", arg);
+		arg = real;
+	}
+	if (strlen(arg) >= size)
+		return usage_error(ctl, usage, "name too long: `%.40s...'", arg);
+	strcpy(dst, arg);
+	return 0;
+}
+
+static int parse_set_id(const char *s, uint64_t *id)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '1' || *s > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (*end || v > INT64_MAX)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+static const char *fmt_time(uint64_t ns, char *buf, size_t size)
+{
+	time_t t = (time_t)(ns / 1000000000ULL);
+	struct tm tm;
+
+	if (!ns)
+		return "-";
+	localtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
+static const char *set_flags(const struct cs_set *s)
+{
+	return s->persistent ? "persistent" : s->auto_release ? "auto-release" : "-";
+}
+
+/* Runs one call, reports its error; returns an exit code. */
+static int call(struct snapctl *ctl, enum cs_op op, const void *args, void *result)
+{
+	struct cs_client *c;
+	struct cs_error err = { 0 };
+	int ret;
+
+	ret = connect_daemon(ctl, &c);
+	if (ret)
+		return ret;
+	ret = cs_call(c, op, args, result, &err);
+	if (ret)
+		ret = report_error(ctl, c, ret, &err);
+	cs_client_close(c);
+	return ret;
+}
+
+static bool want_help(int argc, char **argv, const char *usage, const char *text,
+		      struct snapctl *ctl)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("Usage: %s %s\n%s", ctl->prog, usage, text);
+			return true;
+		}
+	}
+	return false;
+}
+
+static const char create_usage[] =
+	"create [--persistent] [--no-writers] [--chunk-size SIZE] VOLUME...";
+
+int cmd_create(struct snapctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "persistent", no_argument, NULL, 'p' },
+		{ "no-writers", no_argument, NULL, 'W' },
+		{ "chunk-size", required_argument, NULL, 'c' },
+		{ 0 }
+	};
+	struct cs_set_create_args a = { 0 };
+	struct cs_set_result r = { 0 };
+	unsigned long long chunk;
+	char *end;
+	int c, ret;
+
+	if (want_help(argc, argv, create_usage,
+		      "Takes one shadow copy set of the VOLUMEs (devices, mount points, paths,\n"
+		      "UUID=, LABEL=, PARTUUID=, PARTLABEL=), at one instant for all of them.\n"
+		      "Prints the set id, then one `ORIGIN IMAGE-DEVICE' line per volume.\n"
+		      "  --persistent       keep the set until `snapctl delete' (default: the\n"
+		      "                     set goes away when cowsnapd stops)\n"
+		      "  --no-writers       do not involve writers (crash-consistent)\n"
+		      "  --chunk-size SIZE  copy-on-write unit, a power of two, 4K..64M\n", ctl))
+		return EXIT_OK;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			a.persistent = true;
+			break;
+		case 'W':
+			a.no_writers = true;
+			break;
+		case 'c':
+			chunk = strtoull(optarg, &end, 10);
+			if (*end == 'K' || *end == 'k')
+				chunk <<= 10, end++;
+			else if (*end == 'M')
+				chunk <<= 20, end++;
+			if (*end || chunk < 4096 || chunk > (64ULL << 20) || (chunk & (chunk - 1)))
+				return usage_error(ctl, create_usage, "invalid chunk size: `%s'",
+						   optarg);
+			a.chunk_sectors = (uint32_t)(chunk / 512);
+			break;
+		default:
+			return usage_error(ctl, create_usage, "invalid option: `%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error(ctl, create_usage, "no volume given");
+	if (argc - optind > CS_MAX_VOLUMES)
+		return usage_error(ctl, create_usage, "more than %d volumes", CS_MAX_VOLUMES);
+	a.nvolumes = (uint32_t)(argc - optind);
+	a.volumes = calloc(a.nvolumes, sizeof(*a.volumes));
+	if (!a.volumes)
+		return EXIT_FAILED;
+	for (uint32_t i = 0; i < a.nvolumes; i++) {
+		ret = volume_arg(ctl, argv[optind + (int)i], a.volumes[i].spec,
+				 sizeof(a.volumes[i].spec), create_usage);
+		if (ret) {
+			free(a.volumes);
+			return ret;
+		}
+	}
+	ret = call(ctl, CS_OP_SET_CREATE, &a, &r);
+	free(a.volumes);
+	if (ret)
+		return ret;
+	if (ctl->json) {
+		print_json(ctl, CS_OP_SET_CREATE, &r);
+	} else {
+		printf("%" PRIu64 "\n", r.set.id);
+		for (uint32_t i = 0; i < r.set.nvolumes; i++)
+			printf("%s %s\n", r.set.volumes[i].origin,
+			       r.set.volumes[i].image[0] ? r.set.volumes[i].image : "-");
+	}
+	cs_result_free(CS_OP_SET_CREATE, &r);
+	return EXIT_OK;
+}
+
+static const char delete_usage[] = "delete SET | --all | --oldest VOLUME";
+
+int cmd_delete(struct snapctl *ctl, int argc, char **argv)
+{
+	struct cs_set_delete_args a = { 0 };
+	struct cs_set_delete_result r = { 0 };
+	int ret;
+
+	if (want_help(argc, argv, delete_usage,
+		      "Deletes one set, every set, or the oldest set holding a snapshot of\n"
+		      "VOLUME; its image devices go away.  Prints the ids deleted.\n", ctl))
+		return EXIT_OK;
+	if (argc == 2 && !strcmp(argv[1], "--all")) {
+		a.all = true;
+	} else if (argc == 3 && !strcmp(argv[1], "--oldest")) {
+		ret = volume_arg(ctl, argv[2], a.oldest, sizeof(a.oldest), delete_usage);
+		if (ret)
+			return ret;
+	} else if (argc == 2 && argv[1][0] != '-') {
+		if (parse_set_id(argv[1], &a.id))
+			return usage_error(ctl, delete_usage, "invalid set id: `%s'", argv[1]);
+	} else {
+		return usage_error(ctl, delete_usage, argc < 2 ? "no set given" :
+				   "invalid arguments: `%s'", argv[argc - 1]);
+	}
+	ret = call(ctl, CS_OP_SET_DELETE, &a, &r);
+	if (ret)
+		return ret;
+	if (ctl->json)
+		print_json(ctl, CS_OP_SET_DELETE, &r);
+	else
+		for (uint32_t i = 0; i < r.nids; i++)
+			printf("deleted set %" PRIu64 "\n", r.ids[i]);
+	cs_result_free(CS_OP_SET_DELETE, &r);
+	return EXIT_OK;
+}
+
+static void print_set(const struct cs_set *s)
+{
+	char t[64], b1[32], b2[32];
+
+	printf("set %" PRIu64 "\n", s->id);
+	printf("  state:    %s%s%s\n", cs_set_state_names[s->state],
+	       s->invalid_cause[0] ? ", " : "", s->invalid_cause);
+	printf("  flags:    %s\n", set_flags(s));
+	printf("  created:  %s\n", fmt_time(s->created_ns, t, sizeof(t)));
+	printf("  taken:    %s\n", fmt_time(s->taken_ns, t, sizeof(t)));
+	if (s->chunk_sectors)
+		printf("  chunk:    %s\n", format_sectors(s->chunk_sectors, b1, sizeof(b1)));
+	printf("  storage:  %s given, %s used\n",
+	       format_sectors(s->storage_sectors, b1, sizeof(b1)),
+	       format_sectors(s->storage_used, b2, sizeof(b2)));
+	for (uint32_t i = 0; i < s->nvolumes; i++) {
+		const struct cs_set_volume *v = &s->volumes[i];
+
+		printf("  volume:   %s %s (%s, %" PRIu64 " chunks copied)\n", v->origin,
+		       v->image[0] ? v->image : "-", format_sectors(v->sectors, b1, sizeof(b1)),
+		       v->chunks_copied);
+	}
+}
+
+static const char show_usage[] = "show SET";
+
+int cmd_show(struct snapctl *ctl, int argc, char **argv)
+{
+	struct cs_set_show_args a = { 0 };
+	struct cs_set_result r = { 0 };
+	int ret;
+
+	if (want_help(argc, argv, show_usage, "Shows one set and its volumes.\n", ctl))
+		return EXIT_OK;
+	if (argc != 2)
+		return usage_error(ctl, show_usage, argc < 2 ? "no set given" :
+				   "unexpected argument `%s'", argv[argc - 1]);
+	if (parse_set_id(argv[1], &a.id))
+		return usage_error(ctl, show_usage, "invalid set id: `%s'", argv[1]);
+	ret = call(ctl, CS_OP_SET_SHOW, &a, &r);
+	if (ret)
+		return ret;
+	if (ctl->json)
+		print_json(ctl, CS_OP_SET_SHOW, &r);
+	else
+		print_set(&r.set);
+	cs_result_free(CS_OP_SET_SHOW, &r);
+	return EXIT_OK;
+}
+
+int list_sets(struct snapctl *ctl)
+{
+	struct cs_empty none = { 0 };
+	struct cs_set_list_result r = { 0 };
+	char t[64];
+	int ret;
+
+	ret = call(ctl, CS_OP_SET_LIST, &none, &r);
+	if (ret)
+		return ret;
+	if (ctl->json) {
+		print_json(ctl, CS_OP_SET_LIST, &r);
+	} else {
+		printf("%-6s %-9s %-12s %-19s %s\n", "ID", "STATE", "FLAGS", "TAKEN",
+		       "VOLUMES (ORIGIN=IMAGE)");
+		for (uint32_t i = 0; i < r.nsets; i++) {
+			const struct cs_set *s = &r.sets[i];
+
+			printf("%-6" PRIu64 " %-9s %-12s %-19s", s->id,
+			       cs_set_state_names[s->state], set_flags(s),
+			       fmt_time(s->taken_ns, t, sizeof(t)));
+			for (uint32_t j = 0; j < s->nvolumes; j++)
+				printf(" %s=%s", s->volumes[j].origin,
+				       s->volumes[j].image[0] ? s->volumes[j].image : "-");
+			putchar('\n');
+		}
+	}
+	cs_result_free(CS_OP_SET_LIST, &r);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+
+int list_volumes(struct snapctl *ctl)
+{
+	struct cs_empty none = { 0 };
+	struct cs_volume_list_result r = { 0 };
+	char b[32], mm[24];
+	int ret;
+
+	ret = call(ctl, CS_OP_VOLUME_LIST, &none, &r);
+	if (ret)
+		return ret;
+	if (ctl->json) {
+		print_json(ctl, CS_OP_VOLUME_LIST, &r);
+	} else {
+		printf("%-16s %-8s %-10s %-8s %-9s %-9s %s\n", "DEVICE", "MAJ:MIN", "SIZE",
+		       "FSTYPE", "TRACKED", "SNAPSHOTS", "MOUNTPOINT");
+		for (uint32_t i = 0; i < r.nvolumes; i++) {
+			const struct cs_volume *v = &r.volumes[i];
+
+			snprintf(mm, sizeof(mm), "%u:%u", v->major, v->minor);
+			printf("%-16s %-8s %-10s %-8s %-9s %-9u %s\n", v->device, mm,
+			       format_sectors(v->sectors, b, sizeof(b)),
+			       v->fstype[0] ? v->fstype : "-", v->tracked ? "yes" : "no",
+			       v->snapshots, v->mountpoint[0] ? v->mountpoint : "-");
+		}
+	}
+	cs_result_free(CS_OP_VOLUME_LIST, &r);
+	return EXIT_OK;
+}
+
+static void print_storage(const struct cs_storage_list_result *r)
+{
+	char b1[32], b2[32], mm[24];
+
+	printf("%-24s %-8s %-10s %s\n", "DEVICE", "MAJ:MIN", "SIZE", "USED");
+	for (uint32_t i = 0; i < r->ndevices; i++) {
+		const struct cs_storage_dev *s = &r->devices[i];
+
+		snprintf(mm, sizeof(mm), "%u:%u", s->major, s->minor);
+		printf("%-24s %-8s %-10s %s\n", s->device, mm,
+		       format_sectors(s->sectors, b1, sizeof(b1)),
+		       format_sectors(s->used, b2, sizeof(b2)));
+	}
+	printf("each new set gets %s; a set running low gets %s more\n",
+	       format_sectors(r->set_sectors, b1, sizeof(b1)),
+	       format_sectors(r->grow_sectors, b2, sizeof(b2)));
+}
+
+int list_storage(struct snapctl *ctl)
+{
+	struct cs_empty none = { 0 };
+	struct cs_storage_list_result r = { 0 };
+	int ret;
+
+	ret = call(ctl, CS_OP_STORAGE_LIST, &none, &r);
+	if (ret)
+		return ret;
+	if (ctl->json)
+		print_json(ctl, CS_OP_STORAGE_LIST, &r);
+	else
+		print_storage(&r);
+	cs_result_free(CS_OP_STORAGE_LIST, &r);
+	return EXIT_OK;
+}
+
+static const char list_usage[] = "list sets|volumes|storage";
+
+int cmd_list(struct snapctl *ctl, int argc, char **argv)
+{
+	if (want_help(argc, argv, list_usage,
+		      "Lists shadow copy sets, block devices (with what the module tracks),\n"
+		      "or difference storage.  --json (before the command) for scripts.\n", ctl))
+		return EXIT_OK;
+	if (argc != 2)
+		return usage_error(ctl, list_usage, argc < 2 ? "list what?" :
+				   "unexpected argument `%s'", argv[argc - 1]);
+	if (!strcmp(argv[1], "sets"))
+		return list_sets(ctl);
+	if (!strcmp(argv[1], "volumes"))
+		return list_volumes(ctl);
+	if (!strcmp(argv[1], "storage"))
+		return list_storage(ctl);
+	return usage_error(ctl, list_usage, "cannot list `%s'", argv[1]);
+}
+
+static const char storage_usage[] = "storage add DEVICE | remove DEVICE | list";
+
+int cmd_storage(struct snapctl *ctl, int argc, char **argv)
+{
+	struct cs_storage_args a = { 0 };
+	struct cs_storage_list_result r = { 0 };
+	enum cs_op op;
+	int ret;
+
+	if (want_help(argc, argv, storage_usage,
+		      "Difference storage: block devices that cowsnapd carves for sets.\n"
+		      "`add' and `remove' also update storage.conf in cowsnapd's\n"
+		      "configuration directory.  A device holding storage of a set cannot\n"
+		      "be removed.  Everything on an added device is overwritten.\n", ctl))
+		return EXIT_OK;
+	if (argc == 2 && !strcmp(argv[1], "list"))
+		return list_storage(ctl);
+	if (argc != 3 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove")))
+		return usage_error(ctl, storage_usage, argc < 2 ? "no storage command" :
+				   "invalid arguments: `%s'", argv[argc - 1]);
+	op = argv[1][0] == 'a' ? CS_OP_STORAGE_ADD : CS_OP_STORAGE_REMOVE;
+	ret = volume_arg(ctl, argv[2], a.device, sizeof(a.device), storage_usage);
+	if (ret)
+		return ret;
+	ret = call(ctl, op, &a, &r);
+	if (ret)
+		return ret;
+	if (ctl->json)
+		print_json(ctl, op, &r);
+	else
+		print_storage(&r);
+	cs_result_free(op, &r);
+	return EXIT_OK;
+}

@@ -45,5 +45,9 @@ int cmd_list(struct snapctl *ctl, int argc, char **argv);
 int cmd_create(struct snapctl *ctl, int argc, char **argv);
 int cmd_delete(struct snapctl *ctl, int argc, char **argv);
 int cmd_show(struct snapctl *ctl, int argc, char **argv);
+int cmd_storage(struct snapctl *ctl, int argc, char **argv);
+int list_sets(struct snapctl *ctl);
+int list_volumes(struct snapctl *ctl);
+int list_storage(struct snapctl *ctl);
 
 #endif

@@ -147,6 +147,22 @@ SCHEMA(volume_list_result_schema, struct cs_volume_list_result,
 	F_ARR(struct cs_volume_list_result, volumes, nvolumes, false, 0, 4096,
 	      &volume_schema));
 
+SCHEMA(storage_dev_schema, struct cs_storage_dev,
+	F_STR(struct cs_storage_dev, device, true),
+	F_U32ALL(struct cs_storage_dev, major, true),
+	F_U32ALL(struct cs_storage_dev, minor, true),
+	F_U64ALL(struct cs_storage_dev, sectors, true),
+	F_U64ALL(struct cs_storage_dev, used, false));
+
+SCHEMA(storage_list_result_schema, struct cs_storage_list_result,
+	F_ARR(struct cs_storage_list_result, devices, ndevices, false, 0, 256,
+	      &storage_dev_schema),
+	F_U64ALL(struct cs_storage_list_result, set_sectors, false),
+	F_U64ALL(struct cs_storage_list_result, grow_sectors, false));
+
+SCHEMA(storage_args_schema, struct cs_storage_args,
+	F_STR(struct cs_storage_args, device, true));
+
 const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
 	[CS_OP_VERSION] = { "version", &empty_schema, &version_schema },
 	[CS_OP_SET_CREATE] = { "set_create", &set_create_args_schema, &set_result_schema },
@@ -155,4 +171,9 @@ const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
 	[CS_OP_SET_LIST] = { "set_list", &empty_schema, &set_list_result_schema },
 	[CS_OP_SET_SHOW] = { "set_show", &set_show_args_schema, &set_result_schema },
 	[CS_OP_VOLUME_LIST] = { "volume_list", &empty_schema, &volume_list_result_schema },
+	[CS_OP_STORAGE_LIST] = { "storage_list", &empty_schema, &storage_list_result_schema },
+	[CS_OP_STORAGE_ADD] = { "storage_add", &storage_args_schema,
+				&storage_list_result_schema },
+	[CS_OP_STORAGE_REMOVE] = { "storage_remove", &storage_args_schema,
+				   &storage_list_result_schema },
 };

@@ -117,6 +117,9 @@ enum cs_op {
 	CS_OP_SET_LIST,
 	CS_OP_SET_SHOW,
 	CS_OP_VOLUME_LIST,
+	CS_OP_STORAGE_LIST,
+	CS_OP_STORAGE_ADD,
+	CS_OP_STORAGE_REMOVE,
 	__CS_OP_COUNT
 };
 
@@ -218,6 +221,26 @@ struct cs_volume {
 struct cs_volume_list_result {
 	struct cs_volume *volumes;
 	uint32_t nvolumes;
+};
+
+/* storage_list: result; storage_add and storage_remove answer the same */
+struct cs_storage_dev {
+	char device[CS_PATH_MAX + 1];	/* as configured */
+	uint32_t major, minor;
+	uint64_t sectors;		/* usable, whole MiB */
+	uint64_t used;			/* given to sets */
+};
+
+struct cs_storage_list_result {
+	struct cs_storage_dev *devices;
+	uint32_t ndevices;
+	uint64_t set_sectors;		/* given to each new set */
+	uint64_t grow_sectors;		/* added when a set runs low */
+};
+
+/* storage_add, storage_remove: args */
+struct cs_storage_args {
+	char device[CS_PATH_MAX + 1];
 };
 
 struct cs_op_desc {

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Difference-storage bookkeeping (see pool.h).  Pure logic. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+int cs_parse_size(const char *s, uint64_t *sectors)
+{
+	unsigned long long v;
+	uint64_t mult = 1;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'T': mult <<= 10; /* fall through */
+	case 'G': mult <<= 10; /* fall through */
+	case 'M': mult <<= 10; /* fall through */
+	case 'K': mult <<= 10; end++; break;
+	case '\0': break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B' && mult > 1)
+		end++;
+	if (*end || !v || v > UINT64_MAX / mult || (v * mult) % 512)
+		return -EINVAL;
+	*sectors = v * mult / 512;
+	return 0;
+}
+
+void cs_pool_conf_free(struct cs_pool_conf *c)
+{
+	for (size_t i = 0; i < c->ndevices; i++)
+		free(c->devices[i]);
+	free(c->devices);
+	memset(c, 0, sizeof(*c));
+}
+
+int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
+		       struct cs_error *err)
+{
+	char line[CS_PATH_MAX + 64], *key, *val, *extra, *save;
+	unsigned lineno = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->set_sectors = CS_POOL_DEFAULT_SET;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			cs_error_set(err, EINVAL, "%s:%u: line too long", name, lineno);
+			goto fail;
+		}
+		line[strcspn(line, "#\n")] = '\0';
+		key = strtok_r(line, " \t", &save);
+		if (!key)
+			continue;
+		val = strtok_r(NULL, " \t", &save);
+		extra = strtok_r(NULL, " \t", &save);
+		if (!val || extra) {
+			cs_error_set(err, EINVAL, "%s:%u: `%s' takes one value", name, lineno, key);
+			goto fail;
+		}
+		if (!strcmp(key, "device")) {
+			char **d;
+
+			if (val[0] != '/') {
+				cs_error_set(err, EINVAL, "%s:%u: device `%s' is not an absolute path",
+					     name, lineno, val);
+				goto fail;
+			}
+			d = realloc(c->devices, (c->ndevices + 1) * sizeof(*d));
+			if (!d)
+				goto nomem;
+			c->devices = d;
+			d[c->ndevices] = strdup(val);
+			if (!d[c->ndevices])
+				goto nomem;
+			c->ndevices++;
+		} else if (!strcmp(key, "set-size") || !strcmp(key, "grow-size")) {
+			uint64_t s;
+
+			if (cs_parse_size(val, &s) || s % CS_POOL_ALIGN) {
+				cs_error_set(err, EINVAL, "%s:%u: invalid size `%s' (a multiple of "
+					     "1M, e.g. 256M or 2G)", name, lineno, val);
+				goto fail;
+			}
+			if (key[0] == 's')
+				c->set_sectors = s;
+			else
+				c->grow_sectors = s;
+		} else {
+			cs_error_set(err, EINVAL, "%s:%u: unknown setting `%s'", name, lineno, key);
+			goto fail;
+		}
+	}
+	if (!c->grow_sectors)
+		c->grow_sectors = c->set_sectors;
+	return 0;
+nomem:
+	cs_error_set(err, ENOMEM, "out of memory");
+fail:
+	cs_pool_conf_free(c);
+	return -err->code;
+}
+
+void cs_pool_init(struct cs_pool *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->set_sectors = CS_POOL_DEFAULT_SET;
+	p->grow_sectors = CS_POOL_DEFAULT_SET;
+}
+
+void cs_pool_free(struct cs_pool *p)
+{
+	for (size_t i = 0; i < p->ndevs; i++)
+		free(p->devs[i].free);
+	free(p->devs);
+	free(p->allocs);
+	p->devs = NULL;
+	p->allocs = NULL;
+	p->ndevs = p->nallocs = 0;
+}
+
+struct cs_pool_dev *cs_pool_find_dev(struct cs_pool *p, uint32_t major, uint32_t minor)
+{
+	for (size_t i = 0; i < p->ndevs; i++)
+		if (p->devs[i].major == major && p->devs[i].minor == minor)
+			return &p->devs[i];
+	return NULL;
+}
+
+int cs_pool_add_dev(struct cs_pool *p, const char *path, uint32_t major,
+		    uint32_t minor, uint64_t sectors, struct cs_error *err)
+{
+	struct cs_pool_dev *d;
+	uint64_t usable = sectors / CS_POOL_ALIGN * CS_POOL_ALIGN;
+
+	if (cs_pool_find_dev(p, major, minor)) {
+		cs_error_set(err, EEXIST, "%s (%u:%u) is already storage", path, major, minor);
+		return -EEXIST;
+	}
+	if (strlen(path) > CS_PATH_MAX || !usable) {
+		cs_error_set(err, EINVAL, "%s is too small to be storage (less than 1 MiB)", path);
+		return -EINVAL;
+	}
+	d = realloc(p->devs, (p->ndevs + 1) * sizeof(*d));
+	if (!d)
+		goto nomem;
+	p->devs = d;
+	d = &p->devs[p->ndevs];
+	memset(d, 0, sizeof(*d));
+	strcpy(d->path, path);
+	d->major = major;
+	d->minor = minor;
+	d->sectors = usable;
+	d->free = malloc(sizeof(*d->free));
+	if (!d->free)
+		goto nomem;
+	d->free[0] = (struct cs_extent){ 0, usable };
+	d->nfree = 1;
+	p->ndevs++;
+	return 0;
+nomem:
+	cs_error_set(err, ENOMEM, "out of memory");
+	return -ENOMEM;
+}
+
+int cs_pool_remove_dev(struct cs_pool *p, uint32_t major, uint32_t minor,
+		       struct cs_error *err)
+{
+	struct cs_pool_dev *d = cs_pool_find_dev(p, major, minor);
+	size_t i;
+
+	if (!d) {
+		cs_error_set(err, ENOENT, "%u:%u is not storage", major, minor);
+		return -ENOENT;
+	}
+	for (i = 0; i < p->nallocs; i++) {
+		if (p->allocs[i].major == major && p->allocs[i].minor == minor) {
+			cs_error_set(err, EBUSY, "%s holds storage of set %" PRIu64
+				     "; delete that set first", d->path, p->allocs[i].set_id);
+			return -EBUSY;
+		}
+	}
+	free(d->free);
+	i = (size_t)(d - p->devs);
+	memmove(d, d + 1, (p->ndevs - i - 1) * sizeof(*d));
+	p->ndevs--;
+	return 0;
+}
+
+uint64_t cs_pool_dev_used(const struct cs_pool_dev *d)
+{
+	uint64_t f = 0;
+
+	for (size_t i = 0; i < d->nfree; i++)
+		f += d->free[i].len;
+	return d->sectors - f;
+}
+
+/* Take [start, start+len) out of d's free list; it must lie in one extent. */
+static int take(struct cs_pool_dev *d, uint64_t start, uint64_t len)
+{
+	for (size_t i = 0; i < d->nfree; i++) {
+		struct cs_extent *e = &d->free[i];
+		uint64_t end = start + len, eend = e->start + e->len;
+
+		if (start < e->start || end > eend)
+			continue;
+		if (start == e->start && end == eend) {
+			memmove(e, e + 1, (d->nfree - i - 1) * sizeof(*e));
+			d->nfree--;
+		} else if (start == e->start) {
+			e->start = end;
+			e->len -= len;
+		} else if (end == eend) {
+			e->len -= len;
+		} else {
+			struct cs_extent *n = realloc(d->free, (d->nfree + 1) * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			d->free = n;
+			e = &d->free[i];
+			memmove(e + 2, e + 1, (d->nfree - i - 1) * sizeof(*e));
+			e[1] = (struct cs_extent){ end, eend - end };
+			e->len = start - e->start;
+			d->nfree++;
+		}
+		return 0;
+	}
+	return -EEXIST;
+}
+
+/* Put a range back, coalescing with its neighbours. */
+static int give_back(struct cs_pool_dev *d, uint64_t start, uint64_t len)
+{
+	size_t i = 0;
+	struct cs_extent *n;
+
+	while (i < d->nfree && d->free[i].start < start)
+		i++;
+	n = realloc(d->free, (d->nfree + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	d->free = n;
+	memmove(&n[i + 1], &n[i], (d->nfree - i) * sizeof(*n));
+	n[i] = (struct cs_extent){ start, len };
+	d->nfree++;
+	if (i + 1 < d->nfree && n[i].start + n[i].len == n[i + 1].start) {
+		n[i].len += n[i + 1].len;
+		memmove(&n[i + 1], &n[i + 2], (d->nfree - i - 2) * sizeof(*n));
+		d->nfree--;
+	}
+	if (i > 0 && n[i - 1].start + n[i - 1].len == n[i].start) {
+		n[i - 1].len += n[i].len;
+		memmove(&n[i], &n[i + 1], (d->nfree - i - 1) * sizeof(*n));
+		d->nfree--;
+	}
+	return 0;
+}
+
+static bool avoided(const struct cs_pool_dev *d, const uint32_t (*avoid)[2], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (avoid[i][0] == d->major && avoid[i][1] == d->minor)
+			return true;
+	return false;
+}
+
+static int push_alloc(struct cs_pool *p, const struct cs_alloc *a)
+{
+	struct cs_alloc *n = realloc(p->allocs, (p->nallocs + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	p->allocs = n;
+	n[p->nallocs++] = *a;
+	return 0;
+}
+
+int cs_pool_alloc(struct cs_pool *p, uint64_t set_id, uint64_t sectors,
+		  const uint32_t (*avoid)[2], size_t navoid, size_t *first,
+		  struct cs_error *err)
+{
+	uint64_t want = (sectors + CS_POOL_ALIGN - 1) / CS_POOL_ALIGN * CS_POOL_ALIGN;
+	uint64_t avail = 0, left;
+	size_t start = p->nallocs;
+
+	for (size_t i = 0; i < p->ndevs; i++)
+		if (!avoided(&p->devs[i], avoid, navoid))
+			avail += p->devs[i].sectors - cs_pool_dev_used(&p->devs[i]);
+	if (!p->ndevs) {
+		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "
+			     "with `snapctl storage add DEVICE'");
+		return -ENOSPC;
+	}
+	if (avail < want) {
+		cs_error_set(err, ENOSPC, "not enough free difference storage: %" PRIu64
+			     " MiB wanted, %" PRIu64 " MiB free; add storage with "
+			     "`snapctl storage add DEVICE' or delete sets", want / 2048, avail / 2048);
+		return -ENOSPC;
+	}
+	left = want;
+	/* first fit, whole extents first so that one set stays in few ranges */
+	for (size_t i = 0; i < p->ndevs && left; i++) {
+		struct cs_pool_dev *d = &p->devs[i];
+
+		if (avoided(d, avoid, navoid))
+			continue;
+		while (d->nfree && left) {
+			size_t best = 0;
+			struct cs_alloc a;
+
+			/* the first extent big enough, else the biggest */
+			for (size_t j = 0; j < d->nfree; j++) {
+				if (d->free[j].len >= left) {
+					best = j;
+					break;
+				}
+				if (d->free[j].len > d->free[best].len)
+					best = j;
+			}
+			a = (struct cs_alloc){ set_id, d->major, d->minor, d->free[best].start,
+					       d->free[best].len < left ? d->free[best].len : left };
+			if (push_alloc(p, &a))
+				goto undo;
+			/* from an extent's start: never splits, cannot fail */
+			take(d, a.start, a.len);
+			left -= a.len;
+		}
+	}
+	*first = start;
+	return 0;
+undo:
+	while (p->nallocs > start) {
+		struct cs_alloc *a = &p->allocs[--p->nallocs];
+
+		give_back(cs_pool_find_dev(p, a->major, a->minor), a->start, a->len);
+	}
+	cs_error_set(err, ENOMEM, "out of memory");
+	return -ENOMEM;
+}
+
+int cs_pool_reserve(struct cs_pool *p, const struct cs_alloc *a)
+{
+	struct cs_pool_dev *d = cs_pool_find_dev(p, a->major, a->minor);
+	int ret;
+
+	if (!d || !a->len)
+		return -ENOENT;
+	ret = take(d, a->start, a->len);
+	if (ret)
+		return ret;
+	ret = push_alloc(p, a);
+	if (ret)
+		give_back(d, a->start, a->len);
+	return ret;
+}
+
+size_t cs_pool_release(struct cs_pool *p, uint64_t set_id)
+{
+	size_t n = 0, i = 0;
+
+	while (i < p->nallocs) {
+		struct cs_alloc *a = &p->allocs[i];
+		struct cs_pool_dev *d;
+
+		if (a->set_id != set_id) {
+			i++;
+			continue;
+		}
+		d = cs_pool_find_dev(p, a->major, a->minor);
+		if (d)
+			give_back(d, a->start, a->len);
+		memmove(a, a + 1, (p->nallocs - i - 1) * sizeof(*a));
+		p->nallocs--;
+		n++;
+	}
+	return n;
+}
+
+int cs_pool_state_write(const struct cs_pool *p, FILE *f)
+{
+	for (size_t i = 0; i < p->nallocs; i++) {
+		const struct cs_alloc *a = &p->allocs[i];
+
+		if (fprintf(f, "%" PRIu64 " %u:%u %" PRIu64 " %" PRIu64 "\n", a->set_id,
+			    a->major, a->minor, a->start, a->len) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+int cs_pool_state_read(struct cs_pool *p, FILE *f, struct cs_error *err)
+{
+	char line[256];
+	unsigned lineno = 0;
+
+	while (fgets(line, sizeof(line), f)) {
+		struct cs_alloc a;
+		char tail;
+
+		lineno++;
+		if (sscanf(line, "%" SCNu64 " %u:%u %" SCNu64 " %" SCNu64 " %c", &a.set_id,
+			   &a.major, &a.minor, &a.start, &a.len, &tail) != 5 || !a.set_id) {
+			cs_error_set(err, EINVAL, "storage state line %u is malformed", lineno);
+			return -EINVAL;
+		}
+		/* a range of a device no longer configured is simply gone */
+		if (!cs_pool_find_dev(p, a.major, a.minor))
+			continue;
+		if (cs_pool_reserve(p, &a)) {
+			cs_error_set(err, EEXIST, "storage state line %u overlaps another range",
+				     lineno);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}

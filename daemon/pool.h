@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef COWSNAPD_POOL_H
+#define COWSNAPD_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "proto.h"
+
+/*
+ * Difference storage: the devices the admin gave (storage.conf), carved into
+ * ranges that the daemon hands to the module per set.  Pure bookkeeping, no
+ * I/O: storage.c does the devices and files, this file the arithmetic (and
+ * is unit-tested on the host).  Sizes and offsets are 512-byte sectors.
+ */
+
+/* Ranges are handed out in multiples of this (1 MiB), aligned to it. */
+#define CS_POOL_ALIGN		2048ULL
+#define CS_POOL_DEFAULT_SET	(256ULL * 2048)	/* 256 MiB */
+
+struct cs_extent {
+	uint64_t start, len;
+};
+
+struct cs_pool_dev {
+	char path[CS_PATH_MAX + 1];	/* as configured */
+	uint32_t major, minor;
+	uint64_t sectors;
+	struct cs_extent *free;		/* sorted by start, coalesced */
+	size_t nfree;
+};
+
+/* One range given to a set. */
+struct cs_alloc {
+	uint64_t set_id;
+	uint32_t major, minor;
+	uint64_t start, len;
+};
+
+struct cs_pool {
+	struct cs_pool_dev *devs;
+	size_t ndevs;
+	struct cs_alloc *allocs;
+	size_t nallocs;
+	uint64_t set_sectors;		/* given to a set when created */
+	uint64_t grow_sectors;		/* added on STORAGE_LOW */
+};
+
+/* "64M", "1G", "1048576" (bytes), suffixes K M G T (powers of 1024); the
+ * result must be a whole number of sectors.  0 or -EINVAL. */
+int cs_parse_size(const char *s, uint64_t *sectors);
+
+/* A parsed storage.conf line. */
+struct cs_pool_conf {
+	char **devices;
+	size_t ndevices;
+	uint64_t set_sectors, grow_sectors;
+};
+
+/* Lines: `device PATH', `set-size SIZE', `grow-size SIZE'; `#' comments.
+ * err names the file (name) and line on error. */
+int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
+		       struct cs_error *err);
+void cs_pool_conf_free(struct cs_pool_conf *c);
+
+void cs_pool_init(struct cs_pool *p);
+void cs_pool_free(struct cs_pool *p);
+int cs_pool_add_dev(struct cs_pool *p, const char *path, uint32_t major,
+		    uint32_t minor, uint64_t sectors, struct cs_error *err);
+/* Only when no range of it is given to a set. */
+int cs_pool_remove_dev(struct cs_pool *p, uint32_t major, uint32_t minor,
+		       struct cs_error *err);
+struct cs_pool_dev *cs_pool_find_dev(struct cs_pool *p, uint32_t major, uint32_t minor);
+uint64_t cs_pool_dev_used(const struct cs_pool_dev *d);
+
+/*
+ * Give set_id `sectors' (rounded up to CS_POOL_ALIGN) from the devices not
+ * listed in avoid (the set's own volumes), first fit, in as few ranges as
+ * the free space allows.  The new ranges are appended to p->allocs; *first
+ * is the index of the first of them.  -ENOSPC (err says how much is free)
+ * leaves everything as it was.
+ */
+int cs_pool_alloc(struct cs_pool *p, uint64_t set_id, uint64_t sectors,
+		  const uint32_t (*avoid)[2], size_t navoid, size_t *first,
+		  struct cs_error *err);
+/* Mark a known range as given (state reload); -EEXIST when not free. */
+int cs_pool_reserve(struct cs_pool *p, const struct cs_alloc *a);
+/* Return every range of set_id; the number of ranges freed. */
+size_t cs_pool_release(struct cs_pool *p, uint64_t set_id);
+
+/* State file lines: "SET_ID MAJOR:MINOR START LEN". */
+int cs_pool_state_write(const struct cs_pool *p, FILE *f);
+int cs_pool_state_read(struct cs_pool *p, FILE *f, struct cs_error *err);
+
+#endif

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Difference storage devices: configuration, state file, hand-over to the
+ * module.  The arithmetic is pool.c's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <linux/fs.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "netlink.h"
+#include "storage.h"
+
+static void paths(const struct cowsnapd *d, char *conf, char *state)
+{
+	char dir[PATH_MAX];
+
+	snprintf(conf, PATH_MAX, "%s/storage.conf", d->config_dir);
+	snprintf(dir, sizeof(dir), "%s", d->socket_path);
+	snprintf(state, PATH_MAX, "%s/storage.state", dirname(dir));
+}
+
+/* A device fit to be storage: a block device nobody has open exclusively
+ * (mounted, in use by LVM/md, another set's storage...). */
+static int probe_dev(const char *path, uint32_t *major, uint32_t *minor,
+		     uint64_t *sectors, struct cs_error *err)
+{
+	struct stat st;
+	uint64_t bytes;
+	int fd;
+
+	if (stat(path, &st)) {
+		cs_error_set(err, errno, "storage device %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISBLK(st.st_mode)) {
+		cs_error_set(err, ENOTBLK, "storage device %s is not a block device "
+			     "(files as storage are not supported yet)", path);
+		return -ENOTBLK;
+	}
+	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0) {
+		cs_error_set(err, errno, "storage device %s: %s%s", path, strerror(errno),
+			     errno == EBUSY ? " (mounted or otherwise in use?)" : "");
+		return -errno;
+	}
+	if (ioctl(fd, BLKGETSIZE64, &bytes)) {
+		cs_error_set(err, errno, "storage device %s: size: %s", path, strerror(errno));
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+	*major = major(st.st_rdev);
+	*minor = minor(st.st_rdev);
+	*sectors = bytes / 512;
+	return 0;
+}
+
+static int save_state(struct cowsnapd *d)
+{
+	char conf[PATH_MAX], state[PATH_MAX], tmp[PATH_MAX + 8];
+	FILE *f;
+
+	paths(d, conf, state);
+	snprintf(tmp, sizeof(tmp), "%s.new", state);
+	f = fopen(tmp, "we");
+	if (!f || cs_pool_state_write(&d->pool, f) || fflush(f) || fsync(fileno(f))) {
+		cs_err("cannot write %s: %s", tmp, strerror(errno));
+		if (f)
+			fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	if (rename(tmp, state)) {
+		cs_err("cannot rename %s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
+{
+	char conf[PATH_MAX], state[PATH_MAX];
+	struct cs_pool_conf c;
+	uint32_t ma, mi;
+	uint64_t sectors;
+	FILE *f;
+	int ret;
+
+	cs_pool_init(&d->pool);
+	paths(d, conf, state);
+	f = fopen(conf, "re");
+	if (!f && errno != ENOENT) {
+		cs_error_set(err, errno, "cannot read %s: %s", conf, strerror(errno));
+		return -errno;
+	}
+	if (f) {
+		ret = cs_pool_conf_parse(f, conf, &c, err);
+		fclose(f);
+		if (ret)
+			return ret;
+		d->pool.set_sectors = c.set_sectors;
+		d->pool.grow_sectors = c.grow_sectors;
+		for (size_t i = 0; i < c.ndevices; i++) {
+			struct cs_error e;
+
+			/* a missing or busy device is logged, not fatal: the
+			 * daemon must come up to release what it can */
+			if (probe_dev(c.devices[i], &ma, &mi, &sectors, &e) ||
+			    cs_pool_add_dev(&d->pool, c.devices[i], ma, mi, sectors, &e))
+				cs_warn("%s: %s", conf, e.message);
+		}
+		cs_pool_conf_free(&c);
+	}
+	f = fopen(state, "re");
+	if (f) {
+		struct cs_error e;
+
+		if (cs_pool_state_read(&d->pool, f, &e))
+			cs_warn("%s: %s; starting from an empty state", state, e.message);
+		fclose(f);
+	}
+	cs_info("difference storage: %zu device(s), %zu range(s) in use", d->pool.ndevs,
+		d->pool.nallocs);
+	return 0;
+}
+
+static int rewrite_conf(struct cowsnapd *d, const char *add, uint32_t drop_major,
+			uint32_t drop_minor, struct cs_error *err)
+{
+	char conf[PATH_MAX], state[PATH_MAX], tmp[PATH_MAX + 8], line[CS_PATH_MAX + 64];
+	FILE *in, *out;
+
+	paths(d, conf, state);
+	snprintf(tmp, sizeof(tmp), "%s.new", conf);
+	if (mkdir(d->config_dir, 0755) && errno != EEXIST) {
+		cs_error_set(err, errno, "cannot create %s: %s", d->config_dir, strerror(errno));
+		return -errno;
+	}
+	out = fopen(tmp, "we");
+	if (!out) {
+		cs_error_set(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	in = fopen(conf, "re");
+	while (in && fgets(line, sizeof(line), in)) {
+		char dev[CS_PATH_MAX + 1];
+		struct stat st;
+
+		/* keep comments and every other line as the admin wrote them */
+		if (!add && sscanf(line, " device %4095s", dev) == 1 && !stat(dev, &st) &&
+		    S_ISBLK(st.st_mode) && major(st.st_rdev) == drop_major &&
+		    minor(st.st_rdev) == drop_minor)
+			continue;
+		fputs(line, out);
+	}
+	if (in)
+		fclose(in);
+	if (add)
+		fprintf(out, "device %s\n", add);
+	if (fflush(out) || fsync(fileno(out)) || fclose(out) || rename(tmp, conf)) {
+		cs_error_set(err, errno, "cannot write %s: %s", conf, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int cs_storage_add(struct cowsnapd *d, const char *path, struct cs_error *err)
+{
+	uint32_t ma, mi;
+	uint64_t sectors;
+	int ret;
+
+	ret = probe_dev(path, &ma, &mi, &sectors, err);
+	if (ret)
+		return ret;
+	ret = cs_pool_add_dev(&d->pool, path, ma, mi, sectors, err);
+	if (ret)
+		return ret;
+	ret = rewrite_conf(d, path, 0, 0, err);
+	if (ret) {
+		cs_pool_remove_dev(&d->pool, ma, mi, NULL);
+		return ret;
+	}
+	cs_info("storage device %s (%u:%u, %" PRIu64 " MiB) added", path, ma, mi,
+		sectors / 2048);
+	return 0;
+}
+
+int cs_storage_remove(struct cowsnapd *d, const char *path, struct cs_error *err)
+{
+	struct cs_pool_dev *dev = NULL;
+	struct stat st;
+	uint32_t ma, mi;
+	int ret;
+
+	for (size_t i = 0; i < d->pool.ndevs; i++)
+		if (!strcmp(d->pool.devs[i].path, path))
+			dev = &d->pool.devs[i];
+	if (!dev && !stat(path, &st) && S_ISBLK(st.st_mode))
+		dev = cs_pool_find_dev(&d->pool, major(st.st_rdev), minor(st.st_rdev));
+	if (!dev) {
+		cs_error_set(err, ENOENT, "%s is not difference storage; see `snapctl storage list'",
+			     path);
+		return -ENOENT;
+	}
+	ma = dev->major;
+	mi = dev->minor;
+	ret = cs_pool_remove_dev(&d->pool, ma, mi, err);
+	if (ret)
+		return ret;
+	ret = rewrite_conf(d, NULL, ma, mi, err);
+	if (!ret)
+		cs_info("storage device %s removed", path);
+	return ret;
+}
+
+int cs_storage_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
+		    const uint32_t (*avoid)[2], size_t navoid, struct cs_error *err)
+{
+	size_t first;
+	int ret;
+
+	ret = cs_pool_alloc(&d->pool, set_id, sectors ? sectors : d->pool.set_sectors,
+			    avoid, navoid, &first, err);
+	if (ret)
+		return ret;
+	for (size_t i = first; i < d->pool.nallocs; i++) {
+		const struct cs_alloc *a = &d->pool.allocs[i];
+
+		if (a->set_id != set_id)
+			continue;
+		ret = cs_nl_set_add_storage(d->nl, set_id, a->major, a->minor, a->start,
+					    a->len, err);
+		if (ret) {
+			/* the module may keep what it got; the set is destroyed by
+			 * the caller, and its ranges come back then */
+			break;
+		}
+	}
+	save_state(d);
+	return ret;
+}
+
+void cs_storage_release(struct cowsnapd *d, uint64_t set_id)
+{
+	if (cs_pool_release(&d->pool, set_id))
+		save_state(d);
+}
+
+void cs_storage_reconcile(struct cowsnapd *d, const struct cs_set *sets, uint32_t n)
+{
+	bool changed = false;
+	size_t i = 0;
+
+	while (i < d->pool.nallocs) {
+		uint64_t id = d->pool.allocs[i].set_id;
+		bool live = false;
+
+		for (uint32_t j = 0; j < n; j++)
+			live |= sets[j].id == id;
+		if (live) {
+			i++;
+			continue;
+		}
+		cs_info("set %" PRIu64 " is gone: its storage is free again", id);
+		cs_pool_release(&d->pool, id);
+		changed = true;
+		i = 0;
+	}
+	if (changed)
+		save_state(d);
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef COWSNAPD_VOLUMES_H
+#define COWSNAPD_VOLUMES_H
+
+#include <stdint.h>
+
+#include "proto.h"
+
+struct cs_nl;
+
+/* A volume named by the admin, resolved to the block device holding it. */
+struct cs_resolved {
+	uint32_t major, minor;
+	char name[64];		/* kernel name: "vdb1" */
+	char devnode[80];	/* "/dev/vdb1" */
+};
+
+/*
+ * Resolve a volume spec: a block device path, UUID=, LABEL=, PARTUUID=,
+ * PARTLABEL= (libblkid), or any absolute path of a file, directory or mount
+ * point (the block device of the filesystem holding it, from stat() and
+ * /proc/self/mountinfo).  err says what could not be resolved and why.
+ */
+int cs_volume_resolve(const char *spec, struct cs_resolved *out, struct cs_error *err);
+
+/* Every block device with a size, with what blkid and mountinfo know of it,
+ * and the module's tracking state when the module can tell (nl may be
+ * NULL).  *vols is malloc'd. */
+int cs_volume_list(struct cs_nl *nl, struct cs_volume **vols, uint32_t *n,
+		   struct cs_error *err);
+
+#endif
