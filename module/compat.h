@@ -17,4 +17,115 @@
 #error "cowsnap needs Linux 6.1 or newer"
 #endif
 
+#ifndef __ASSEMBLY__
+#include <linux/blkdev.h>
+#include <linux/fs.h>
+#include <linux/ftrace.h>
+#include <linux/err.h>
+
+/*
+ * An opened block device.  6.9 replaced blkdev_get_by_dev()/blkdev_put()
+ * (6.1) by bdev_file_open_by_dev() returning a struct file.
+ */
+struct cs_bdev {
+	struct block_device *bdev;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct file *file;
+#else
+	fmode_t mode;
+	void *holder;
+#endif
+};
+
+/*
+ * Open dev for reading (and writing when write).  A non-NULL holder opens
+ * exclusively: mounted devices are refused, and every open with the same
+ * holder may share the device.
+ */
+static inline int cs_bdev_open(struct cs_bdev *h, dev_t dev, bool write,
+			       void *holder)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	blk_mode_t mode = BLK_OPEN_READ | (write ? BLK_OPEN_WRITE : 0);
+	struct file *f = bdev_file_open_by_dev(dev, mode, holder, NULL);
+
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	h->file = f;
+	h->bdev = file_bdev(f);
+#else
+	fmode_t mode = FMODE_READ | (write ? FMODE_WRITE : 0) |
+		       (holder ? FMODE_EXCL : 0);
+	struct block_device *b = blkdev_get_by_dev(dev, mode, holder);
+
+	if (IS_ERR(b))
+		return PTR_ERR(b);
+	h->mode = mode;
+	h->holder = holder;
+	h->bdev = b;
+#endif
+	return 0;
+}
+
+static inline void cs_bdev_close(struct cs_bdev *h)
+{
+	if (!h->bdev)
+		return;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	fput(h->file);
+	h->file = NULL;
+#else
+	blkdev_put(h->bdev, h->mode);
+#endif
+	h->bdev = NULL;
+}
+
+/* 6.8 renamed freeze_bdev()/thaw_bdev() to bdev_freeze()/bdev_thaw(). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 8, 0)
+static inline int bdev_freeze(struct block_device *bdev)
+{
+	return freeze_bdev(bdev);
+}
+
+static inline int bdev_thaw(struct block_device *bdev)
+{
+	return thaw_bdev(bdev);
+}
+#endif
+
+/*
+ * A bio-based disk with the given limits.  6.9 takes queue_limits at
+ * allocation and returns an error pointer; 6.1 returns NULL and sets the
+ * limits afterwards.
+ */
+static inline struct gendisk *cs_alloc_disk(unsigned int lbs, unsigned int pbs,
+					    unsigned int max_sectors)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct queue_limits lim = {
+		.logical_block_size = lbs,
+		.physical_block_size = pbs,
+		.max_hw_sectors = max_sectors,
+	};
+
+	return blk_alloc_disk(&lim, NUMA_NO_NODE);
+#else
+	struct gendisk *disk = blk_alloc_disk(NUMA_NO_NODE);
+
+	if (!disk)
+		return ERR_PTR(-ENOMEM);
+	blk_queue_logical_block_size(disk->queue, lbs);
+	blk_queue_physical_block_size(disk->queue, pbs);
+	blk_queue_max_hw_sectors(disk->queue, max_sectors);
+	return disk;
+#endif
+}
+
+/* 6.6 renamed ftrace_instruction_pointer_set(). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 6, 0)
+#define ftrace_regs_set_instruction_pointer(fregs, ip) \
+	ftrace_instruction_pointer_set(fregs, ip)
+#endif
+
+#endif /* __ASSEMBLY__ */
 #endif /* COWSNAP_COMPAT_H */

@@ -2,12 +2,15 @@
 /*
  * The generic-netlink family "cowsnap": policies and handlers.  Handlers only
  * translate attributes and call the objects (sets, trackers); the protocol is
- * documented in uapi/linux/cowsnap.h.
+ * documented in uapi/linux/cowsnap.h.  Every handler runs under cs_lock.
  */
 #include <linux/capability.h>
+#include <linux/kdev_t.h>
 #include <linux/module.h>
+#include <linux/slab.h>
 #include <net/genetlink.h>
 
+#include "cs.h"
 #include "netlink.h"
 
 static struct genl_family cowsnap_family;
@@ -24,13 +27,53 @@ static int check_perm(struct sk_buff *skb, struct genl_info *info)
 	return -EPERM;
 }
 
+static int check_perm_cb(struct netlink_callback *cb)
+{
+	if (netlink_capable(cb->skb, CAP_SYS_ADMIN))
+		return 0;
+	NL_SET_ERR_MSG(cb->extack, "cowsnap needs CAP_SYS_ADMIN");
+	return -EPERM;
+}
+
+/* The attributes each command needs ("*" in the uapi header). */
+static const int required[][6] = {
+	[COWSNAP_CMD_SET_ADD_VOLUME] = { COWSNAP_A_SET_ID, COWSNAP_A_DEV_MAJOR,
+					 COWSNAP_A_DEV_MINOR },
+	[COWSNAP_CMD_SET_ADD_STORAGE] = { COWSNAP_A_SET_ID, COWSNAP_A_DEV_MAJOR,
+					  COWSNAP_A_DEV_MINOR, COWSNAP_A_SECTOR,
+					  COWSNAP_A_SECTORS },
+	[COWSNAP_CMD_SET_TAKE] = { COWSNAP_A_SET_ID },
+	[COWSNAP_CMD_SET_DESTROY] = { COWSNAP_A_SET_ID },
+	[COWSNAP_CMD_TRACK] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR },
+	[COWSNAP_CMD_UNTRACK] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR },
+	[COWSNAP_CMD_CBT_GET] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR,
+				  COWSNAP_A_SET_ID, COWSNAP_A_CBT_FIRST,
+				  COWSNAP_A_CBT_COUNT },
+};
+
+/* CAP_SYS_ADMIN, then the required attributes, with extack. */
+static int check_request(struct sk_buff *skb, struct genl_info *info)
+{
+	u8 cmd = info->genlhdr->cmd;
+	unsigned int i;
+	int ret;
+
+	ret = check_perm(skb, info);
+	if (ret || cmd >= ARRAY_SIZE(required))
+		return ret;
+	for (i = 0; i < ARRAY_SIZE(required[0]) && required[cmd][i]; i++)
+		if (GENL_REQ_ATTR_CHECK(info, required[cmd][i]))
+			return -EINVAL;
+	return 0;
+}
+
 static int cmd_get_version(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *msg;
 	void *hdr;
 	int ret;
 
-	ret = check_perm(skb, info);
+	ret = check_request(skb, info);
 	if (ret)
 		return ret;
 
@@ -52,18 +95,565 @@ nospace:
 	return -EMSGSIZE;
 }
 
+static dev_t get_dev(struct genl_info *info)
+{
+	return MKDEV(nla_get_u32(info->attrs[COWSNAP_A_DEV_MAJOR]),
+		     nla_get_u32(info->attrs[COWSNAP_A_DEV_MINOR]));
+}
+
+static u32 get_u32_or(struct genl_info *info, int attr, u32 def)
+{
+	return info->attrs[attr] ? nla_get_u32(info->attrs[attr]) : def;
+}
+
+/* The set named by SET_ID, or NULL with -ENOENT and extack. */
+static struct cs_set *get_set(struct genl_info *info)
+{
+	struct nlattr *a = info->attrs[COWSNAP_A_SET_ID];
+	struct cs_set *set = cs_set_find(nla_get_u64(a));
+
+	if (!set)
+		NL_SET_ERR_MSG_ATTR(info->extack, a, "no such set");
+	return set;
+}
+
+static int put_set(struct sk_buff *msg, struct cs_set *set)
+{
+	struct nlattr *vols, *vol;
+	unsigned int i;
+	u64 used;
+
+	lockdep_assert_held(&cs_lock);
+	used = min(READ_ONCE(set->storage.next_slot), READ_ONCE(set->storage.total_slots));
+	if (nla_put_u64_64bit(msg, COWSNAP_A_SET_ID, set->id, COWSNAP_A_PAD) ||
+	    nla_put_u32(msg, COWSNAP_A_SET_STATE, cs_set_state(set)) ||
+	    nla_put_u32(msg, COWSNAP_A_SET_FLAGS, set->flags) ||
+	    nla_put_u32(msg, COWSNAP_A_INVALID_CAUSE, atomic_read(&set->cause)) ||
+	    nla_put_u32(msg, COWSNAP_A_CHUNK_SECTORS, set->chunk_sectors) ||
+	    nla_put_u64_64bit(msg, COWSNAP_A_CREATED_NS, set->created_ns, COWSNAP_A_PAD) ||
+	    nla_put_u64_64bit(msg, COWSNAP_A_STORAGE_SECTORS,
+			      READ_ONCE(set->storage.total_slots) * set->chunk_sectors,
+			      COWSNAP_A_PAD) ||
+	    nla_put_u64_64bit(msg, COWSNAP_A_STORAGE_USED, used * set->chunk_sectors,
+			      COWSNAP_A_PAD))
+		return -EMSGSIZE;
+	if (set->state != COWSNAP_SET_DEFINING &&
+	    nla_put_u64_64bit(msg, COWSNAP_A_TAKEN_NS, set->taken_ns, COWSNAP_A_PAD))
+		return -EMSGSIZE;
+	vols = nla_nest_start(msg, COWSNAP_A_VOLUMES);
+	if (!vols)
+		return -EMSGSIZE;
+	for (i = 0; i < set->nvol; i++) {
+		struct cs_tracker *t = set->vols[i].t;
+		struct cs_snapshot *s = set->vols[i].s;
+
+		vol = nla_nest_start(msg, COWSNAP_A_VOLUME);
+		if (!vol ||
+		    nla_put_u32(msg, COWSNAP_A_DEV_MAJOR, MAJOR(t->devt)) ||
+		    nla_put_u32(msg, COWSNAP_A_DEV_MINOR, MINOR(t->devt)) ||
+		    nla_put_string(msg, COWSNAP_A_DEV_NAME, t->name) ||
+		    nla_put_u64_64bit(msg, COWSNAP_A_SECTORS,
+				      s ? s->sectors : bdev_nr_sectors(t->origin.bdev),
+				      COWSNAP_A_PAD))
+			return -EMSGSIZE;
+		if (s && (nla_put_u64_64bit(msg, COWSNAP_A_CHUNKS_COPIED,
+					    atomic64_read(&s->copied), COWSNAP_A_PAD) ||
+			  (s->minor >= 0 &&
+			   (nla_put_u32(msg, COWSNAP_A_IMAGE_MAJOR, cs_image_major()) ||
+			    nla_put_u32(msg, COWSNAP_A_IMAGE_MINOR, s->minor)))))
+			return -EMSGSIZE;
+		nla_nest_end(msg, vol);
+	}
+	nla_nest_end(msg, vols);
+	return 0;
+}
+
+static int reply_set(struct genl_info *info, struct cs_set *set, u8 cmd)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &cowsnap_family, 0, cmd);
+	if (!hdr || put_set(msg, set)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static int cmd_set_new(struct sk_buff *skb, struct genl_info *info)
+{
+	u32 flags = get_u32_or(info, COWSNAP_A_SET_FLAGS, 0);
+	struct sk_buff *msg;
+	void *hdr;
+	u64 id;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	if (flags & ~__COWSNAP_SET_F_ALL) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[COWSNAP_A_SET_FLAGS],
+				    "unknown set flags");
+		return -EOPNOTSUPP;
+	}
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	mutex_lock(&cs_lock);
+	ret = cs_set_new(flags,
+			 get_u32_or(info, COWSNAP_A_CHUNK_SECTORS, READ_ONCE(cs_chunk_sectors)),
+			 get_u32_or(info, COWSNAP_A_HOLD_MS, READ_ONCE(cs_hold_ms)),
+			 info->snd_portid, genl_info_net(info), info->extack, &id);
+	mutex_unlock(&cs_lock);
+	if (ret)
+		goto err;
+	ret = -EMSGSIZE;
+	hdr = genlmsg_put_reply(msg, info, &cowsnap_family, 0, COWSNAP_CMD_SET_NEW);
+	if (!hdr || nla_put_u64_64bit(msg, COWSNAP_A_SET_ID, id, COWSNAP_A_PAD))
+		goto err;
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+err:
+	nlmsg_free(msg);
+	return ret;
+}
+
+static int cmd_set_add_volume(struct sk_buff *skb, struct genl_info *info)
+{
+	struct cs_set *set;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	mutex_lock(&cs_lock);
+	ret = -ENOENT;
+	set = get_set(info);
+	if (set)
+		ret = cs_set_add_volume(set, get_dev(info), info->extack);
+	mutex_unlock(&cs_lock);
+	return ret;
+}
+
+static int cmd_set_add_storage(struct sk_buff *skb, struct genl_info *info)
+{
+	struct cs_set *set;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	mutex_lock(&cs_lock);
+	ret = -ENOENT;
+	set = get_set(info);
+	if (set)
+		ret = cs_set_add_storage(set, get_dev(info),
+					 nla_get_u64(info->attrs[COWSNAP_A_SECTOR]),
+					 nla_get_u64(info->attrs[COWSNAP_A_SECTORS]),
+					 info->extack);
+	mutex_unlock(&cs_lock);
+	return ret;
+}
+
+static int cmd_set_take(struct sk_buff *skb, struct genl_info *info)
+{
+	u32 flags = get_u32_or(info, COWSNAP_A_TAKE_FLAGS, 0);
+	struct cs_set *set;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	if (flags & ~__COWSNAP_TAKE_F_ALL) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[COWSNAP_A_TAKE_FLAGS],
+				    "unknown take flags");
+		return -EOPNOTSUPP;
+	}
+	mutex_lock(&cs_lock);
+	ret = -ENOENT;
+	set = get_set(info);
+	if (set)
+		ret = cs_set_take(set, flags, info->extack);
+	if (!ret)
+		ret = reply_set(info, set, COWSNAP_CMD_SET_TAKE);
+	mutex_unlock(&cs_lock);
+	return ret;
+}
+
+static int cmd_set_destroy(struct sk_buff *skb, struct genl_info *info)
+{
+	struct cs_set *set;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	mutex_lock(&cs_lock);
+	ret = -ENOENT;
+	set = get_set(info);
+	if (set) {
+		cs_set_destroy(set);
+		ret = 0;
+	}
+	mutex_unlock(&cs_lock);
+	return ret;
+}
+
+static int cmd_set_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct cs_set *set;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	if (GENL_REQ_ATTR_CHECK(info, COWSNAP_A_SET_ID))
+		return -EINVAL;
+	mutex_lock(&cs_lock);
+	ret = -ENOENT;
+	set = get_set(info);
+	if (set)
+		ret = reply_set(info, set, COWSNAP_CMD_SET_GET);
+	mutex_unlock(&cs_lock);
+	return ret;
+}
+
+/* cb->args[0]: id of the last set sent */
+static int dump_sets(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct cs_set *set;
+	int ret, n = 0;
+	void *hdr;
+
+	ret = check_perm_cb(cb);
+	if (ret)
+		return ret;
+	mutex_lock(&cs_lock);
+	while ((set = cs_set_next(cb->args[0]))) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+				  &cowsnap_family, NLM_F_MULTI, COWSNAP_CMD_SET_GET);
+		if (!hdr)
+			break;
+		if (put_set(skb, set)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = set->id;
+		n++;
+	}
+	mutex_unlock(&cs_lock);
+	/* a set too large for an empty message would loop forever */
+	if (!n && set)
+		return -EMSGSIZE;
+	return skb->len;
+}
+
+static int put_volume(struct sk_buff *msg, struct cs_tracker *t)
+{
+	if (nla_put_u32(msg, COWSNAP_A_DEV_MAJOR, MAJOR(t->devt)) ||
+	    nla_put_u32(msg, COWSNAP_A_DEV_MINOR, MINOR(t->devt)) ||
+	    nla_put_string(msg, COWSNAP_A_DEV_NAME, t->name) ||
+	    nla_put_u64_64bit(msg, COWSNAP_A_MARK_SET_ID, t->mark_set_id, COWSNAP_A_PAD) ||
+	    nla_put_u32(msg, COWSNAP_A_VOLUME_FLAGS, t->keep ? COWSNAP_VOLUME_F_KEEP : 0) ||
+	    nla_put_u32(msg, COWSNAP_A_SNAPSHOTS, t->nsnap) ||
+	    nla_put(msg, COWSNAP_A_CBT_GENERATION, COWSNAP_CBT_GENERATION_LEN,
+		    &t->cbt.generation) ||
+	    nla_put_u32(msg, COWSNAP_A_CHUNK_SECTORS, 1U << t->chunk_shift) ||
+	    nla_put_u64_64bit(msg, COWSNAP_A_SECTORS, bdev_nr_sectors(t->origin.bdev),
+			      COWSNAP_A_PAD))
+		return -EMSGSIZE;
+	return 0;
+}
+
+/* cb->args[0]: next dev_t to look at */
+static int dump_volumes(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	unsigned long index = cb->args[0];
+	struct cs_tracker *t;
+	int ret, n = 0;
+	void *hdr;
+
+	ret = check_perm_cb(cb);
+	if (ret)
+		return ret;
+	mutex_lock(&cs_lock);
+	while ((t = cs_tracker_next(&index))) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+				  &cowsnap_family, NLM_F_MULTI, COWSNAP_CMD_VOLUME_GET);
+		if (!hdr)
+			break;
+		if (put_volume(skb, t)) {
+			genlmsg_cancel(skb, hdr);
+			break;
+		}
+		genlmsg_end(skb, hdr);
+		cb->args[0] = ++index;
+		n++;
+	}
+	mutex_unlock(&cs_lock);
+	if (!n && t)
+		return -EMSGSIZE;
+	return skb->len;
+}
+
+static int cmd_volume_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct cs_tracker *t;
+	struct sk_buff *msg;
+	void *hdr;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	if (GENL_REQ_ATTR_CHECK(info, COWSNAP_A_DEV_MAJOR) ||
+	    GENL_REQ_ATTR_CHECK(info, COWSNAP_A_DEV_MINOR))
+		return -EINVAL;
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	mutex_lock(&cs_lock);
+	ret = -ENOENT;
+	t = cs_tracker_lookup(get_dev(info));
+	if (!t) {
+		NL_SET_ERR_MSG(info->extack, "volume is not tracked");
+		goto err;
+	}
+	ret = -EMSGSIZE;
+	hdr = genlmsg_put_reply(msg, info, &cowsnap_family, 0, COWSNAP_CMD_VOLUME_GET);
+	if (!hdr || put_volume(msg, t))
+		goto err;
+	mutex_unlock(&cs_lock);
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+err:
+	mutex_unlock(&cs_lock);
+	nlmsg_free(msg);
+	return ret;
+}
+
+static int cmd_track(struct sk_buff *skb, struct genl_info *info)
+{
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	mutex_lock(&cs_lock);
+	if (info->genlhdr->cmd == COWSNAP_CMD_TRACK)
+		ret = cs_volume_track(get_dev(info), info->extack);
+	else
+		ret = cs_volume_untrack(get_dev(info), info->extack);
+	mutex_unlock(&cs_lock);
+	return ret;
+}
+
+static int cmd_cbt_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct cs_snapshot *s = NULL;
+	u64 first, id;
+	u32 count;
+	unsigned long *bitmap;
+	struct cs_tracker *t;
+	struct sk_buff *msg;
+	unsigned int i;
+	void *hdr;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	first = nla_get_u64(info->attrs[COWSNAP_A_CBT_FIRST]);
+	count = nla_get_u32(info->attrs[COWSNAP_A_CBT_COUNT]);
+	id = nla_get_u64(info->attrs[COWSNAP_A_SET_ID]);
+	bitmap = kvcalloc(BITS_TO_LONGS(count), sizeof(long), GFP_KERNEL);
+	msg = genlmsg_new(nla_total_size(DIV_ROUND_UP(count, 8)) + 256, GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!bitmap || !msg)
+		goto out;
+	mutex_lock(&cs_lock);
+	ret = -ENOENT;
+	t = cs_tracker_lookup(get_dev(info));
+	if (!t) {
+		NL_SET_ERR_MSG(info->extack, "volume is not tracked");
+		goto unlock;
+	}
+	if (id) {
+		struct cs_set *set = get_set(info);
+
+		if (!set)
+			goto unlock;
+		for (i = 0; i < set->nvol; i++)
+			if (set->vols[i].t == t)
+				s = set->vols[i].s;
+		if (!s) {
+			NL_SET_ERR_MSG(info->extack, "volume has no snapshot in this set");
+			goto unlock;
+		}
+	}
+	cs_cbt_get(&t->cbt, first, count, s ? s->cbt_seq : 0,
+		   s && !uuid_equal(&s->cbt_generation, &t->cbt.generation), bitmap);
+	ret = -EMSGSIZE;
+	hdr = genlmsg_put_reply(msg, info, &cowsnap_family, 0, COWSNAP_CMD_CBT_GET);
+	if (!hdr ||
+	    nla_put(msg, COWSNAP_A_CBT_GENERATION, COWSNAP_CBT_GENERATION_LEN,
+		    &t->cbt.generation) ||
+	    nla_put_u32(msg, COWSNAP_A_CHUNK_SECTORS, 1U << t->chunk_shift) ||
+	    nla_put_u64_64bit(msg, COWSNAP_A_CBT_FIRST, first, COWSNAP_A_PAD) ||
+	    nla_put(msg, COWSNAP_A_CBT_BITMAP, DIV_ROUND_UP(count, 8), bitmap))
+		goto unlock;
+	mutex_unlock(&cs_lock);
+	genlmsg_end(msg, hdr);
+	kvfree(bitmap);
+	return genlmsg_reply(msg, info);
+unlock:
+	mutex_unlock(&cs_lock);
+out:
+	nlmsg_free(msg);
+	kvfree(bitmap);
+	return ret;
+}
+
+/* Events go to the "events" group; nobody listening is not an error. */
+void cs_netlink_event(int cmd, struct cs_set *set, struct cs_tracker *t, gfp_t gfp)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, gfp);
+	if (!msg)
+		return;
+	hdr = genlmsg_put(msg, 0, 0, &cowsnap_family, 0, cmd);
+	if (!hdr)
+		goto err;
+	if (set && nla_put_u64_64bit(msg, COWSNAP_A_SET_ID, set->id, COWSNAP_A_PAD))
+		goto err;
+	switch (cmd) {
+	case COWSNAP_CMD_EVENT_STORAGE_LOW:
+		if (nla_put_u64_64bit(msg, COWSNAP_A_STORAGE_SECTORS,
+				      READ_ONCE(set->storage.total_slots) * set->chunk_sectors,
+				      COWSNAP_A_PAD) ||
+		    nla_put_u64_64bit(msg, COWSNAP_A_STORAGE_USED,
+				      min(READ_ONCE(set->storage.next_slot),
+					  READ_ONCE(set->storage.total_slots)) *
+				      set->chunk_sectors, COWSNAP_A_PAD))
+			goto err;
+		break;
+	case COWSNAP_CMD_EVENT_SET_INVALID:
+		if (nla_put_u32(msg, COWSNAP_A_INVALID_CAUSE, atomic_read(&set->cause)))
+			goto err;
+		break;
+	case COWSNAP_CMD_EVENT_VOLUME_GONE:
+		if (nla_put_u32(msg, COWSNAP_A_DEV_MAJOR, MAJOR(t->devt)) ||
+		    nla_put_u32(msg, COWSNAP_A_DEV_MINOR, MINOR(t->devt)) ||
+		    nla_put_string(msg, COWSNAP_A_DEV_NAME, t->name))
+			goto err;
+		break;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast(&cowsnap_family, msg, 0, 0, gfp);
+	return;
+err:
+	nlmsg_free(msg);
+}
+
+static struct netlink_range_validation chunk_range = {
+	.min = 8, .max = 131072,
+};
+static struct netlink_range_validation hold_range = {
+	.min = 100, .max = 60000,
+};
+static struct netlink_range_validation major_range = {
+	.min = 0, .max = (1U << (32 - MINORBITS)) - 1,
+};
+static struct netlink_range_validation minor_range = {
+	.min = 0, .max = MINORMASK,
+};
+static struct netlink_range_validation cbt_count_range = {
+	.min = 1, .max = COWSNAP_CBT_MAX_COUNT,
+};
+
+#define POL_SET_ID	[COWSNAP_A_SET_ID] = NLA_POLICY_MIN(NLA_U64, 1)
+#define POL_DEV		[COWSNAP_A_DEV_MAJOR] = NLA_POLICY_FULL_RANGE(NLA_U32, &major_range), \
+			[COWSNAP_A_DEV_MINOR] = NLA_POLICY_FULL_RANGE(NLA_U32, &minor_range)
+
 /* GET_VERSION takes no attributes: an empty policy rejects any. */
 static const struct nla_policy empty_policy[COWSNAP_A_MAX + 1] = {
 };
 
+static const struct nla_policy set_new_policy[COWSNAP_A_MAX + 1] = {
+	[COWSNAP_A_SET_FLAGS] = { .type = NLA_U32 },
+	[COWSNAP_A_CHUNK_SECTORS] = NLA_POLICY_FULL_RANGE(NLA_U32, &chunk_range),
+	[COWSNAP_A_HOLD_MS] = NLA_POLICY_FULL_RANGE(NLA_U32, &hold_range),
+};
+
+static const struct nla_policy set_id_policy[COWSNAP_A_MAX + 1] = {
+	POL_SET_ID,
+};
+
+static const struct nla_policy set_volume_policy[COWSNAP_A_MAX + 1] = {
+	POL_SET_ID,
+	POL_DEV,
+};
+
+static const struct nla_policy set_storage_policy[COWSNAP_A_MAX + 1] = {
+	POL_SET_ID,
+	POL_DEV,
+	[COWSNAP_A_SECTOR] = { .type = NLA_U64 },
+	[COWSNAP_A_SECTORS] = NLA_POLICY_MIN(NLA_U64, 1),
+};
+
+static const struct nla_policy set_take_policy[COWSNAP_A_MAX + 1] = {
+	POL_SET_ID,
+	[COWSNAP_A_TAKE_FLAGS] = { .type = NLA_U32 },
+};
+
+static const struct nla_policy dev_policy[COWSNAP_A_MAX + 1] = {
+	POL_DEV,
+};
+
+static const struct nla_policy cbt_get_policy[COWSNAP_A_MAX + 1] = {
+	POL_DEV,
+	[COWSNAP_A_SET_ID] = { .type = NLA_U64 },
+	[COWSNAP_A_CBT_FIRST] = { .type = NLA_U64 },
+	[COWSNAP_A_CBT_COUNT] = NLA_POLICY_FULL_RANGE(NLA_U32, &cbt_count_range),
+};
+
+#define OP(c, fn, pol)	{ .cmd = (c), .doit = (fn), .policy = (pol), \
+			  .maxattr = COWSNAP_A_MAX, .flags = GENL_ADMIN_PERM }
+
 static const struct genl_ops cowsnap_ops[] = {
+	OP(COWSNAP_CMD_GET_VERSION, cmd_get_version, empty_policy),
+	OP(COWSNAP_CMD_SET_NEW, cmd_set_new, set_new_policy),
+	OP(COWSNAP_CMD_SET_ADD_VOLUME, cmd_set_add_volume, set_volume_policy),
+	OP(COWSNAP_CMD_SET_ADD_STORAGE, cmd_set_add_storage, set_storage_policy),
+	OP(COWSNAP_CMD_SET_TAKE, cmd_set_take, set_take_policy),
+	OP(COWSNAP_CMD_SET_DESTROY, cmd_set_destroy, set_id_policy),
 	{
-		.cmd = COWSNAP_CMD_GET_VERSION,
-		.doit = cmd_get_version,
-		.policy = empty_policy,
+		.cmd = COWSNAP_CMD_SET_GET,
+		.doit = cmd_set_get,
+		.dumpit = dump_sets,
+		.policy = set_id_policy,
 		.maxattr = COWSNAP_A_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},
+	{
+		.cmd = COWSNAP_CMD_VOLUME_GET,
+		.doit = cmd_volume_get,
+		.dumpit = dump_volumes,
+		.policy = dev_policy,
+		.maxattr = COWSNAP_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	OP(COWSNAP_CMD_TRACK, cmd_track, dev_policy),
+	OP(COWSNAP_CMD_UNTRACK, cmd_track, dev_policy),
+	OP(COWSNAP_CMD_CBT_GET, cmd_cbt_get, cbt_get_policy),
 };
 
 static const struct genl_multicast_group cowsnap_mcgrps[] = {

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Objects of the cowsnap module and how they refer to each other:
+ *
+ *   cs_set ---- vols[] ----> cs_snapshot ---> cs_tracker (one per origin)
+ *     |                        |   ^              |
+ *     +-- cs_storage           |   +-- snaps -----+  (live snapshots)
+ *                              +-- image gendisk
+ *
+ * Locks, outermost first:
+ *   cs_lock (mutex, set.c): the list of sets, every set's state and volume
+ *     list, tracker users/mark/keep/nsnap, the storage overlap list.  Held
+ *     by every netlink command.  Never taken by I/O paths or work items that
+ *     I/O waits for.
+ *   cs_tracker.lock (spinlock, irq-safe): the tracker's hold gate, held
+ *     writes, live snapshot list, busy chunk table.
+ *   cs_storage.lock (spinlock, irq-safe, nests inside cs_tracker.lock): the
+ *     allocator.
+ */
+#ifndef COWSNAP_CS_H
+#define COWSNAP_CS_H
+
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/uuid.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <net/netlink.h>
+#include <linux/cowsnap.h>
+
+#define CS_BUSY_BITS	8
+
+/* module parameters (main.c) */
+extern unsigned int cs_chunk_sectors;
+extern unsigned int cs_max_snapshots_per_volume;
+extern unsigned int cs_low_water_percent;
+extern unsigned int cs_hold_ms;
+
+extern struct workqueue_struct *cs_wq;
+extern struct mutex cs_lock;
+
+/*
+ * Changed-block map (cbt.c): one byte per chunk, the tracker sequence in
+ * which the chunk was last written (0: never since tracking began).  The
+ * sequence goes up at each take; past 255 the map resets under a new
+ * generation.  Writers store bytes without a lock (a racing store of the same
+ * or a newer sequence is harmless); seq and generation change only while the
+ * tracker's writes are held and drained.
+ */
+struct cs_cbt {
+	u8 *map;
+	u64 chunks;
+	unsigned int shift;	/* chunk = sector >> shift */
+	u8 seq;
+	uuid_t generation;
+};
+
+int cs_cbt_init(struct cs_cbt *cbt, sector_t sectors, unsigned int shift);
+void cs_cbt_free(struct cs_cbt *cbt);
+void cs_cbt_mark(struct cs_cbt *cbt, sector_t sector, sector_t count);
+/* at take, writes drained: returns the sequence the snapshot compares with */
+u8 cs_cbt_take(struct cs_cbt *cbt, uuid_t *generation);
+/* fills bitmap with count bits from first: changed after sequence since */
+void cs_cbt_get(const struct cs_cbt *cbt, u64 first, u32 count, u8 since,
+		bool all, unsigned long *bitmap);
+
+/*
+ * Difference storage of a set: ranges of block devices, handed out one chunk
+ * at a time.  ranges only grows while the set lives (list_add_tail_rcu), so
+ * lookups walk it without a lock.
+ */
+struct cs_storage_range {
+	struct list_head node;		/* in cs_storage.ranges */
+	struct list_head all;		/* in the global overlap list, cs_lock */
+	struct cs_bdev dev;
+	dev_t devt;
+	sector_t start, len;
+	u64 first_slot, slots;		/* chunk slots of this range */
+};
+
+struct cs_storage {
+	spinlock_t lock;		/* next_slot, used, low_sent */
+	struct list_head ranges;
+	unsigned int chunk_sectors;
+	u64 total_slots;		/* written under lock, read with READ_ONCE */
+	u64 next_slot;
+	bool low_sent;
+};
+
+void cs_storage_init(struct cs_storage *st, unsigned int chunk_sectors);
+typedef bool cs_overlap_fn(void *arg, struct block_device *bdev, sector_t start,
+			   sector_t len);
+int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
+		   sector_t len, cs_overlap_fn *overlaps, void *arg,
+		   struct netlink_ext_ack *extack);
+void cs_storage_unlist(struct cs_storage *st);
+void cs_storage_release(struct cs_storage *st);
+bool cs_same_place(struct block_device *a, sector_t as, sector_t alen,
+		   struct block_device *b, sector_t bs, sector_t blen);
+/* returns a slot, or -ENOSPC; *low is set when the low-water mark was crossed */
+s64 cs_storage_alloc(struct cs_storage *st, bool *low);
+struct block_device *cs_storage_locate(struct cs_storage *st, u64 slot,
+				       sector_t *sector);
+bool cs_storage_overlaps(struct block_device *bdev, sector_t start, sector_t len);
+
+/*
+ * One origin device under tracking.  Lifetime: kref; the registry (trackers
+ * xarray) holds one reference while users > 0, each snapshot and each
+ * copy-on-write operation one more.  Freed after an RCU grace period, because
+ * the end_io of a write touches inflight/drain_wq after its last decrement.
+ */
+struct cs_tracker {
+	struct kref kref;
+	struct rcu_head rcu;
+	dev_t devt;
+	struct cs_bdev origin;
+	char name[COWSNAP_DEV_NAME_MAX_LEN];
+	unsigned int chunk_shift;	/* COW and CBT unit, fixed */
+
+	/* cs_lock */
+	unsigned int users;		/* sets holding it, + 1 when keep */
+	bool keep;
+	u64 mark_set_id;		/* DEFINING set that marked it */
+	unsigned int nsnap;		/* TAKEN/INVALID sets holding it */
+
+	/* hold gate: inflight counts writes between filter and completion */
+	atomic_t inflight;
+	wait_queue_head_t drain_wq;
+	bool hold;			/* written under lock, read lock-free */
+
+	spinlock_t lock;
+	struct list_head held;		/* lock: cs_wio held at take */
+	struct list_head snaps;		/* lock: live cs_snapshot.tnode */
+	unsigned int nlive;		/* lock */
+	struct hlist_head busy[1 << CS_BUSY_BITS];	/* lock: cs_chunk */
+	struct list_head ready;		/* lock: cs_wio to run again */
+	struct work_struct ready_work;
+
+	struct cs_cbt cbt;
+	atomic_t gone;			/* origin deleted */
+	struct work_struct gone_work;
+};
+
+/* A write to a tracked volume, from the filter until it completes. */
+struct cs_wio {
+	struct bio *bio;
+	bio_end_io_t *end_io;
+	void *private;
+	struct cs_tracker *t;
+	u64 next, last;			/* chunks still to check */
+	struct list_head node;		/* held, a busy chunk's waiters, ready */
+	struct cs_chunk *spare;
+};
+
+/*
+ * A chunk of an origin that must not change for now: being copied, or read
+ * by an image.  In cs_tracker.busy while copying || readers || waiters.
+ */
+struct cs_chunk {
+	struct hlist_node hnode;	/* tracker lock */
+	u64 idx;
+	unsigned int readers;		/* tracker lock */
+	bool copying;			/* tracker lock */
+	struct list_head waiters;	/* tracker lock: cs_wio */
+
+	/* the copy: owned by the work item while copying */
+	struct cs_tracker *t;
+	struct work_struct work;
+	int stage;
+	atomic_t pending;
+	blk_status_t read_err;
+	struct page **pages;
+	unsigned int npages;
+	sector_t len;
+	unsigned int ntargets;
+	struct cs_cow_target *targets;
+};
+
+struct cs_cow_target {
+	struct cs_chunk *e;
+	struct cs_snapshot *s;
+	s64 slot;
+	blk_status_t err;
+};
+
+/*
+ * One volume of a TAKEN set.  Lifetime: kref held by the set, the image
+ * disk (until free_disk), and copy-on-write operations writing for it.
+ */
+struct cs_snapshot {
+	struct kref kref;
+	struct cs_set *set;		/* holds a reference */
+	struct cs_tracker *t;		/* holds a reference */
+	struct list_head tnode;		/* tracker lock */
+	bool live;			/* tracker lock: on t->snaps */
+	struct xarray map;		/* chunk -> storage slot (xa value) */
+	sector_t sectors;		/* origin size at take */
+	u64 nr_chunks;
+	atomic64_t copied;
+	u8 cbt_seq;
+	uuid_t cbt_generation;
+	struct gendisk *disk;		/* cs_lock */
+	int minor;
+};
+
+struct cs_set_vol {
+	struct cs_tracker *t;
+	struct cs_snapshot *s;		/* NULL while DEFINING */
+};
+
+#define CS_MAX_VOLUMES 64
+
+/* A shadow copy set.  Lifetime: kref (the set list, snapshots, work). */
+struct cs_set {
+	struct kref kref;
+	struct list_head node;		/* cs_lock */
+	u64 id;
+	int state;			/* cs_lock; INVALID also when cause != 0 */
+	atomic_t cause;			/* first invalid cause, set once */
+	u32 flags, chunk_sectors, hold_ms;
+	u32 owner_portid;		/* cs_lock; 0 once released */
+	struct net *owner_net;
+	u64 created_ns, taken_ns;
+	struct cs_storage storage;
+	unsigned int nvol;		/* cs_lock */
+	struct cs_set_vol vols[CS_MAX_VOLUMES];
+	struct work_struct invalid_work;
+	struct work_struct low_work;
+	bool dead;			/* cs_lock: destroyed */
+};
+
+/* set.c */
+int cs_set_init(void);
+void cs_set_exit(void);
+void cs_set_invalidate(struct cs_set *set, int cause);
+void cs_set_storage_low(struct cs_set *set);
+void cs_set_get(struct cs_set *set);
+void cs_set_put(struct cs_set *set);
+int cs_set_state(const struct cs_set *set);
+struct cs_set *cs_set_find(u64 id);
+int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
+	       struct net *net, struct netlink_ext_ack *extack, u64 *id);
+int cs_set_add_volume(struct cs_set *set, dev_t dev, struct netlink_ext_ack *extack);
+int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
+		       sector_t len, struct netlink_ext_ack *extack);
+int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack);
+int cs_volume_track(dev_t dev, struct netlink_ext_ack *extack);
+int cs_volume_untrack(dev_t dev, struct netlink_ext_ack *extack);
+void cs_set_destroy(struct cs_set *set);
+struct cs_set *cs_set_next(u64 after);
+void cs_set_volume_gone(struct cs_tracker *t);
+
+/* tracker.c */
+int cs_tracker_init(void);
+void cs_tracker_exit(void);
+struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sectors,
+					    struct netlink_ext_ack *extack);
+struct cs_tracker *cs_tracker_lookup(dev_t dev);
+struct cs_tracker *cs_tracker_next(unsigned long *index);
+void cs_tracker_use(struct cs_tracker *t);
+void cs_tracker_unuse(struct cs_tracker *t);
+void cs_tracker_put(struct cs_tracker *t);
+void cs_tracker_hold(struct cs_tracker *t);
+int cs_tracker_drain(struct cs_tracker *t, unsigned long deadline);
+void cs_tracker_release_held(struct cs_tracker *t);
+void cs_tracker_add_snapshot(struct cs_tracker *t, struct cs_snapshot *s);
+void cs_tracker_remove_snapshot(struct cs_tracker *t, struct cs_snapshot *s);
+void cs_submit_own(struct bio *bio);
+void cs_tracker_write_ready(struct cs_wio *w);
+
+/* snapshot.c */
+int cs_snapshot_init(void);
+void cs_snapshot_exit(void);
+struct cs_snapshot *cs_snapshot_create(struct cs_set *set, struct cs_tracker *t);
+void cs_snapshot_put(struct cs_snapshot *s);
+void cs_snapshot_get(struct cs_snapshot *s);
+/* write path: returns true when w may be submitted now */
+bool cs_cow_advance(struct cs_wio *w);
+struct cs_chunk *cs_chunk_alloc(void);
+void cs_chunk_free(struct cs_chunk *e);
+void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio);
+
+/* image.c */
+int cs_image_init(void);
+void cs_image_exit(void);
+int cs_image_add(struct cs_snapshot *s);
+void cs_image_remove(struct cs_snapshot *s);
+int cs_image_major(void);
+
+/* netlink.c */
+void cs_netlink_event(int cmd, struct cs_set *set, struct cs_tracker *t, gfp_t gfp);
+
+#endif /* COWSNAP_CS_H */

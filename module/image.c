@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Image disks: /dev/cowsnapN, one read-only bio-based gendisk per snapshot.
+ * The disk holds a reference on its snapshot until free_disk, so reads of an
+ * image whose set was destroyed fail cleanly with EIO.
+ */
+#include <linux/blkdev.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+
+#include "cs.h"
+
+#define CS_IMAGE_MINORS	(1U << MINORBITS)
+#define CS_IMAGE_MAX_SECTORS	2560U
+
+static int image_major;
+static DEFINE_IDA(image_ida);
+
+static void image_submit_bio(struct bio *bio)
+{
+	cs_snapshot_read(bio->bi_bdev->bd_disk->private_data, bio);
+}
+
+static void image_free_disk(struct gendisk *disk)
+{
+	struct cs_snapshot *s = disk->private_data;
+
+	ida_free(&image_ida, disk->first_minor);
+	cs_snapshot_put(s);
+}
+
+static const struct block_device_operations image_fops = {
+	.owner = THIS_MODULE,
+	.submit_bio = image_submit_bio,
+	.free_disk = image_free_disk,
+};
+
+int cs_image_major(void)
+{
+	return image_major;
+}
+
+/* Called after the take, with cs_lock held. */
+int cs_image_add(struct cs_snapshot *s)
+{
+	struct block_device *origin = s->t->origin.bdev;
+	struct gendisk *disk;
+	int minor, ret;
+
+	lockdep_assert_held(&cs_lock);
+	minor = ida_alloc_max(&image_ida, CS_IMAGE_MINORS - 1, GFP_KERNEL);
+	if (minor < 0)
+		return minor;
+	disk = cs_alloc_disk(bdev_logical_block_size(origin),
+			     bdev_physical_block_size(origin), CS_IMAGE_MAX_SECTORS);
+	if (IS_ERR(disk)) {
+		ida_free(&image_ida, minor);
+		return PTR_ERR(disk);
+	}
+	disk->major = image_major;
+	disk->first_minor = minor;
+	disk->minors = 1;
+	disk->flags |= GENHD_FL_NO_PART;
+	disk->fops = &image_fops;
+	cs_snapshot_get(s);
+	disk->private_data = s;
+	snprintf(disk->disk_name, DISK_NAME_LEN, COWSNAP_IMAGE_NAME "%d", minor);
+	set_capacity(disk, s->sectors);
+	set_disk_ro(disk, true);
+	ret = add_disk(disk);
+	if (ret) {
+		/* free_disk is only called for disks that were added */
+		put_disk(disk);
+		ida_free(&image_ida, minor);
+		cs_snapshot_put(s);
+		return ret;
+	}
+	s->disk = disk;
+	s->minor = minor;
+	return 0;
+}
+
+void cs_image_remove(struct cs_snapshot *s)
+{
+	lockdep_assert_held(&cs_lock);
+	if (!s->disk)
+		return;
+	del_gendisk(s->disk);
+	put_disk(s->disk);
+	s->disk = NULL;
+}
+
+int cs_image_init(void)
+{
+	image_major = register_blkdev(0, COWSNAP_IMAGE_NAME);
+	return image_major < 0 ? image_major : 0;
+}
+
+void cs_image_exit(void)
+{
+	unregister_blkdev(image_major, COWSNAP_IMAGE_NAME);
+	ida_destroy(&image_ida);
+}

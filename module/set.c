@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Shadow copy sets: DEFINING -> TAKEN -> (INVALID) -> destroyed.  Only one
+ * set may be DEFINING at a time; its volumes are marked.  The set's owner is
+ * the netlink socket that created it: when that socket closes, a DEFINING
+ * set is aborted and an AUTO_RELEASE set destroyed.
+ *
+ * Take (rule 3): freeze every volume's filesystem, hold new writes on every
+ * volume, drain the writes in flight, start copy-on-write on every volume,
+ * release the held writes, thaw.  Every step is undone on any failure, and
+ * nothing stays frozen or held past the take.
+ */
+#include <linux/jiffies.h>
+#include <linux/module.h>
+#include <linux/netlink.h>
+#include <linux/notifier.h>
+#include <linux/slab.h>
+#include <linux/timekeeping.h>
+#include <net/net_namespace.h>
+
+#include "cs.h"
+
+DEFINE_MUTEX(cs_lock);
+static LIST_HEAD(sets);		/* cs_lock */
+static u64 next_set_id = 1;	/* cs_lock */
+
+void cs_set_get(struct cs_set *set)
+{
+	kref_get(&set->kref);
+}
+
+static void set_free(struct kref *kref)
+{
+	struct cs_set *set = container_of(kref, struct cs_set, kref);
+
+	cs_storage_release(&set->storage);
+	kfree(set);
+}
+
+void cs_set_put(struct cs_set *set)
+{
+	kref_put(&set->kref, set_free);
+}
+
+int cs_set_state(const struct cs_set *set)
+{
+	return atomic_read(&set->cause) ? COWSNAP_SET_INVALID : set->state;
+}
+
+static void invalid_work(struct work_struct *work)
+{
+	struct cs_set *set = container_of(work, struct cs_set, invalid_work);
+
+	pr_warn("set %llu is invalid (cause %d)\n", set->id, atomic_read(&set->cause));
+	cs_netlink_event(COWSNAP_CMD_EVENT_SET_INVALID, set, NULL, GFP_NOIO);
+	cs_set_put(set);
+}
+
+static void low_work(struct work_struct *work)
+{
+	struct cs_set *set = container_of(work, struct cs_set, low_work);
+
+	cs_netlink_event(COWSNAP_CMD_EVENT_STORAGE_LOW, set, NULL, GFP_NOIO);
+	cs_set_put(set);
+}
+
+/*
+ * The set's copy-on-write stops (every path checks cause) and its images
+ * fail reads from now on.  Any context.
+ */
+void cs_set_invalidate(struct cs_set *set, int cause)
+{
+	if (atomic_cmpxchg(&set->cause, 0, cause))
+		return;
+	cs_set_get(set);
+	if (!queue_work(cs_wq, &set->invalid_work))
+		cs_set_put(set);
+}
+
+void cs_set_storage_low(struct cs_set *set)
+{
+	cs_set_get(set);
+	if (!queue_work(cs_wq, &set->low_work))
+		cs_set_put(set);
+}
+
+struct cs_set *cs_set_find(u64 id)
+{
+	struct cs_set *set;
+
+	lockdep_assert_held(&cs_lock);
+	list_for_each_entry(set, &sets, node)
+		if (set->id == id)
+			return set;
+	return NULL;
+}
+
+/* The set with the smallest id > after, for dumps. */
+struct cs_set *cs_set_next(u64 after)
+{
+	struct cs_set *set;
+
+	lockdep_assert_held(&cs_lock);
+	list_for_each_entry(set, &sets, node)	/* ids ascend along the list */
+		if (set->id > after)
+			return set;
+	return NULL;
+}
+
+int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
+	       struct net *net, struct netlink_ext_ack *extack, u64 *id)
+{
+	struct cs_set *set;
+
+	lockdep_assert_held(&cs_lock);
+	if ((flags & COWSNAP_SET_F_AUTO_RELEASE) && (flags & COWSNAP_SET_F_PERSISTENT)) {
+		NL_SET_ERR_MSG(extack, "a set cannot be both auto-release and persistent");
+		return -EINVAL;
+	}
+	if (!is_power_of_2(chunk_sectors) || chunk_sectors < 8 || chunk_sectors > 131072) {
+		NL_SET_ERR_MSG(extack, "chunk size must be a power of two, 8..131072 sectors");
+		return -EINVAL;
+	}
+	list_for_each_entry(set, &sets, node) {
+		if (set->state == COWSNAP_SET_DEFINING) {
+			NL_SET_ERR_MSG(extack, "another set is being defined");
+			return -EBUSY;
+		}
+	}
+	set = kzalloc(sizeof(*set), GFP_KERNEL);
+	if (!set)
+		return -ENOMEM;
+	kref_init(&set->kref);
+	set->id = next_set_id++;
+	set->state = COWSNAP_SET_DEFINING;
+	set->flags = flags;
+	set->chunk_sectors = chunk_sectors;
+	set->hold_ms = hold_ms;
+	set->owner_portid = portid;
+	set->owner_net = net;
+	set->created_ns = ktime_get_real_ns();
+	cs_storage_init(&set->storage, chunk_sectors);
+	INIT_WORK(&set->invalid_work, invalid_work);
+	INIT_WORK(&set->low_work, low_work);
+	list_add_tail(&set->node, &sets);
+	*id = set->id;
+	return 0;
+}
+
+static bool set_has(struct cs_set *set, struct cs_tracker *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < set->nvol; i++)
+		if (set->vols[i].t == t)
+			return true;
+	return false;
+}
+
+int cs_set_add_volume(struct cs_set *set, dev_t dev, struct netlink_ext_ack *extack)
+{
+	struct cs_tracker *t;
+	int ret;
+
+	lockdep_assert_held(&cs_lock);
+	if (set->state != COWSNAP_SET_DEFINING || atomic_read(&set->cause)) {
+		NL_SET_ERR_MSG(extack, "set is not being defined");
+		return -ESTALE;
+	}
+	if (set->nvol == CS_MAX_VOLUMES) {
+		NL_SET_ERR_MSG(extack, "too many volumes in one set");
+		return -ENOSPC;
+	}
+	t = cs_tracker_get_or_create(dev, set->chunk_sectors, extack);
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	ret = -EEXIST;
+	if (set_has(set, t)) {
+		NL_SET_ERR_MSG(extack, "volume is already in this set");
+		goto err;
+	}
+	ret = -EBUSY;
+	if (t->mark_set_id && t->mark_set_id != set->id) {
+		NL_SET_ERR_MSG(extack, "volume is marked by another set");
+		goto err;
+	}
+	if (atomic_read(&t->gone)) {
+		ret = -ENODEV;
+		NL_SET_ERR_MSG(extack, "volume is being deleted");
+		goto err;
+	}
+	ret = -ENOSPC;
+	if (t->nsnap >= READ_ONCE(cs_max_snapshots_per_volume)) {
+		NL_SET_ERR_MSG(extack, "volume has max_snapshots_per_volume snapshots");
+		goto err;
+	}
+	ret = -EBUSY;
+	if (cs_storage_overlaps(t->origin.bdev, 0, bdev_nr_sectors(t->origin.bdev))) {
+		NL_SET_ERR_MSG(extack, "volume holds difference storage");
+		goto err;
+	}
+	cs_tracker_use(t);
+	t->mark_set_id = set->id;
+	set->vols[set->nvol++].t = t;
+	return 0;
+err:
+	if (!t->users)
+		cs_tracker_unuse(t);
+	return ret;
+}
+
+/* Storage must not lie on any tracked volume: our writes bypass its copies. */
+static bool overlaps_tracked(void *arg, struct block_device *bdev, sector_t start,
+			     sector_t len)
+{
+	unsigned long index = 0;
+	struct cs_tracker *t;
+
+	lockdep_assert_held(&cs_lock);
+	for (; (t = cs_tracker_next(&index)); index++)
+		if (cs_same_place(bdev, start, len, t->origin.bdev, 0,
+				  bdev_nr_sectors(t->origin.bdev)))
+			return true;
+	return false;
+}
+
+int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
+		       sector_t len, struct netlink_ext_ack *extack)
+{
+	int state = cs_set_state(set);
+
+	lockdep_assert_held(&cs_lock);
+	if (state != COWSNAP_SET_DEFINING && state != COWSNAP_SET_TAKEN) {
+		NL_SET_ERR_MSG(extack, "set is invalid");
+		return -ESTALE;
+	}
+	return cs_storage_add(&set->storage, dev, start, len, overlaps_tracked,
+			      NULL, extack);
+}
+
+static void thaw(struct cs_set *set, unsigned int n)
+{
+	while (n--) {
+		int ret = bdev_thaw(set->vols[n].t->origin.bdev);
+
+		if (ret && ret != -EINVAL)
+			pr_warn("thawing %s failed: %d\n", set->vols[n].t->name, ret);
+	}
+}
+
+int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
+{
+	unsigned int i, frozen = 0;
+	unsigned long deadline;
+	int ret;
+
+	lockdep_assert_held(&cs_lock);
+	if (set->state != COWSNAP_SET_DEFINING || atomic_read(&set->cause)) {
+		NL_SET_ERR_MSG(extack, "set is not being defined");
+		return -ESTALE;
+	}
+	if (!set->nvol) {
+		NL_SET_ERR_MSG(extack, "set has no volume");
+		return -EINVAL;
+	}
+	if (!READ_ONCE(set->storage.total_slots)) {
+		NL_SET_ERR_MSG(extack, "set has no storage");
+		return -EINVAL;
+	}
+	for (i = 0; i < set->nvol; i++) {
+		struct cs_snapshot *s = cs_snapshot_create(set, set->vols[i].t);
+
+		if (IS_ERR(s)) {
+			ret = PTR_ERR(s);
+			goto err_snap;
+		}
+		set->vols[i].s = s;
+	}
+
+	deadline = jiffies + msecs_to_jiffies(set->hold_ms);
+	if (!(flags & COWSNAP_TAKE_F_NO_FREEZE)) {
+		for (; frozen < set->nvol; frozen++) {
+			ret = bdev_freeze(set->vols[frozen].t->origin.bdev);
+			if (ret) {
+				NL_SET_ERR_MSG(extack, "freezing a volume failed");
+				goto err_thaw;
+			}
+		}
+	}
+	for (i = 0; i < set->nvol; i++)
+		cs_tracker_hold(set->vols[i].t);
+	ret = 0;
+	for (i = 0; i < set->nvol && !ret; i++)
+		ret = cs_tracker_drain(set->vols[i].t, deadline);
+	if (ret) {
+		NL_SET_ERR_MSG(extack, "writes in flight did not drain within hold_ms");
+	} else {
+		/* the instant of the snapshot, for every volume at once */
+		for (i = 0; i < set->nvol; i++) {
+			struct cs_snapshot *s = set->vols[i].s;
+			struct cs_tracker *t = s->t;
+
+			s->sectors = bdev_nr_sectors(t->origin.bdev);
+			s->nr_chunks = (s->sectors + set->chunk_sectors - 1) >>
+				       t->chunk_shift;
+			s->cbt_seq = cs_cbt_take(&t->cbt, &s->cbt_generation);
+			cs_tracker_add_snapshot(t, s);
+		}
+		set->state = COWSNAP_SET_TAKEN;
+		set->taken_ns = ktime_get_real_ns();
+	}
+	for (i = 0; i < set->nvol; i++)
+		cs_tracker_release_held(set->vols[i].t);
+err_thaw:
+	thaw(set, frozen);
+	if (ret)
+		goto err_snap;
+
+	for (i = 0; i < set->nvol; i++) {
+		struct cs_tracker *t = set->vols[i].t;
+
+		t->mark_set_id = 0;
+		t->nsnap++;
+	}
+	for (i = 0; i < set->nvol; i++) {
+		ret = cs_image_add(set->vols[i].s);
+		if (ret) {
+			NL_SET_ERR_MSG(extack, "cannot create the image disk");
+			cs_set_invalidate(set, COWSNAP_INVALID_NOMEM);
+			return ret;
+		}
+	}
+	pr_info("set %llu taken: %u volume(s)\n", set->id, set->nvol);
+	cs_netlink_event(COWSNAP_CMD_EVENT_SET_TAKEN, set, NULL, GFP_KERNEL);
+	return 0;
+
+err_snap:
+	for (i = 0; i < set->nvol; i++) {
+		if (set->vols[i].s) {
+			cs_snapshot_put(set->vols[i].s);
+			set->vols[i].s = NULL;
+		}
+	}
+	return ret;
+}
+
+/* Destroy a set in any state. */
+void cs_set_destroy(struct cs_set *set)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&cs_lock);
+	WRITE_ONCE(set->dead, true);
+	list_del_init(&set->node);
+	for (i = 0; i < set->nvol; i++) {
+		struct cs_tracker *t = set->vols[i].t;
+		struct cs_snapshot *s = set->vols[i].s;
+
+		if (s) {
+			cs_tracker_remove_snapshot(t, s);
+			cs_image_remove(s);
+			t->nsnap--;
+			set->vols[i].s = NULL;
+			cs_snapshot_put(s);
+		}
+		if (t->mark_set_id == set->id)
+			t->mark_set_id = 0;
+		set->vols[i].t = NULL;
+		cs_tracker_unuse(t);
+	}
+	cs_storage_unlist(&set->storage);
+	cs_netlink_event(COWSNAP_CMD_EVENT_SET_DESTROYED, set, NULL, GFP_KERNEL);
+	cs_set_put(set);
+}
+
+/* An origin was deleted: every set holding it is invalid. */
+void cs_set_volume_gone(struct cs_tracker *t)
+{
+	struct cs_set *set;
+
+	mutex_lock(&cs_lock);
+	list_for_each_entry(set, &sets, node)
+		if (set_has(set, t))
+			cs_set_invalidate(set, COWSNAP_INVALID_VOLUME_GONE);
+	mutex_unlock(&cs_lock);
+}
+
+int cs_volume_track(dev_t dev, struct netlink_ext_ack *extack)
+{
+	struct cs_tracker *t;
+
+	lockdep_assert_held(&cs_lock);
+	/* an existing tracker keeps its chunk size */
+	t = cs_tracker_lookup(dev);
+	if (!t)
+		t = cs_tracker_get_or_create(dev, READ_ONCE(cs_chunk_sectors), extack);
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	if (t->keep)
+		return 0;
+	t->keep = true;
+	cs_tracker_use(t);
+	return 0;
+}
+
+int cs_volume_untrack(dev_t dev, struct netlink_ext_ack *extack)
+{
+	struct cs_tracker *t;
+
+	lockdep_assert_held(&cs_lock);
+	t = cs_tracker_lookup(dev);
+	if (!t) {
+		NL_SET_ERR_MSG(extack, "volume is not tracked");
+		return -ENOENT;
+	}
+	if (!t->keep)
+		return 0;
+	t->keep = false;
+	cs_tracker_unuse(t);
+	return 0;
+}
+
+static int urelease(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	struct netlink_notify *n = ptr;
+	struct cs_set *set, *tmp;
+
+	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC)
+		return NOTIFY_DONE;
+	mutex_lock(&cs_lock);
+	list_for_each_entry_safe(set, tmp, &sets, node) {
+		if (!set->owner_portid || set->owner_portid != n->portid ||
+		    !net_eq(set->owner_net, n->net))
+			continue;
+		if (set->state == COWSNAP_SET_DEFINING) {
+			pr_info("set %llu aborted: its owner went away\n", set->id);
+			cs_set_destroy(set);
+		} else if (set->flags & COWSNAP_SET_F_AUTO_RELEASE) {
+			pr_info("set %llu released with its owner\n", set->id);
+			cs_set_destroy(set);
+		} else {
+			set->owner_portid = 0;
+		}
+	}
+	mutex_unlock(&cs_lock);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block urelease_nb = {
+	.notifier_call = urelease,
+};
+
+int cs_set_init(void)
+{
+	return netlink_register_notifier(&urelease_nb);
+}
+
+/* Module unload: every set and every kept tracker goes. */
+void cs_set_exit(void)
+{
+	struct cs_set *set, *tmp;
+	struct cs_tracker *t;
+	unsigned long index = 0;
+
+	netlink_unregister_notifier(&urelease_nb);
+	mutex_lock(&cs_lock);
+	list_for_each_entry_safe(set, tmp, &sets, node)
+		cs_set_destroy(set);
+	while ((t = cs_tracker_next(&index))) {
+		index++;
+		if (t->keep) {
+			t->keep = false;
+			cs_tracker_unuse(t);
+		}
+	}
+	mutex_unlock(&cs_lock);
+}

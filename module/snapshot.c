@@ -1,0 +1,610 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Snapshots and the copy-on-write engine.
+ *
+ * A write to a tracked origin with live snapshots looks at each chunk it
+ * covers.  A chunk some live snapshot has not copied yet gets a cs_chunk in
+ * the tracker's busy table and a copy: read the old chunk from the origin,
+ * write it to the storage of every live snapshot that needs it, record the
+ * slots in the snapshots' maps.  The write waits (parked on the chunk, no
+ * thread sleeps) until every chunk it covers is neither being copied nor
+ * being read by an image, then goes on.  Image reads of a chunk that is not
+ * copied pin it (readers) while they read the origin, so an origin write that
+ * arrives meanwhile cannot overtake them: an image never sees a write that
+ * started after its take.
+ */
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/hash.h>
+#include <linux/mempool.h>
+#include <linux/slab.h>
+
+#include "cs.h"
+
+/* chunks a write looks ahead to start copies in parallel */
+#define COW_WINDOW	64
+
+struct cs_read {
+	struct bio *parent;
+	struct cs_tracker *t;
+	struct cs_chunk *e;		/* pinned origin chunk, or NULL */
+	struct bio clone;		/* last: bio_set front_pad */
+};
+
+static struct kmem_cache *chunk_cache;
+static mempool_t *chunk_pool;
+static struct bio_set cow_bs;		/* copies: reads and writes of chunks */
+static struct bio_set read_bs;		/* image reads: clones */
+
+struct cs_chunk *cs_chunk_alloc(void)
+{
+	struct cs_chunk *e = mempool_alloc(chunk_pool, GFP_NOIO);
+
+	memset(e, 0, sizeof(*e));
+	INIT_LIST_HEAD(&e->waiters);
+	return e;
+}
+
+static struct cs_chunk *chunk_alloc_nowait(void)
+{
+	struct cs_chunk *e = kmem_cache_alloc(chunk_cache, GFP_NOWAIT | __GFP_NOWARN);
+
+	if (e) {
+		memset(e, 0, sizeof(*e));
+		INIT_LIST_HEAD(&e->waiters);
+	}
+	return e;
+}
+
+void cs_chunk_free(struct cs_chunk *e)
+{
+	mempool_free(e, chunk_pool);
+}
+
+static struct hlist_head *busy_head(struct cs_tracker *t, u64 idx)
+{
+	return &t->busy[hash_64(idx, CS_BUSY_BITS)];
+}
+
+static struct cs_chunk *busy_find(struct cs_tracker *t, u64 idx)
+{
+	struct cs_chunk *e;
+
+	lockdep_assert_held(&t->lock);
+	hlist_for_each_entry(e, busy_head(t, idx), hnode)
+		if (e->idx == idx)
+			return e;
+	return NULL;
+}
+
+static bool snap_needs(struct cs_snapshot *s, u64 idx)
+{
+	return idx < s->nr_chunks && !atomic_read(&s->set->cause) &&
+	       !xa_load(&s->map, idx);
+}
+
+static bool need_copy(struct cs_tracker *t, u64 idx)
+{
+	struct cs_snapshot *s;
+
+	lockdep_assert_held(&t->lock);
+	list_for_each_entry(s, &t->snaps, tnode)
+		if (snap_needs(s, idx))
+			return true;
+	return false;
+}
+
+static void cow_work(struct work_struct *work);
+
+/* Start copying chunk e->idx; e is in the busy table. */
+static void cow_start(struct cs_tracker *t, struct cs_chunk *e)
+{
+	lockdep_assert_held(&t->lock);
+	e->copying = true;
+	e->t = t;
+	e->stage = 0;
+	e->read_err = BLK_STS_OK;
+	kref_get(&t->kref);
+	INIT_WORK(&e->work, cow_work);
+	queue_work(cs_wq, &e->work);
+}
+
+/*
+ * Advance write w over its chunks.  Returns true when it may be submitted;
+ * false when it is parked on a busy chunk (it goes on from the tracker's
+ * ready work when that chunk is released).
+ */
+bool cs_cow_advance(struct cs_wio *w)
+{
+	struct cs_tracker *t = w->t;
+	struct cs_chunk *e, *blocked;
+	unsigned long flags;
+	u64 c, end;
+
+again:
+	if (!w->spare)
+		w->spare = cs_chunk_alloc();
+	blocked = NULL;
+	spin_lock_irqsave(&t->lock, flags);
+	end = min(w->last, w->next + COW_WINDOW - 1);
+	for (c = w->next; c <= end; c++) {
+		e = busy_find(t, c);
+		if (!e) {
+			if (!need_copy(t, c)) {
+				if (!blocked)
+					w->next = c + 1;
+				continue;
+			}
+			if (w->spare) {
+				e = w->spare;
+				w->spare = NULL;
+			} else {
+				e = chunk_alloc_nowait();
+				if (!e)
+					break;
+			}
+			e->idx = c;
+			hlist_add_head(&e->hnode, busy_head(t, c));
+			cow_start(t, e);
+		} else if (!e->copying && need_copy(t, c)) {
+			cow_start(t, e);
+		}
+		if (!blocked) {
+			blocked = e;
+			w->next = c;
+		}
+	}
+	if (blocked)
+		list_add_tail(&w->node, &blocked->waiters);
+	spin_unlock_irqrestore(&t->lock, flags);
+	if (blocked)
+		return false;
+	if (w->next <= w->last)
+		goto again;
+	if (w->spare) {
+		cs_chunk_free(w->spare);
+		w->spare = NULL;
+	}
+	return true;
+}
+
+/* e is neither copied nor read any more: let its waiters go on. */
+static void chunk_release(struct cs_tracker *t, struct cs_chunk *e)
+{
+	struct cs_wio *w, *n;
+	unsigned long flags;
+	LIST_HEAD(waiters);
+	bool free = false;
+
+	spin_lock_irqsave(&t->lock, flags);
+	if (!e->copying && !e->readers) {
+		hlist_del(&e->hnode);
+		list_splice_init(&e->waiters, &waiters);
+		free = true;
+	}
+	spin_unlock_irqrestore(&t->lock, flags);
+	if (!free)
+		return;
+	list_for_each_entry_safe(w, n, &waiters, node) {
+		list_del_init(&w->node);
+		cs_tracker_write_ready(w);
+	}
+	cs_chunk_free(e);
+}
+
+static void cow_read_end(struct bio *bio)
+{
+	struct cs_chunk *e = bio->bi_private;
+
+	if (bio->bi_status)
+		WRITE_ONCE(e->read_err, bio->bi_status);
+	bio_put(bio);
+	if (atomic_dec_and_test(&e->pending)) {
+		e->stage = 1;
+		queue_work(cs_wq, &e->work);
+	}
+}
+
+static void cow_write_end(struct bio *bio)
+{
+	struct cs_cow_target *tg = bio->bi_private;
+	struct cs_chunk *e = tg->e;
+
+	if (bio->bi_status)
+		WRITE_ONCE(tg->err, bio->bi_status);
+	bio_put(bio);
+	if (atomic_dec_and_test(&e->pending)) {
+		e->stage = 2;
+		queue_work(cs_wq, &e->work);
+	}
+}
+
+/* Submit e's pages as bios to bdev at sector; e->pending counts them. */
+static void cow_submit(struct cs_chunk *e, struct block_device *bdev,
+		       sector_t sector, blk_opf_t opf, bio_end_io_t *end_io,
+		       void *private)
+{
+	unsigned int i = 0, n;
+	size_t bytes = (size_t)e->len << SECTOR_SHIFT;
+
+	while (i < e->npages) {
+		struct bio *bio;
+
+		n = min_t(unsigned int, e->npages - i, BIO_MAX_VECS);
+		bio = bio_alloc_bioset(bdev, n, opf, GFP_NOIO, &cow_bs);
+		bio->bi_iter.bi_sector = sector;
+		bio->bi_end_io = end_io;
+		bio->bi_private = private;
+		for (; n; n--, i++) {
+			size_t len = min_t(size_t, PAGE_SIZE, bytes - (size_t)i * PAGE_SIZE);
+
+			__bio_add_page(bio, e->pages[i], len, 0);
+		}
+		sector += bio_sectors(bio);
+		atomic_inc(&e->pending);
+		cs_submit_own(bio);
+	}
+}
+
+static void free_pages_of(struct cs_chunk *e)
+{
+	unsigned int i;
+
+	if (!e->pages)
+		return;
+	for (i = 0; i < e->npages; i++)
+		if (e->pages[i])
+			__free_page(e->pages[i]);
+	kfree(e->pages);
+	e->pages = NULL;
+}
+
+/* Invalidate every live snapshot of t that still needs chunk e->idx. */
+static void invalidate_needing(struct cs_tracker *t, struct cs_chunk *e, int cause)
+{
+	struct cs_set *sets[8];
+	struct cs_snapshot *s;
+	unsigned long flags;
+	unsigned int n, i;
+
+	do {
+		n = 0;
+		spin_lock_irqsave(&t->lock, flags);
+		list_for_each_entry(s, &t->snaps, tnode) {
+			if (!snap_needs(s, e->idx))
+				continue;
+			cs_set_get(s->set);
+			sets[n++] = s->set;
+			if (n == ARRAY_SIZE(sets))
+				break;
+		}
+		spin_unlock_irqrestore(&t->lock, flags);
+		for (i = 0; i < n; i++) {
+			cs_set_invalidate(sets[i], cause);
+			cs_set_put(sets[i]);
+		}
+	} while (n == ARRAY_SIZE(sets));
+}
+
+static void cow_read(struct cs_chunk *e)
+{
+	struct cs_tracker *t = e->t;
+	sector_t start = e->idx << t->chunk_shift;
+	sector_t size = bdev_nr_sectors(t->origin.bdev);
+	unsigned int i;
+
+	if (start >= size) {
+		e->stage = 2;
+		queue_work(cs_wq, &e->work);
+		return;
+	}
+	e->len = min_t(sector_t, 1U << t->chunk_shift, size - start);
+	e->npages = DIV_ROUND_UP((size_t)e->len << SECTOR_SHIFT, PAGE_SIZE);
+	e->pages = kcalloc(e->npages, sizeof(*e->pages), GFP_NOIO | __GFP_NOWARN);
+	if (!e->pages)
+		goto nomem;
+	for (i = 0; i < e->npages; i++) {
+		e->pages[i] = alloc_page(GFP_NOIO | __GFP_NOWARN);
+		if (!e->pages[i])
+			goto nomem;
+	}
+	atomic_set(&e->pending, 1);
+	e->stage = 1;
+	cow_submit(e, t->origin.bdev, start, REQ_OP_READ, cow_read_end, e);
+	if (atomic_dec_and_test(&e->pending))
+		queue_work(cs_wq, &e->work);
+	return;
+
+nomem:
+	free_pages_of(e);
+	invalidate_needing(t, e, COWSNAP_INVALID_NOMEM);
+	e->stage = 2;
+	queue_work(cs_wq, &e->work);
+}
+
+static void cow_store(struct cs_chunk *e)
+{
+	struct cs_tracker *t = e->t;
+	struct cs_snapshot *s;
+	unsigned long flags;
+	unsigned int n = 0, i;
+
+	if (e->read_err) {
+		invalidate_needing(t, e, COWSNAP_INVALID_ORIGIN_IO);
+		goto done;
+	}
+	spin_lock_irqsave(&t->lock, flags);
+	list_for_each_entry(s, &t->snaps, tnode)
+		n += snap_needs(s, e->idx);
+	spin_unlock_irqrestore(&t->lock, flags);
+	if (!n)
+		goto done;
+	e->targets = kcalloc(n, sizeof(*e->targets), GFP_NOIO | __GFP_NOWARN);
+	if (!e->targets) {
+		invalidate_needing(t, e, COWSNAP_INVALID_NOMEM);
+		goto done;
+	}
+	/*
+	 * A snapshot that goes live meanwhile and is not picked here is
+	 * copied again by the next write to the chunk: the origin still holds
+	 * the old data, as every write to the chunk waits for this copy.
+	 */
+	spin_lock_irqsave(&t->lock, flags);
+	list_for_each_entry(s, &t->snaps, tnode) {
+		if (e->ntargets == n)
+			break;
+		if (!snap_needs(s, e->idx))
+			continue;
+		cs_snapshot_get(s);
+		e->targets[e->ntargets].s = s;
+		e->targets[e->ntargets].e = e;
+		e->ntargets++;
+	}
+	spin_unlock_irqrestore(&t->lock, flags);
+
+	atomic_set(&e->pending, 1);
+	for (i = 0; i < e->ntargets; i++) {
+		struct cs_cow_target *tg = &e->targets[i];
+		struct block_device *bdev;
+		sector_t sector;
+		bool low;
+
+		tg->slot = cs_storage_alloc(&tg->s->set->storage, &low);
+		if (low)
+			cs_set_storage_low(tg->s->set);
+		if (tg->slot < 0) {
+			cs_set_invalidate(tg->s->set, COWSNAP_INVALID_STORAGE_FULL);
+			continue;
+		}
+		bdev = cs_storage_locate(&tg->s->set->storage, tg->slot, &sector);
+		if (WARN_ON_ONCE(!bdev)) {
+			tg->slot = -EIO;
+			continue;
+		}
+		cow_submit(e, bdev, sector, REQ_OP_WRITE, cow_write_end, tg);
+	}
+	e->stage = 2;
+	if (!atomic_dec_and_test(&e->pending))
+		return;
+done:
+	e->stage = 2;
+	queue_work(cs_wq, &e->work);
+}
+
+static void cow_finish(struct cs_chunk *e)
+{
+	struct cs_tracker *t = e->t;
+	unsigned long flags;
+	unsigned int i;
+
+	for (i = 0; i < e->ntargets; i++) {
+		struct cs_cow_target *tg = &e->targets[i];
+		struct cs_snapshot *s = tg->s;
+
+		if (tg->slot >= 0 && tg->err) {
+			cs_set_invalidate(s->set, COWSNAP_INVALID_STORAGE_IO);
+		} else if (tg->slot >= 0) {
+			if (xa_is_err(xa_store(&s->map, e->idx, xa_mk_value(tg->slot),
+					       GFP_NOIO)))
+				cs_set_invalidate(s->set, COWSNAP_INVALID_NOMEM);
+			else
+				atomic64_inc(&s->copied);
+		}
+		cs_snapshot_put(s);
+	}
+	kfree(e->targets);
+	e->targets = NULL;
+	e->ntargets = 0;
+	free_pages_of(e);
+
+	spin_lock_irqsave(&t->lock, flags);
+	e->copying = false;
+	spin_unlock_irqrestore(&t->lock, flags);
+	chunk_release(t, e);
+	cs_tracker_put(t);
+}
+
+static void cow_work(struct work_struct *work)
+{
+	struct cs_chunk *e = container_of(work, struct cs_chunk, work);
+
+	switch (e->stage) {
+	case 0:
+		cow_read(e);
+		break;
+	case 1:
+		cow_store(e);
+		break;
+	default:
+		cow_finish(e);
+		break;
+	}
+}
+
+static void read_end(struct bio *bio)
+{
+	struct cs_read *r = container_of(bio, struct cs_read, clone);
+	struct bio *parent = r->parent;
+
+	if (bio->bi_status && !parent->bi_status)
+		parent->bi_status = bio->bi_status;
+	if (r->e) {
+		unsigned long flags;
+
+		spin_lock_irqsave(&r->t->lock, flags);
+		r->e->readers--;
+		spin_unlock_irqrestore(&r->t->lock, flags);
+		chunk_release(r->t, r->e);
+	}
+	bio_put(bio);
+	bio_endio(parent);
+}
+
+/*
+ * A read of the image of s: copied chunks come from storage, the others from
+ * the origin, pinned while read.
+ */
+void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
+{
+	struct cs_tracker *t = s->t;
+	sector_t pos = bio->bi_iter.bi_sector, end = bio_end_sector(bio);
+	sector_t start = pos;
+	struct cs_chunk *spare = NULL;
+	unsigned long flags;
+
+	if (bio_op(bio) != REQ_OP_READ) {
+		if (op_is_flush(bio->bi_opf) && !bio_sectors(bio))
+			bio_endio(bio);
+		else
+			bio_io_error(bio);
+		return;
+	}
+	if (atomic_read(&s->set->cause) || READ_ONCE(s->set->dead)) {
+		bio_io_error(bio);
+		return;
+	}
+	while (pos < end) {
+		u64 c = pos >> t->chunk_shift;
+		sector_t cend = min_t(sector_t, end, (c + 1) << t->chunk_shift);
+		struct block_device *bdev = t->origin.bdev;
+		sector_t sector = pos;
+		struct cs_chunk *e = NULL;
+		struct cs_read *r;
+		struct bio *clone;
+		void *v;
+
+		if (!spare)
+			spare = cs_chunk_alloc();
+		spin_lock_irqsave(&t->lock, flags);
+		v = xa_load(&s->map, c);
+		if (!v) {
+			e = busy_find(t, c);
+			if (!e) {
+				e = spare;
+				spare = NULL;
+				e->idx = c;
+				hlist_add_head(&e->hnode, busy_head(t, c));
+			}
+			e->readers++;
+		}
+		spin_unlock_irqrestore(&t->lock, flags);
+		if (v) {
+			bdev = cs_storage_locate(&s->set->storage, xa_to_value(v), &sector);
+			if (WARN_ON_ONCE(!bdev)) {
+				bio->bi_status = BLK_STS_IOERR;
+				break;
+			}
+			sector += pos - (c << t->chunk_shift);
+		}
+		clone = bio_alloc_clone(bdev, bio, GFP_NOIO, &read_bs);
+		r = container_of(clone, struct cs_read, clone);
+		r->parent = bio;
+		r->t = t;
+		r->e = e;
+		bio_trim(clone, pos - start, cend - pos);
+		clone->bi_iter.bi_sector = sector;
+		clone->bi_end_io = read_end;
+		bio_inc_remaining(bio);
+		cs_submit_own(clone);
+		pos = cend;
+	}
+	if (spare)
+		cs_chunk_free(spare);
+	bio_endio(bio);
+}
+
+void cs_snapshot_get(struct cs_snapshot *s)
+{
+	kref_get(&s->kref);
+}
+
+static void snapshot_free(struct kref *kref)
+{
+	struct cs_snapshot *s = container_of(kref, struct cs_snapshot, kref);
+
+	xa_destroy(&s->map);
+	cs_tracker_put(s->t);
+	cs_set_put(s->set);
+	kfree(s);
+}
+
+void cs_snapshot_put(struct cs_snapshot *s)
+{
+	kref_put(&s->kref, snapshot_free);
+}
+
+struct cs_snapshot *cs_snapshot_create(struct cs_set *set, struct cs_tracker *t)
+{
+	struct cs_snapshot *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return ERR_PTR(-ENOMEM);
+	kref_init(&s->kref);
+	cs_set_get(set);
+	s->set = set;
+	kref_get(&t->kref);
+	s->t = t;
+	INIT_LIST_HEAD(&s->tnode);
+	xa_init(&s->map);
+	atomic64_set(&s->copied, 0);
+	s->minor = -1;
+	return s;
+}
+
+int cs_snapshot_init(void)
+{
+	int ret;
+
+	chunk_cache = KMEM_CACHE(cs_chunk, 0);
+	if (!chunk_cache)
+		return -ENOMEM;
+	chunk_pool = mempool_create_slab_pool(256, chunk_cache);
+	if (!chunk_pool) {
+		ret = -ENOMEM;
+		goto err_cache;
+	}
+	ret = bioset_init(&cow_bs, 64, 0, BIOSET_NEED_BVECS);
+	if (ret)
+		goto err_pool;
+	ret = bioset_init(&read_bs, 64, offsetof(struct cs_read, clone),
+			  BIOSET_NEED_RESCUER);
+	if (ret)
+		goto err_cow;
+	return 0;
+
+err_cow:
+	bioset_exit(&cow_bs);
+err_pool:
+	mempool_destroy(chunk_pool);
+err_cache:
+	kmem_cache_destroy(chunk_cache);
+	return ret;
+}
+
+void cs_snapshot_exit(void)
+{
+	bioset_exit(&read_bs);
+	bioset_exit(&cow_bs);
+	mempool_destroy(chunk_pool);
+	kmem_cache_destroy(chunk_cache);
+}

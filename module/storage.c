@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Difference storage: ranges of sectors on block devices, given to a set by
+ * userspace, handed out one chunk ("slot") at a time.  Slots are numbered
+ * across the set's ranges in the order the ranges were added; a slot never
+ * moves, so a chunk map stores only the slot number.
+ */
+#include <linux/blkdev.h>
+#include <linux/rculist.h>
+#include <linux/slab.h>
+
+#include "cs.h"
+
+/* Every range given to any set (cs_lock), to refuse overlaps. */
+static LIST_HEAD(all_ranges);
+
+/* Storage is opened exclusively with this holder: nobody mounts it. */
+static int storage_holder;
+
+void cs_storage_init(struct cs_storage *st, unsigned int chunk_sectors)
+{
+	spin_lock_init(&st->lock);
+	INIT_LIST_HEAD(&st->ranges);
+	st->chunk_sectors = chunk_sectors;
+}
+
+bool cs_same_place(struct block_device *a, sector_t as, sector_t alen,
+		       struct block_device *b, sector_t bs, sector_t blen)
+{
+	if (a->bd_disk != b->bd_disk)
+		return false;
+	as += a->bd_start_sect;
+	bs += b->bd_start_sect;
+	return as < bs + blen && bs < as + alen;
+}
+
+/* Does [start, start + len) of bdev overlap storage given to any set? */
+bool cs_storage_overlaps(struct block_device *bdev, sector_t start, sector_t len)
+{
+	struct cs_storage_range *r;
+
+	lockdep_assert_held(&cs_lock);
+	list_for_each_entry(r, &all_ranges, all)
+		if (cs_same_place(bdev, start, len, r->dev.bdev, r->start, r->len))
+			return true;
+	return false;
+}
+
+int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
+		   sector_t len, cs_overlap_fn *overlaps, void *arg,
+		   struct netlink_ext_ack *extack)
+{
+	struct cs_storage_range *r;
+	unsigned long flags;
+	int ret;
+
+	lockdep_assert_held(&cs_lock);
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	ret = cs_bdev_open(&r->dev, dev, true, &storage_holder);
+	if (ret) {
+		if (ret == -ENXIO || ret == -ENOENT)
+			ret = -ENODEV;
+		if (ret == -EBUSY)
+			NL_SET_ERR_MSG(extack, "storage device is in use (mounted?)");
+		else
+			NL_SET_ERR_MSG(extack, "cannot open the storage device");
+		goto err_free;
+	}
+	ret = -EINVAL;
+	if (start + len < start || start + len > bdev_nr_sectors(r->dev.bdev)) {
+		NL_SET_ERR_MSG(extack, "storage range beyond the end of the device");
+		goto err_close;
+	}
+	if (len < st->chunk_sectors) {
+		NL_SET_ERR_MSG(extack, "storage range shorter than one chunk");
+		goto err_close;
+	}
+	if (cs_storage_overlaps(r->dev.bdev, start, len)) {
+		NL_SET_ERR_MSG(extack, "storage range overlaps storage already given");
+		goto err_close;
+	}
+	if (overlaps(arg, r->dev.bdev, start, len)) {
+		NL_SET_ERR_MSG(extack, "storage range overlaps a tracked volume");
+		goto err_close;
+	}
+	r->devt = dev;
+	r->start = start;
+	r->len = len;
+	r->slots = len / st->chunk_sectors;
+	list_add_tail(&r->all, &all_ranges);
+
+	spin_lock_irqsave(&st->lock, flags);
+	r->first_slot = st->total_slots;
+	list_add_tail_rcu(&r->node, &st->ranges);
+	WRITE_ONCE(st->total_slots, st->total_slots + r->slots);
+	st->low_sent = false;
+	spin_unlock_irqrestore(&st->lock, flags);
+	return 0;
+
+err_close:
+	cs_bdev_close(&r->dev);
+err_free:
+	kfree(r);
+	return ret;
+}
+
+/* The set is destroyed: its ranges may be given again. */
+void cs_storage_unlist(struct cs_storage *st)
+{
+	struct cs_storage_range *r;
+
+	lockdep_assert_held(&cs_lock);
+	list_for_each_entry(r, &st->ranges, node)
+		list_del_init(&r->all);
+}
+
+/* The set is freed: no I/O to its storage remains. */
+void cs_storage_release(struct cs_storage *st)
+{
+	struct cs_storage_range *r, *n;
+
+	list_for_each_entry_safe(r, n, &st->ranges, node) {
+		cs_bdev_close(&r->dev);
+		kfree(r);
+	}
+	INIT_LIST_HEAD(&st->ranges);
+}
+
+s64 cs_storage_alloc(struct cs_storage *st, bool *low)
+{
+	unsigned long flags;
+	u64 free;
+	s64 slot = -ENOSPC;
+
+	*low = false;
+	spin_lock_irqsave(&st->lock, flags);
+	if (st->next_slot < st->total_slots) {
+		slot = st->next_slot++;
+		free = st->total_slots - st->next_slot;
+		if (!st->low_sent &&
+		    free * 100 < (u64)st->total_slots * READ_ONCE(cs_low_water_percent)) {
+			st->low_sent = true;
+			*low = true;
+		}
+	}
+	spin_unlock_irqrestore(&st->lock, flags);
+	return slot;
+}
+
+struct block_device *cs_storage_locate(struct cs_storage *st, u64 slot,
+				       sector_t *sector)
+{
+	struct cs_storage_range *r;
+	struct block_device *bdev = NULL;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(r, &st->ranges, node) {
+		if (slot >= r->first_slot && slot < r->first_slot + r->slots) {
+			*sector = r->start + (slot - r->first_slot) * st->chunk_sectors;
+			bdev = r->dev.bdev;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return bdev;
+}

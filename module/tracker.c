@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Trackers: interception of writes to origin devices, the hold/drain gate
+ * used at take, the list of live snapshots per origin, changed-block
+ * marking, and noticing an origin that is deleted.
+ *
+ * Interception: an ftrace ops with IPMODIFY on the exported
+ * submit_bio_noacct() moves every call made outside this module, and not from
+ * inside a driver's own submit_bio (current->bio_list), to cs_filter().  The
+ * filter passes anything that is not a write to a tracked device straight on
+ * with a call of submit_bio_noacct() from here, which the ops lets through.
+ */
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/ftrace.h>
+#include <linux/mempool.h>
+#include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/srcu.h>
+#include <linux/xarray.h>
+
+#include "cs.h"
+
+/* dev_t -> tracker with users; RCU lookups, stores under cs_lock */
+static DEFINE_XARRAY(trackers);
+/* the filter runs inside this, so that unload can wait for it */
+DEFINE_STATIC_SRCU(filter_srcu);
+static struct kmem_cache *wio_cache;
+static mempool_t *wio_pool;
+static atomic_t ntrackers = ATOMIC_INIT(0);
+static DECLARE_WAIT_QUEUE_HEAD(trackers_wq);
+
+/*
+ * Our own I/O goes through here.  The call must not become a tail call:
+ * the ftrace ops recognises our I/O by the return address being in this
+ * module (Kbuild also disables sibling calls).
+ */
+noinline void cs_submit_own(struct bio *bio)
+{
+	submit_bio_noacct(bio);
+	barrier();
+}
+
+static void wio_end_io(struct bio *bio)
+{
+	struct cs_wio *w = bio->bi_private;
+	struct cs_tracker *t = w->t;
+
+	bio->bi_end_io = w->end_io;
+	bio->bi_private = w->private;
+	mempool_free(w, wio_pool);
+	rcu_read_lock();
+	if (atomic_dec_and_test(&t->inflight))
+		wake_up_all(&t->drain_wq);
+	rcu_read_unlock();
+	bio->bi_end_io(bio);
+}
+
+/* Past the hold gate: mark changed blocks, copy on write, then submit. */
+static void process_write(struct cs_wio *w)
+{
+	struct bio *bio = w->bio;
+	struct cs_tracker *t = w->t;
+	sector_t n = bio_sectors(bio);
+
+	if (n)
+		cs_cbt_mark(&t->cbt, bio->bi_iter.bi_sector, n);
+	if (!n || !READ_ONCE(t->nlive)) {
+		cs_submit_own(bio);
+		return;
+	}
+	w->next = bio->bi_iter.bi_sector >> t->chunk_shift;
+	w->last = (bio_end_sector(bio) - 1) >> t->chunk_shift;
+	if (cs_cow_advance(w))
+		cs_submit_own(bio);
+}
+
+/* A write parked on a busy chunk may go on: continue it from a work item. */
+void cs_tracker_write_ready(struct cs_wio *w)
+{
+	struct cs_tracker *t = w->t;
+	unsigned long flags;
+
+	spin_lock_irqsave(&t->lock, flags);
+	list_add_tail(&w->node, &t->ready);
+	spin_unlock_irqrestore(&t->lock, flags);
+	queue_work(cs_wq, &t->ready_work);
+}
+
+static void ready_work(struct work_struct *work)
+{
+	struct cs_tracker *t = container_of(work, struct cs_tracker, ready_work);
+	unsigned long flags;
+	struct cs_wio *w;
+	LIST_HEAD(list);
+
+	spin_lock_irqsave(&t->lock, flags);
+	list_splice_init(&t->ready, &list);
+	spin_unlock_irqrestore(&t->lock, flags);
+	while ((w = list_first_entry_or_null(&list, struct cs_wio, node))) {
+		list_del_init(&w->node);
+		if (cs_cow_advance(w))
+			cs_submit_own(w->bio);
+	}
+}
+
+/* The target of the redirect: same prototype as submit_bio_noacct(). */
+static noinline void cs_filter(struct bio *bio)
+{
+	struct cs_tracker *t;
+	struct cs_wio *w;
+	unsigned long flags;
+	int idx;
+
+	if (!op_is_write(bio_op(bio)) || !bio->bi_bdev) {
+		cs_submit_own(bio);
+		return;
+	}
+	idx = srcu_read_lock(&filter_srcu);
+	t = xa_load(&trackers, bio->bi_bdev->bd_dev);
+	if (!t) {
+		srcu_read_unlock(&filter_srcu, idx);
+		cs_submit_own(bio);
+		return;
+	}
+	w = mempool_alloc(wio_pool, GFP_NOIO);
+	w->bio = bio;
+	w->t = t;
+	w->spare = NULL;
+	INIT_LIST_HEAD(&w->node);
+	w->end_io = bio->bi_end_io;
+	w->private = bio->bi_private;
+	bio->bi_end_io = wio_end_io;
+	bio->bi_private = w;
+
+	atomic_inc(&t->inflight);
+	smp_mb__after_atomic();	/* pairs with cs_tracker_hold() */
+	if (READ_ONCE(t->hold)) {
+		spin_lock_irqsave(&t->lock, flags);
+		if (t->hold) {
+			list_add_tail(&w->node, &t->held);
+			spin_unlock_irqrestore(&t->lock, flags);
+			if (atomic_dec_and_test(&t->inflight))
+				wake_up_all(&t->drain_wq);
+			srcu_read_unlock(&filter_srcu, idx);
+			return;
+		}
+		spin_unlock_irqrestore(&t->lock, flags);
+	}
+	srcu_read_unlock(&filter_srcu, idx);
+	process_write(w);
+}
+
+static void notrace submit_hook(unsigned long ip, unsigned long parent_ip,
+				struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	if (within_module(parent_ip, THIS_MODULE) || current->bio_list)
+		return;
+	ftrace_regs_set_instruction_pointer(fregs, (unsigned long)cs_filter);
+}
+
+static struct ftrace_ops submit_ops = {
+	.func = submit_hook,
+	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY |
+		 FTRACE_OPS_FL_PERMANENT,
+};
+
+/* del_gendisk(disk): an origin may be going away.  Atomic context. */
+static void notrace del_gendisk_hook(unsigned long ip, unsigned long parent_ip,
+				     struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	struct pt_regs *regs = ftrace_get_regs(fregs);
+	struct gendisk *disk;
+	struct cs_tracker *t;
+	unsigned long index;
+
+	if (!regs)
+		return;
+	disk = (struct gendisk *)regs_get_kernel_argument(regs, 0);
+	rcu_read_lock();
+	xa_for_each(&trackers, index, t) {
+		if (t->origin.bdev->bd_disk != disk || atomic_xchg(&t->gone, 1))
+			continue;
+		if (kref_get_unless_zero(&t->kref) &&
+		    !queue_work(cs_wq, &t->gone_work))
+			cs_tracker_put(t);
+	}
+	rcu_read_unlock();
+}
+
+static struct ftrace_ops del_gendisk_ops = {
+	.func = del_gendisk_hook,
+	.flags = FTRACE_OPS_FL_SAVE_REGS,
+};
+
+static void gone_work(struct work_struct *work)
+{
+	struct cs_tracker *t = container_of(work, struct cs_tracker, gone_work);
+
+	pr_warn("origin %s deleted: its snapshots are invalid\n", t->name);
+	cs_set_volume_gone(t);
+	cs_netlink_event(COWSNAP_CMD_EVENT_VOLUME_GONE, NULL, t, GFP_KERNEL);
+	cs_tracker_put(t);
+}
+
+static void tracker_free(struct kref *kref)
+{
+	struct cs_tracker *t = container_of(kref, struct cs_tracker, kref);
+
+	cancel_work_sync(&t->ready_work);
+	cs_bdev_close(&t->origin);
+	cs_cbt_free(&t->cbt);
+	kfree_rcu(t, rcu);
+	if (atomic_dec_and_test(&ntrackers))
+		wake_up_all(&trackers_wq);
+}
+
+void cs_tracker_put(struct cs_tracker *t)
+{
+	kref_put(&t->kref, tracker_free);
+}
+
+struct cs_tracker *cs_tracker_lookup(dev_t dev)
+{
+	lockdep_assert_held(&cs_lock);
+	return xa_load(&trackers, dev);
+}
+
+struct cs_tracker *cs_tracker_next(unsigned long *index)
+{
+	lockdep_assert_held(&cs_lock);
+	return xa_find(&trackers, index, ULONG_MAX, XA_PRESENT);
+}
+
+/*
+ * The tracker of dev, created (with no users) when there is none.  The
+ * caller adds a user with cs_tracker_use() or drops it with
+ * cs_tracker_unuse().
+ */
+struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sectors,
+					    struct netlink_ext_ack *extack)
+{
+	struct cs_tracker *t;
+	int ret;
+
+	lockdep_assert_held(&cs_lock);
+	t = xa_load(&trackers, dev);
+	if (t) {
+		if ((1U << t->chunk_shift) != chunk_sectors) {
+			NL_SET_ERR_MSG(extack, "volume is already tracked with another chunk size");
+			return ERR_PTR(-EINVAL);
+		}
+		return t;
+	}
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return ERR_PTR(-ENOMEM);
+	ret = cs_bdev_open(&t->origin, dev, false, NULL);
+	if (ret) {
+		kfree(t);
+		NL_SET_ERR_MSG(extack, "no such block device");
+		return ERR_PTR(ret == -ENOMEM ? ret : -ENODEV);
+	}
+	kref_init(&t->kref);
+	t->devt = dev;
+	snprintf(t->name, sizeof(t->name), "%pg", t->origin.bdev);
+	t->chunk_shift = ilog2(chunk_sectors);
+	atomic_set(&t->inflight, 0);
+	init_waitqueue_head(&t->drain_wq);
+	spin_lock_init(&t->lock);
+	INIT_LIST_HEAD(&t->held);
+	INIT_LIST_HEAD(&t->snaps);
+	INIT_LIST_HEAD(&t->ready);
+	INIT_WORK(&t->ready_work, ready_work);
+	INIT_WORK(&t->gone_work, gone_work);
+	ret = cs_cbt_init(&t->cbt, bdev_nr_sectors(t->origin.bdev), t->chunk_shift);
+	if (ret)
+		goto err;
+	atomic_inc(&ntrackers);
+	ret = xa_insert(&trackers, dev, t, GFP_KERNEL);
+	if (ret) {
+		atomic_dec(&ntrackers);
+		goto err;
+	}
+	return t;
+err:
+	cs_cbt_free(&t->cbt);
+	cs_bdev_close(&t->origin);
+	kfree(t);
+	return ERR_PTR(ret);
+}
+
+void cs_tracker_use(struct cs_tracker *t)
+{
+	lockdep_assert_held(&cs_lock);
+	t->users++;
+}
+
+/*
+ * Drop a user; the last one detaches the tracker: no new write is seen, the
+ * writes in flight complete, then the registry's reference goes.
+ */
+void cs_tracker_unuse(struct cs_tracker *t)
+{
+	lockdep_assert_held(&cs_lock);
+	if (t->users && --t->users)
+		return;
+	xa_erase(&trackers, t->devt);
+	synchronize_srcu(&filter_srcu);
+	wait_event(t->drain_wq, !atomic_read(&t->inflight));
+	cs_tracker_put(t);
+}
+
+/* Start holding new writes; the caller then drains. */
+void cs_tracker_hold(struct cs_tracker *t)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&t->lock, flags);
+	WRITE_ONCE(t->hold, true);
+	spin_unlock_irqrestore(&t->lock, flags);
+	smp_mb();	/* pairs with cs_filter() */
+}
+
+/* Wait until no write is between the filter and its completion. */
+int cs_tracker_drain(struct cs_tracker *t, unsigned long deadline)
+{
+	long left = (long)(deadline - jiffies);
+
+	if (left <= 0)
+		left = 1;
+	if (!wait_event_timeout(t->drain_wq, !atomic_read(&t->inflight), left))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/* Stop holding; writes held meanwhile go on through copy-on-write. */
+void cs_tracker_release_held(struct cs_tracker *t)
+{
+	unsigned long flags;
+	struct cs_wio *w;
+	LIST_HEAD(list);
+
+	spin_lock_irqsave(&t->lock, flags);
+	WRITE_ONCE(t->hold, false);
+	list_splice_init(&t->held, &list);
+	spin_unlock_irqrestore(&t->lock, flags);
+	while ((w = list_first_entry_or_null(&list, struct cs_wio, node))) {
+		list_del_init(&w->node);
+		atomic_inc(&t->inflight);
+		process_write(w);
+	}
+}
+
+/* Writes are held and drained: s starts taking copies from now on. */
+void cs_tracker_add_snapshot(struct cs_tracker *t, struct cs_snapshot *s)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&t->lock, flags);
+	list_add_tail(&s->tnode, &t->snaps);
+	s->live = true;
+	WRITE_ONCE(t->nlive, t->nlive + 1);
+	spin_unlock_irqrestore(&t->lock, flags);
+}
+
+void cs_tracker_remove_snapshot(struct cs_tracker *t, struct cs_snapshot *s)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&t->lock, flags);
+	if (s->live) {
+		list_del_init(&s->tnode);
+		s->live = false;
+		WRITE_ONCE(t->nlive, t->nlive - 1);
+	}
+	spin_unlock_irqrestore(&t->lock, flags);
+}
+
+int cs_tracker_init(void)
+{
+	unsigned long ip = (unsigned long)submit_bio_noacct;
+	int ret;
+
+	wio_cache = KMEM_CACHE(cs_wio, 0);
+	if (!wio_cache)
+		return -ENOMEM;
+	wio_pool = mempool_create_slab_pool(256, wio_cache);
+	if (!wio_pool) {
+		ret = -ENOMEM;
+		goto err_cache;
+	}
+
+	ret = ftrace_set_filter_ip(&submit_ops, ip, 0, 0);
+	if (ret) {
+		pr_err("cannot trace submit_bio_noacct: error %d\n", ret);
+		goto err_pool;
+	}
+	ret = register_ftrace_function(&submit_ops);
+	if (ret) {
+		pr_err("cannot intercept submit_bio_noacct (error %d): is another module (such as Veeam's blksnap) hooking it?\n",
+		       ret);
+		goto err_filter;
+	}
+	ret = ftrace_set_filter_ip(&del_gendisk_ops, (unsigned long)del_gendisk, 0, 0);
+	if (ret) {
+		pr_err("cannot trace del_gendisk: error %d\n", ret);
+		goto err_submit;
+	}
+	ret = register_ftrace_function(&del_gendisk_ops);
+	if (ret) {
+		pr_err("cannot hook del_gendisk: error %d\n", ret);
+		goto err_del_filter;
+	}
+	return 0;
+
+err_del_filter:
+	ftrace_set_filter_ip(&del_gendisk_ops, (unsigned long)del_gendisk, 1, 0);
+err_submit:
+	unregister_ftrace_function(&submit_ops);
+err_filter:
+	ftrace_set_filter_ip(&submit_ops, ip, 1, 0);
+err_pool:
+	mempool_destroy(wio_pool);
+err_cache:
+	kmem_cache_destroy(wio_cache);
+	return ret;
+}
+
+/* After every set and kept tracker is gone. */
+void cs_tracker_exit(void)
+{
+	unregister_ftrace_function(&del_gendisk_ops);
+	ftrace_set_filter_ip(&del_gendisk_ops, (unsigned long)del_gendisk, 1, 0);
+	unregister_ftrace_function(&submit_ops);
+	ftrace_set_filter_ip(&submit_ops, (unsigned long)submit_bio_noacct, 1, 0);
+	synchronize_srcu(&filter_srcu);
+	flush_workqueue(cs_wq);
+	wait_event(trackers_wq, !atomic_read(&ntrackers));
+	rcu_barrier();
+	mempool_destroy(wio_pool);
+	kmem_cache_destroy(wio_cache);
+}
