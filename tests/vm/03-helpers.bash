@@ -29,6 +29,7 @@ need() {
 }
 
 # Destroy every set, then unload the module: registered by load_module_03.
+# Cleanups never call fail (that would skip the cleanups after them).
 destroy_all_sets() {
 	local id
 	module_loaded || return 0
@@ -37,30 +38,47 @@ destroy_all_sets() {
 	done
 }
 
+quiet_unload() {
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		module_loaded || return 0
+		rmmod cowsnap 2>/dev/null && return 0
+		sleep 0.5
+	done
+	echo "# cleanup: rmmod cowsnap failed"
+}
+
 load_module_03() {
 	load_module "$@"
-	on_exit unload_module
+	on_exit quiet_unload
 	on_exit destroy_all_sets
 }
 
 brd() {
-	[ ! -d /sys/module/brd ] || rmmod brd || fail "brd is loaded and busy"
+	if [ -d /sys/module/brd ] && ! rmmod brd 2>/dev/null; then
+		# Left over by an earlier test: free what may hold it.
+		dmsetup remove_all 2>/dev/null
+		losetup -D 2>/dev/null
+		module_loaded && { destroy_all_sets; quiet_unload; }
+		rmmod brd || fail "brd is loaded and busy"
+	fi
 	modprobe brd rd_nr="$1" rd_size=$(($2 * 1024)) || fail "modprobe brd failed"
 	on_exit "rmmod brd 2>/dev/null || true"
 	wait_for 5 test -b /dev/ram$(($1 - 1)) || fail "no /dev/ram$(($1 - 1))"
 }
 
-SESS_PID=
+SESS_MYPID=
 sess_start() {
-	[ -z "$SESS_PID" ] || fail "sess_start: a session is already running"
+	[ -z "$SESS_MYPID" ] || fail "sess_start: a session is already running"
 	coproc SESS { exec "$NLCTL" session; }
-	SESS_IN=${SESS[1]} SESS_OUTFD=${SESS[0]}
+	# bash unsets SESS and SESS_PID when the coproc ends: keep copies.
+	SESS_IN=${SESS[1]} SESS_OUTFD=${SESS[0]} SESS_MYPID=$SESS_PID
 	on_exit sess_kill
 }
 
 sess_run() {
 	local line
-	[ -n "$SESS_PID" ] || fail "sess_run: no session"
+	[ -n "$SESS_MYPID" ] || fail "sess_run: no session"
 	printf '%s\n' "$*" >&"$SESS_IN"
 	SESS_OUT=
 	while :; do
@@ -78,10 +96,12 @@ s() {
 }
 
 sess_kill() {
-	[ -n "$SESS_PID" ] || return 0
-	kill -9 "$SESS_PID" 2>/dev/null
-	wait "$SESS_PID" 2>/dev/null
-	SESS_PID=
+	[ -n "$SESS_MYPID" ] || return 0
+	kill -9 "$SESS_MYPID" 2>/dev/null
+	wait "$SESS_MYPID" 2>/dev/null
+	exec {SESS_IN}>&- {SESS_OUTFD}<&- 2>/dev/null
+	SESS_MYPID=
+	return 0
 }
 
 new_set() {

@@ -9,18 +9,22 @@
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
 brd 2 64
 modprobe dm-flakey || skip "no dm-flakey"
+dm=cowsnap-store-$$
+# Registered before the module's cleanup, so it runs after the sets are gone.
+on_exit "dmsetup remove --retry $dm 2>/dev/null"
 load_module_03
 sectors=$((64 * 2048))
-dm=cowsnap-store-$$
 dmsetup create "$dm" --table "0 $sectors linear /dev/ram1 0" || fail "dmsetup create"
-on_exit "dmsetup remove --retry $dm 2>/dev/null"
+# No udev in the guest: use the kernel's own node.
+store=/dev/$(dmsetup info -c -o blkdevname --noheadings "$dm")
+wait_for 10 test -b "$store" || fail "no $store"
 
 "$BLKSTAMP" fill /dev/ram0 --version 1
 events_start "$T/events"
 sess_start
 new_set --chunk-sectors 64
 s add-volume "$SET" /dev/ram0
-s add-storage "$SET" "/dev/mapper/$dm" 0 "$sectors"
+s add-storage "$SET" "$store" 0 "$sectors"
 s take "$SET"
 img=$(image_of "$SET" /dev/ram0)
 # Some copy-on-write that works.

@@ -9,12 +9,12 @@
 
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
 brd 2 64
-load_module_03
 MiB=$((1024 * 1024))
-
+modprobe loop
 truncate -s 64M "$T/origin"
 loop=$(losetup --find --show "$T/origin") || fail "losetup"
 on_exit "losetup -d $loop"
+load_module_03
 
 zero_at() {   # zero_at DEV OFFSET LEN: the range reads as zeros
 	cmp -s -n "$3" <(dd if="$1" bs=4096 skip=$(($2 / 4096)) count=$(($3 / 4096)) iflag=direct status=none) /dev/zero ||

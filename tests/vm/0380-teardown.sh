@@ -62,6 +62,7 @@ fi
 wait_for 10 sh -c "! '$NLCTL' get | grep -q '^set '" || fail "sets left: $("$NLCTL" get)"
 
 # --- the origin device disappears under a TAKEN set ---
+modprobe sd_mod
 modprobe scsi_debug dev_size_mb=32 num_tgts=1 max_luns=1 || skip "no scsi_debug"
 on_exit "rmmod scsi_debug 2>/dev/null"
 wait_for 20 sh -c 'ls /sys/bus/pseudo/drivers/scsi_debug/adapter*/host*/target*/*/block/ 2>/dev/null | grep -q .' ||
