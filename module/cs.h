@@ -170,6 +170,7 @@ struct cs_chunk {
 
 	/* the copy: owned by the work item while copying */
 	struct cs_tracker *t;
+	struct list_head start;		/* cs_cow_advance() only */
 	struct work_struct work;
 	int stage;
 	atomic_t pending;

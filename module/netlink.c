@@ -35,6 +35,26 @@ static int check_perm_cb(struct netlink_callback *cb)
 	return -EPERM;
 }
 
+/*
+ * Attribute types are checked by the policies; value ranges here, so that
+ * every out-of-range value fails with -EINVAL as the uapi header promises
+ * (range policies would answer -ERANGE).
+ */
+static const struct {
+	u64 min, max;
+} ranges[COWSNAP_A_MAX + 1] = {
+	[COWSNAP_A_CHUNK_SECTORS] = { 8, 131072 },
+	[COWSNAP_A_HOLD_MS] = { 100, 60000 },
+	[COWSNAP_A_DEV_MAJOR] = { 0, (1U << (32 - MINORBITS)) - 1 },
+	[COWSNAP_A_DEV_MINOR] = { 0, MINORMASK },
+	[COWSNAP_A_SECTORS] = { 1, U64_MAX },
+	[COWSNAP_A_CBT_COUNT] = { 1, COWSNAP_CBT_MAX_COUNT },
+};
+
+#define POL_SET_ID	[COWSNAP_A_SET_ID] = { .type = NLA_U64 }
+#define POL_DEV		[COWSNAP_A_DEV_MAJOR] = { .type = NLA_U32 }, \
+			[COWSNAP_A_DEV_MINOR] = { .type = NLA_U32 }
+
 /* The attributes each command needs ("*" in the uapi header). */
 static const int required[][6] = {
 	[COWSNAP_CMD_SET_ADD_VOLUME] = { COWSNAP_A_SET_ID, COWSNAP_A_DEV_MAJOR,
@@ -59,8 +79,22 @@ static int check_request(struct sk_buff *skb, struct genl_info *info)
 	int ret;
 
 	ret = check_perm(skb, info);
-	if (ret || cmd >= ARRAY_SIZE(required))
+	if (ret)
 		return ret;
+	for (i = 0; i <= COWSNAP_A_MAX; i++) {
+		struct nlattr *a = info->attrs[i];
+		u64 v;
+
+		if (!a || !ranges[i].max)
+			continue;
+		v = nla_len(a) == sizeof(u64) ? nla_get_u64(a) : nla_get_u32(a);
+		if (v < ranges[i].min || v > ranges[i].max) {
+			NL_SET_ERR_MSG_ATTR(info->extack, a, "value out of range");
+			return -EINVAL;
+		}
+	}
+	if (cmd >= ARRAY_SIZE(required))
+		return 0;
 	for (i = 0; i < ARRAY_SIZE(required[0]) && required[cmd][i]; i++)
 		if (GENL_REQ_ATTR_CHECK(info, required[cmd][i]))
 			return -EINVAL;
@@ -563,34 +597,14 @@ err:
 	nlmsg_free(msg);
 }
 
-static struct netlink_range_validation chunk_range = {
-	.min = 8, .max = 131072,
-};
-static struct netlink_range_validation hold_range = {
-	.min = 100, .max = 60000,
-};
-static struct netlink_range_validation major_range = {
-	.min = 0, .max = (1U << (32 - MINORBITS)) - 1,
-};
-static struct netlink_range_validation minor_range = {
-	.min = 0, .max = MINORMASK,
-};
-static struct netlink_range_validation cbt_count_range = {
-	.min = 1, .max = COWSNAP_CBT_MAX_COUNT,
-};
-
-#define POL_SET_ID	[COWSNAP_A_SET_ID] = NLA_POLICY_MIN(NLA_U64, 1)
-#define POL_DEV		[COWSNAP_A_DEV_MAJOR] = NLA_POLICY_FULL_RANGE(NLA_U32, &major_range), \
-			[COWSNAP_A_DEV_MINOR] = NLA_POLICY_FULL_RANGE(NLA_U32, &minor_range)
-
 /* GET_VERSION takes no attributes: an empty policy rejects any. */
 static const struct nla_policy empty_policy[COWSNAP_A_MAX + 1] = {
 };
 
 static const struct nla_policy set_new_policy[COWSNAP_A_MAX + 1] = {
 	[COWSNAP_A_SET_FLAGS] = { .type = NLA_U32 },
-	[COWSNAP_A_CHUNK_SECTORS] = NLA_POLICY_FULL_RANGE(NLA_U32, &chunk_range),
-	[COWSNAP_A_HOLD_MS] = NLA_POLICY_FULL_RANGE(NLA_U32, &hold_range),
+	[COWSNAP_A_CHUNK_SECTORS] = { .type = NLA_U32 },
+	[COWSNAP_A_HOLD_MS] = { .type = NLA_U32 },
 };
 
 static const struct nla_policy set_id_policy[COWSNAP_A_MAX + 1] = {
@@ -606,7 +620,7 @@ static const struct nla_policy set_storage_policy[COWSNAP_A_MAX + 1] = {
 	POL_SET_ID,
 	POL_DEV,
 	[COWSNAP_A_SECTOR] = { .type = NLA_U64 },
-	[COWSNAP_A_SECTORS] = NLA_POLICY_MIN(NLA_U64, 1),
+	[COWSNAP_A_SECTORS] = { .type = NLA_U64 },
 };
 
 static const struct nla_policy set_take_policy[COWSNAP_A_MAX + 1] = {
@@ -622,7 +636,7 @@ static const struct nla_policy cbt_get_policy[COWSNAP_A_MAX + 1] = {
 	POL_DEV,
 	[COWSNAP_A_SET_ID] = { .type = NLA_U64 },
 	[COWSNAP_A_CBT_FIRST] = { .type = NLA_U64 },
-	[COWSNAP_A_CBT_COUNT] = NLA_POLICY_FULL_RANGE(NLA_U32, &cbt_count_range),
+	[COWSNAP_A_CBT_COUNT] = { .type = NLA_U32 },
 };
 
 #define OP(c, fn, pol)	{ .cmd = (c), .doit = (fn), .policy = (pol), \

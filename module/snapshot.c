@@ -96,8 +96,12 @@ static bool need_copy(struct cs_tracker *t, u64 idx)
 
 static void cow_work(struct work_struct *work);
 
-/* Start copying chunk e->idx; e is in the busy table. */
-static void cow_start(struct cs_tracker *t, struct cs_chunk *e)
+/*
+ * Start copying chunk e->idx; e is in the busy table.  The read is issued by
+ * the caller once it dropped the tracker lock (cow_read()).
+ */
+static void cow_start(struct cs_tracker *t, struct cs_chunk *e,
+		      struct list_head *start)
 {
 	lockdep_assert_held(&t->lock);
 	e->copying = true;
@@ -106,25 +110,29 @@ static void cow_start(struct cs_tracker *t, struct cs_chunk *e)
 	e->read_err = BLK_STS_OK;
 	kref_get(&t->kref);
 	INIT_WORK(&e->work, cow_work);
-	queue_work(cs_wq, &e->work);
+	list_add_tail(&e->start, start);
 }
+
+static void cow_read(struct cs_chunk *e);
 
 /*
  * Advance write w over its chunks.  Returns true when it may be submitted;
  * false when it is parked on a busy chunk (it goes on from the tracker's
- * ready work when that chunk is released).
+ * ready work when that chunk is released).  Process context: it may wait
+ * for memory (GFP_NOIO), never for I/O.
  */
 bool cs_cow_advance(struct cs_wio *w)
 {
 	struct cs_tracker *t = w->t;
-	struct cs_chunk *e, *blocked;
+	struct cs_chunk *e, *blocked, *n;
 	unsigned long flags;
+	LIST_HEAD(start);
+	bool need_mem;
 	u64 c, end;
 
 again:
-	if (!w->spare)
-		w->spare = cs_chunk_alloc();
 	blocked = NULL;
+	need_mem = false;
 	spin_lock_irqsave(&t->lock, flags);
 	end = min(w->last, w->next + COW_WINDOW - 1);
 	for (c = w->next; c <= end; c++) {
@@ -140,14 +148,16 @@ again:
 				w->spare = NULL;
 			} else {
 				e = chunk_alloc_nowait();
-				if (!e)
+				if (!e) {
+					need_mem = !blocked;
 					break;
+				}
 			}
 			e->idx = c;
 			hlist_add_head(&e->hnode, busy_head(t, c));
-			cow_start(t, e);
+			cow_start(t, e, &start);
 		} else if (!e->copying && need_copy(t, c)) {
-			cow_start(t, e);
+			cow_start(t, e, &start);
 		}
 		if (!blocked) {
 			blocked = e;
@@ -157,8 +167,18 @@ again:
 	if (blocked)
 		list_add_tail(&w->node, &blocked->waiters);
 	spin_unlock_irqrestore(&t->lock, flags);
+
+	/* from here on w may already be running again elsewhere */
+	list_for_each_entry_safe(e, n, &start, start) {
+		list_del(&e->start);
+		cow_read(e);
+	}
 	if (blocked)
 		return false;
+	if (need_mem) {
+		w->spare = cs_chunk_alloc();
+		goto again;
+	}
 	if (w->next <= w->last)
 		goto again;
 	if (w->spare) {
@@ -493,10 +513,13 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		struct bio *clone;
 		void *v;
 
-		if (!spare)
+		/* a stored chunk never moves: no pin needed */
+		v = xa_load(&s->map, c);
+		if (!v && !spare)
 			spare = cs_chunk_alloc();
 		spin_lock_irqsave(&t->lock, flags);
-		v = xa_load(&s->map, c);
+		if (!v)
+			v = xa_load(&s->map, c);
 		if (!v) {
 			e = busy_find(t, c);
 			if (!e) {

@@ -166,6 +166,52 @@ static struct ftrace_ops submit_ops = {
 		 FTRACE_OPS_FL_PERMANENT,
 };
 
+/*
+ * The hook is attached while at least one tracker exists (cs_lock), so that
+ * no bio pays for it when nothing is tracked, and so that a conflict with
+ * another owner of submit_bio_noacct is reported to the command that needed
+ * the hook.
+ */
+static bool hooked;
+
+static int hook_attach(struct netlink_ext_ack *extack)
+{
+	unsigned long ip = (unsigned long)submit_bio_noacct;
+	int ret;
+
+	lockdep_assert_held(&cs_lock);
+	if (hooked)
+		return 0;
+	ret = ftrace_set_filter_ip(&submit_ops, ip, 0, 0);
+	if (ret) {
+		pr_err("cannot trace submit_bio_noacct: error %d\n", ret);
+		NL_SET_ERR_MSG(extack, "cannot trace submit_bio_noacct (ftrace)");
+		return ret;
+	}
+	ret = register_ftrace_function(&submit_ops);
+	if (ret) {
+		pr_err("cannot intercept submit_bio_noacct (error %d): another module (such as Veeam's blksnap) may own it with FTRACE_OPS_FL_IPMODIFY\n",
+		       ret);
+		NL_SET_ERR_MSG(extack, "cannot intercept writes: submit_bio_noacct is hooked by another module");
+		ftrace_set_filter_ip(&submit_ops, ip, 1, 0);
+		return -EBUSY;
+	}
+	hooked = true;
+	return 0;
+}
+
+/* After the last tracker left the registry. */
+static void hook_detach(void)
+{
+	lockdep_assert_held(&cs_lock);
+	if (!hooked)
+		return;
+	unregister_ftrace_function(&submit_ops);
+	ftrace_set_filter_ip(&submit_ops, (unsigned long)submit_bio_noacct, 1, 0);
+	synchronize_srcu(&filter_srcu);
+	hooked = false;
+}
+
 /* del_gendisk(disk): an origin may be going away.  Atomic context. */
 static void notrace del_gendisk_hook(unsigned long ip, unsigned long parent_ip,
 				     struct ftrace_ops *ops, struct ftrace_regs *fregs)
@@ -253,14 +299,19 @@ struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sector
 		}
 		return t;
 	}
+	ret = hook_attach(extack);
+	if (ret)
+		return ERR_PTR(ret);
+	ret = -ENOMEM;
 	t = kzalloc(sizeof(*t), GFP_KERNEL);
 	if (!t)
-		return ERR_PTR(-ENOMEM);
+		goto err_hook;
 	ret = cs_bdev_open(&t->origin, dev, false, NULL);
 	if (ret) {
-		kfree(t);
 		NL_SET_ERR_MSG(extack, "no such block device");
-		return ERR_PTR(ret == -ENOMEM ? ret : -ENODEV);
+		if (ret != -ENOMEM)
+			ret = -ENODEV;
+		goto err_free;
 	}
 	kref_init(&t->kref);
 	t->devt = dev;
@@ -276,18 +327,24 @@ struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sector
 	INIT_WORK(&t->gone_work, gone_work);
 	ret = cs_cbt_init(&t->cbt, bdev_nr_sectors(t->origin.bdev), t->chunk_shift);
 	if (ret)
-		goto err;
+		goto err_close;
 	atomic_inc(&ntrackers);
 	ret = xa_insert(&trackers, dev, t, GFP_KERNEL);
 	if (ret) {
 		atomic_dec(&ntrackers);
-		goto err;
+		goto err_cbt;
 	}
 	return t;
-err:
+
+err_cbt:
 	cs_cbt_free(&t->cbt);
+err_close:
 	cs_bdev_close(&t->origin);
+err_free:
 	kfree(t);
+err_hook:
+	if (xa_empty(&trackers))
+		hook_detach();
 	return ERR_PTR(ret);
 }
 
@@ -310,6 +367,8 @@ void cs_tracker_unuse(struct cs_tracker *t)
 	synchronize_srcu(&filter_srcu);
 	wait_event(t->drain_wq, !atomic_read(&t->inflight));
 	cs_tracker_put(t);
+	if (xa_empty(&trackers))
+		hook_detach();
 }
 
 /* Start holding new writes; the caller then drains. */
@@ -380,7 +439,6 @@ void cs_tracker_remove_snapshot(struct cs_tracker *t, struct cs_snapshot *s)
 
 int cs_tracker_init(void)
 {
-	unsigned long ip = (unsigned long)submit_bio_noacct;
 	int ret;
 
 	wio_cache = KMEM_CACHE(cs_wio, 0);
@@ -392,21 +450,10 @@ int cs_tracker_init(void)
 		goto err_cache;
 	}
 
-	ret = ftrace_set_filter_ip(&submit_ops, ip, 0, 0);
-	if (ret) {
-		pr_err("cannot trace submit_bio_noacct: error %d\n", ret);
-		goto err_pool;
-	}
-	ret = register_ftrace_function(&submit_ops);
-	if (ret) {
-		pr_err("cannot intercept submit_bio_noacct (error %d): is another module (such as Veeam's blksnap) hooking it?\n",
-		       ret);
-		goto err_filter;
-	}
 	ret = ftrace_set_filter_ip(&del_gendisk_ops, (unsigned long)del_gendisk, 0, 0);
 	if (ret) {
 		pr_err("cannot trace del_gendisk: error %d\n", ret);
-		goto err_submit;
+		goto err_pool;
 	}
 	ret = register_ftrace_function(&del_gendisk_ops);
 	if (ret) {
@@ -417,10 +464,6 @@ int cs_tracker_init(void)
 
 err_del_filter:
 	ftrace_set_filter_ip(&del_gendisk_ops, (unsigned long)del_gendisk, 1, 0);
-err_submit:
-	unregister_ftrace_function(&submit_ops);
-err_filter:
-	ftrace_set_filter_ip(&submit_ops, ip, 1, 0);
 err_pool:
 	mempool_destroy(wio_pool);
 err_cache:
@@ -433,8 +476,9 @@ void cs_tracker_exit(void)
 {
 	unregister_ftrace_function(&del_gendisk_ops);
 	ftrace_set_filter_ip(&del_gendisk_ops, (unsigned long)del_gendisk, 1, 0);
-	unregister_ftrace_function(&submit_ops);
-	ftrace_set_filter_ip(&submit_ops, (unsigned long)submit_bio_noacct, 1, 0);
+	mutex_lock(&cs_lock);
+	hook_detach();
+	mutex_unlock(&cs_lock);
 	synchronize_srcu(&filter_srcu);
 	flush_workqueue(cs_wq);
 	wait_event(trackers_wq, !atomic_read(&ntrackers));
