@@ -97,9 +97,9 @@ s() {
 
 sess_kill() {
 	[ -n "$SESS_MYPID" ] || return 0
-	kill -9 "$SESS_MYPID" 2>/dev/null
-	wait "$SESS_MYPID" 2>/dev/null
-	exec {SESS_IN}>&- {SESS_OUTFD}<&- 2>/dev/null
+	kill -9 "$SESS_MYPID" 2>/dev/null || true
+	wait "$SESS_MYPID" 2>/dev/null || true
+	exec {SESS_IN}>&- {SESS_OUTFD}<&- 2>/dev/null || true
 	SESS_MYPID=
 	return 0
 }
@@ -133,7 +133,7 @@ EV_PIDS=()
 events_start() {
 	"$NLCTL" events > "$1" 2>&1 &
 	EV_PIDS+=($!)
-	on_exit "kill $! 2>/dev/null"
+	on_exit "kill $! 2>/dev/null || true"
 	wait_for 10 grep -q '^listening' "$1" || fail "nlctl events did not subscribe: $(cat "$1")"
 }
 

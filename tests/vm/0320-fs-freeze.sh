@@ -23,9 +23,17 @@ M=$T/mnt R=$T/ro
 mkdir -p "$M" "$R"
 on_exit "umount $R 2>/dev/null; umount $M 2>/dev/null"
 
+# File i: (1 + i % 24) blocks of 4 KiB, each filled with a line naming i;
+# bash builtins only, so that the load is fast under emulation.
 content() {
-	# (no pipe: yes would die of SIGPIPE, and pipefail is on)
-	head -c $((4096 * (1 + $1 % 24))) < <(yes "file $1 of the load $(printf '%07d' "$1")")
+	local line blk n
+	printf -v line 'file %07d of the load\n' "$1"
+	blk=$line
+	while [ ${#blk} -lt 4096 ]; do blk=$blk$blk; done
+	blk=${blk:0:4096}
+	for ((n = 0; n <= $1 % 24; n++)); do
+		printf '%s' "$blk"
+	done
 }
 
 # The load: files written then renamed into place; $T/done lists the
@@ -38,7 +46,9 @@ load() {
 		content "$i" > "$M/f$i.tmp"
 		mv "$M/f$i.tmp" "$M/f$i"
 		echo "$i" >> "$T/done"
-		[ $((i % 50)) = 0 ] && rm -f "$M/f$((i - 45))"
+		if [ $((i % 50)) = 0 ]; then
+			rm -f "$M/f$((i - 45))"
+		fi
 	done
 }
 
@@ -47,7 +57,7 @@ take_under_load() {
 	rm -f "$T/stop"
 	load &
 	LOAD=$!
-	sleep 3
+	sleep 5
 	sess_start
 	new_set
 	s add-volume "$SET" /dev/ram0
