@@ -14,6 +14,7 @@
 #define CS_SEND_TIMEOUT_MS	2000
 
 struct cs_nl;
+struct cs_nl_events;
 
 struct cs_client_conn {
 	int fd;
@@ -31,6 +32,7 @@ struct cowsnapd {
 	struct cs_peer_policy peers;
 
 	struct cs_nl *nl;
+	struct cs_nl_events *events;	/* NULL: no module, or no events */
 	struct cs_pool pool;
 	int listen_fd;
 	int signal_fd;
@@ -48,6 +50,8 @@ void cs_server_close(struct cowsnapd *d);
 /* after daemonizing: the pid file gets the daemon's own pid */
 int cs_server_write_pid(struct cowsnapd *d);
 int cs_server_run(struct cowsnapd *d);
+/* events.c: handle what the module multicast */
+void cs_events_process(struct cowsnapd *d);
 /* ops.c: answer one frame from a client; false when the connection must
  * be closed. */
 bool cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,

@@ -154,6 +154,8 @@ int main(int argc, char **argv)
 		ret = -EPROTO;
 		goto out;
 	}
+	if (cs_nl_events_open(&d.events, &err))
+		cs_warn("%s: storage will not grow when sets run low", err.message);
 	cs_info("cowsnapd %s, module %s (netlink protocol %u), listening on %s",
 		COWSNAP_VERSION, ver, proto, d.socket_path);
 
@@ -189,6 +191,7 @@ serve:
 	ret = cs_server_run(&d);
 out:
 	cs_server_close(&d);
+	cs_nl_events_close(d.events);
 	cs_nl_close(d.nl);
 	cs_pool_free(&d.pool);
 	return ret ? 1 : 0;

@@ -675,3 +675,117 @@ int cs_nl_volume_dump(struct cs_nl *nl, struct cs_volume **vols, uint32_t *n,
 	*n = l.n;
 	return ret;
 }
+
+/* ---------------------------------------------------------------- */
+
+struct cs_nl_events {
+	struct nl_sock *sk;
+	void (*fn)(void *ctx, const struct cs_event *e);
+	void *ctx;
+};
+
+static const char *const event_names[] = {
+	[COWSNAP_CMD_EVENT_SET_TAKEN] = "SET_TAKEN",
+	[COWSNAP_CMD_EVENT_SET_DESTROYED] = "SET_DESTROYED",
+	[COWSNAP_CMD_EVENT_STORAGE_LOW] = "STORAGE_LOW",
+	[COWSNAP_CMD_EVENT_SET_INVALID] = "SET_INVALID",
+	[COWSNAP_CMD_EVENT_VOLUME_GONE] = "VOLUME_GONE",
+};
+
+const char *cs_nl_event_name(int cmd)
+{
+	if (cmd >= COWSNAP_CMD_EVENT_SET_TAKEN && cmd <= COWSNAP_CMD_EVENT_VOLUME_GONE)
+		return event_names[cmd];
+	return "?";
+}
+
+static int event_cb(struct nl_msg *msg, void *arg)
+{
+	struct cs_nl_events *ev = arg;
+	struct nlattr *tb[COWSNAP_A_MAX + 1];
+	struct genlmsghdr *gh = nlmsg_data(nlmsg_hdr(msg));
+	struct cs_event e = { .cmd = gh->cmd };
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, COWSNAP_A_MAX, policy) < 0) {
+		cs_warn("malformed event from the module");
+		return NL_SKIP;
+	}
+	if (tb[COWSNAP_A_SET_ID])
+		e.set_id = nla_get_u64(tb[COWSNAP_A_SET_ID]);
+	if (tb[COWSNAP_A_STORAGE_SECTORS])
+		e.storage_sectors = nla_get_u64(tb[COWSNAP_A_STORAGE_SECTORS]);
+	if (tb[COWSNAP_A_STORAGE_USED])
+		e.storage_used = nla_get_u64(tb[COWSNAP_A_STORAGE_USED]);
+	if (tb[COWSNAP_A_INVALID_CAUSE])
+		e.invalid_cause = nla_get_u32(tb[COWSNAP_A_INVALID_CAUSE]);
+	if (tb[COWSNAP_A_DEV_MAJOR])
+		e.major = nla_get_u32(tb[COWSNAP_A_DEV_MAJOR]);
+	if (tb[COWSNAP_A_DEV_MINOR])
+		e.minor = nla_get_u32(tb[COWSNAP_A_DEV_MINOR]);
+	if (tb[COWSNAP_A_DEV_NAME])
+		snprintf(e.dev_name, sizeof(e.dev_name), "%s", nla_get_string(tb[COWSNAP_A_DEV_NAME]));
+	ev->fn(ev->ctx, &e);
+	return NL_OK;
+}
+
+int cs_nl_events_open(struct cs_nl_events **out, struct cs_error *err)
+{
+	struct cs_nl_events *ev = calloc(1, sizeof(*ev));
+	int grp, ret;
+
+	*out = NULL;
+	if (!ev || !(ev->sk = nl_socket_alloc())) {
+		free(ev);
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	nl_socket_disable_seq_check(ev->sk);
+	ret = genl_connect(ev->sk);
+	if (ret < 0)
+		goto fail;
+	grp = genl_ctrl_resolve_grp(ev->sk, COWSNAP_GENL_NAME, COWSNAP_GENL_MCGRP_EVENTS);
+	if (grp < 0) {
+		ret = grp;
+		goto fail;
+	}
+	ret = nl_socket_add_membership(ev->sk, grp);
+	if (ret < 0)
+		goto fail;
+	nl_socket_set_nonblocking(ev->sk);
+	nl_socket_modify_cb(ev->sk, NL_CB_VALID, NL_CB_CUSTOM, event_cb, ev);
+	*out = ev;
+	return 0;
+fail:
+	cs_error_set(err, EIO, "cannot subscribe to the module's events: %s", nl_geterror(ret));
+	nl_socket_free(ev->sk);
+	free(ev);
+	return -EIO;
+}
+
+void cs_nl_events_close(struct cs_nl_events *ev)
+{
+	if (!ev)
+		return;
+	nl_socket_free(ev->sk);
+	free(ev);
+}
+
+int cs_nl_events_fd(const struct cs_nl_events *ev)
+{
+	return nl_socket_get_fd(ev->sk);
+}
+
+void cs_nl_events_read(struct cs_nl_events *ev,
+		       void (*fn)(void *ctx, const struct cs_event *e), void *ctx)
+{
+	int ret;
+
+	ev->fn = fn;
+	ev->ctx = ctx;
+	do {
+		ret = nl_recvmsgs_default(ev->sk);
+	} while (ret >= 0);
+	if (ret != -NLE_AGAIN)
+		cs_warn("reading module events: %s (events may have been lost)",
+			nl_geterror(ret));
+}

@@ -44,4 +44,25 @@ void cs_nl_set_free(struct cs_set *set);
 int cs_nl_volume_dump(struct cs_nl *nl, struct cs_volume **vols, uint32_t *n,
 		      struct cs_error *err);
 
+/* Events from the module's multicast group "events", on a socket of their
+ * own so that they never mix with replies. */
+struct cs_nl_events;
+
+struct cs_event {
+	int cmd;			/* COWSNAP_CMD_EVENT_* */
+	uint64_t set_id;
+	uint64_t storage_sectors, storage_used;
+	uint32_t invalid_cause;
+	uint32_t major, minor;
+	char dev_name[64];
+};
+
+int cs_nl_events_open(struct cs_nl_events **out, struct cs_error *err);
+void cs_nl_events_close(struct cs_nl_events *ev);
+int cs_nl_events_fd(const struct cs_nl_events *ev);
+/* Read what is queued and call fn for each event; never blocks. */
+void cs_nl_events_read(struct cs_nl_events *ev,
+		       void (*fn)(void *ctx, const struct cs_event *e), void *ctx);
+const char *cs_nl_event_name(int cmd);
+
 #endif

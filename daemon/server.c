@@ -21,6 +21,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "netlink.h"
 
 static int mkdir_p(const char *dir, mode_t mode)
 {
@@ -309,7 +310,7 @@ int cs_server_run(struct cowsnapd *d)
 	struct cs_client_conn **conns;
 	unsigned n, i;
 
-	pfd = calloc(CS_MAX_CLIENTS + 2, sizeof(*pfd));
+	pfd = calloc(CS_MAX_CLIENTS + 3, sizeof(*pfd));
 	conns = calloc(CS_MAX_CLIENTS, sizeof(*conns));
 	if (!pfd || !conns) {
 		free(pfd);
@@ -321,9 +322,11 @@ int cs_server_run(struct cowsnapd *d)
 
 		pfd[0] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
-		n = 2;
+		pfd[2] = (struct pollfd){ .fd = d->events ? cs_nl_events_fd(d->events) : -1,
+					  .events = POLLIN };
+		n = 3;
 		for (c = d->clients; c; c = c->next) {
-			conns[n - 2] = c;
+			conns[n - 3] = c;
 			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
 		}
 		if (poll(pfd, n, -1) < 0) {
@@ -334,11 +337,14 @@ int cs_server_run(struct cowsnapd *d)
 		}
 		if (pfd[0].revents)
 			handle_signals(d);
-		for (i = 2; i < n; i++) {
+		/* events first: a set may have gone since a request was sent */
+		if (pfd[2].revents)
+			cs_events_process(d);
+		for (i = 3; i < n; i++) {
 			if (!pfd[i].revents)
 				continue;
-			if (!client_input(d, conns[i - 2]))
-				client_drop(d, conns[i - 2]);
+			if (!client_input(d, conns[i - 3]))
+				client_drop(d, conns[i - 3]);
 		}
 		if (pfd[1].revents)
 			accept_one(d);

@@ -3,6 +3,7 @@
  * module.  The arithmetic is pool.c's. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -30,9 +31,13 @@ static void paths(const struct cowsnapd *d, char *conf, char *state)
 	snprintf(state, PATH_MAX, "%s/storage.state", dirname(dir));
 }
 
-/* A device fit to be storage: a block device nobody has open exclusively
- * (mounted, in use by LVM/md, another set's storage...). */
-static int probe_dev(const char *path, uint32_t *major, uint32_t *minor,
+/*
+ * A device fit to be storage: a block device, and when `excl' nobody has it
+ * open exclusively (mounted, in use by LVM/md...).  Devices already in the
+ * configuration are not checked so: the module holds them open while sets
+ * use them.
+ */
+static int probe_dev(const char *path, bool excl, uint32_t *major, uint32_t *minor,
 		     uint64_t *sectors, struct cs_error *err)
 {
 	struct stat st;
@@ -48,7 +53,7 @@ static int probe_dev(const char *path, uint32_t *major, uint32_t *minor,
 			     "(files as storage are not supported yet)", path);
 		return -ENOTBLK;
 	}
-	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | (excl ? O_EXCL : 0));
 	if (fd < 0) {
 		cs_error_set(err, errno, "storage device %s: %s%s", path, strerror(errno),
 			     errno == EBUSY ? " (mounted or otherwise in use?)" : "");
@@ -116,7 +121,7 @@ int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
 
 			/* a missing or busy device is logged, not fatal: the
 			 * daemon must come up to release what it can */
-			if (probe_dev(c.devices[i], &ma, &mi, &sectors, &e) ||
+			if (probe_dev(c.devices[i], false, &ma, &mi, &sectors, &e) ||
 			    cs_pool_add_dev(&d->pool, c.devices[i], ma, mi, sectors, &e))
 				cs_warn("%s: %s", conf, e.message);
 		}
@@ -181,7 +186,7 @@ int cs_storage_add(struct cowsnapd *d, const char *path, struct cs_error *err)
 	uint64_t sectors;
 	int ret;
 
-	ret = probe_dev(path, &ma, &mi, &sectors, err);
+	ret = probe_dev(path, true, &ma, &mi, &sectors, err);
 	if (ret)
 		return ret;
 	ret = cs_pool_add_dev(&d->pool, path, ma, mi, sectors, err);

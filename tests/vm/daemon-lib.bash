@@ -67,3 +67,43 @@ show_log() {
 	echo "# cowsnapd log:"
 	sed 's/^/#   /' "$DAEMON_LOG"
 }
+
+# make_loop VAR SIZE_MB: a loop device over a fresh file, removed at exit.
+make_loop() {
+	local __f __dev
+	[ -e /dev/loop-control ] || modprobe loop || fail "modprobe loop failed"
+	__f=$(mktemp /tmp/cs-loop.XXXXXX)
+	truncate -s "${2}M" "$__f"
+	__dev=$(losetup -f --show "$__f") || fail "losetup failed"
+	on_exit "losetup -d $__dev; rm -f $__f"
+	printf -v "$1" '%s' "$__dev"
+}
+
+# A configuration directory of the test's own.
+CONF=$(mktemp -d /tmp/cowsnap-conf.XXXXXX)
+
+# skip_if_unsupported OUTPUT: skip when the module answered EOPNOTSUPP.
+skip_if_unsupported() {
+	if echo "$1" | grep -q "the cowsnap module does not support this yet"; then
+		skip "the module does not implement this yet: $1"
+	fi
+}
+
+# delete_all_sets: registered after start_daemon, so that it runs first.
+delete_all_sets() {
+	[ -n "$DAEMON_PID" ] && "$SNAPCTL" delete --all > /dev/null 2>&1
+	return 0
+}
+
+# mkfs_ext4 DEV [ARGS]: ext4 with the module loaded, so that mount finds it.
+mkfs_ext4() {
+	modprobe ext4 2>/dev/null || true
+	mkfs.ext4 -q "$@"
+}
+
+# storage_used: sectors of difference storage given to sets.
+storage_used() {
+	local u
+	u=$("$SNAPCTL" --json list storage | tr -d ' \n' | grep -o '"used":[0-9]*' | cut -d: -f2 || true)
+	echo "${u:-0}"
+}

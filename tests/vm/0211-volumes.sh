@@ -1,0 +1,42 @@
+#!/bin/bash
+# snapctl list volumes shows what blkid and mountinfo know of each device;
+# volume specs that cannot be resolved get errors that say why.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.bash"
+
+make_loop vol 32
+make_loop st 32
+mkfs_ext4 -L csvol "$vol"
+uuid=$(blkid -o value -s UUID "$vol")
+mkdir -p /tmp/vol-mnt
+mount "$vol" /tmp/vol-mnt
+on_exit "umount /tmp/vol-mnt"
+load_module
+start_daemon --config-dir "$CONF"
+
+json=$("$SNAPCTL" --json list volumes)
+entry=$(echo "$json" | tr -d ' \n' | grep -o "{\"device\":\"$vol\"[^}]*}") ||
+	fail "$vol not in list volumes: $json"
+for kv in '"fstype":"ext4"' '"label":"csvol"' "\"uuid\":\"$uuid\"" '"mountpoint":"/tmp/vol-mnt"' \
+	  '"sectors":65536'; do
+	echo "$entry" | grep -qF "$kv" || fail "list volumes entry lacks $kv: $entry"
+done
+"$SNAPCTL" list volumes | grep -Eq "^$vol +[0-9]+:[0-9]+ +32\.0MiB +ext4 .* /tmp/vol-mnt$" ||
+	fail "table: $("$SNAPCTL" list volumes)"
+
+"$SNAPCTL" storage add "$st" > /dev/null
+run_rc out err rc "$SNAPCTL" create UUID=00000000-dead-beef-0000-000000000000
+check_eq "$rc" 1 "create with an unknown UUID"
+echo "$err" | grep -qF "no block device has UUID=00000000-dead-beef-0000-000000000000" || fail "UUID: $err"
+run_rc out err rc "$SNAPCTL" create /proc/self
+check_eq "$rc" 1 "create of /proc"
+echo "$err" | grep -qF "is on a proc filesystem" || fail "/proc: $err"
+run_rc out err rc "$SNAPCTL" create no/such/dir
+check_eq "$rc" 2 "create of a relative path that does not exist"
+echo "$err" | grep -qF "invalid volume: \`no/such/dir'" || fail "relative path: $err"
+run_rc out err rc "$SNAPCTL" create /tmp/vol-mnt "$vol"
+check_eq "$rc" 1 "the same volume twice"
+echo "$err" | grep -qF "are the same volume" || fail "same volume twice: $err"
+run_rc out err rc "$SNAPCTL" create "$st"
+check_eq "$rc" 1 "the storage device as a volume with no other storage"
+echo "$err" | grep -qF "not enough free difference storage" || fail "storage as volume: $err"
