@@ -277,7 +277,6 @@ int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
 		set->vols[i].s = s;
 	}
 
-	deadline = jiffies + msecs_to_jiffies(set->hold_ms);
 	if (!(flags & COWSNAP_TAKE_F_NO_FREEZE)) {
 		for (; frozen < set->nvol; frozen++) {
 			ret = bdev_freeze(set->vols[frozen].t->origin.bdev);
@@ -287,6 +286,8 @@ int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
 			}
 		}
 	}
+	/* the freeze cannot be bounded; the hold is, from here */
+	deadline = jiffies + msecs_to_jiffies(set->hold_ms);
 	for (i = 0; i < set->nvol; i++)
 		cs_tracker_hold(set->vols[i].t);
 	ret = 0;
