@@ -7,6 +7,7 @@
 
 #include "peer.h"
 #include "pool.h"
+#include "writers.h"
 #include "proto.h"
 
 #define CS_MAX_CLIENTS		128
@@ -34,6 +35,7 @@ struct cowsnapd {
 	struct cs_nl *nl;
 	struct cs_nl_events *events;	/* NULL: no module, or no events */
 	struct cs_pool pool;
+	struct cs_writer_set writers;
 	int listen_fd;
 	int signal_fd;
 	int pid_fd;

@@ -165,6 +165,8 @@ serve:
 		cs_err("%s", err.message);
 		goto out;
 	}
+	if (cs_writers_load(&d, &err))
+		cs_warn("%s", err.message);
 	if (d.nl) {
 		struct cs_set *sets;
 		uint32_t n;
@@ -191,6 +193,7 @@ serve:
 	ret = cs_server_run(&d);
 out:
 	cs_server_close(&d);
+	cs_writers_free(&d);
 	cs_nl_events_close(d.events);
 	cs_nl_close(d.nl);
 	cs_pool_free(&d.pool);

@@ -61,6 +61,8 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 	struct cs_set_result *r = result;
 	struct cs_resolved *vols;
 	uint32_t (*avoid)[2];
+	struct cs_session_env env = { .backup_type = "full" };
+	bool with_writers = false;
 	uint64_t id = 0;
 	uint32_t flags;
 	int ret;
@@ -87,6 +89,8 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 		}
 		avoid[i][0] = vols[i].major;
 		avoid[i][1] = vols[i].minor;
+		snprintf(env.volumes + strlen(env.volumes), sizeof(env.volumes) - strlen(env.volumes),
+			 "%s%s", i ? " " : "", vols[i].devnode);
 	}
 	if (!d->pool.ndevs) {
 		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "
@@ -94,17 +98,26 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 		ret = -ENOSPC;
 		goto out;
 	}
+	/* writers prepare before the set exists: a veto costs the module nothing */
+	if (!a->no_writers && d->writers.n) {
+		ret = cs_writers_prepare(d, &env, err);
+		if (ret) {
+			cs_writers_abort(d, &env);
+			goto out;
+		}
+	}
 	flags = a->persistent ? COWSNAP_SET_F_PERSISTENT : COWSNAP_SET_F_AUTO_RELEASE;
 	ret = cs_nl_set_new(d->nl, flags, a->chunk_sectors, &id, err);
 	if (ret == -EBUSY) {
 		cs_error_set(err, EBUSY, "another shadow copy set is being created; try again "
 			     "when it is done");
-		goto out;
+		goto abort_early;
 	}
 	if (ret) {
 		explain(err, ret, "cannot start a shadow copy set");
-		goto out;
+		goto abort_early;
 	}
+	env.set_id = id;
 	for (uint32_t i = 0; i < a->nvolumes; i++) {
 		ret = cs_nl_set_add_volume(d->nl, id, vols[i].major, vols[i].minor, err);
 		if (ret == -EBUSY)
@@ -127,30 +140,62 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 			explain(err, ret, "cannot give the set difference storage");
 		goto destroy;
 	}
-	if (!a->no_writers)
-		cs_dbg("set %" PRIu64 ": no writers are registered; crash-consistent", id);
+	with_writers = !a->no_writers && d->writers.n;
+	if (with_writers) {
+		ret = cs_writers_freeze(d, &env, err);
+		if (ret)
+			goto abort;
+	}
 	ret = cs_nl_set_take(d->nl, id, 0, &r->set, err);
+	if (with_writers) {
+		/* thaw always, right after the take, whatever it gave */
+		struct cs_error terr;
+		int tret = cs_writers_thaw(d, &env, &terr);
+
+		if (!ret && tret) {
+			cs_nl_set_free(&r->set);
+			*err = terr;
+			ret = tret;
+			goto abort;
+		}
+	}
 	if (ret == -ETIMEDOUT) {
 		cs_error_set(err, ETIMEDOUT, "writes to the volumes did not drain within the "
 			     "hold time; the set was not taken (try again when the volumes "
 			     "are less busy)");
-		goto destroy;
+		goto abort;
 	}
 	if (ret) {
 		explain(err, ret, "cannot take the set");
-		goto destroy;
+		goto abort;
 	}
+	if (with_writers) {
+		ret = cs_writers_finish(d, &env, err);
+		if (ret) {
+			cs_nl_set_free(&r->set);
+			goto destroy;
+		}
+	}
+	r->consistency = with_writers ? CS_CONSISTENCY_APPLICATION : CS_CONSISTENCY_CRASH;
+	r->writers = with_writers ? (uint32_t)d->writers.n : 0;
 	cs_info("set %" PRIu64 " taken (%u volume(s), %s) for pid %d", id, a->nvolumes,
 		a->persistent ? "persistent" : "auto-release", (int)c->pid);
 	goto out;
+abort:
+	if (with_writers)
+		cs_writers_abort(d, &env);
 destroy:
 	{
 		struct cs_error e;
 
-		if (cs_nl_set_destroy(d->nl, id, &e))
+		if (id && cs_nl_set_destroy(d->nl, id, &e))
 			cs_warn("set %" PRIu64 ": cleanup failed: %s", id, e.message);
 		cs_storage_release(d, id);
 	}
+	goto out;
+abort_early:
+	if (!a->no_writers && d->writers.n)
+		cs_writers_abort(d, &env);
 out:
 	free(vols);
 	free(avoid);
@@ -332,7 +377,32 @@ static int op_storage_remove(struct cowsnapd *d, struct cs_client_conn *c,
 	return ret ? ret : op_storage_list(d, c, NULL, result, err);
 }
 
+static int op_writer_list(struct cowsnapd *d, struct cs_client_conn *c,
+			  const void *args, void *result, struct cs_error *err)
+{
+	struct cs_writer_list_result *r = result;
+
+	r->writers = calloc(d->writers.n ? d->writers.n : 1, sizeof(*r->writers));
+	if (!r->writers)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->writers.n; i++) {
+		const struct cs_writer *w = &d->writers.w[i];
+		struct cs_writer_info *o = &r->writers[r->nwriters++];
+
+		strcpy(o->name, w->name);
+		strcpy(o->exec, w->exec);
+		o->order = w->order;
+		o->state = w->state;
+		o->last_error = w->error;
+		snprintf(o->message, sizeof(o->message), "%s", w->last_message);
+		o->freeze_timeout_ms = w->freeze_timeout_ms;
+		o->event_timeout_ms = w->event_timeout_ms;
+	}
+	return 0;
+}
+
 static const op_fn handlers[__CS_OP_COUNT] = {
+	[CS_OP_WRITER_LIST] = op_writer_list,
 	[CS_OP_VERSION] = op_version,
 	[CS_OP_SET_CREATE] = op_set_create,
 	[CS_OP_SET_DELETE] = op_set_delete,

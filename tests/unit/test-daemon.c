@@ -9,6 +9,7 @@
 #include "mountinfo.h"
 #include "peer.h"
 #include "pool.h"
+#include "writers.h"
 
 START_TEST(peer_root_only)
 {
@@ -287,6 +288,55 @@ START_TEST(pool_state)
 }
 END_TEST
 
+static int parse_writer(const char *text, struct cs_writer *w, struct cs_error *err)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int ret;
+
+	memset(w, 0, sizeof(*w));
+	ret = cs_writer_conf_parse(f, "db.conf", w, err);
+	fclose(f);
+	return ret;
+}
+
+START_TEST(writer_conf)
+{
+	struct cs_writer w;
+	struct cs_error err;
+	unsigned ms;
+
+	ck_assert_int_eq(parse_writer("exec /usr/lib/cowsnap/sqlite # hook\norder front-end\n"
+				      "freeze-timeout 5s\nevent-timeout 250ms\n", &w, &err), 0);
+	ck_assert_str_eq(w.exec, "/usr/lib/cowsnap/sqlite");
+	ck_assert_int_eq(w.order, CS_ORDER_FRONT_END);
+	ck_assert_uint_eq(w.freeze_timeout_ms, 5000);
+	ck_assert_uint_eq(w.event_timeout_ms, 250);
+	ck_assert_int_eq(w.hold_stdin, -1);
+	ck_assert_int_eq(parse_writer("exec /bin/true\n", &w, &err), 0);
+	ck_assert_int_eq(w.order, CS_ORDER_BACK_END);
+	ck_assert_uint_eq(w.freeze_timeout_ms, 60000);
+	ck_assert_uint_eq(w.event_timeout_ms, 30000);
+
+	ck_assert_int_eq(parse_writer("order system\n", &w, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "db.conf: no `exec PATH' line");
+	ck_assert_int_eq(parse_writer("exec bin/x\n", &w, &err), -EINVAL);
+	ck_assert_int_eq(parse_writer("exec /x\norder middle\n", &w, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "db.conf:2: order `middle'"));
+	ck_assert_int_eq(parse_writer("exec /x\nfreeze-timeout 5h\n", &w, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "invalid duration `5h'"));
+	ck_assert_int_eq(parse_writer("exec /x\nveto always\n", &w, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "unknown setting `veto'"));
+
+	ck_assert_int_eq(cs_parse_duration("2m", &ms), 0);
+	ck_assert_uint_eq(ms, 120000);
+	ck_assert_int_eq(cs_parse_duration("10", &ms), 0);
+	ck_assert_uint_eq(ms, 10000);
+	ck_assert_int_eq(cs_parse_duration("0s", &ms), -EINVAL);
+	ck_assert_int_eq(cs_parse_duration("s", &ms), -EINVAL);
+	ck_assert_int_eq(cs_parse_duration("3 s", &ms), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("daemon");
@@ -308,6 +358,7 @@ int main(void)
 	tcase_add_test(t, pool_conf);
 	tcase_add_test(t, pool_alloc_release);
 	tcase_add_test(t, pool_state);
+	tcase_add_test(t, writer_conf);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -107,3 +107,28 @@ storage_used() {
 	u=$("$SNAPCTL" --json list storage | tr -d ' \n' | grep -o '"used":[0-9]*' | cut -d: -f2 || true)
 	echo "${u:-0}"
 }
+
+# add_writer CONFDIR NAME ORDER SCRIPT_BODY [EXTRA_CONF]: a hook writer whose
+# script (bash) gets the event as $1; EVENTS (a file) is where the helper
+# `record' writes "NAME EVENT" lines.
+EVENTS=/tmp/cowsnap-events.log
+export EVENTS
+add_writer() {
+	local dir=$1/writers.d name=$2 order=$3 body=$4 extra=${5:-}
+	mkdir -p "$dir"
+	cat > "$dir/$name.sh" <<EOS
+#!/bin/bash
+record() { echo "\$COWSNAP_WRITER \$*" >> "$EVENTS"; }
+record "\$1"
+$body
+exit 0
+EOS
+	chmod +x "$dir/$name.sh"
+	printf 'exec %s\norder %s\n%s\n' "$dir/$name.sh" "$order" "$extra" > "$dir/$name.conf"
+}
+
+# writer_field NAME FIELD: from `snapctl --json list writers'
+writer_field() {
+	"$SNAPCTL" --json list writers | tr -d '\n' | sed 's/},/}\n/g' |
+		grep "\"name\": *\"$1\"" | grep -o "\"$2\": *\"[^\"]*\"" | sed 's/.*: *"\(.*\)"/\1/'
+}

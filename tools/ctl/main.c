@@ -8,7 +8,7 @@
 
 static const struct command commands[] = {
 	{ "version", cmd_version, "print the versions of snapctl, cowsnapd and the module" },
-	{ "list", cmd_list, "list sets, volumes or difference storage" },
+	{ "list", cmd_list, "list writers, sets, volumes or difference storage" },
 	{ "create", cmd_create, "create a shadow copy set of one or more volumes" },
 	{ "delete", cmd_delete, "delete a set, all sets, or the oldest set of a volume" },
 	{ "show", cmd_show, "show one set" },

@@ -161,6 +161,9 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 	free(a.volumes);
 	if (ret)
 		return ret;
+	if (r.consistency == CS_CONSISTENCY_CRASH && !a.no_writers)
+		fprintf(stderr, "%s: note: set %" PRIu64 " is crash-consistent: no writers are "
+			"configured\n", ctl->prog, r.set.id);
 	if (ctl->json) {
 		print_json(ctl, CS_OP_SET_CREATE, &r);
 	} else {
@@ -357,17 +360,46 @@ int list_storage(struct snapctl *ctl)
 	return EXIT_OK;
 }
 
-static const char list_usage[] = "list sets|volumes|storage";
+int list_writers(struct snapctl *ctl)
+{
+	struct cs_empty none = { 0 };
+	struct cs_writer_list_result r = { 0 };
+	int ret;
+
+	ret = call(ctl, CS_OP_WRITER_LIST, &none, &r);
+	if (ret)
+		return ret;
+	if (ctl->json) {
+		print_json(ctl, CS_OP_WRITER_LIST, &r);
+	} else {
+		printf("%-16s %-9s %-28s %-13s %s\n", "WRITER", "ORDER", "STATE", "LAST ERROR",
+		       "MESSAGE");
+		for (uint32_t i = 0; i < r.nwriters; i++) {
+			const struct cs_writer_info *w = &r.writers[i];
+
+			printf("%-16s %-9s %-28s %-13s %s\n", w->name,
+			       cs_writer_order_names[w->order], cs_writer_state_names[w->state],
+			       cs_writer_error_names[w->last_error],
+			       w->message[0] ? w->message : "-");
+		}
+	}
+	cs_result_free(CS_OP_WRITER_LIST, &r);
+	return EXIT_OK;
+}
+
+static const char list_usage[] = "list writers|sets|volumes|storage";
 
 int cmd_list(struct snapctl *ctl, int argc, char **argv)
 {
 	if (want_help(argc, argv, list_usage,
-		      "Lists shadow copy sets, block devices (with what the module tracks),\n"
+		      "Lists writers (state and last error of each), shadow copy sets, block devices (with what the module tracks),\n"
 		      "or difference storage.  --json (before the command) for scripts.\n", ctl))
 		return EXIT_OK;
 	if (argc != 2)
 		return usage_error(ctl, list_usage, argc < 2 ? "list what?" :
 				   "unexpected argument `%s'", argv[argc - 1]);
+	if (!strcmp(argv[1], "writers"))
+		return list_writers(ctl);
 	if (!strcmp(argv[1], "sets"))
 		return list_sets(ctl);
 	if (!strcmp(argv[1], "volumes"))

@@ -47,6 +47,7 @@ int cmd_delete(struct snapctl *ctl, int argc, char **argv);
 int cmd_show(struct snapctl *ctl, int argc, char **argv);
 int cmd_storage(struct snapctl *ctl, int argc, char **argv);
 int list_sets(struct snapctl *ctl);
+int list_writers(struct snapctl *ctl);
 int list_volumes(struct snapctl *ctl);
 int list_storage(struct snapctl *ctl);
 

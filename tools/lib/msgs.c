@@ -111,8 +111,12 @@ SCHEMA(set_create_args_schema, struct cs_set_create_args,
 	F_BOOL(struct cs_set_create_args, no_writers, false),
 	F_U32(struct cs_set_create_args, chunk_sectors, false, 0, 131072));
 
+const char *const cs_consistency_names[] = { "none", "crash", "application", NULL };
+
 SCHEMA(set_result_schema, struct cs_set_result,
-	F_OBJ(struct cs_set_result, set, true, &set_schema));
+	F_OBJ(struct cs_set_result, set, true, &set_schema),
+	F_ENUM(struct cs_set_result, consistency, false, cs_consistency_names),
+	F_U32ALL(struct cs_set_result, writers, false));
 
 SCHEMA(set_delete_args_schema, struct cs_set_delete_args,
 	F_U64ALL(struct cs_set_delete_args, id, false),
@@ -163,6 +167,32 @@ SCHEMA(storage_list_result_schema, struct cs_storage_list_result,
 SCHEMA(storage_args_schema, struct cs_storage_args,
 	F_STR(struct cs_storage_args, device, true));
 
+const char *const cs_writer_order_names[] = { "front-end", "back-end", "system", NULL };
+const char *const cs_writer_state_names[] = {
+	"STABLE", "WAITING_FOR_FREEZE", "WAITING_FOR_THAW", "WAITING_FOR_POST_SNAPSHOT",
+	"WAITING_FOR_BACKUP_COMPLETE", "FAILED_AT_PREPARE_BACKUP", "FAILED_AT_PREPARE_SNAPSHOT",
+	"FAILED_AT_FREEZE", "FAILED_AT_THAW", "FAILED_AT_POST_SNAPSHOT",
+	"FAILED_AT_BACKUP_COMPLETE", NULL
+};
+const char *const cs_writer_error_names[] = {
+	"NONE", "TIMEOUT", "RETRYABLE", "NONRETRYABLE", "INCONSISTENT_SNAPSHOT",
+	"OUT_OF_RESOURCES", NULL
+};
+
+SCHEMA(writer_info_schema, struct cs_writer_info,
+	F_STR(struct cs_writer_info, name, true),
+	F_STR(struct cs_writer_info, exec, true),
+	F_ENUM(struct cs_writer_info, order, true, cs_writer_order_names),
+	F_ENUM(struct cs_writer_info, state, true, cs_writer_state_names),
+	F_ENUM(struct cs_writer_info, last_error, true, cs_writer_error_names),
+	F_STR(struct cs_writer_info, message, false),
+	F_U32ALL(struct cs_writer_info, freeze_timeout_ms, false),
+	F_U32ALL(struct cs_writer_info, event_timeout_ms, false));
+
+SCHEMA(writer_list_result_schema, struct cs_writer_list_result,
+	F_ARR(struct cs_writer_list_result, writers, nwriters, false, 0, 256,
+	      &writer_info_schema));
+
 const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
 	[CS_OP_VERSION] = { "version", &empty_schema, &version_schema },
 	[CS_OP_SET_CREATE] = { "set_create", &set_create_args_schema, &set_result_schema },
@@ -176,4 +206,5 @@ const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
 				&storage_list_result_schema },
 	[CS_OP_STORAGE_REMOVE] = { "storage_remove", &storage_args_schema,
 				   &storage_list_result_schema },
+	[CS_OP_WRITER_LIST] = { "writer_list", &empty_schema, &writer_list_result_schema },
 };

@@ -120,6 +120,7 @@ enum cs_op {
 	CS_OP_STORAGE_LIST,
 	CS_OP_STORAGE_ADD,
 	CS_OP_STORAGE_REMOVE,
+	CS_OP_WRITER_LIST,
 	__CS_OP_COUNT
 };
 
@@ -178,9 +179,15 @@ struct cs_set_create_args {
 	uint32_t chunk_sectors;		/* 0: module default */
 };
 
+enum cs_consistency { CS_CONSISTENCY_NONE, CS_CONSISTENCY_CRASH, CS_CONSISTENCY_APPLICATION };
+
 /* set_create and set_show: result */
 struct cs_set_result {
 	struct cs_set set;
+	/* set_create only: "application" when every writer froze and thawed
+	 * without error, "crash" when no writer took part */
+	int consistency;		/* enum cs_consistency */
+	uint32_t writers;		/* writers that took part */
 };
 
 /* set_delete: args; exactly one of id, all, oldest */
@@ -243,6 +250,22 @@ struct cs_storage_args {
 	char device[CS_PATH_MAX + 1];
 };
 
+/* writer_list: result; names in cs_writer_*_names */
+struct cs_writer_info {
+	char name[CS_NAME_MAX + 1];
+	char exec[CS_PATH_MAX + 1];
+	int order;			/* front-end, back-end, system */
+	int state;			/* STABLE, WAITING_FOR_FREEZE, ... */
+	int last_error;			/* NONE, TIMEOUT, ... */
+	char message[CS_ERRMSG_MAX];	/* what went wrong last */
+	uint32_t freeze_timeout_ms, event_timeout_ms;
+};
+
+struct cs_writer_list_result {
+	struct cs_writer_info *writers;
+	uint32_t nwriters;
+};
+
 struct cs_op_desc {
 	const char *name;
 	const struct cs_schema *args;
@@ -251,6 +274,10 @@ struct cs_op_desc {
 
 extern const struct cs_op_desc cs_ops[__CS_OP_COUNT];
 extern const char *const cs_set_state_names[];
+extern const char *const cs_consistency_names[];
+extern const char *const cs_writer_order_names[];
+extern const char *const cs_writer_state_names[];
+extern const char *const cs_writer_error_names[];
 
 /* -------------------------------------------------------------------- */
 /* Generic schema engine (proto.c).                                      */
