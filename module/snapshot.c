@@ -27,7 +27,7 @@
 struct cs_read {
 	struct bio *parent;
 	struct cs_tracker *t;
-	struct cs_chunk *e;		/* pinned origin chunk, or NULL */
+	u64 pin_first, pin_count;	/* origin chunks pinned by this read */
 	struct bio clone;		/* last: bio_set front_pad */
 };
 
@@ -114,6 +114,8 @@ static void cow_start(struct cs_tracker *t, struct cs_chunk *e,
 }
 
 static void cow_read(struct cs_chunk *e);
+static void cow_store(struct cs_chunk *e);
+static void cow_finish(struct cs_chunk *e);
 
 /*
  * Advance write w over its chunks.  Returns true when it may be submitted;
@@ -164,15 +166,22 @@ again:
 			w->next = c;
 		}
 	}
-	if (blocked)
+	/*
+	 * Copies started in this pass run first: on a fast device they are
+	 * done when cow_read() returns, and w need not wait at all.
+	 */
+	if (blocked && list_empty(&start))
 		list_add_tail(&w->node, &blocked->waiters);
 	spin_unlock_irqrestore(&t->lock, flags);
 
-	/* from here on w may already be running again elsewhere */
-	list_for_each_entry_safe(e, n, &start, start) {
-		list_del(&e->start);
-		cow_read(e);
+	if (!list_empty(&start)) {
+		list_for_each_entry_safe(e, n, &start, start) {
+			list_del(&e->start);
+			cow_read(e);
+		}
+		goto again;
 	}
+	/* from here on a parked w may already be running again elsewhere */
 	if (blocked)
 		return false;
 	if (need_mem) {
@@ -315,7 +324,7 @@ static void cow_read(struct cs_chunk *e)
 
 	if (start >= size) {
 		e->stage = 2;
-		queue_work(cs_wq, &e->work);
+		cow_finish(e);
 		return;
 	}
 	e->len = min_t(sector_t, 1U << t->chunk_shift, size - start);
@@ -331,15 +340,16 @@ static void cow_read(struct cs_chunk *e)
 	atomic_set(&e->pending, 1);
 	e->stage = 1;
 	cow_submit(e, t->origin.bdev, start, REQ_OP_READ, cow_read_end, e);
+	/* the read completed already (a RAM disk): go on here */
 	if (atomic_dec_and_test(&e->pending))
-		queue_work(cs_wq, &e->work);
+		cow_store(e);
 	return;
 
 nomem:
 	free_pages_of(e);
 	invalidate_needing(t, e, COWSNAP_INVALID_NOMEM);
 	e->stage = 2;
-	queue_work(cs_wq, &e->work);
+	cow_finish(e);
 }
 
 static void cow_store(struct cs_chunk *e)
@@ -408,7 +418,7 @@ static void cow_store(struct cs_chunk *e)
 		return;
 done:
 	e->stage = 2;
-	queue_work(cs_wq, &e->work);
+	cow_finish(e);
 }
 
 static void cow_finish(struct cs_chunk *e)
@@ -461,35 +471,64 @@ static void cow_work(struct work_struct *work)
 	}
 }
 
+static void unpin(struct cs_tracker *t, u64 idx)
+{
+	struct cs_chunk *e;
+	unsigned long flags;
+
+	spin_lock_irqsave(&t->lock, flags);
+	e = busy_find(t, idx);
+	e->readers--;
+	spin_unlock_irqrestore(&t->lock, flags);
+	chunk_release(t, e);
+}
+
 static void read_end(struct bio *bio)
 {
 	struct cs_read *r = container_of(bio, struct cs_read, clone);
 	struct bio *parent = r->parent;
+	u64 i;
 
 	if (bio->bi_status && !parent->bi_status)
 		parent->bi_status = bio->bi_status;
-	if (r->e) {
-		unsigned long flags;
-
-		spin_lock_irqsave(&r->t->lock, flags);
-		r->e->readers--;
-		spin_unlock_irqrestore(&r->t->lock, flags);
-		chunk_release(r->t, r->e);
-	}
+	for (i = 0; i < r->pin_count; i++)
+		unpin(r->t, r->pin_first + i);
 	bio_put(bio);
 	bio_endio(parent);
 }
 
+/* Read [pos, pos + len) of the image from sector of bdev. */
+static void read_run(struct cs_tracker *t, struct bio *bio, sector_t off,
+		     sector_t len, struct block_device *bdev, sector_t sector,
+		     u64 pin_first, u64 pin_count)
+{
+	struct bio *clone = bio_alloc_clone(bdev, bio, GFP_NOIO, &read_bs);
+	struct cs_read *r = container_of(clone, struct cs_read, clone);
+
+	r->parent = bio;
+	r->t = t;
+	r->pin_first = pin_first;
+	r->pin_count = pin_count;
+	bio_trim(clone, off, len);
+	clone->bi_iter.bi_sector = sector;
+	clone->bi_end_io = read_end;
+	bio_inc_remaining(bio);
+	cs_submit_own(clone);
+}
+
 /*
  * A read of the image of s: copied chunks come from storage, the others from
- * the origin, pinned while read.
+ * the origin, pinned while read.  Neighbouring chunks with contiguous
+ * places are read with one clone.
  */
 void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 {
 	struct cs_tracker *t = s->t;
 	sector_t pos = bio->bi_iter.bi_sector, end = bio_end_sector(bio);
-	sector_t start = pos;
+	sector_t start = pos, run_pos = pos, run_sector = 0;
+	struct block_device *run_bdev = NULL;
 	struct cs_chunk *spare = NULL;
+	u64 pin_first = 0, pin_count = 0;
 	unsigned long flags;
 
 	if (bio_op(bio) != REQ_OP_READ) {
@@ -508,9 +547,7 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		sector_t cend = min_t(sector_t, end, (c + 1) << t->chunk_shift);
 		struct block_device *bdev = t->origin.bdev;
 		sector_t sector = pos;
-		struct cs_chunk *e = NULL;
-		struct cs_read *r;
-		struct bio *clone;
+		bool pinned = false;
 		void *v;
 
 		/* a stored chunk never moves: no pin needed */
@@ -521,7 +558,8 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		if (!v)
 			v = xa_load(&s->map, c);
 		if (!v) {
-			e = busy_find(t, c);
+			struct cs_chunk *e = busy_find(t, c);
+
 			if (!e) {
 				e = spare;
 				spare = NULL;
@@ -529,6 +567,7 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 				hlist_add_head(&e->hnode, busy_head(t, c));
 			}
 			e->readers++;
+			pinned = true;
 		}
 		spin_unlock_irqrestore(&t->lock, flags);
 		if (v) {
@@ -539,18 +578,31 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 			}
 			sector += pos - (c << t->chunk_shift);
 		}
-		clone = bio_alloc_clone(bdev, bio, GFP_NOIO, &read_bs);
-		r = container_of(clone, struct cs_read, clone);
-		r->parent = bio;
-		r->t = t;
-		r->e = e;
-		bio_trim(clone, pos - start, cend - pos);
-		clone->bi_iter.bi_sector = sector;
-		clone->bi_end_io = read_end;
-		bio_inc_remaining(bio);
-		cs_submit_own(clone);
+		/* continue the run, or send it and start another */
+		if (run_bdev && (bdev != run_bdev ||
+				 sector != run_sector + (pos - run_pos) ||
+				 (pinned && pin_count && c != pin_first + pin_count) ||
+				 (pinned && !pin_count && pos != run_pos))) {
+			read_run(t, bio, run_pos - start, pos - run_pos, run_bdev,
+				 run_sector, pin_first, pin_count);
+			run_bdev = NULL;
+		}
+		if (!run_bdev) {
+			run_bdev = bdev;
+			run_pos = pos;
+			run_sector = sector;
+			pin_count = 0;
+		}
+		if (pinned) {
+			if (!pin_count)
+				pin_first = c;
+			pin_count++;
+		}
 		pos = cend;
 	}
+	if (run_bdev)
+		read_run(t, bio, run_pos - start, pos - run_pos, run_bdev, run_sector,
+			 pin_first, pin_count);
 	if (spare)
 		cs_chunk_free(spare);
 	bio_endio(bio);
