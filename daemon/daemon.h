@@ -23,6 +23,10 @@ struct cs_client_conn {
 	uid_t uid;
 	gid_t gid;
 	struct cs_framer in;
+	/* a backup session waiting for backup_complete (set id, or 0) */
+	uint64_t session_set;
+	bool session_persistent, session_writers;
+	struct cs_session_env session_env;
 	struct cs_client_conn *next;
 };
 
@@ -54,6 +58,8 @@ int cs_server_write_pid(struct cowsnapd *d);
 int cs_server_run(struct cowsnapd *d);
 /* events.c: handle what the module multicast */
 void cs_events_process(struct cowsnapd *d);
+/* ops.c: a client went away (ends its backup session) */
+void cs_ops_client_gone(struct cowsnapd *d, struct cs_client_conn *c);
 /* ops.c: answer one frame from a client; false when the connection must
  * be closed. */
 bool cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,

@@ -61,12 +61,17 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 	struct cs_set_result *r = result;
 	struct cs_resolved *vols;
 	uint32_t (*avoid)[2];
-	struct cs_session_env env = { .backup_type = "full" };
+	struct cs_session_env env = { .backup_type = cs_backup_type_names[a->backup_type] };
 	bool with_writers = false;
 	uint64_t id = 0;
 	uint32_t flags;
 	int ret;
 
+	if (a->backup && c->session_set) {
+		cs_error_set(err, EBUSY, "this connection already has a backup session (set %"
+			     PRIu64 "); complete it first", c->session_set);
+		return -EBUSY;
+	}
 	vols = calloc(a->nvolumes, sizeof(*vols));
 	avoid = calloc(a->nvolumes, sizeof(*avoid));
 	if (!vols || !avoid) {
@@ -170,11 +175,19 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 		goto abort;
 	}
 	if (with_writers) {
-		ret = cs_writers_finish(d, &env, err);
+		ret = cs_writers_post_snapshot(d, &env, err);
+		if (!ret && !a->backup)
+			ret = cs_writers_complete(d, &env, err);
 		if (ret) {
 			cs_nl_set_free(&r->set);
 			goto destroy;
 		}
+	}
+	if (a->backup) {
+		c->session_set = id;
+		c->session_persistent = a->persistent;
+		c->session_writers = with_writers;
+		c->session_env = env;
 	}
 	r->consistency = with_writers ? CS_CONSISTENCY_APPLICATION : CS_CONSISTENCY_CRASH;
 	r->writers = with_writers ? (uint32_t)d->writers.n : 0;
@@ -401,7 +414,56 @@ static int op_writer_list(struct cowsnapd *d, struct cs_client_conn *c,
 	return 0;
 }
 
+/* End c's backup session: backup-complete (or backup-shutdown when the
+ * requestor is gone), then the set goes unless it is persistent. */
+static int end_session(struct cowsnapd *d, struct cs_client_conn *c, bool gone,
+		       bool success, struct cs_error *err)
+{
+	uint64_t id = c->session_set;
+	struct cs_error e;
+	int ret = 0;
+
+	c->session_set = 0;
+	if (c->session_writers) {
+		if (gone) {
+			cs_writers_shutdown(d, &c->session_env);
+		} else {
+			c->session_env.success = success ? "1" : "0";
+			ret = cs_writers_complete(d, &c->session_env, err);
+		}
+	}
+	if (!c->session_persistent) {
+		if (cs_nl_set_destroy(d->nl, id, &e))
+			cs_warn("set %" PRIu64 ": %s", id, e.message);
+		cs_storage_release(d, id);
+	}
+	cs_info("backup session of set %" PRIu64 " %s", id,
+		gone ? "ended: the requestor went away" :
+		success ? "completed" : "completed as failed");
+	return ret;
+}
+
+void cs_ops_client_gone(struct cowsnapd *d, struct cs_client_conn *c)
+{
+	if (c->session_set)
+		end_session(d, c, true, false, NULL);
+}
+
+static int op_backup_complete(struct cowsnapd *d, struct cs_client_conn *c,
+			      const void *args, void *result, struct cs_error *err)
+{
+	const struct cs_backup_complete_args *a = args;
+
+	if (!c->session_set || c->session_set != a->id) {
+		cs_error_set(err, ESTALE, "set %" PRIu64 " has no backup session on this "
+			     "connection", a->id);
+		return -ESTALE;
+	}
+	return end_session(d, c, false, a->success, err);
+}
+
 static const op_fn handlers[__CS_OP_COUNT] = {
+	[CS_OP_BACKUP_COMPLETE] = op_backup_complete,
 	[CS_OP_WRITER_LIST] = op_writer_list,
 	[CS_OP_VERSION] = op_version,
 	[CS_OP_SET_CREATE] = op_set_create,

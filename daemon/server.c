@@ -156,6 +156,7 @@ static void client_drop(struct cowsnapd *d, struct cs_client_conn *c)
 		}
 	}
 	cs_dbg("client pid %d uid %u disconnected", (int)c->pid, (unsigned)c->uid);
+	cs_ops_client_gone(d, c);
 	client_free(c);
 	d->nclients--;
 }

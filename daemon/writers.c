@@ -200,10 +200,10 @@ enum hook_result { HOOK_OK, HOOK_HELD, HOOK_FAILED };
 
 static const char *const event_names[] = {
 	"prepare-backup", "prepare-snapshot", "freeze", "thaw", "post-snapshot",
-	"backup-complete", "abort",
+	"backup-complete", "abort", "backup-shutdown",
 };
 enum { EV_PREPARE_BACKUP, EV_PREPARE_SNAPSHOT, EV_FREEZE, EV_THAW, EV_POST_SNAPSHOT,
-       EV_BACKUP_COMPLETE, EV_ABORT };
+       EV_BACKUP_COMPLETE, EV_ABORT, EV_BACKUP_SHUTDOWN };
 
 static void kill_and_reap(pid_t pid)
 {
@@ -295,6 +295,8 @@ static enum hook_result run_hook(struct cs_writer *w, int ev,
 		setenv("COWSNAP_SET_ID", env->set_id ? setid : "", 1);
 		setenv("COWSNAP_VOLUMES", env->volumes, 1);
 		setenv("COWSNAP_BACKUP_TYPE", env->backup_type ? env->backup_type : "full", 1);
+		if (env->success)
+			setenv("COWSNAP_BACKUP_SUCCESS", env->success, 1);
 		execl(w->exec, w->exec, event_names[ev], (char *)NULL);
 		fprintf(stderr, "cowsnapd: writer %s: cannot run %s: %s\n", w->name, w->exec,
 			strerror(errno));
@@ -497,8 +499,8 @@ int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
 	return ret;
 }
 
-int cs_writers_finish(struct cowsnapd *d, struct cs_session_env *env,
-		      struct cs_error *err)
+int cs_writers_post_snapshot(struct cowsnapd *d, struct cs_session_env *env,
+			     struct cs_error *err)
 {
 	int ret;
 
@@ -508,6 +510,28 @@ int cs_writers_finish(struct cowsnapd *d, struct cs_session_env *env,
 		if (ret)
 			return ret;
 	}
+	return 0;
+}
+
+void cs_writers_shutdown(struct cowsnapd *d, struct cs_session_env *env)
+{
+	for (size_t i = 0; i < d->writers.n; i++) {
+		struct cs_writer *w = &d->writers.w[i];
+		char msg[CS_ERRMSG_MAX - 64];
+		int error;
+
+		if (run_hook(w, EV_BACKUP_SHUTDOWN, env, &error, msg, sizeof(msg)) == HOOK_FAILED)
+			cs_warn("writer %s: %s", w->name, msg);
+		if (w->error == CS_WE_NONE)
+			w->state = CS_WS_STABLE;
+	}
+}
+
+int cs_writers_complete(struct cowsnapd *d, struct cs_session_env *env,
+			struct cs_error *err)
+{
+	int ret;
+
 	for (size_t i = 0; i < d->writers.n; i++) {
 		ret = send_event(&d->writers.w[i], EV_BACKUP_COMPLETE, env, CS_WS_STABLE, err);
 		if (ret)

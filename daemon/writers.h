@@ -21,9 +21,10 @@ struct cowsnapd;
  *	event-timeout DUR      any other event (default 30s)
  *
  * Events: prepare-backup, prepare-snapshot, freeze, thaw, post-snapshot,
- * backup-complete, abort.  The hook's environment carries COWSNAP_EVENT,
+ * backup-complete, abort, backup-shutdown.  The hook's environment carries COWSNAP_EVENT,
  * COWSNAP_WRITER, COWSNAP_SET_ID (once known), COWSNAP_VOLUMES (the origin
- * devices, space-separated), COWSNAP_BACKUP_TYPE.  Exit 0 is success, 75
+ * devices, space-separated), COWSNAP_BACKUP_TYPE, and for backup-complete
+ * COWSNAP_BACKUP_SUCCESS (1 or 0).  Exit 0 is success, 75
  * (EX_TEMPFAIL) a retryable veto, anything else a non-retryable one.
  *
  * freeze may hold the application frozen across the take: it prints a line
@@ -96,6 +97,7 @@ struct cs_session_env {
 	uint64_t set_id;
 	char volumes[1024];
 	const char *backup_type;
+	const char *success;		/* backup-complete: "1" or "0" */
 };
 int cs_writers_prepare(struct cowsnapd *d, struct cs_session_env *env,
 		       struct cs_error *err);
@@ -104,8 +106,12 @@ int cs_writers_freeze(struct cowsnapd *d, struct cs_session_env *env,
 /* Always thaws every writer that is frozen; -errno when one failed. */
 int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
 		    struct cs_error *err);
-int cs_writers_finish(struct cowsnapd *d, struct cs_session_env *env,
-		      struct cs_error *err);
+int cs_writers_post_snapshot(struct cowsnapd *d, struct cs_session_env *env,
+			     struct cs_error *err);
+int cs_writers_complete(struct cowsnapd *d, struct cs_session_env *env,
+			struct cs_error *err);
+/* The requestor went away: backup-shutdown to every writer. */
+void cs_writers_shutdown(struct cowsnapd *d, struct cs_session_env *env);
 /* abort to every writer not stable-and-untouched; also thaws. */
 void cs_writers_abort(struct cowsnapd *d, struct cs_session_env *env);
 

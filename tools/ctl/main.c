@@ -12,6 +12,7 @@ static const struct command commands[] = {
 	{ "create", cmd_create, "create a shadow copy set of one or more volumes" },
 	{ "delete", cmd_delete, "delete a set, all sets, or the oldest set of a volume" },
 	{ "show", cmd_show, "show one set" },
+	{ "backup", cmd_backup, "run a backup: writers, take, a command on the images, complete" },
 	{ "storage", cmd_storage, "add, remove or list difference storage devices" },
 };
 

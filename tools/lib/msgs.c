@@ -104,12 +104,22 @@ static const struct cs_schema set_id_schema = {
 	.fields = set_id_fields, .nfields = 1,
 };
 
+const char *const cs_backup_type_names[] = {
+	"full", "copy", "incremental", "differential", "log", NULL
+};
+
+SCHEMA(backup_complete_args_schema, struct cs_backup_complete_args,
+	F_U64(struct cs_backup_complete_args, id, true, 1, INT64_MAX),
+	F_BOOL(struct cs_backup_complete_args, success, false));
+
 SCHEMA(set_create_args_schema, struct cs_set_create_args,
 	F_ARR(struct cs_set_create_args, volumes, nvolumes, true, 1, CS_MAX_VOLUMES,
 	      &volume_spec_schema),
 	F_BOOL(struct cs_set_create_args, persistent, false),
 	F_BOOL(struct cs_set_create_args, no_writers, false),
-	F_U32(struct cs_set_create_args, chunk_sectors, false, 0, 131072));
+	F_U32(struct cs_set_create_args, chunk_sectors, false, 0, 131072),
+	F_BOOL(struct cs_set_create_args, backup, false),
+	F_ENUM(struct cs_set_create_args, backup_type, false, cs_backup_type_names));
 
 const char *const cs_consistency_names[] = { "none", "crash", "application", NULL };
 
@@ -207,4 +217,6 @@ const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
 	[CS_OP_STORAGE_REMOVE] = { "storage_remove", &storage_args_schema,
 				   &storage_list_result_schema },
 	[CS_OP_WRITER_LIST] = { "writer_list", &empty_schema, &writer_list_result_schema },
+	[CS_OP_BACKUP_COMPLETE] = { "backup_complete", &backup_complete_args_schema,
+				    &empty_schema },
 };

@@ -121,6 +121,7 @@ enum cs_op {
 	CS_OP_STORAGE_ADD,
 	CS_OP_STORAGE_REMOVE,
 	CS_OP_WRITER_LIST,
+	CS_OP_BACKUP_COMPLETE,
 	__CS_OP_COUNT
 };
 
@@ -177,6 +178,17 @@ struct cs_set_create_args {
 	bool persistent;
 	bool no_writers;
 	uint32_t chunk_sectors;		/* 0: module default */
+	/* backup session: stop after post-snapshot; the requestor reads the
+	 * images, then sends backup_complete on the same connection (closing
+	 * it instead sends writers backup-shutdown and destroys the set) */
+	bool backup;
+	int backup_type;		/* cs_backup_type_names */
+};
+
+/* backup_complete: args; result: struct cs_empty */
+struct cs_backup_complete_args {
+	uint64_t id;
+	bool success;
 };
 
 enum cs_consistency { CS_CONSISTENCY_NONE, CS_CONSISTENCY_CRASH, CS_CONSISTENCY_APPLICATION };
@@ -275,6 +287,7 @@ struct cs_op_desc {
 extern const struct cs_op_desc cs_ops[__CS_OP_COUNT];
 extern const char *const cs_set_state_names[];
 extern const char *const cs_consistency_names[];
+extern const char *const cs_backup_type_names[];
 extern const char *const cs_writer_order_names[];
 extern const char *const cs_writer_state_names[];
 extern const char *const cs_writer_error_names[];
