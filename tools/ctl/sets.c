@@ -68,6 +68,9 @@ static int call(struct snapctl *ctl, enum cs_op op, const void *args, void *resu
 	ret = connect_daemon(ctl, &c);
 	if (ret)
 		return ret;
+	/* writers' timeouts (60 s per freeze by default) bound a create */
+	if (op == CS_OP_SET_CREATE)
+		cs_client_set_timeout(c, -1);
 	ret = cs_call(c, op, args, result, &err);
 	if (ret)
 		ret = report_error(ctl, c, ret, &err);
