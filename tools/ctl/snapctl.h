@@ -46,6 +46,9 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv);
 int cmd_delete(struct snapctl *ctl, int argc, char **argv);
 int cmd_show(struct snapctl *ctl, int argc, char **argv);
 int cmd_storage(struct snapctl *ctl, int argc, char **argv);
+/* mount.c */
+int cmd_mount(struct snapctl *ctl, int argc, char **argv);
+int cmd_umount(struct snapctl *ctl, int argc, char **argv);
 /* backup.c */
 int cmd_backup(struct snapctl *ctl, int argc, char **argv);
 int list_sets(struct snapctl *ctl);

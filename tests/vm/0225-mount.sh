@@ -1,0 +1,44 @@
+#!/bin/bash
+# snapctl mount SET VOLUME DIR mounts the image of VOLUME read-only (no
+# journal replay), showing the volume as it was at the take; umount undoes
+# it; a volume that is not in the set is refused with the reason.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon-lib.bash"
+
+make_loop st 64
+make_loop fs 32
+make_loop other 8
+printf 'set-size 16M\ndevice %s\n' "$st" > "$CONF/storage.conf"
+mkfs_ext4 "$fs"
+mkdir -p /tmp/m /tmp/i
+mount "$fs" /tmp/m
+on_exit "umount /tmp/m"
+echo before > /tmp/m/file
+load_module
+start_daemon --config-dir "$CONF"
+on_exit delete_all_sets
+
+run_rc out err rc "$SNAPCTL" create /tmp/m
+skip_if_unsupported "$err"
+check_eq "$rc" 0 "create (stderr: $err)"
+id=$(echo "$out" | sed -n 1p)
+img=$(echo "$out" | sed -n 2p | awk '{print $2}')
+echo after > /tmp/m/file
+sync
+
+out=$("$SNAPCTL" mount "$id" /tmp/m /tmp/i) || fail "snapctl mount"
+check_eq "$out" "$img mounted read-only at /tmp/i" "mount output"
+on_exit "umount /tmp/i 2>/dev/null"
+check_eq "$(cat /tmp/i/file)" before "file in the mounted image"
+check_eq "$(cat /tmp/m/file)" after "file on the origin"
+touch /tmp/i/new 2>/dev/null && fail "the mounted image is writable"
+findmnt -n -o OPTIONS /tmp/i | grep -q '^ro' || fail "not mounted read-only: $(findmnt /tmp/i)"
+"$SNAPCTL" umount /tmp/i || fail "snapctl umount"
+findmnt /tmp/i > /dev/null && fail "still mounted after umount"
+
+run_rc out err rc "$SNAPCTL" mount "$id" "$other" /tmp/i
+check_eq "$rc" 1 "mount of a volume not in the set"
+echo "$err" | grep -qF "set $id has no image of $other" || fail "wrong volume: $err"
+run_rc out err rc "$SNAPCTL" mount x "$fs" /tmp/i
+check_eq "$rc" 2 "mount with a bad set id"
+echo "$err" | grep -qF "invalid set id: \`x'" || fail "bad id: $err"
