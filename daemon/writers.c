@@ -438,7 +438,9 @@ int cs_writers_prepare(struct cowsnapd *d, struct cs_session_env *env,
 {
 	int ret;
 
+	/* a new session: the last one's failures are history */
 	for (size_t i = 0; i < d->writers.n; i++) {
+		d->writers.w[i].state = CS_WS_STABLE;
 		d->writers.w[i].error = CS_WE_NONE;
 		d->writers.w[i].last_message[0] = '\0';
 	}
