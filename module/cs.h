@@ -144,6 +144,7 @@ struct cs_tracker {
 	struct cs_cbt cbt;
 	atomic_t gone;			/* origin deleted */
 	struct work_struct gone_work;
+	struct work_struct free_work;
 };
 
 /* A write to a tracked volume, from the filter until it completes. */
@@ -207,6 +208,7 @@ struct cs_snapshot {
 	uuid_t cbt_generation;
 	struct gendisk *disk;		/* cs_lock */
 	int minor;
+	struct work_struct free_work;
 };
 
 struct cs_set_vol {
@@ -232,6 +234,7 @@ struct cs_set {
 	struct cs_set_vol vols[CS_MAX_VOLUMES];
 	struct work_struct invalid_work;
 	struct work_struct low_work;
+	struct work_struct free_work;
 	bool dead;			/* cs_lock: destroyed */
 };
 

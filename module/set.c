@@ -29,12 +29,21 @@ void cs_set_get(struct cs_set *set)
 	kref_get(&set->kref);
 }
 
+static void set_free_work(struct work_struct *work)
+{
+	struct cs_set *set = container_of(work, struct cs_set, free_work);
+
+	cs_storage_release(&set->storage);
+	kfree(set);
+}
+
+/* Storage devices are closed from a work item, as origins are. */
 static void set_free(struct kref *kref)
 {
 	struct cs_set *set = container_of(kref, struct cs_set, kref);
 
-	cs_storage_release(&set->storage);
-	kfree(set);
+	INIT_WORK(&set->free_work, set_free_work);
+	queue_work(cs_wq, &set->free_work);
 }
 
 void cs_set_put(struct cs_set *set)

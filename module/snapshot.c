@@ -409,6 +409,7 @@ static void cow_store(struct cs_chunk *e)
 		bdev = cs_storage_locate(&tg->s->set->storage, tg->slot, &sector);
 		if (WARN_ON_ONCE(!bdev)) {
 			tg->slot = -EIO;
+			cs_set_invalidate(tg->s->set, COWSNAP_INVALID_STORAGE_IO);
 			continue;
 		}
 		cow_submit(e, bdev, sector, REQ_OP_WRITE, cow_write_end, tg);
@@ -613,14 +614,26 @@ void cs_snapshot_get(struct cs_snapshot *s)
 	kref_get(&s->kref);
 }
 
-static void snapshot_free(struct kref *kref)
+static void snapshot_free_work(struct work_struct *work)
 {
-	struct cs_snapshot *s = container_of(kref, struct cs_snapshot, kref);
+	struct cs_snapshot *s = container_of(work, struct cs_snapshot, free_work);
 
 	xa_destroy(&s->map);
 	cs_tracker_put(s->t);
 	cs_set_put(s->set);
 	kfree(s);
+}
+
+/*
+ * The last reference may go in a writer's context (a copy that finished
+ * there): free from a work item, away from the writer's locks.
+ */
+static void snapshot_free(struct kref *kref)
+{
+	struct cs_snapshot *s = container_of(kref, struct cs_snapshot, kref);
+
+	INIT_WORK(&s->free_work, snapshot_free_work);
+	queue_work(cs_wq, &s->free_work);
 }
 
 void cs_snapshot_put(struct cs_snapshot *s)

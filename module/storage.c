@@ -73,6 +73,10 @@ int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
 		NL_SET_ERR_MSG(extack, "storage range beyond the end of the device");
 		goto err_close;
 	}
+	if (((start | len) << SECTOR_SHIFT) & (bdev_logical_block_size(r->dev.bdev) - 1)) {
+		NL_SET_ERR_MSG(extack, "storage range not aligned to the device's logical blocks");
+		goto err_close;
+	}
 	if (len < st->chunk_sectors) {
 		NL_SET_ERR_MSG(extack, "storage range shorter than one chunk");
 		goto err_close;

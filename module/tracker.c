@@ -226,7 +226,9 @@ static void notrace del_gendisk_hook(unsigned long ip, unsigned long parent_ip,
 	disk = (struct gendisk *)regs_get_kernel_argument(regs, 0);
 	rcu_read_lock();
 	xa_for_each(&trackers, index, t) {
-		if (t->origin.bdev->bd_disk != disk || atomic_xchg(&t->gone, 1))
+		struct block_device *bdev = READ_ONCE(t->origin.bdev);
+
+		if (!bdev || bdev->bd_disk != disk || atomic_xchg(&t->gone, 1))
 			continue;
 		if (kref_get_unless_zero(&t->kref) &&
 		    !queue_work(cs_wq, &t->gone_work))
@@ -250,16 +252,27 @@ static void gone_work(struct work_struct *work)
 	cs_tracker_put(t);
 }
 
-static void tracker_free(struct kref *kref)
+static void tracker_free_work(struct work_struct *work)
 {
-	struct cs_tracker *t = container_of(kref, struct cs_tracker, kref);
+	struct cs_tracker *t = container_of(work, struct cs_tracker, free_work);
 
 	cancel_work_sync(&t->ready_work);
+	/* del_gendisk_hook() may still look at the origin under RCU */
+	synchronize_rcu();
 	cs_bdev_close(&t->origin);
 	cs_cbt_free(&t->cbt);
 	kfree_rcu(t, rcu);
 	if (atomic_dec_and_test(&ntrackers))
 		wake_up_all(&trackers_wq);
+}
+
+/* As for snapshots: never close the origin in a writer's context. */
+static void tracker_free(struct kref *kref)
+{
+	struct cs_tracker *t = container_of(kref, struct cs_tracker, kref);
+
+	INIT_WORK(&t->free_work, tracker_free_work);
+	queue_work(cs_wq, &t->free_work);
 }
 
 void cs_tracker_put(struct cs_tracker *t)
