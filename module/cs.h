@@ -34,6 +34,8 @@
 #include <linux/cowsnap.h>
 
 #define CS_BUSY_BITS	8
+#define CS_INLINE_PAGES	(65536 / PAGE_SIZE)
+#define CS_INLINE_TARGETS	2
 
 /* module parameters (main.c) */
 extern unsigned int cs_chunk_sectors;
@@ -158,6 +160,13 @@ struct cs_wio {
 	struct cs_chunk *spare;
 };
 
+struct cs_cow_target {
+	struct cs_chunk *e;
+	struct cs_snapshot *s;
+	s64 slot;
+	blk_status_t err;
+};
+
 /*
  * A chunk of an origin that must not change for now: being copied, or read
  * by an image.  In cs_tracker.busy while copying || readers || waiters.
@@ -181,14 +190,11 @@ struct cs_chunk {
 	sector_t len;
 	unsigned int ntargets;
 	struct cs_cow_target *targets;
+	/* no allocation for the usual case: 64 KiB chunks, one or two sets */
+	struct page *inline_pages[CS_INLINE_PAGES];
+	struct cs_cow_target inline_targets[CS_INLINE_TARGETS];
 };
 
-struct cs_cow_target {
-	struct cs_chunk *e;
-	struct cs_snapshot *s;
-	s64 slot;
-	blk_status_t err;
-};
 
 /*
  * One volume of a TAKEN set.  Lifetime: kref held by the set, the image

@@ -284,7 +284,8 @@ static void free_pages_of(struct cs_chunk *e)
 	for (i = 0; i < e->npages; i++)
 		if (e->pages[i])
 			__free_page(e->pages[i]);
-	kfree(e->pages);
+	if (e->pages != e->inline_pages)
+		kfree(e->pages);
 	e->pages = NULL;
 }
 
@@ -329,9 +330,14 @@ static void cow_read(struct cs_chunk *e)
 	}
 	e->len = min_t(sector_t, 1U << t->chunk_shift, size - start);
 	e->npages = DIV_ROUND_UP((size_t)e->len << SECTOR_SHIFT, PAGE_SIZE);
-	e->pages = kcalloc(e->npages, sizeof(*e->pages), GFP_NOIO | __GFP_NOWARN);
-	if (!e->pages)
-		goto nomem;
+	if (e->npages <= CS_INLINE_PAGES) {
+		e->pages = e->inline_pages;
+		memset(e->pages, 0, sizeof(e->inline_pages));
+	} else {
+		e->pages = kcalloc(e->npages, sizeof(*e->pages), GFP_NOIO | __GFP_NOWARN);
+		if (!e->pages)
+			goto nomem;
+	}
 	for (i = 0; i < e->npages; i++) {
 		e->pages[i] = alloc_page(GFP_NOIO | __GFP_NOWARN);
 		if (!e->pages[i])
@@ -369,7 +375,12 @@ static void cow_store(struct cs_chunk *e)
 	spin_unlock_irqrestore(&t->lock, flags);
 	if (!n)
 		goto done;
-	e->targets = kcalloc(n, sizeof(*e->targets), GFP_NOIO | __GFP_NOWARN);
+	if (n <= CS_INLINE_TARGETS) {
+		e->targets = e->inline_targets;
+		memset(e->targets, 0, sizeof(e->inline_targets));
+	} else {
+		e->targets = kcalloc(n, sizeof(*e->targets), GFP_NOIO | __GFP_NOWARN);
+	}
 	if (!e->targets) {
 		invalidate_needing(t, e, COWSNAP_INVALID_NOMEM);
 		goto done;
@@ -443,7 +454,8 @@ static void cow_finish(struct cs_chunk *e)
 		}
 		cs_snapshot_put(s);
 	}
-	kfree(e->targets);
+	if (e->targets != e->inline_targets)
+		kfree(e->targets);
 	e->targets = NULL;
 	e->ntargets = 0;
 	free_pages_of(e);
