@@ -554,12 +554,17 @@ out:
 	return ret;
 }
 
+/* false once the family is going away (module unload) */
+static bool events_on;
+
 /* Events go to the "events" group; nobody listening is not an error. */
 void cs_netlink_event(int cmd, struct cs_set *set, struct cs_tracker *t, gfp_t gfp)
 {
 	struct sk_buff *msg;
 	void *hdr;
 
+	if (!READ_ONCE(events_on))
+		return;
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, gfp);
 	if (!msg)
 		return;
@@ -687,10 +692,19 @@ static struct genl_family cowsnap_family __ro_after_init = {
 
 int __init cs_netlink_init(void)
 {
-	return genl_register_family(&cowsnap_family);
+	int ret = genl_register_family(&cowsnap_family);
+
+	WRITE_ONCE(events_on, !ret);
+	return ret;
 }
 
+/*
+ * Before the sets are torn down: no command arrives any more, and their
+ * teardown sends no event.  A work item racing with this may still multicast
+ * to the unregistered group, which reaches nobody; the family is static.
+ */
 void cs_netlink_exit(void)
 {
+	WRITE_ONCE(events_on, false);
 	genl_unregister_family(&cowsnap_family);
 }

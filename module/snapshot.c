@@ -324,6 +324,8 @@ static void cow_read(struct cs_chunk *e)
 	unsigned int i;
 
 	if (start >= size) {
+		/* the origin shrank under its snapshots: they cannot be kept */
+		invalidate_needing(t, e, COWSNAP_INVALID_ORIGIN_IO);
 		e->stage = 2;
 		cow_finish(e);
 		return;
