@@ -4,6 +4,7 @@
 #   make KVER=<version>   module for that kernel only
 #   make deps             install build/test dependencies (Debian, root)
 #   make check            unit tests on the host, then guest tests on each kernel
+#   make bench            benchmarks in guests (bench/RESULTS.md)
 #   make vmcheck          guest tests only (KERNELS="6.1 6.12" to choose)
 #   make clean
 
@@ -35,7 +36,7 @@ $(KVERS:%=module-%): module-%: $(MODULE_SRCS)
 	$(MAKE) -C /lib/modules/$*/build M=$(TOP)/build/$* COWSNAP_TOP=$(TOP) W=1 modules
 
 # Userspace programs: the daemon, the tools, and the tests' own helpers.
-USERSPACE_DIRS := daemon tools tests/tools
+USERSPACE_DIRS := daemon tools tools/read tests/tools
 
 userspace:
 	@set -e; for d in $(USERSPACE_DIRS); do \
@@ -54,6 +55,10 @@ vmcheck: all
 # Unit tests, then the guest suite on each kernel; one summary line at the end.
 check: all
 	scripts/check $(KERNELS)
+
+# Benchmarks in guests on each kernel; writes bench/RESULTS.md.
+bench: all
+	bench/run $(KERNELS)
 
 # DKMS: the module's sources under $(DESTDIR)/usr/src/cowsnap-<version>/
 # (dkms-src), then registered, built and installed for every kernel that has

@@ -2,6 +2,7 @@
 # DKMS: the module's sources install into /usr/src, dkms builds and installs
 # them for the running kernel, and modprobe loads the result, whose version
 # matches the tree.  (The guest's root is a throw-away overlay.)
+# timeout: 900
 . "$(dirname "$0")/lib.sh"
 
 command -v dkms > /dev/null || fail "dkms is not installed (make deps)"

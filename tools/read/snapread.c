@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapread: copy a snapshot image device (or any block device or file) to a
+ * file, a block device or standard output, fast: O_DIRECT reads with libaio,
+ * many requests in flight, all-zero blocks left as holes in a file, an
+ * XXH3-128 checksum of the content, progress on a terminal.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "copy.h"
+
+/* Defaults measured in the guest on brd (bench/RESULTS.md). */
+#define DEFAULT_BLOCK_SIZE	(1U << 20)
+#define DEFAULT_QUEUE_DEPTH	8
+#define SPARSE_UNIT		4096
+#define MAX_QUEUE_DEPTH		1024
+
+/* Exit codes (documented in snapread(1)). */
+enum {
+	EXIT_OK = 0,
+	EXIT_IO = 1,		/* read or write failed; nothing usable left */
+	EXIT_USAGE = 2,
+	EXIT_VERIFY = 3,	/* output does not match what was read */
+};
+
+enum out_kind { OUT_FILE, OUT_BLOCK, OUT_STREAM };
+
+struct copy {
+	struct sink sink;
+	const char *src_name, *dst_name;
+	enum out_kind kind;
+	int out_fd;
+	bool sparse, checksum, show_progress;
+	uint64_t size;
+	uint64_t written, skipped;
+	XXH3_state_t *xxh;
+	double start;
+};
+
+static const char *prog = "snapread";
+
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(code);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: snapread [options] SOURCE [OUTPUT]\n"
+"\n"
+"Copies SOURCE (a snapshot image such as /dev/cowsnap0, any block device or\n"
+"file) to OUTPUT: a file (created; all-zero blocks become holes), a block\n"
+"device (at least as large), or standard output when OUTPUT is - or absent.\n"
+"Prints the XXH3-128 checksum of the content, as xxh128sum would.\n"
+"\n"
+"options:\n"
+"  -b, --block-size SIZE   bytes per read request (default 1M; 4K..64M,\n"
+"                          a power of two; K, M, G suffixes)\n"
+"  -d, --queue-depth N     read requests in flight (default %d, 1..%d)\n"
+"      --no-sparse         write zero blocks to a file instead of holes\n"
+"      --no-checksum       skip the checksum (and --verify)\n"
+"      --verify            re-read OUTPUT afterwards and compare checksums\n"
+"  -f, --force             replace an existing OUTPUT file\n"
+"      --json              print a JSON summary on standard output (on\n"
+"                          standard error when the image goes there)\n"
+"  -q, --quiet             no progress, no checksum line\n"
+"      --progress          show progress even when stderr is not a terminal\n"
+"  -h, --help              this text\n"
+"  -V, --version           print the version\n"
+"\n"
+"A file OUTPUT is written as OUTPUT.partial and renamed when complete, so a\n"
+"failed copy never leaves a file that looks like a good image.\n"
+"exit status: 0 done, 1 read or write error, 2 bad usage, 3 verify mismatch\n",
+		DEFAULT_QUEUE_DEPTH, MAX_QUEUE_DEPTH);
+}
+
+static void human(char *b, size_t n, double v)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(b, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void show_progress(struct sink *s, uint64_t done)
+{
+	struct copy *c = (struct copy *)s;
+	double t = now() - c->start;
+	double rate = t > 0 ? done / t : 0;
+	char a[32], b[32], r[32], eta[32] = "--:--";
+
+	if (!c->show_progress)
+		return;
+	human(a, sizeof(a), (double)done);
+	human(b, sizeof(b), (double)c->size);
+	human(r, sizeof(r), rate);
+	if (rate > 0) {
+		unsigned long e = (unsigned long)((c->size - done) / rate);
+
+		snprintf(eta, sizeof(eta), "%lu:%02lu", e / 60, e % 60);
+	}
+	fprintf(stderr, "\r%s / %s  %3.0f%%  %s/s  ETA %s   ", a, b,
+		c->size ? 100.0 * done / c->size : 100.0, r, eta);
+	if (done == c->size)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static int write_full(int fd, const char *p, size_t len, off_t off, bool seekable)
+{
+	while (len) {
+		ssize_t n = seekable ? pwrite(fd, p, len, off) : write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* One block, in order: checksum, then out (holes for zero runs in a file). */
+static int copy_block(struct sink *s, const void *buf, off_t off, size_t len)
+{
+	struct copy *c = (struct copy *)s;
+	const char *p = buf;
+	size_t i, run = 0;
+	int ret;
+
+	if (c->checksum)
+		XXH3_128bits_update(c->xxh, buf, len);
+	if (c->out_fd < 0)
+		return 0;
+	if (c->kind != OUT_FILE || !c->sparse) {
+		ret = write_full(c->out_fd, p, len, off, c->kind != OUT_STREAM);
+		if (!ret)
+			c->written += len;
+		return ret;
+	}
+	/* Write runs of non-zero units; leave zero units as holes. */
+	for (i = 0; i <= len; i += SPARSE_UNIT) {
+		size_t u = len - i < SPARSE_UNIT ? len - i : SPARSE_UNIT;
+		bool zero = i == len || all_zero(p + i, u);
+
+		if (!zero) {
+			run += u;
+			continue;
+		}
+		if (run) {
+			ret = write_full(c->out_fd, p + i - run, run, off + (off_t)(i - run), true);
+			if (ret)
+				return ret;
+			c->written += run;
+			run = 0;
+		}
+		if (i < len)
+			c->skipped += u;
+	}
+	return 0;
+}
+
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static uint64_t fd_size(int fd, const char *name)
+{
+	struct stat st;
+	uint64_t sz;
+
+	if (fstat(fd, &st))
+		die(EXIT_IO, "cannot stat %s: %s", name, strerror(errno));
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, &sz))
+			die(EXIT_IO, "cannot get the size of %s: %s", name, strerror(errno));
+		return sz;
+	}
+	if (S_ISREG(st.st_mode))
+		return (uint64_t)st.st_size;
+	die(EXIT_USAGE, "%s is neither a block device nor a regular file", name);
+	return 0;
+}
+
+static int open_source(const char *name)
+{
+	int fd = open(name, O_RDONLY | O_DIRECT | O_CLOEXEC);
+
+	if (fd < 0 && errno == EINVAL)
+		die(EXIT_USAGE, "%s does not support direct I/O (O_DIRECT); snapread reads "
+		    "block devices and files on filesystems that do", name);
+	if (fd < 0)
+		die(EXIT_IO, "cannot open %s: %s", name, strerror(errno));
+	return fd;
+}
+
+static void checksum_hex(XXH3_state_t *x, char *out)
+{
+	XXH128_canonical_t cano;
+	int i;
+
+	XXH128_canonicalFromHash(&cano, XXH3_128bits_digest(x));
+	for (i = 0; i < 16; i++)
+		sprintf(out + 2 * i, "%02x", cano.digest[i]);
+}
+
+/* Re-read what was written and compare checksums. */
+static bool verify(const char *path, uint64_t size, const struct read_opts *o,
+		   const char *want)
+{
+	struct copy v = { .sink.block = copy_block, .out_fd = -1, .checksum = true };
+	char got[33];
+	off_t fail;
+	int fd, ret;
+
+	v.xxh = XXH3_createState();
+	if (!v.xxh)
+		die(EXIT_IO, "out of memory");
+	XXH3_128bits_reset(v.xxh);
+	fd = open_source(path);
+	ret = read_all(fd, size, o, &v.sink, &fail);
+	close(fd);
+	if (ret)
+		die(EXIT_IO, "verify: cannot read %s at offset %lld: %s", path,
+		    (long long)fail, strerror(-ret));
+	checksum_hex(v.xxh, got);
+	XXH3_freeState(v.xxh);
+	if (strcmp(got, want)) {
+		fprintf(stderr, "%s: verify: %s has checksum %s, the source had %s\n",
+			prog, path, got, want);
+		return false;
+	}
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "block-size", required_argument, NULL, 'b' },
+		{ "queue-depth", required_argument, NULL, 'd' },
+		{ "no-sparse", no_argument, NULL, 'S' },
+		{ "no-checksum", no_argument, NULL, 'C' },
+		{ "verify", no_argument, NULL, 'v' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct read_opts ro = { DEFAULT_BLOCK_SIZE, DEFAULT_QUEUE_DEPTH };
+	struct copy c = { .sink.block = copy_block, .sink.progress = show_progress,
+			  .sparse = true, .checksum = true, .out_fd = -1 };
+	bool do_verify = false, force = false, json = false, quiet = false, progress = false;
+	char partial[PATH_MAX] = "", sum[33] = "";
+	const char *src, *dst;
+	int opt, src_fd, ret;
+	double secs;
+	off_t fail;
+	int64_t v;
+
+	while ((opt = getopt_long(argc, argv, "b:d:fqhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			v = parse_size(optarg);
+			if (v < 4096 || v > (64 << 20) || (v & (v - 1)))
+				die(EXIT_USAGE, "invalid block size: `%s' (a power of two "
+				    "from 4K to 64M)", optarg);
+			ro.block_size = (size_t)v;
+			break;
+		case 'd':
+			v = parse_size(optarg);
+			if (v < 1 || v > MAX_QUEUE_DEPTH)
+				die(EXIT_USAGE, "invalid queue depth: `%s' (1 to %d)", optarg,
+				    MAX_QUEUE_DEPTH);
+			ro.queue_depth = (unsigned int)v;
+			break;
+		case 'S': c.sparse = false; break;
+		case 'C': c.checksum = false; break;
+		case 'v': do_verify = true; break;
+		case 'f': force = true; break;
+		case 'j': json = true; break;
+		case 'q': quiet = true; break;
+		case 'P': progress = true; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		case 'V': printf("snapread %s\n", COWSNAP_VERSION); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc || argc - optind > 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	src = argv[optind];
+	dst = optind + 1 < argc ? argv[optind + 1] : "-";
+	if (do_verify && !c.checksum)
+		die(EXIT_USAGE, "--verify needs the checksum: drop --no-checksum");
+
+	src_fd = open_source(src);
+	c.size = fd_size(src_fd, src);
+	c.src_name = src;
+	c.dst_name = dst;
+
+	if (!strcmp(dst, "-")) {
+		if (isatty(STDOUT_FILENO))
+			die(EXIT_USAGE, "refusing to write an image to a terminal: give an "
+			    "OUTPUT file or redirect standard output");
+		if (do_verify)
+			die(EXIT_USAGE, "--verify needs an OUTPUT file or device, not standard output");
+		c.kind = OUT_STREAM;
+		c.out_fd = STDOUT_FILENO;
+	} else {
+		struct stat st;
+
+		if (!stat(dst, &st) && S_ISBLK(st.st_mode)) {
+			c.kind = OUT_BLOCK;
+			c.out_fd = open(dst, O_WRONLY | O_CLOEXEC | O_EXCL);
+			if (c.out_fd < 0)
+				die(EXIT_IO, "cannot open %s for writing: %s", dst, strerror(errno));
+			if (fd_size(c.out_fd, dst) < c.size)
+				die(EXIT_USAGE, "%s is smaller than %s", dst, src);
+		} else if (!stat(dst, &st) && !S_ISREG(st.st_mode)) {
+			c.kind = OUT_STREAM;	/* /dev/null, a FIFO, ... */
+			if (do_verify)
+				die(EXIT_USAGE, "--verify needs a regular file or block device OUTPUT");
+			c.out_fd = open(dst, O_WRONLY | O_CLOEXEC);
+			if (c.out_fd < 0)
+				die(EXIT_IO, "cannot open %s: %s", dst, strerror(errno));
+		} else {
+			if (!force && !access(dst, F_OK))
+				die(EXIT_USAGE, "%s exists; use --force to replace it", dst);
+			c.kind = OUT_FILE;
+			if (snprintf(partial, sizeof(partial), "%s.partial", dst) >=
+			    (int)sizeof(partial))
+				die(EXIT_USAGE, "output path too long: `%s'", dst);
+			c.out_fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (c.out_fd < 0)
+				die(EXIT_IO, "cannot create %s: %s", partial, strerror(errno));
+		}
+	}
+
+	c.show_progress = progress || (!quiet && !json && isatty(STDERR_FILENO));
+	if (c.checksum) {
+		c.xxh = XXH3_createState();
+		if (!c.xxh)
+			die(EXIT_IO, "out of memory");
+		XXH3_128bits_reset(c.xxh);
+	}
+	c.start = now();
+	ret = read_all(src_fd, c.size, &ro, &c.sink, &fail);
+	if (!ret && c.kind == OUT_FILE && ftruncate(c.out_fd, (off_t)c.size))
+		ret = -errno, fail = (off_t)c.size;
+	if (!ret && c.kind != OUT_STREAM && fsync(c.out_fd))
+		ret = -errno, fail = (off_t)c.size;
+	secs = now() - c.start;
+	close(src_fd);
+
+	if (ret) {
+		if (c.show_progress)
+			fputc('\n', stderr);
+		fprintf(stderr, "%s: copy of %s failed at offset %lld: %s\n", prog, src,
+			(long long)fail, strerror(-ret));
+		if (ret == -EIO)
+			fprintf(stderr, "%s: if %s is a cowsnap image, its snapshot may have "
+				"become invalid (see `snapctl list sets')\n", prog, src);
+		if (c.kind == OUT_FILE) {
+			unlink(partial);
+			fprintf(stderr, "%s: removed the incomplete %s\n", prog, partial);
+		} else if (c.kind == OUT_BLOCK) {
+			/* Wipe the start so the device is not taken for a good image. */
+			static char zero[1 << 16];
+			uint64_t n = c.size < sizeof(zero) * 16 ? c.size : sizeof(zero) * 16;
+			uint64_t o;
+
+			for (o = 0; o < n; o += sizeof(zero))
+				if (write_full(c.out_fd, zero, sizeof(zero), (off_t)o, true))
+					break;
+			fsync(c.out_fd);
+			fprintf(stderr, "%s: wiped the first %llu KiB of %s: it does not "
+				"hold a complete image\n", prog, (unsigned long long)n >> 10, dst);
+		}
+		return EXIT_IO;
+	}
+
+	if (c.checksum)
+		checksum_hex(c.xxh, sum);
+	if (c.kind == OUT_FILE || c.kind == OUT_BLOCK) {
+		const char *check = c.kind == OUT_FILE ? partial : dst;
+
+		close(c.out_fd);
+		if (do_verify && !verify(check, c.size, &ro, sum)) {
+			if (c.kind == OUT_FILE)
+				unlink(partial);
+			return EXIT_VERIFY;
+		}
+		if (c.kind == OUT_FILE && rename(partial, dst))
+			die(EXIT_IO, "cannot rename %s to %s: %s", partial, dst, strerror(errno));
+	}
+
+	if (json) {
+		FILE *j = c.kind == OUT_STREAM && c.out_fd == STDOUT_FILENO ? stderr : stdout;
+
+		fputs("{\"source\":", j);
+		json_str(j, src);
+		fputs(",\"output\":", j);
+		json_str(j, dst);
+		fprintf(j, ",\"bytes_read\":%llu,\"bytes_written\":%llu,"
+			"\"bytes_skipped\":%llu,\"seconds\":%.3f,"
+			"\"throughput_bytes_per_second\":%.0f,\"checksum\":",
+			(unsigned long long)c.size, (unsigned long long)c.written,
+			(unsigned long long)c.skipped, secs, secs > 0 ? c.size / secs : 0.0);
+		if (c.checksum)
+			fprintf(j, "\"xxh128:%s\"", sum);
+		else
+			fputs("null", j);
+		fprintf(j, ",\"verified\":%s}\n", do_verify ? "true" : "false");
+	} else if (!quiet && c.checksum) {
+		FILE *o = c.kind == OUT_STREAM && c.out_fd == STDOUT_FILENO ? stderr : stdout;
+
+		fprintf(o, "%s  %s\n", sum, src);
+	}
+	if (c.xxh)
+		XXH3_freeState(c.xxh);
+	return EXIT_OK;
+}
