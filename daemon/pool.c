@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "pool.h"
 
 int cs_parse_size(const char *s, uint64_t *sectors)
@@ -49,8 +50,9 @@ void cs_pool_conf_free(struct cs_pool_conf *c)
 int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 		       struct cs_error *err)
 {
-	char line[CS_PATH_MAX + 64], *key, *val, *extra, *save;
+	char line[CS_PATH_MAX + 64], *key, *val;
 	unsigned lineno = 0;
+	int ret;
 
 	memset(c, 0, sizeof(*c));
 	c->set_sectors = CS_POOL_DEFAULT_SET;
@@ -60,16 +62,11 @@ int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 			cs_error_set(err, EINVAL, "%s:%u: line too long", name, lineno);
 			goto fail;
 		}
-		line[strcspn(line, "#\n")] = '\0';
-		key = strtok_r(line, " \t", &save);
-		if (!key)
-			continue;
-		val = strtok_r(NULL, " \t", &save);
-		extra = strtok_r(NULL, " \t", &save);
-		if (!val || extra) {
-			cs_error_set(err, EINVAL, "%s:%u: `%s' takes one value", name, lineno, key);
+		ret = cs_conf_split(line, name, lineno, &key, &val, err);
+		if (ret < 0)
 			goto fail;
-		}
+		if (!ret)
+			continue;
 		if (!strcmp(key, "device")) {
 			char **d;
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "daemon.h"
 #include "log.h"
 #include "writers.h"
@@ -52,8 +53,9 @@ int cs_parse_duration(const char *s, unsigned *ms)
 int cs_writer_conf_parse(FILE *f, const char *file, struct cs_writer *w,
 			 struct cs_error *err)
 {
-	char line[CS_PATH_MAX + 64], *key, *val, *extra, *save;
+	char line[CS_PATH_MAX + 64], *key, *val;
 	unsigned lineno = 0;
+	int ret;
 
 	w->order = CS_ORDER_BACK_END;
 	w->freeze_timeout_ms = 60000;
@@ -63,15 +65,11 @@ int cs_writer_conf_parse(FILE *f, const char *file, struct cs_writer *w,
 	w->hold_stdin = -1;
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
-		line[strcspn(line, "#\n")] = '\0';
-		key = strtok_r(line, " \t", &save);
-		if (!key)
+		ret = cs_conf_split(line, file, lineno, &key, &val, err);
+		if (ret <= 0) {
+			if (ret < 0)
+				return ret;
 			continue;
-		val = strtok_r(NULL, " \t", &save);
-		extra = strtok_r(NULL, " \t", &save);
-		if (!val || extra) {
-			cs_error_set(err, EINVAL, "%s:%u: `%s' takes one value", file, lineno, key);
-			return -EINVAL;
 		}
 		if (!strcmp(key, "exec")) {
 			if (val[0] != '/' || strlen(val) > CS_PATH_MAX) {
