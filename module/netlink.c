@@ -49,6 +49,7 @@ static const struct {
 	[COWSNAP_A_DEV_MINOR] = { 0, MINORMASK },
 	[COWSNAP_A_SECTORS] = { 1, U64_MAX },
 	[COWSNAP_A_CBT_COUNT] = { 1, COWSNAP_CBT_MAX_COUNT },
+	[COWSNAP_A_CBT_SEQ] = { 1, U8_MAX - 1 },
 };
 
 #define POL_SET_ID	[COWSNAP_A_SET_ID] = { .type = NLA_U64 }
@@ -66,9 +67,9 @@ static const int required[][6] = {
 	[COWSNAP_CMD_SET_DESTROY] = { COWSNAP_A_SET_ID },
 	[COWSNAP_CMD_TRACK] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR },
 	[COWSNAP_CMD_UNTRACK] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR },
+	/* and SET_ID or CBT_SEQ with CBT_GENERATION: cmd_cbt_get() */
 	[COWSNAP_CMD_CBT_GET] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR,
-				  COWSNAP_A_SET_ID, COWSNAP_A_CBT_FIRST,
-				  COWSNAP_A_CBT_COUNT },
+				  COWSNAP_A_CBT_FIRST, COWSNAP_A_CBT_COUNT },
 };
 
 /* CAP_SYS_ADMIN, then the required attributes, with extack. */
@@ -192,6 +193,9 @@ static int put_set(struct sk_buff *msg, struct cs_set *set)
 			return -EMSGSIZE;
 		if (s && (nla_put_u64_64bit(msg, COWSNAP_A_CHUNKS_COPIED,
 					    atomic64_read(&s->copied), COWSNAP_A_PAD) ||
+			  nla_put(msg, COWSNAP_A_CBT_GENERATION, COWSNAP_CBT_GENERATION_LEN,
+				  &s->cbt_generation) ||
+			  nla_put_u32(msg, COWSNAP_A_CBT_SEQ, s->cbt_seq) ||
 			  (s->minor >= 0 &&
 			   (nla_put_u32(msg, COWSNAP_A_IMAGE_MAJOR, cs_image_major()) ||
 			    nla_put_u32(msg, COWSNAP_A_IMAGE_MINOR, s->minor)))))
@@ -490,9 +494,13 @@ static int cmd_track(struct sk_buff *skb, struct genl_info *info)
 
 static int cmd_cbt_get(struct sk_buff *skb, struct genl_info *info)
 {
+	struct nlattr *seq_attr = info->attrs[COWSNAP_A_CBT_SEQ];
+	struct nlattr *gen_attr = info->attrs[COWSNAP_A_CBT_GENERATION];
 	struct cs_snapshot *s = NULL;
-	u64 first, id;
+	u64 first, id = 0;
 	u32 count;
+	u8 since = 0;
+	bool all = false;
 	unsigned long *bitmap;
 	struct cs_tracker *t;
 	struct sk_buff *msg;
@@ -503,9 +511,22 @@ static int cmd_cbt_get(struct sk_buff *skb, struct genl_info *info)
 	ret = check_request(skb, info);
 	if (ret)
 		return ret;
+	if (!info->attrs[COWSNAP_A_SET_ID] == !seq_attr) {
+		NL_SET_ERR_MSG(info->extack, "give exactly one of SET_ID and CBT_SEQ");
+		return -EINVAL;
+	}
+	if (seq_attr && !gen_attr) {
+		NL_SET_ERR_MSG_ATTR(info->extack, seq_attr, "CBT_SEQ needs CBT_GENERATION");
+		return -EINVAL;
+	}
+	if (!seq_attr && gen_attr) {
+		NL_SET_ERR_MSG_ATTR(info->extack, gen_attr, "CBT_GENERATION goes with CBT_SEQ");
+		return -EINVAL;
+	}
 	first = nla_get_u64(info->attrs[COWSNAP_A_CBT_FIRST]);
 	count = nla_get_u32(info->attrs[COWSNAP_A_CBT_COUNT]);
-	id = nla_get_u64(info->attrs[COWSNAP_A_SET_ID]);
+	if (info->attrs[COWSNAP_A_SET_ID])
+		id = nla_get_u64(info->attrs[COWSNAP_A_SET_ID]);
 	bitmap = kvcalloc(BITS_TO_LONGS(count), sizeof(long), GFP_KERNEL);
 	msg = genlmsg_new(nla_total_size(DIV_ROUND_UP(count, 8)) + 256, GFP_KERNEL);
 	ret = -ENOMEM;
@@ -530,9 +551,14 @@ static int cmd_cbt_get(struct sk_buff *skb, struct genl_info *info)
 			NL_SET_ERR_MSG(info->extack, "volume has no snapshot in this set");
 			goto unlock;
 		}
+		since = s->cbt_seq;
+		all = !uuid_equal(&s->cbt_generation, &t->cbt.generation);
+	} else if (seq_attr) {
+		since = nla_get_u32(seq_attr);
+		all = memcmp(nla_data(gen_attr), &t->cbt.generation,
+			     COWSNAP_CBT_GENERATION_LEN);
 	}
-	cs_cbt_get(&t->cbt, first, count, s ? s->cbt_seq : 0,
-		   s && !uuid_equal(&s->cbt_generation, &t->cbt.generation), bitmap);
+	cs_cbt_get(&t->cbt, first, count, since, all, bitmap);
 	ret = -EMSGSIZE;
 	hdr = genlmsg_put_reply(msg, info, &cowsnap_family, 0, COWSNAP_CMD_CBT_GET);
 	if (!hdr ||
@@ -642,6 +668,8 @@ static const struct nla_policy cbt_get_policy[COWSNAP_A_MAX + 1] = {
 	[COWSNAP_A_SET_ID] = { .type = NLA_U64 },
 	[COWSNAP_A_CBT_FIRST] = { .type = NLA_U64 },
 	[COWSNAP_A_CBT_COUNT] = { .type = NLA_U32 },
+	[COWSNAP_A_CBT_SEQ] = { .type = NLA_U32 },
+	[COWSNAP_A_CBT_GENERATION] = NLA_POLICY_EXACT_LEN(COWSNAP_CBT_GENERATION_LEN),
 };
 
 #define OP(c, fn, pol)	{ .cmd = (c), .doit = (fn), .policy = (pol), \

@@ -90,6 +90,13 @@
  *                COWSNAP_A_IMAGE_MINOR  u32     N of /dev/cowsnapN (TAKEN)
  *                COWSNAP_A_IMAGE_MAJOR  u32
  *                COWSNAP_A_CHUNKS_COPIED u64    chunks preserved so far
+ *                COWSNAP_A_CBT_GENERATION binary 16 bytes: the CBT generation
+ *                                               at take (TAKEN)
+ *                COWSNAP_A_CBT_SEQ      u32     the CBT sequence of the take
+ *                                               (TAKEN): CBT_GET with this
+ *                                               SEQ and GENERATION answers
+ *                                               "changed since this take"
+ *                                               even after the set is gone
  *
  * COWSNAP_CMD_VOLUME_GET: dump of every tracked volume.
  *   reply:   COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR, COWSNAP_A_DEV_NAME
@@ -107,8 +114,15 @@
  *
  * COWSNAP_CMD_CBT_GET: which chunks of a volume changed since the take of a
  *   set (or since tracking began when SET_ID is 0), for a range of chunks.
+ *   Instead of SET_ID, CBT_SEQ and CBT_GENERATION (as SET_GET reported them
+ *   for a volume of a set, which may be gone since) ask for the chunks
+ *   changed since that take; exactly one of SET_ID and CBT_SEQ is required.
+ *   A set or a CBT_GENERATION of an older generation than the volume's gets
+ *   every chunk as changed (the reply's CBT_GENERATION tells).
  *   request: COWSNAP_A_DEV_MAJOR*, COWSNAP_A_DEV_MINOR*
- *            COWSNAP_A_SET_ID*          u64
+ *            COWSNAP_A_SET_ID           u64
+ *            COWSNAP_A_CBT_SEQ          u32     1..254, with CBT_GENERATION
+ *            COWSNAP_A_CBT_GENERATION   binary  16 bytes
  *            COWSNAP_A_CBT_FIRST*       u64     first chunk index
  *            COWSNAP_A_CBT_COUNT*       u32     chunks, at most 262144
  *   reply:   COWSNAP_A_CBT_GENERATION   binary  16 bytes
@@ -199,6 +213,7 @@ enum cowsnap_attr {
 	COWSNAP_A_CBT_COUNT,
 	COWSNAP_A_CBT_BITMAP,
 	COWSNAP_A_PAD,
+	COWSNAP_A_CBT_SEQ,
 	__COWSNAP_A_LAST
 };
 #define COWSNAP_A_MAX (__COWSNAP_A_LAST - 1)
