@@ -5,6 +5,9 @@
 #   make deps             install build/test dependencies (Debian, root)
 #   make check            unit tests on the host, then guest tests on each kernel
 #   make bench            benchmarks in guests (bench/RESULTS.md)
+#   make demo             one guest shows a whole application-consistent backup
+#   make install          programs, units, rules, man pages (PREFIX=, DESTDIR=)
+#   make uninstall        removes them again
 #   make vmcheck          guest tests only (KERNELS="6.1 6.12" to choose)
 #   make clean
 
@@ -76,6 +79,92 @@ dkms-src:
 dkms: dkms-src
 	dkms add cowsnap/$(VERSION) 2>/dev/null || dkms status cowsnap/$(VERSION) | grep -q .
 	@set -e; for k in $(KVERS); do dkms install cowsnap/$(VERSION) -k $$k; done
+
+# Installation.  PREFIX defaults to /usr/local, the place for software built
+# from source; a package build passes PREFIX=/usr.  systemd, udev and
+# systemd-tmpfiles all read $(PREFIX)/lib/... under either prefix.  The
+# configuration is always /etc/cowsnap (cowsnapd's built-in default), and
+# existing files there are never replaced.  The module itself is installed
+# with `make dkms' (or `make install-module').
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+LIBEXECDIR ?= $(PREFIX)/lib/cowsnap
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CONFDIR ?= /etc/cowsnap
+MANPAGES := man/snapread.1 man/cowsnap.conf.5 man/cowsnap-writer.7 man/snapctl.8 man/cowsnapd.8
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	-e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
+	-e 's|@VERSION@|$(VERSION)|g'
+
+.PHONY: install uninstall install-module
+
+install: userspace
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)/writers \
+		$(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/cowsnap $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(CONFDIR)/writers.d \
+		$(addprefix $(DESTDIR)$(MANDIR)/man,1 5 7 8)
+	install -m 0755 daemon/cowsnapd tools/snapctl $(DESTDIR)$(SBINDIR)/
+	install -m 0755 tools/read/snapread $(DESTDIR)$(BINDIR)/
+	install -m 0755 tools/writers/sqlite $(DESTDIR)$(LIBEXECDIR)/writers/
+	$(SUBST) daemon/dist/cowsnap-udev-name > $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
+	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
+	install -m 0644 tools/lib/libcowsnap.a $(DESTDIR)$(LIBDIR)/
+	install -m 0644 tools/lib/cowsnap.h tools/lib/proto.h $(DESTDIR)$(INCLUDEDIR)/cowsnap/
+	$(SUBST) daemon/dist/cowsnap.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/cowsnap.pc
+	$(SUBST) daemon/dist/cowsnapd.service > $(DESTDIR)$(UNITDIR)/cowsnapd.service
+	$(SUBST) daemon/dist/60-cowsnap.rules > $(DESTDIR)$(UDEVRULESDIR)/60-cowsnap.rules
+	install -m 0644 daemon/dist/cowsnap.tmpfiles $(DESTDIR)$(TMPFILESDIR)/cowsnap.conf
+	install -m 0644 tools/completion/snapctl $(DESTDIR)$(BASHCOMPDIR)/snapctl
+	install -m 0644 tools/completion/snapread $(DESTDIR)$(BASHCOMPDIR)/snapread
+	@set -e; for m in $(MANPAGES); do \
+		s=$${m##*.}; $(SUBST) $$m > $(DESTDIR)$(MANDIR)/man$$s/$${m#man/}; \
+	done
+	[ -e $(DESTDIR)$(CONFDIR)/storage.conf ] || \
+		install -m 0644 daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf
+	$(SUBST) daemon/dist/sqlite.conf.sample > $(DESTDIR)$(CONFDIR)/writers.d/sqlite.conf.sample
+	install -m 0644 daemon/dist/sqlite.dbs.sample $(DESTDIR)$(CONFDIR)/writers.d/sqlite.dbs.sample
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		systemctl daemon-reload 2>/dev/null || true; \
+		udevadm control --reload 2>/dev/null || true; \
+		systemd-tmpfiles --create cowsnap.conf 2>/dev/null || true; \
+		echo "installed; next: make dkms (the module), systemctl enable --now cowsnapd"; \
+	fi
+
+# Removes what install put there; /etc/cowsnap keeps anything edited.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/cowsnapd $(DESTDIR)$(SBINDIR)/snapctl $(DESTDIR)$(BINDIR)/snapread
+	rm -f $(DESTDIR)$(LIBEXECDIR)/writers/sqlite $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
+	-rmdir $(DESTDIR)$(LIBEXECDIR)/writers $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
+	rm -f $(DESTDIR)$(LIBDIR)/libcowsnap.a $(DESTDIR)$(PKGCONFIGDIR)/cowsnap.pc
+	rm -f $(DESTDIR)$(INCLUDEDIR)/cowsnap/cowsnap.h $(DESTDIR)$(INCLUDEDIR)/cowsnap/proto.h
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/cowsnap 2>/dev/null
+	rm -f $(DESTDIR)$(UNITDIR)/cowsnapd.service $(DESTDIR)$(UDEVRULESDIR)/60-cowsnap.rules \
+		$(DESTDIR)$(TMPFILESDIR)/cowsnap.conf
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/snapctl $(DESTDIR)$(BASHCOMPDIR)/snapread
+	rm -f $(foreach m,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rm -f $(DESTDIR)$(CONFDIR)/writers.d/sqlite.conf.sample $(DESTDIR)$(CONFDIR)/writers.d/sqlite.dbs.sample
+	-cmp -s daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf && \
+		rm -f $(DESTDIR)$(CONFDIR)/storage.conf
+	-rmdir $(DESTDIR)$(CONFDIR)/writers.d $(DESTDIR)$(CONFDIR) 2>/dev/null
+
+# The module without DKMS: into /lib/modules/<kver>/updates/ for every
+# kernel built (KVER= for one), then depmod.
+install-module: module
+	@set -e; for k in $(KVERS); do \
+		$(MAKE) -C /lib/modules/$$k/build M=$(TOP)/build/$$k COWSNAP_TOP=$(TOP) \
+			INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=updates modules_install; \
+		[ -n "$(DESTDIR)" ] || depmod $$k; \
+	done
 
 clean:
 	rm -rf build
