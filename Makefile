@@ -52,6 +52,10 @@ deps:
 unit: userspace
 	$(MAKE) -C tests/unit check
 
+# make install into a scratch DESTDIR and check the tree (part of make check)
+installcheck: userspace
+	tests/install/run
+
 vmcheck: all
 	scripts/vmcheck $(KERNELS)
 
@@ -99,13 +103,15 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CONFDIR ?= /etc/cowsnap
+# libcowsnap's headers (cowsnap.h includes the others)
+LIB_HEADERS := $(wildcard tools/lib/*.h)
 MANPAGES := man/snapread.1 man/cowsnap.conf.5 man/cowsnap-writer.7 man/snapctl.8 man/cowsnapd.8
 SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
 	-e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
 	-e 's|@VERSION@|$(VERSION)|g'
 
-.PHONY: install uninstall install-module
+.PHONY: install uninstall install-module installcheck
 
 install: userspace
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)/writers \
@@ -119,7 +125,7 @@ install: userspace
 	$(SUBST) daemon/dist/cowsnap-udev-name > $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
 	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
 	install -m 0644 tools/lib/libcowsnap.a $(DESTDIR)$(LIBDIR)/
-	install -m 0644 tools/lib/cowsnap.h tools/lib/proto.h $(DESTDIR)$(INCLUDEDIR)/cowsnap/
+	install -m 0644 $(LIB_HEADERS) $(DESTDIR)$(INCLUDEDIR)/cowsnap/
 	$(SUBST) daemon/dist/cowsnap.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/cowsnap.pc
 	$(SUBST) daemon/dist/cowsnapd.service > $(DESTDIR)$(UNITDIR)/cowsnapd.service
 	$(SUBST) daemon/dist/60-cowsnap.rules > $(DESTDIR)$(UDEVRULESDIR)/60-cowsnap.rules
@@ -146,7 +152,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBEXECDIR)/writers/sqlite $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
 	-rmdir $(DESTDIR)$(LIBEXECDIR)/writers $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/libcowsnap.a $(DESTDIR)$(PKGCONFIGDIR)/cowsnap.pc
-	rm -f $(DESTDIR)$(INCLUDEDIR)/cowsnap/cowsnap.h $(DESTDIR)$(INCLUDEDIR)/cowsnap/proto.h
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/cowsnap/,$(notdir $(LIB_HEADERS)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/cowsnap 2>/dev/null
 	rm -f $(DESTDIR)$(UNITDIR)/cowsnapd.service $(DESTDIR)$(UDEVRULESDIR)/60-cowsnap.rules \
 		$(DESTDIR)$(TMPFILESDIR)/cowsnap.conf

@@ -67,7 +67,21 @@ static struct nla_policy policy[COWSNAP_A_MAX + 1] = {
 	[COWSNAP_A_MARK_SET_ID] = { .type = NLA_U64 },
 	[COWSNAP_A_VOLUME_FLAGS] = { .type = NLA_U32 },
 	[COWSNAP_A_SNAPSHOTS] = { .type = NLA_U32 },
+	[COWSNAP_A_CBT_GENERATION] = { .minlen = COWSNAP_CBT_GENERATION_LEN,
+				       .maxlen = COWSNAP_CBT_GENERATION_LEN },
+	[COWSNAP_A_CBT_FIRST] = { .type = NLA_U64 },
+	[COWSNAP_A_CBT_SEQ] = { .type = NLA_U32 },
 };
+
+/* A CBT generation as a UUID string, as the socket protocol shows it. */
+static void format_generation(const struct nlattr *a, char *out, size_t size)
+{
+	const uint8_t *g = nla_data(a);
+
+	snprintf(out, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x", g[0], g[1], g[2], g[3], g[4], g[5], g[6],
+		 g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+}
 
 struct req {
 	int cmd;
@@ -475,6 +489,11 @@ static int parse_set_volume(struct nlattr *nest, struct cs_set_volume *v)
 	}
 	if (tb[COWSNAP_A_CHUNKS_COPIED])
 		v->chunks_copied = nla_get_u64(tb[COWSNAP_A_CHUNKS_COPIED]);
+	if (tb[COWSNAP_A_CBT_GENERATION] && tb[COWSNAP_A_CBT_SEQ]) {
+		format_generation(tb[COWSNAP_A_CBT_GENERATION], v->cbt_generation,
+				  sizeof(v->cbt_generation));
+		v->cbt_seq = nla_get_u32(tb[COWSNAP_A_CBT_SEQ]);
+	}
 	return 0;
 }
 
@@ -655,6 +674,13 @@ static int parse_volume_entry(struct req *r, struct nlattr **tb)
 		v->mark_set_id = nla_get_u64(tb[COWSNAP_A_MARK_SET_ID]);
 	if (tb[COWSNAP_A_SNAPSHOTS])
 		v->snapshots = nla_get_u32(tb[COWSNAP_A_SNAPSHOTS]);
+	if (tb[COWSNAP_A_VOLUME_FLAGS])
+		v->kept = nla_get_u32(tb[COWSNAP_A_VOLUME_FLAGS]) & COWSNAP_VOLUME_F_KEEP;
+	if (tb[COWSNAP_A_CBT_GENERATION])
+		format_generation(tb[COWSNAP_A_CBT_GENERATION], v->cbt_generation,
+				  sizeof(v->cbt_generation));
+	if (tb[COWSNAP_A_CHUNK_SECTORS])
+		v->cbt_chunk_sectors = nla_get_u32(tb[COWSNAP_A_CHUNK_SECTORS]);
 	return 0;
 }
 
@@ -673,6 +699,77 @@ int cs_nl_volume_dump(struct cs_nl *nl, struct cs_volume **vols, uint32_t *n,
 	}
 	*vols = l.v;
 	*n = l.n;
+	return ret;
+}
+
+int cs_nl_track(struct cs_nl *nl, uint32_t major, uint32_t minor, bool keep,
+		struct cs_error *err)
+{
+	struct set_args a = { .major = major, .minor = minor, .attrs = ATTR_DEV };
+	struct req r = { 0 };
+
+	return request(nl, keep ? COWSNAP_CMD_TRACK : COWSNAP_CMD_UNTRACK, 0, put_set_args,
+		       &a, &r, err);
+}
+
+struct cbt_req {
+	uint32_t major, minor;
+	uint64_t set_id, first;
+	uint32_t seq, count;
+	const uint8_t *since_generation;
+	struct cs_nl_cbt *out;
+	bool seen;
+};
+
+static int put_cbt_args(struct nl_msg *msg, const void *arg)
+{
+	const struct cbt_req *c = arg;
+
+	if (nla_put_u32(msg, COWSNAP_A_DEV_MAJOR, c->major) < 0 ||
+	    nla_put_u32(msg, COWSNAP_A_DEV_MINOR, c->minor) < 0 ||
+	    nla_put_u64(msg, COWSNAP_A_CBT_FIRST, c->first) < 0 ||
+	    nla_put_u32(msg, COWSNAP_A_CBT_COUNT, c->count) < 0)
+		return -1;
+	if (c->seq)
+		return nla_put_u32(msg, COWSNAP_A_CBT_SEQ, c->seq) < 0 ||
+		       nla_put(msg, COWSNAP_A_CBT_GENERATION, COWSNAP_CBT_GENERATION_LEN,
+			       c->since_generation) < 0 ? -1 : 0;
+	return nla_put_u64(msg, COWSNAP_A_SET_ID, c->set_id) < 0 ? -1 : 0;
+}
+
+static int parse_cbt(struct req *r, struct nlattr **tb)
+{
+	struct cbt_req *c = r->ctx;
+	struct nlattr *bm = tb[COWSNAP_A_CBT_BITMAP];
+
+	if (!tb[COWSNAP_A_CBT_GENERATION] || !tb[COWSNAP_A_CHUNK_SECTORS] || !bm ||
+	    (size_t)nla_len(bm) != (c->count + 7) / 8)
+		return -EPROTO;
+	memcpy(c->out->generation, nla_data(tb[COWSNAP_A_CBT_GENERATION]),
+	       COWSNAP_CBT_GENERATION_LEN);
+	format_generation(tb[COWSNAP_A_CBT_GENERATION], c->out->generation_str,
+			  sizeof(c->out->generation_str));
+	c->out->chunk_sectors = nla_get_u32(tb[COWSNAP_A_CHUNK_SECTORS]);
+	memcpy(c->out->bitmap, nla_data(bm), (size_t)nla_len(bm));
+	c->seen = true;
+	return 0;
+}
+
+int cs_nl_cbt_get(struct cs_nl *nl, uint32_t major, uint32_t minor, uint64_t set_id,
+		  uint32_t seq, const uint8_t *since_generation, uint64_t first,
+		  uint32_t count, struct cs_nl_cbt *out, struct cs_error *err)
+{
+	struct cbt_req c = { .major = major, .minor = minor, .set_id = set_id,
+			     .first = first, .seq = seq, .count = count,
+			     .since_generation = since_generation, .out = out };
+	struct req r = { .parse = parse_cbt, .ctx = &c };
+	int ret;
+
+	ret = request(nl, COWSNAP_CMD_CBT_GET, 0, put_cbt_args, &c, &r, err);
+	if (!ret && !c.seen) {
+		cs_error_set(err, EPROTO, "cowsnap CBT_GET: the module sent no map");
+		ret = -EPROTO;
+	}
 	return ret;
 }
 

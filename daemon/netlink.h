@@ -2,6 +2,7 @@
 #ifndef COWSNAPD_NETLINK_H
 #define COWSNAPD_NETLINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -40,9 +41,30 @@ int cs_nl_set_dump(struct cs_nl *nl, struct cs_set **sets, uint32_t *nsets,
 void cs_nl_set_free(struct cs_set *set);
 
 /* Tracked volumes: fills device, major, minor, sectors, tracked,
- * mark_set_id, snapshots. */
+ * mark_set_id, snapshots, kept, cbt_generation, cbt_chunk_sectors. */
 int cs_nl_volume_dump(struct cs_nl *nl, struct cs_volume **vols, uint32_t *n,
 		      struct cs_error *err);
+
+/* TRACK (keep true) or UNTRACK a volume. */
+int cs_nl_track(struct cs_nl *nl, uint32_t major, uint32_t minor, bool keep,
+		struct cs_error *err);
+
+/* One CBT_GET reply: the map's generation and the bitmap of count chunks. */
+struct cs_nl_cbt {
+	uint8_t generation[16];
+	char generation_str[CS_GENERATION_MAX + 1];
+	uint32_t chunk_sectors;
+	uint8_t *bitmap;		/* the caller's, (count + 7) / 8 bytes */
+};
+
+/*
+ * Chunks first .. first+count-1 (count <= COWSNAP_CBT_MAX_COUNT) changed
+ * since the take of set_id, or (seq non-zero) since the take with seq in
+ * since_generation (16 bytes), or (both 0) since tracking began.
+ */
+int cs_nl_cbt_get(struct cs_nl *nl, uint32_t major, uint32_t minor, uint64_t set_id,
+		  uint32_t seq, const uint8_t *since_generation, uint64_t first,
+		  uint32_t count, struct cs_nl_cbt *out, struct cs_error *err);
 
 /* Events from the module's multicast group "events", on a socket of their
  * own so that they never mix with replies. */

@@ -13,6 +13,7 @@
 
 #include <linux/cowsnap.h>
 
+#include "cbt.h"
 #include "daemon.h"
 #include "log.h"
 #include "netlink.h"
@@ -462,7 +463,28 @@ static int op_backup_complete(struct cowsnapd *d, struct cs_client_conn *c,
 	return end_session(d, c, false, a->success, err);
 }
 
+static int op_volume_track(struct cowsnapd *d, struct cs_client_conn *c,
+			   const void *args, void *result, struct cs_error *err)
+{
+	return cs_cbt_track(d, args, true, result, err);
+}
+
+static int op_volume_untrack(struct cowsnapd *d, struct cs_client_conn *c,
+			     const void *args, void *result, struct cs_error *err)
+{
+	return cs_cbt_track(d, args, false, result, err);
+}
+
+static int op_cbt_get(struct cowsnapd *d, struct cs_client_conn *c,
+		      const void *args, void *result, struct cs_error *err)
+{
+	return cs_cbt_get(d, args, result, err);
+}
+
 static const op_fn handlers[__CS_OP_COUNT] = {
+	[CS_OP_VOLUME_TRACK] = op_volume_track,
+	[CS_OP_VOLUME_UNTRACK] = op_volume_untrack,
+	[CS_OP_CBT_GET] = op_cbt_get,
 	[CS_OP_BACKUP_COMPLETE] = op_backup_complete,
 	[CS_OP_WRITER_LIST] = op_writer_list,
 	[CS_OP_VERSION] = op_version,

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mountinfo.h"
 #include "netlink.h"
+#include "cbt.h"
 #include "volumes.h"
 
 static int read_line(const char *path, char *buf, size_t size)
@@ -237,6 +238,15 @@ int cs_volume_list(struct cs_nl *nl, struct cs_volume **vols, uint32_t *n,
 					v[j].tracked = true;
 					v[j].mark_set_id = tracked[i].mark_set_id;
 					v[j].snapshots = tracked[i].snapshots;
+					v[j].kept = tracked[i].kept;
+					strcpy(v[j].cbt_generation, tracked[i].cbt_generation);
+					v[j].cbt_chunk_sectors = tracked[i].cbt_chunk_sectors;
+					if (cs_cbt_changed_bytes(nl, v[j].major, v[j].minor,
+								 v[j].sectors,
+								 v[j].cbt_chunk_sectors,
+								 &v[j].changed_bytes, &nerr))
+						cs_dbg("%s: no changed bytes: %s", v[j].device,
+						       nerr.message);
 				}
 			}
 		}

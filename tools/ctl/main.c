@@ -16,6 +16,8 @@ static const struct command commands[] = {
 	{ "mount", cmd_mount, "mount a volume's image of a set read-only" },
 	{ "umount", cmd_umount, "unmount an image mounted with mount" },
 	{ "storage", cmd_storage, "add, remove or list difference storage devices" },
+	{ "track", cmd_track, "keep a volume tracked between backups (changed blocks)" },
+	{ "untrack", cmd_untrack, "stop keeping a volume tracked" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

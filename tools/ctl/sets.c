@@ -312,20 +312,78 @@ int list_volumes(struct snapctl *ctl)
 	if (ctl->json) {
 		print_json(ctl, CS_OP_VOLUME_LIST, &r);
 	} else {
-		printf("%-16s %-8s %-10s %-8s %-9s %-9s %s\n", "DEVICE", "MAJ:MIN", "SIZE",
-		       "FSTYPE", "TRACKED", "SNAPSHOTS", "MOUNTPOINT");
+		printf("%-16s %-8s %-10s %-8s %-9s %-9s %-10s %s\n", "DEVICE", "MAJ:MIN",
+		       "SIZE", "FSTYPE", "TRACKED", "SNAPSHOTS", "CHANGED", "MOUNTPOINT");
 		for (uint32_t i = 0; i < r.nvolumes; i++) {
 			const struct cs_volume *v = &r.volumes[i];
+			char ch[32] = "-";
 
+			if (v->tracked)
+				format_sectors(v->changed_bytes >> 9, ch, sizeof(ch));
 			snprintf(mm, sizeof(mm), "%u:%u", v->major, v->minor);
-			printf("%-16s %-8s %-10s %-8s %-9s %-9u %s\n", v->device, mm,
+			printf("%-16s %-8s %-10s %-8s %-9s %-9u %-10s %s\n", v->device, mm,
 			       format_sectors(v->sectors, b, sizeof(b)),
-			       v->fstype[0] ? v->fstype : "-", v->tracked ? "yes" : "no",
-			       v->snapshots, v->mountpoint[0] ? v->mountpoint : "-");
+			       v->fstype[0] ? v->fstype : "-",
+			       v->kept ? "kept" : v->tracked ? "yes" : "no",
+			       v->snapshots, ch, v->mountpoint[0] ? v->mountpoint : "-");
 		}
 	}
 	cs_result_free(CS_OP_VOLUME_LIST, &r);
 	return EXIT_OK;
+}
+
+static const char track_usage[] = "track VOLUME";
+static const char untrack_usage[] = "untrack VOLUME";
+
+static int track(struct snapctl *ctl, int argc, char **argv, bool keep)
+{
+	const char *usage = keep ? track_usage : untrack_usage;
+	struct cs_volume_args a = { 0 };
+	struct cs_volume r = { 0 };
+	char b[32], c[32];
+	int ret;
+
+	if (want_help(argc, argv, usage, keep ?
+		      "Keeps VOLUME tracked between backups: the module records which chunks\n"
+		      "are written, so that `snapread --incremental' reads only those.  The\n"
+		      "record lives until `snapctl untrack', a module reload or a reboot.\n" :
+		      "Stops keeping VOLUME tracked; its changed-block record goes once no\n"
+		      "set holds a snapshot of it, and the next backup must be a full read.\n",
+		      ctl))
+		return EXIT_OK;
+	if (argc != 2)
+		return usage_error(ctl, usage, argc < 2 ? "no volume given" :
+				   "unexpected argument `%s'", argv[argc - 1]);
+	ret = volume_arg(ctl, argv[1], a.volume, sizeof(a.volume), usage);
+	if (ret)
+		return ret;
+	ret = call(ctl, keep ? CS_OP_VOLUME_TRACK : CS_OP_VOLUME_UNTRACK, &a, &r);
+	if (ret)
+		return ret;
+	if (ctl->json)
+		print_json(ctl, keep ? CS_OP_VOLUME_TRACK : CS_OP_VOLUME_UNTRACK, &r);
+	else if (keep)
+		printf("%s: kept tracked, generation %s, %s chunks, %s changed since "
+		       "tracking began\n", r.device, r.cbt_generation,
+		       format_sectors(r.cbt_chunk_sectors, b, sizeof(b)),
+		       format_sectors(r.changed_bytes >> 9, c, sizeof(c)));
+	else if (r.tracked)
+		printf("%s: no longer kept tracked; tracked while sets hold snapshots of "
+		       "it (%u)\n", r.device, r.snapshots);
+	else
+		printf("%s: no longer tracked\n", r.device);
+	cs_result_free(keep ? CS_OP_VOLUME_TRACK : CS_OP_VOLUME_UNTRACK, &r);
+	return EXIT_OK;
+}
+
+int cmd_track(struct snapctl *ctl, int argc, char **argv)
+{
+	return track(ctl, argc, argv, true);
+}
+
+int cmd_untrack(struct snapctl *ctl, int argc, char **argv)
+{
+	return track(ctl, argc, argv, false);
 }
 
 static void print_storage(const struct cs_storage_list_result *r)

@@ -46,6 +46,8 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv);
 int cmd_delete(struct snapctl *ctl, int argc, char **argv);
 int cmd_show(struct snapctl *ctl, int argc, char **argv);
 int cmd_storage(struct snapctl *ctl, int argc, char **argv);
+int cmd_track(struct snapctl *ctl, int argc, char **argv);
+int cmd_untrack(struct snapctl *ctl, int argc, char **argv);
 /* mount.c */
 int cmd_mount(struct snapctl *ctl, int argc, char **argv);
 int cmd_umount(struct snapctl *ctl, int argc, char **argv);

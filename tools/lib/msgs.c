@@ -69,7 +69,9 @@ SCHEMA(set_volume_schema, struct cs_set_volume,
 	F_STR(struct cs_set_volume, image, false),
 	F_U32ALL(struct cs_set_volume, image_major, false),
 	F_U32ALL(struct cs_set_volume, image_minor, false),
-	F_U64ALL(struct cs_set_volume, chunks_copied, false));
+	F_U64ALL(struct cs_set_volume, chunks_copied, false),
+	F_STR(struct cs_set_volume, cbt_generation, false),
+	F_U32(struct cs_set_volume, cbt_seq, false, 0, 255));
 
 SCHEMA(set_schema, struct cs_set,
 	F_U64(struct cs_set, id, true, 1, INT64_MAX),
@@ -155,7 +157,44 @@ SCHEMA(volume_schema, struct cs_volume,
 	F_STR(struct cs_volume, label, false),
 	F_BOOL(struct cs_volume, tracked, false),
 	F_U64ALL(struct cs_volume, mark_set_id, false),
-	F_U32ALL(struct cs_volume, snapshots, false));
+	F_U32ALL(struct cs_volume, snapshots, false),
+	F_BOOL(struct cs_volume, kept, false),
+	F_STR(struct cs_volume, cbt_generation, false),
+	F_U32ALL(struct cs_volume, cbt_chunk_sectors, false),
+	F_U64ALL(struct cs_volume, changed_bytes, false));
+
+SCHEMA(volume_args_schema, struct cs_volume_args,
+	F_STR(struct cs_volume_args, volume, true));
+
+SCHEMA(cbt_get_args_schema, struct cs_cbt_get_args,
+	F_STR(struct cs_cbt_get_args, volume, true),
+	F_U64ALL(struct cs_cbt_get_args, set_id, false),
+	F_U32(struct cs_cbt_get_args, since_seq, false, 0, 255),
+	F_STR(struct cs_cbt_get_args, since_generation, false),
+	F_BOOL(struct cs_cbt_get_args, since_tracking, false),
+	F_U64ALL(struct cs_cbt_get_args, first, false),
+	F_U64ALL(struct cs_cbt_get_args, count, false));
+
+SCHEMA(cbt_range_schema, struct cs_cbt_range,
+	F_U64ALL(struct cs_cbt_range, first, true),
+	F_U64(struct cs_cbt_range, count, true, 1, INT64_MAX));
+
+SCHEMA(cbt_result_schema, struct cs_cbt_result,
+	F_STR(struct cs_cbt_result, device, true),
+	F_U32ALL(struct cs_cbt_result, major, true),
+	F_U32ALL(struct cs_cbt_result, minor, true),
+	F_U64ALL(struct cs_cbt_result, sectors, true),
+	F_U32(struct cs_cbt_result, chunk_sectors, true, 1, UINT32_MAX),
+	F_STR(struct cs_cbt_result, generation, true),
+	F_U64ALL(struct cs_cbt_result, chunks, true),
+	F_U64ALL(struct cs_cbt_result, set_id, false),
+	F_U32(struct cs_cbt_result, set_cbt_seq, false, 0, 255),
+	F_STR(struct cs_cbt_result, set_generation, false),
+	F_U64ALL(struct cs_cbt_result, first, false),
+	F_U64ALL(struct cs_cbt_result, next, true),
+	F_ARR(struct cs_cbt_result, ranges, nranges, false, 0, CS_CBT_MAX_RANGES,
+	      &cbt_range_schema),
+	F_U64ALL(struct cs_cbt_result, changed, false));
 
 SCHEMA(volume_list_result_schema, struct cs_volume_list_result,
 	F_ARR(struct cs_volume_list_result, volumes, nvolumes, false, 0, 4096,
@@ -219,4 +258,7 @@ const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
 	[CS_OP_WRITER_LIST] = { "writer_list", &empty_schema, &writer_list_result_schema },
 	[CS_OP_BACKUP_COMPLETE] = { "backup_complete", &backup_complete_args_schema,
 				    &empty_schema },
+	[CS_OP_VOLUME_TRACK] = { "volume_track", &volume_args_schema, &volume_schema },
+	[CS_OP_VOLUME_UNTRACK] = { "volume_untrack", &volume_args_schema, &volume_schema },
+	[CS_OP_CBT_GET] = { "cbt_get", &cbt_get_args_schema, &cbt_result_schema },
 };

@@ -109,6 +109,8 @@ int cs_errno_value(const char *name);
 #define CS_NAME_MAX		255
 #define CS_MAX_VOLUMES		64
 #define CS_MAX_SETS		4096
+#define CS_GENERATION_MAX	36	/* a CBT generation as a UUID string */
+#define CS_CBT_MAX_RANGES	4096	/* ranges in one cbt_get reply */
 
 enum cs_op {
 	CS_OP_VERSION,
@@ -122,6 +124,9 @@ enum cs_op {
 	CS_OP_STORAGE_REMOVE,
 	CS_OP_WRITER_LIST,
 	CS_OP_BACKUP_COMPLETE,
+	CS_OP_VOLUME_TRACK,
+	CS_OP_VOLUME_UNTRACK,
+	CS_OP_CBT_GET,
 	__CS_OP_COUNT
 };
 
@@ -146,6 +151,10 @@ struct cs_set_volume {
 	char image[CS_PATH_MAX + 1];	/* /dev/cowsnapN once taken */
 	uint32_t image_major, image_minor;
 	uint64_t chunks_copied;
+	/* the changed-block map at the take (taken sets): cbt_get with
+	 * since_seq and since_generation asks for what changed since */
+	char cbt_generation[CS_GENERATION_MAX + 1];
+	uint32_t cbt_seq;
 };
 
 enum cs_set_state {
@@ -235,6 +244,54 @@ struct cs_volume {
 	bool tracked;			/* the module tracks it */
 	uint64_t mark_set_id;		/* DEFINING set marking it */
 	uint32_t snapshots;		/* TAKEN sets holding it */
+	bool kept;			/* tracked between backups (volume_track) */
+	char cbt_generation[CS_GENERATION_MAX + 1];	/* changes on reset */
+	uint32_t cbt_chunk_sectors;	/* changed-block map granularity */
+	uint64_t changed_bytes;		/* written since tracking began */
+};
+
+/* volume_track, volume_untrack: args; result: struct cs_volume */
+struct cs_volume_args {
+	char volume[CS_PATH_MAX + 1];	/* a volume spec */
+};
+
+/*
+ * cbt_get: args.  Which chunks of a tracked volume changed since one of:
+ * the take of set set_id (which must exist), the take with since_seq in
+ * since_generation (a set's cbt_seq and cbt_generation; the set may be
+ * gone), or since tracking began.  Chunks first .. first+count-1 (count 0:
+ * to the end); a reply holds at most CS_CBT_MAX_RANGES ranges and says in
+ * next where to go on.
+ */
+struct cs_cbt_get_args {
+	char volume[CS_PATH_MAX + 1];
+	uint64_t set_id;
+	uint32_t since_seq;
+	char since_generation[CS_GENERATION_MAX + 1];
+	bool since_tracking;
+	uint64_t first;
+	uint64_t count;
+};
+
+struct cs_cbt_range {
+	uint64_t first, count;		/* chunks */
+};
+
+/* cbt_get: result */
+struct cs_cbt_result {
+	char device[CS_PATH_MAX + 1];	/* /dev/NAME */
+	uint32_t major, minor;
+	uint64_t sectors;		/* volume size now */
+	uint32_t chunk_sectors;
+	char generation[CS_GENERATION_MAX + 1];	/* the map's, now */
+	uint64_t chunks;		/* chunks of the volume */
+	uint64_t set_id;		/* as asked */
+	uint32_t set_cbt_seq;		/* with set_id: the set's take */
+	char set_generation[CS_GENERATION_MAX + 1];
+	uint64_t first, next;		/* the answer covers [first, next) */
+	struct cs_cbt_range *ranges;
+	uint32_t nranges;
+	uint64_t changed;		/* chunks in ranges */
 };
 
 struct cs_volume_list_result {
