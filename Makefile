@@ -67,6 +67,11 @@ check: all
 bench: all
 	bench/run $(KERNELS)
 
+# The README's main-job command: builds, boots a guest on a stock kernel and
+# shows an application-consistent backup of two volumes, checked (scripts/demo).
+demo:
+	scripts/demo
+
 # DKMS: the module's sources under $(DESTDIR)/usr/src/cowsnap-<version>/
 # (dkms-src), then registered, built and installed for every kernel that has
 # headers (dkms).
