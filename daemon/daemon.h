@@ -2,6 +2,7 @@
 #ifndef COWSNAPD_DAEMON_H
 #define COWSNAPD_DAEMON_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -27,6 +28,9 @@ struct cs_client_conn {
 	uint64_t session_set;
 	bool session_persistent, session_writers;
 	struct cs_session_env session_env;
+	bool writer;			/* a socket writer registered on it */
+	bool restore;			/* a restore session waits for restore_end */
+	bool gone;			/* closed, seen while a session ran */
 	struct cs_client_conn *next;
 };
 
@@ -48,7 +52,23 @@ struct cowsnapd {
 
 	struct cs_client_conn *clients;
 	unsigned nclients;
+
+	/* the shadow-set lock: the connection whose session defines a set
+	 * or whose backup/restore session still involves writers */
+	struct cs_client_conn *session_owner;
+	bool in_session;		/* inside a session's synchronous steps */
+	uint32_t event_seq;		/* ids of writer_event requests */
+	/* poll() that answers other clients meanwhile (server.c) */
+	int (*wait_fn)(struct cowsnapd *d, struct pollfd *p, nfds_t n, int timeout_ms);
 };
+
+/* Wait as poll() does; while a session waits for a writer, the daemon
+ * still answers other clients (a second requestor gets EBUSY at once). */
+static inline int cs_daemon_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n,
+				 int timeout_ms)
+{
+	return d->wait_fn ? d->wait_fn(d, p, n, timeout_ms) : poll(p, n, timeout_ms);
+}
 
 /* server.c */
 int cs_server_open(struct cowsnapd *d, struct cs_error *err);

@@ -11,6 +11,7 @@
 
 #include <inttypes.h>
 
+#include <json-c/json.h>
 #include <linux/cowsnap.h>
 
 #include "cbt.h"
@@ -55,6 +56,116 @@ static void explain(struct cs_error *err, int ret, const char *what)
 		cs_error_set(err, -ret, "%s: %s", what, msg);
 }
 
+/* Add the volumes holding the selected components' files (explicit: only
+ * when the requestor named components or writers). */
+static int component_volumes(struct cowsnapd *d, bool explicit, struct cs_resolved *vols,
+			     uint32_t *n, struct cs_error *err)
+{
+	char cpath[CS_COMPONENT_PATH_MAX + 1];
+	struct cs_resolved v;
+	int ret;
+
+	if (!explicit)
+		return 0;
+	for (size_t i = 0; i < d->writers.n; i++) {
+		const struct cs_writer *w = &d->writers.w[i];
+
+		if (!w->selected || w->kind != CS_WRITER_SOCKET)
+			continue;
+		for (uint32_t k = 0; k < w->wmd.ncomponents; k++) {
+			const struct cs_wmd_component *cp = &w->wmd.components[k];
+			uint32_t j;
+
+			if (!cs_writer_component_selected(w, cp))
+				continue;
+			for (uint32_t f = 0; f < cp->nfiles; f++) {
+				ret = cs_volume_resolve(cp->files[f].path, &v, err);
+				if (ret) {
+					char msg[CS_ERRMSG_MAX];
+
+					cs_component_path(cp, cpath, sizeof(cpath));
+					snprintf(msg, sizeof(msg), "%s", err->message);
+					cs_error_set(err, -ret, "component %s:%s: %.300s", w->name,
+						     cpath, msg);
+					return ret;
+				}
+				for (j = 0; j < *n; j++)
+					if (vols[j].major == v.major && vols[j].minor == v.minor)
+						break;
+				if (j < *n)
+					continue;
+				if (*n >= CS_MAX_VOLUMES) {
+					cs_error_set(err, E2BIG, "the components span more than %d "
+						     "volumes", CS_MAX_VOLUMES);
+					return -E2BIG;
+				}
+				vols[(*n)++] = v;
+			}
+		}
+	}
+	return 0;
+}
+
+/* set_create's result for --save-metadata: who took part, what. */
+static int describe_session(struct cowsnapd *d, struct cs_set_result *r, struct cs_error *err)
+{
+	char cpath[CS_COMPONENT_PATH_MAX + 1];
+	uint32_t nn = 0, nm = 0, nc = 0;
+	struct json_object *j;
+	int ret;
+
+	for (size_t i = 0; i < d->writers.n; i++) {
+		const struct cs_writer *w = &d->writers.w[i];
+
+		if (!w->selected)
+			continue;
+		nn++;
+		if (w->kind == CS_WRITER_SOCKET) {
+			nm++;
+			nc += w->wmd.ncomponents;
+		}
+	}
+	if (!nn)
+		return 0;
+	r->writer_names = calloc(nn, sizeof(*r->writer_names));
+	r->metadata = calloc(nm ? nm : 1, sizeof(*r->metadata));
+	r->components = calloc(nc ? nc : 1, sizeof(*r->components));
+	if (!r->writer_names || !r->metadata || !r->components) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < d->writers.n; i++) {
+		const struct cs_writer *w = &d->writers.w[i];
+		struct cs_wmd *m;
+
+		if (!w->selected)
+			continue;
+		snprintf(r->writer_names[r->nwriter_names++].spec, sizeof(r->writer_names[0].spec),
+			 "%s", w->name);
+		if (w->kind != CS_WRITER_SOCKET)
+			continue;
+		/* a deep copy, through the schema */
+		m = &r->metadata[r->nmetadata++];
+		if (cs_schema_encode(&cs_wmd_schema, &w->wmd, &j, err))
+			return -EINVAL;
+		ret = cs_schema_decode(&cs_wmd_schema, j, m, "metadata", err);
+		json_object_put(j);
+		if (ret)
+			return ret;
+		for (uint32_t k = 0; k < w->wmd.ncomponents; k++) {
+			struct cs_component_ref *ref;
+
+			if (!cs_writer_component_selected(w, &w->wmd.components[k]))
+				continue;
+			ref = &r->components[r->ncomponents++];
+			cs_component_path(&w->wmd.components[k], cpath, sizeof(cpath));
+			snprintf(ref->writer, sizeof(ref->writer), "%s", w->name);
+			snprintf(ref->path, sizeof(ref->path), "%s", cpath);
+		}
+	}
+	return 0;
+}
+
 static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 			 const void *args, void *result, struct cs_error *err)
 {
@@ -65,16 +176,24 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 	struct cs_session_env env = { .backup_type = cs_backup_type_names[a->backup_type] };
 	bool with_writers = false;
 	uint64_t id = 0;
-	uint32_t flags;
-	int ret;
+	uint32_t flags, nvols = 0;
+	int ret, nsel = 0;
 
 	if (a->backup && c->session_set) {
 		cs_error_set(err, EBUSY, "this connection already has a backup session (set %"
 			     PRIu64 "); complete it first", c->session_set);
 		return -EBUSY;
 	}
-	vols = calloc(a->nvolumes, sizeof(*vols));
-	avoid = calloc(a->nvolumes, sizeof(*avoid));
+	if (d->session_owner) {
+		cs_error_set(err, EBUSY, "another shadow copy set is being created (by pid %d); "
+			     "try again when it is done, or wait with --wait",
+			     (int)d->session_owner->pid);
+		return -EBUSY;
+	}
+	vols = calloc(CS_MAX_VOLUMES, sizeof(*vols));
+	avoid = calloc(CS_MAX_VOLUMES, sizeof(*avoid));
+	d->session_owner = c;
+	d->in_session = true;
 	if (!vols || !avoid) {
 		ret = -ENOMEM;
 		cs_error_set(err, ENOMEM, "out of memory");
@@ -93,6 +212,23 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 				goto out;
 			}
 		}
+	}
+	nvols = a->nvolumes;
+	ret = cs_writers_select(d, a->components, a->ncomponents, a->backup_type, a->no_writers,
+				err);
+	if (ret < 0)
+		goto out;
+	nsel = ret;
+	ret = component_volumes(d, a->ncomponents > 0, vols, &nvols, err);
+	if (ret)
+		goto out;
+	if (!nvols) {
+		cs_error_set(err, EINVAL, "no volume given, and the selected components name "
+			     "no files; give the volumes to take");
+		ret = -EINVAL;
+		goto out;
+	}
+	for (uint32_t i = 0; i < nvols; i++) {
 		avoid[i][0] = vols[i].major;
 		avoid[i][1] = vols[i].minor;
 		snprintf(env.volumes + strlen(env.volumes), sizeof(env.volumes) - strlen(env.volumes),
@@ -105,7 +241,7 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 		goto out;
 	}
 	/* writers prepare before the set exists: a veto costs the module nothing */
-	if (!a->no_writers && d->writers.n) {
+	if (nsel) {
 		ret = cs_writers_prepare(d, &env, err);
 		if (ret) {
 			cs_writers_abort(d, &env);
@@ -124,29 +260,31 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 		goto abort_early;
 	}
 	env.set_id = id;
-	for (uint32_t i = 0; i < a->nvolumes; i++) {
+	for (uint32_t i = 0; i < nvols; i++) {
+		const char *spec = i < a->nvolumes ? a->volumes[i].spec : vols[i].devnode;
+
 		ret = cs_nl_set_add_volume(d->nl, id, vols[i].major, vols[i].minor, err);
 		if (ret == -EBUSY)
 			cs_error_set(err, EBUSY, "%s (%s) is in another shadow copy set being "
-				     "created; try again when it is done", a->volumes[i].spec,
+				     "created; try again when it is done", spec,
 				     vols[i].devnode);
 		else if (ret == -ENOSPC)
 			cs_error_set(err, ENOSPC, "%s (%s) has as many snapshots as the module "
 				     "allows (max_snapshots_per_volume); delete one with "
-				     "`snapctl delete --oldest %s'", a->volumes[i].spec,
-				     vols[i].devnode, a->volumes[i].spec);
+				     "`snapctl delete --oldest %s'", spec,
+				     vols[i].devnode, spec);
 		else if (ret)
 			explain(err, ret, vols[i].devnode);
 		if (ret)
 			goto destroy;
 	}
-	ret = cs_storage_give(d, id, 0, (const uint32_t (*)[2])avoid, a->nvolumes, err);
+	ret = cs_storage_give(d, id, 0, (const uint32_t (*)[2])avoid, nvols, err);
 	if (ret) {
 		if (ret != -ENOSPC)
 			explain(err, ret, "cannot give the set difference storage");
 		goto destroy;
 	}
-	with_writers = !a->no_writers && d->writers.n;
+	with_writers = nsel > 0;
 	if (with_writers) {
 		ret = cs_writers_freeze(d, &env, err);
 		if (ret)
@@ -191,8 +329,15 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 		c->session_env = env;
 	}
 	r->consistency = with_writers ? CS_CONSISTENCY_APPLICATION : CS_CONSISTENCY_CRASH;
-	r->writers = with_writers ? (uint32_t)d->writers.n : 0;
-	cs_info("set %" PRIu64 " taken (%u volume(s), %s) for pid %d", id, a->nvolumes,
+	r->writers = (uint32_t)nsel;
+	ret = describe_session(d, r, err);
+	if (ret) {
+		cs_nl_set_free(&r->set);
+		if (with_writers)
+			cs_writers_abort(d, &env);
+		goto destroy;
+	}
+	cs_info("set %" PRIu64 " taken (%u volume(s), %s) for pid %d", id, nvols,
 		a->persistent ? "persistent" : "auto-release", (int)c->pid);
 	goto out;
 abort:
@@ -208,11 +353,15 @@ destroy:
 	}
 	goto out;
 abort_early:
-	if (!a->no_writers && d->writers.n)
+	if (nsel)
 		cs_writers_abort(d, &env);
 out:
 	free(vols);
 	free(avoid);
+	d->in_session = false;
+	/* a backup session with writers keeps the lock until it ends */
+	if (ret || !a->backup || !with_writers)
+		d->session_owner = NULL;
 	return ret;
 }
 
@@ -405,6 +554,14 @@ static int op_writer_list(struct cowsnapd *d, struct cs_client_conn *c,
 
 		strcpy(o->name, w->name);
 		strcpy(o->exec, w->exec);
+		o->kind = w->kind;
+		if (w->kind == CS_WRITER_SOCKET) {
+			o->pid = (uint32_t)w->pid;
+			o->connected = w->conn != NULL;
+			strcpy(o->class_id, w->wmd.class_id);
+			strcpy(o->instance, w->wmd.instance);
+			o->components = w->wmd.ncomponents;
+		}
 		o->order = w->order;
 		o->state = w->state;
 		o->last_error = w->error;
@@ -426,13 +583,19 @@ static int end_session(struct cowsnapd *d, struct cs_client_conn *c, bool gone,
 
 	c->session_set = 0;
 	if (c->session_writers) {
+		d->in_session = true;
 		if (gone) {
 			cs_writers_shutdown(d, &c->session_env);
 		} else {
 			c->session_env.success = success ? "1" : "0";
 			ret = cs_writers_complete(d, &c->session_env, err);
 		}
+		c->session_env.failed = NULL;
+		c->session_env.nfailed = 0;
+		d->in_session = false;
 	}
+	if (d->session_owner == c)
+		d->session_owner = NULL;
 	if (!c->session_persistent) {
 		if (cs_nl_set_destroy(d->nl, id, &e))
 			cs_warn("set %" PRIu64 ": %s", id, e.message);
@@ -444,10 +607,143 @@ static int end_session(struct cowsnapd *d, struct cs_client_conn *c, bool gone,
 	return ret;
 }
 
+static int end_restore(struct cowsnapd *d, struct cs_client_conn *c, bool success,
+		       struct cs_error *err)
+{
+	int ret;
+
+	c->restore = false;
+	c->session_env.success = success ? "1" : "0";
+	d->in_session = true;
+	ret = cs_writers_post_restore(d, &c->session_env, err);
+	d->in_session = false;
+	if (d->session_owner == c)
+		d->session_owner = NULL;
+	cs_info("restore session of pid %d %s", (int)c->pid,
+		success ? "completed" : "completed as failed");
+	return ret;
+}
+
 void cs_ops_client_gone(struct cowsnapd *d, struct cs_client_conn *c)
 {
+	struct cs_error e;
+
 	if (c->session_set)
 		end_session(d, c, true, false, NULL);
+	/* a requestor that goes away mid-restore: the restore failed */
+	if (c->restore)
+		end_restore(d, c, false, &e);
+	if (c->writer)
+		cs_writers_conn_gone(d, c);
+	if (d->session_owner == c)
+		d->session_owner = NULL;
+}
+
+static int op_writer_register(struct cowsnapd *d, struct cs_client_conn *c,
+			      const void *args, void *result, struct cs_error *err)
+{
+	/* the writer takes over the document's arrays; the request's copy is
+	 * left empty for cs_request_free */
+	struct cs_wmd *wmd = (struct cs_wmd *)args;
+	int ret;
+
+	if (c->writer) {
+		cs_error_set(err, EEXIST, "this connection has registered a writer already; "
+			     "one connection per writer");
+		return -EEXIST;
+	}
+	if (c->session_set || c->restore) {
+		cs_error_set(err, EBUSY, "this connection is a requestor in a session; "
+			     "register writers on a connection of their own");
+		return -EBUSY;
+	}
+	ret = cs_writers_register(d, c, c->pid, wmd, err);
+	if (!ret)
+		c->writer = true;
+	return ret;
+}
+
+static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
+			    const void *args, void *result, struct cs_error *err)
+{
+	const struct cs_restore_args *a = args;
+	struct cs_restore_result *r = result;
+	struct cs_component_ref *refs;
+	uint32_t n = 0;
+	int ret;
+
+	if (c->restore || c->session_set) {
+		cs_error_set(err, EBUSY, "this connection has a session already; end it first");
+		return -EBUSY;
+	}
+	if (d->session_owner) {
+		cs_error_set(err, EBUSY, "another shadow copy set is being created (by pid %d); "
+			     "try again when it is done", (int)d->session_owner->pid);
+		return -EBUSY;
+	}
+	/* every writer of the backup, with its components when they are named */
+	refs = calloc(a->nwriters + a->ncomponents, sizeof(*refs));
+	if (!refs) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < a->nwriters; i++) {
+		bool named = false;
+
+		for (uint32_t k = 0; k < a->ncomponents; k++) {
+			if (strcmp(a->components[k].writer, a->writers[i].spec))
+				continue;
+			refs[n] = a->components[k];
+			refs[n++].failed = false;
+			named = true;
+		}
+		if (!named)
+			snprintf(refs[n++].writer, sizeof(refs[0].writer), "%.255s", a->writers[i].spec);
+	}
+	ret = cs_writers_select(d, refs, n, a->backup_type, false, err);
+	free(refs);
+	n = ret > 0 ? (uint32_t)ret : 0;
+	if (ret < 0) {
+		char msg[CS_ERRMSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err->message);
+		cs_error_set(err, -ret, "cannot restore: %.400s (a writer of the backup must be "
+			     "running or configured)", msg);
+		return ret;
+	}
+	memset(&c->session_env, 0, sizeof(c->session_env));
+	c->session_env.backup_type = cs_backup_type_names[a->backup_type];
+	d->session_owner = c;
+	d->in_session = true;
+	ret = cs_writers_pre_restore(d, &c->session_env, err);
+	d->in_session = false;
+	if (ret) {
+		struct cs_error e;
+
+		/* the writers that got pre-restore hear it failed */
+		c->session_env.success = "0";
+		d->in_session = true;
+		cs_writers_post_restore(d, &c->session_env, &e);
+		d->in_session = false;
+		d->session_owner = NULL;
+		return ret;
+	}
+	c->restore = true;
+	r->writers = (uint32_t)n;
+	cs_info("restore session of pid %d: %u writer(s) ready", (int)c->pid, n);
+	return 0;
+}
+
+static int op_restore_end(struct cowsnapd *d, struct cs_client_conn *c,
+			  const void *args, void *result, struct cs_error *err)
+{
+	const struct cs_restore_end_args *a = args;
+
+	if (!c->restore) {
+		cs_error_set(err, ESTALE, "this connection has no restore session");
+		return -ESTALE;
+	}
+	return end_restore(d, c, a->success, err);
 }
 
 static int op_backup_complete(struct cowsnapd *d, struct cs_client_conn *c,
@@ -460,6 +756,8 @@ static int op_backup_complete(struct cowsnapd *d, struct cs_client_conn *c,
 			     "connection", a->id);
 		return -ESTALE;
 	}
+	c->session_env.failed = a->failed;
+	c->session_env.nfailed = a->nfailed;
 	return end_session(d, c, false, a->success, err);
 }
 
@@ -486,6 +784,9 @@ static const op_fn handlers[__CS_OP_COUNT] = {
 	[CS_OP_VOLUME_UNTRACK] = op_volume_untrack,
 	[CS_OP_CBT_GET] = op_cbt_get,
 	[CS_OP_BACKUP_COMPLETE] = op_backup_complete,
+	[CS_OP_WRITER_REGISTER] = op_writer_register,
+	[CS_OP_RESTORE_BEGIN] = op_restore_begin,
+	[CS_OP_RESTORE_END] = op_restore_end,
 	[CS_OP_WRITER_LIST] = op_writer_list,
 	[CS_OP_VERSION] = op_version,
 	[CS_OP_SET_CREATE] = op_set_create,
@@ -506,6 +807,9 @@ bool cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
 	void *result = NULL;
 	int ret;
 
+	/* a writer's late answer to an event that timed out */
+	if (c->writer && cs_frame_is_reply(body, len))
+		return true;
 	ret = cs_decode_request(body, len, &req, &err);
 	if (ret) {
 		cs_dbg("client pid %d: bad request: %s", (int)c->pid, err.message);
@@ -517,6 +821,20 @@ bool cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
 		cs_error_set(&err, EOPNOTSUPP, "operation `%s' is not implemented by this cowsnapd",
 			     cs_ops[req.op].name);
 		ret = -EOPNOTSUPP;
+		goto reply;
+	}
+	/* answered while a session waits for a writer: only what reads */
+	if (d->in_session && req.op != CS_OP_VERSION && req.op != CS_OP_SET_LIST &&
+	    req.op != CS_OP_SET_SHOW && req.op != CS_OP_VOLUME_LIST &&
+	    req.op != CS_OP_STORAGE_LIST && req.op != CS_OP_WRITER_LIST) {
+		if (req.op == CS_OP_SET_CREATE || req.op == CS_OP_RESTORE_BEGIN)
+			cs_error_set(&err, EBUSY, "another shadow copy set is being created (by "
+				     "pid %d); try again when it is done, or wait with --wait",
+				     d->session_owner ? (int)d->session_owner->pid : 0);
+		else
+			cs_error_set(&err, EBUSY, "cowsnapd is busy with a shadow copy set being "
+				     "created; try again when it is done");
+		ret = -EBUSY;
 		goto reply;
 	}
 	result = calloc(1, cs_ops[req.op].result->size);

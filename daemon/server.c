@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -293,6 +294,68 @@ static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
 	return keep;
 }
 
+/*
+ * poll() for a session that waits for a writer: meanwhile accept and answer
+ * other clients (ops.c answers only what reads, and a second requestor gets
+ * EBUSY at once).  Nobody is dropped here: a client that closed is marked
+ * gone and dropped by the main loop, since a session may hold pointers to
+ * connections.  The session's requestor and socket writers are left alone.
+ */
+static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int timeout_ms)
+{
+	struct pollfd pfd[CS_MAX_CLIENTS + 8];
+	struct cs_client_conn *conns[CS_MAX_CLIENTS];
+	struct timespec t0, t1;
+	nfds_t k, i;
+	int ret, left = timeout_ms;
+
+	if (!d->in_session || n > 4 || d->listen_fd < 0)
+		return poll(p, n, timeout_ms);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct cs_client_conn *c;
+		unsigned nc = 0;
+
+		memcpy(pfd, p, n * sizeof(*p));
+		k = n;
+		pfd[k++] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
+		for (c = d->clients; c && nc < CS_MAX_CLIENTS; c = c->next) {
+			if (c == d->session_owner || c->writer || c->gone)
+				continue;
+			for (i = 0; i < n; i++)
+				if (p[i].fd == c->fd)
+					break;
+			if (i < n)
+				continue;
+			conns[nc++] = c;
+			pfd[k++] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+		}
+		ret = poll(pfd, k, left);
+		if (ret < 0)
+			return ret;
+		ret = 0;
+		for (i = 0; i < n; i++) {
+			p[i].revents = pfd[i].revents;
+			if (p[i].revents)
+				ret++;
+		}
+		for (i = 0; i < nc; i++)
+			if (pfd[n + 1 + i].revents && !client_input(d, conns[i]))
+				conns[i]->gone = true;
+		if (pfd[n].revents)
+			accept_one(d);
+		if (ret)
+			return ret;
+		if (timeout_ms >= 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			left = timeout_ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
+						  (t1.tv_nsec - t0.tv_nsec) / 1000000);
+			if (left <= 0)
+				return 0;
+		}
+	}
+}
+
 static void handle_signals(struct cowsnapd *d)
 {
 	struct signalfd_siginfo si;
@@ -318,9 +381,16 @@ int cs_server_run(struct cowsnapd *d)
 		free(conns);
 		return -ENOMEM;
 	}
+	d->wait_fn = session_wait;
 	while (!d->quit) {
-		struct cs_client_conn *c;
+		struct cs_client_conn *c, *next;
 
+		/* closed while a session ran (session_wait) */
+		for (c = d->clients; c; c = next) {
+			next = c->next;
+			if (c->gone)
+				client_drop(d, c);
+		}
 		pfd[0] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = d->events ? cs_nl_events_fd(d->events) : -1,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,6 +28,8 @@
 #include "daemon.h"
 #include "log.h"
 #include "writers.h"
+
+static void writer_release(struct cs_writer *w);
 
 int cs_parse_duration(const char *s, unsigned *ms)
 {
@@ -134,6 +137,7 @@ void cs_writers_free(struct cowsnapd *d)
 			kill(-w->hold_pid, SIGTERM);
 			waitpid(w->hold_pid, NULL, 0);
 		}
+		writer_release(w);
 	}
 	free(d->writers.w);
 	d->writers.w = NULL;
@@ -196,12 +200,7 @@ static int64_t now_ms(void)
 
 enum hook_result { HOOK_OK, HOOK_HELD, HOOK_FAILED };
 
-static const char *const event_names[] = {
-	"prepare-backup", "prepare-snapshot", "freeze", "thaw", "post-snapshot",
-	"backup-complete", "abort", "backup-shutdown",
-};
-enum { EV_PREPARE_BACKUP, EV_PREPARE_SNAPSHOT, EV_FREEZE, EV_THAW, EV_POST_SNAPSHOT,
-       EV_BACKUP_COMPLETE, EV_ABORT, EV_BACKUP_SHUTDOWN };
+#define event_names cs_event_names
 
 static void kill_and_reap(pid_t pid)
 {
@@ -210,7 +209,8 @@ static void kill_and_reap(pid_t pid)
 }
 
 /* Wait for pid (via pidfd) until deadline; 0 with *status, or -ETIMEDOUT. */
-static int wait_exit(pid_t pid, int pidfd, int64_t deadline, int *status)
+static int wait_exit(struct cowsnapd *d, pid_t pid, int pidfd, int64_t deadline,
+		     int *status)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
@@ -221,7 +221,7 @@ static int wait_exit(pid_t pid, int pidfd, int64_t deadline, int *status)
 			return 0;
 		if (left <= 0)
 			return -ETIMEDOUT;
-		poll(&p, 1, (int)left);
+		cs_daemon_wait(d, &p, 1, (int)left);
 	}
 }
 
@@ -264,11 +264,11 @@ static void describe_status(int status, char *buf, size_t size)
  * running: HOOK_HELD, with w->hold_pid and w->hold_stdin set.  On failure
  * *error and msg say what happened.
  */
-static enum hook_result run_hook(struct cs_writer *w, int ev,
+static enum hook_result run_hook(struct cowsnapd *d, struct cs_writer *w, int ev,
 				 const struct cs_session_env *env, int *error,
 				 char *msg, size_t msgsize)
 {
-	unsigned timeout = ev == EV_FREEZE ? w->freeze_timeout_ms : w->event_timeout_ms;
+	unsigned timeout = ev == CS_EV_FREEZE ? w->freeze_timeout_ms : w->event_timeout_ms;
 	int64_t deadline = now_ms() + timeout;
 	int in[2], out[2], pidfd, status;
 	char buf[512], setid[32], why[40];
@@ -294,7 +294,8 @@ static enum hook_result run_hook(struct cs_writer *w, int ev,
 		setenv("COWSNAP_VOLUMES", env->volumes, 1);
 		setenv("COWSNAP_BACKUP_TYPE", env->backup_type ? env->backup_type : "full", 1);
 		if (env->success)
-			setenv("COWSNAP_BACKUP_SUCCESS", env->success, 1);
+			setenv(ev == CS_EV_POST_RESTORE ? "COWSNAP_RESTORE_SUCCESS" :
+			       "COWSNAP_BACKUP_SUCCESS", env->success, 1);
 		execl(w->exec, w->exec, event_names[ev], (char *)NULL);
 		fprintf(stderr, "cowsnapd: writer %s: cannot run %s: %s\n", w->name, w->exec,
 			strerror(errno));
@@ -326,7 +327,7 @@ static enum hook_result run_hook(struct cs_writer *w, int ev,
 		}
 		if (p[0].fd < 0 && waitpid(pid, &status, WNOHANG) == pid)
 			break;
-		poll(p, 2, (int)left);
+		cs_daemon_wait(d, p, 2, (int)left);
 		if (p[0].fd >= 0 && (p[0].revents & (POLLIN | POLLHUP))) {
 			n = read(out[0], buf + got, sizeof(buf) - 1 - got);
 			if (n <= 0) {
@@ -337,7 +338,7 @@ static enum hook_result run_hook(struct cs_writer *w, int ev,
 			}
 			got += (size_t)n;
 			buf[got] = '\0';
-			if (ev == EV_FREEZE && (strstr(buf, "frozen\n") == buf ||
+			if (ev == CS_EV_FREEZE && (strstr(buf, "frozen\n") == buf ||
 						strstr(buf, "\nfrozen\n"))) {
 				w->hold_pid = pid;
 				w->hold_stdin = in[1];
@@ -374,7 +375,7 @@ failed:
 
 /* Release a freeze hook that holds its application: end of file on its
  * stdin, then it must exit 0 within event-timeout. */
-static int release_hold(struct cs_writer *w, char *msg, size_t msgsize)
+static int release_hold(struct cowsnapd *d, struct cs_writer *w, char *msg, size_t msgsize)
 {
 	int pidfd, status, ret;
 	char buf[64];
@@ -384,7 +385,7 @@ static int release_hold(struct cs_writer *w, char *msg, size_t msgsize)
 	close(w->hold_stdin);
 	w->hold_stdin = -1;
 	pidfd = pidfd_open(w->hold_pid, 0);
-	ret = wait_exit(w->hold_pid, pidfd, now_ms() + w->event_timeout_ms, &status);
+	ret = wait_exit(d, w->hold_pid, pidfd, now_ms() + w->event_timeout_ms, &status);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (ret) {
@@ -403,32 +404,470 @@ static int release_hold(struct cs_writer *w, char *msg, size_t msgsize)
 	return ret;
 }
 
+/* ------------------------------------------------------------------ */
+/* Socket writers                                                       */
+
+/* A veto's error code, as docs/writers.md lists them. */
+static int veto_error(int code)
+{
+	switch (code) {
+	case EAGAIN:
+		return CS_WE_RETRYABLE;
+	case ENOMEM:
+	case ENOSPC:
+		return CS_WE_OUT_OF_RESOURCES;
+	default:
+		return CS_WE_NONRETRYABLE;
+	}
+}
+
+static bool ref_covers(const char *sel, const char *path)
+{
+	size_t n = strlen(sel);
+
+	/* "" is the whole writer; "a/b" covers "a/b" and "a/b/..." */
+	return !n || (!strncmp(sel, path, n) && (path[n] == '\0' || path[n] == '/'));
+}
+
+bool cs_writer_component_selected(const struct cs_writer *w,
+				  const struct cs_wmd_component *c)
+{
+	char path[CS_COMPONENT_PATH_MAX + 1];
+
+	if (w->whole)
+		return true;
+	cs_component_path(c, path, sizeof(path));
+	for (uint32_t i = 0; i < w->nsel; i++)
+		if (ref_covers(w->sel[i].path, path))
+			return true;
+	return false;
+}
+
+/* The components an event names: the selected ones, with backup-complete
+ * marking those the requestor said failed. */
+static uint32_t event_components(const struct cs_writer *w, const struct cs_session_env *env,
+				 struct cs_component_ref *out)
+{
+	char path[CS_COMPONENT_PATH_MAX + 1];
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < w->wmd.ncomponents && n < CS_MAX_COMPONENTS; i++) {
+		const struct cs_wmd_component *c = &w->wmd.components[i];
+
+		if (!cs_writer_component_selected(w, c))
+			continue;
+		cs_component_path(c, path, sizeof(path));
+		memset(&out[n], 0, sizeof(out[n]));
+		snprintf(out[n].path, sizeof(out[n].path), "%s", path);
+		for (uint32_t j = 0; j < env->nfailed; j++)
+			if (!strcmp(env->failed[j].writer, w->name) &&
+			    ref_covers(env->failed[j].path, path))
+				out[n].failed = true;
+		n++;
+	}
+	return n;
+}
+
+/* The connection closed or broke while cowsnapd talked to the writer. */
+static enum hook_result sock_gone(struct cs_writer *w, int ev, int *error, char *msg,
+				  size_t msgsize, const char *why)
+{
+	w->dead = true;
+	*error = CS_WE_NONRETRYABLE;
+	snprintf(msg, msgsize, "%s: the writer's connection %s (it crashed or exited)",
+		 event_names[ev], why);
+	return HOOK_FAILED;
+}
+
+static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int ev,
+				   const struct cs_session_env *env, int *error, char *msg,
+				   size_t msgsize)
+{
+	unsigned timeout = ev == CS_EV_FREEZE ? w->freeze_timeout_ms : w->event_timeout_ms;
+	int64_t deadline = now_ms() + timeout;
+	struct cs_component_ref comps[CS_MAX_COMPONENTS];
+	struct cs_volume_spec vols[CS_MAX_VOLUMES];
+	struct cs_writer_event a = {
+		.event = ev, .set_id = env->set_id, .volumes = vols, .components = comps,
+		.success = env->success && !strcmp(env->success, "1"), .timeout_ms = timeout,
+	};
+	struct cs_client_conn *c = w->conn;
+	struct cs_buf b = { 0 };
+	struct cs_error e;
+	char vbuf[sizeof(env->volumes)], *tok, *save;
+	uint32_t id;
+	int ret;
+
+	*error = CS_WE_NONE;
+	if (!c)
+		return sock_gone(w, ev, error, msg, msgsize, "is gone");
+	for (int i = 0; env->backup_type && cs_backup_type_names[i]; i++)
+		if (!strcmp(cs_backup_type_names[i], env->backup_type))
+			a.backup_type = i;
+	snprintf(vbuf, sizeof(vbuf), "%s", env->volumes);
+	for (tok = strtok_r(vbuf, " ", &save); tok && a.nvolumes < CS_MAX_VOLUMES;
+	     tok = strtok_r(NULL, " ", &save))
+		snprintf(vols[a.nvolumes++].spec, sizeof(vols[0].spec), "%s", tok);
+	a.ncomponents = event_components(w, env, comps);
+
+	id = ++d->event_seq;
+	if (cs_encode_request(&b, id, CS_OP_WRITER_EVENT, &a, &e)) {
+		*error = CS_WE_OUT_OF_RESOURCES;
+		snprintf(msg, msgsize, "%s: %.300s", event_names[ev], e.message);
+		return HOOK_FAILED;
+	}
+	ret = cs_frame_write(c->fd, &b, (int)timeout);
+	cs_buf_free(&b);
+	if (ret == -ETIMEDOUT)
+		goto timeout;
+	if (ret)
+		return sock_gone(w, ev, error, msg, msgsize, "broke");
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		struct cs_empty none;
+		const char *body;
+		uint32_t rid = 0;
+		bool remote;
+		size_t len, room;
+		ssize_t n;
+		char *buf;
+
+		ret = cs_framer_next(&c->in, &body, &len);
+		if (ret < 0) {
+			*error = CS_WE_NONRETRYABLE;
+			snprintf(msg, msgsize, "%s: the writer sent a broken frame", event_names[ev]);
+			w->dead = true;
+			return HOOK_FAILED;
+		}
+		if (ret > 0) {
+			if (!cs_frame_is_reply(body, len)) {
+				/* the writer asks something: not now */
+				struct cs_request req;
+
+				cs_decode_request(body, len, &req, &e);
+				cs_request_free(&req);
+				cs_error_set(&e, EBUSY, "cowsnapd waits for your answer to %s",
+					     event_names[ev]);
+				if (!cs_encode_error(&b, req.have_id ? req.id : 0, &e))
+					cs_frame_write(c->fd, &b, 1000);
+				cs_buf_free(&b);
+				continue;
+			}
+			ret = cs_decode_reply(body, len, CS_OP_WRITER_EVENT, &rid, &none, &remote, &e);
+			if (rid != id)
+				continue;	/* late answer to an earlier event */
+			if (!ret)
+				return HOOK_OK;
+			*error = remote ? veto_error(e.code) : CS_WE_NONRETRYABLE;
+			snprintf(msg, msgsize, "%s %s: %.300s", event_names[ev],
+				 remote ? (*error == CS_WE_RETRYABLE ? "vetoed (retryable)" : "vetoed")
+					: "answered with a malformed reply", e.message);
+			return HOOK_FAILED;
+		}
+		if (now_ms() >= deadline)
+			goto timeout;
+		buf = cs_framer_space(&c->in, 4096, &room);
+		if (!buf) {
+			*error = CS_WE_OUT_OF_RESOURCES;
+			snprintf(msg, msgsize, "%s: out of memory", event_names[ev]);
+			return HOOK_FAILED;
+		}
+		n = recv(c->fd, buf, room, MSG_DONTWAIT);
+		if (n > 0) {
+			cs_framer_filled(&c->in, (size_t)n);
+			continue;
+		}
+		if (n == 0)
+			return sock_gone(w, ev, error, msg, msgsize, "closed");
+		if (errno != EAGAIN && errno != EINTR)
+			return sock_gone(w, ev, error, msg, msgsize, "broke");
+		cs_daemon_wait(d, &p, 1, (int)(deadline - now_ms()));
+	}
+timeout:
+	*error = CS_WE_TIMEOUT;
+	snprintf(msg, msgsize, "%s was not answered within %u ms", event_names[ev], timeout);
+	return HOOK_FAILED;
+}
+
+/* ------------------------------------------------------------------ */
+/* The session                                                          */
+
 static const int failed_state[] = {
-	[EV_PREPARE_BACKUP] = CS_WS_FAILED_AT_PREPARE_BACKUP,
-	[EV_PREPARE_SNAPSHOT] = CS_WS_FAILED_AT_PREPARE_SNAPSHOT,
-	[EV_FREEZE] = CS_WS_FAILED_AT_FREEZE,
-	[EV_THAW] = CS_WS_FAILED_AT_THAW,
-	[EV_POST_SNAPSHOT] = CS_WS_FAILED_AT_POST_SNAPSHOT,
-	[EV_BACKUP_COMPLETE] = CS_WS_FAILED_AT_BACKUP_COMPLETE,
+	[CS_EV_IDENTIFY] = CS_WS_FAILED_AT_IDENTIFY,
+	[CS_EV_PREPARE_BACKUP] = CS_WS_FAILED_AT_PREPARE_BACKUP,
+	[CS_EV_PREPARE_SNAPSHOT] = CS_WS_FAILED_AT_PREPARE_SNAPSHOT,
+	[CS_EV_FREEZE] = CS_WS_FAILED_AT_FREEZE,
+	[CS_EV_THAW] = CS_WS_FAILED_AT_THAW,
+	[CS_EV_POST_SNAPSHOT] = CS_WS_FAILED_AT_POST_SNAPSHOT,
+	[CS_EV_BACKUP_COMPLETE] = CS_WS_FAILED_AT_BACKUP_COMPLETE,
+	[CS_EV_BACKUP_SHUTDOWN] = CS_WS_FAILED_AT_BACKUP_COMPLETE,
+	[CS_EV_ABORT] = CS_WS_STABLE,
+	[CS_EV_PRE_RESTORE] = CS_WS_FAILED_AT_PRE_RESTORE,
+	[CS_EV_POST_RESTORE] = CS_WS_FAILED_AT_POST_RESTORE,
 };
 
-/* One event to one writer; 0, or -EIO with err naming the writer. */
-static int send_event(struct cs_writer *w, int ev, struct cs_session_env *env,
-		      int next_state, struct cs_error *err)
+static enum hook_result deliver(struct cowsnapd *d, struct cs_writer *w, int ev,
+				const struct cs_session_env *env, int *error, char *msg,
+				size_t msgsize)
+{
+	cs_dbg("writer %s: %s", w->name, event_names[ev]);
+	if (w->kind == CS_WRITER_SOCKET)
+		return sock_event(d, w, ev, env, error, msg, msgsize);
+	return run_hook(d, w, ev, env, error, msg, msgsize);
+}
+
+/* One event to one writer; 0, or -EIO with err naming the writer.  A
+ * socket writer whose connection already failed hears nothing more. */
+static int send_event(struct cowsnapd *d, struct cs_writer *w, int ev,
+		      struct cs_session_env *env, int next_state, struct cs_error *err)
 {
 	char msg[CS_ERRMSG_MAX - 64];
 	int error;
 	enum hook_result r;
 
-	cs_dbg("writer %s: %s", w->name, event_names[ev]);
-	r = run_hook(w, ev, env, &error, msg, sizeof(msg));
+	if (w->dead)
+		return 0;
+	r = deliver(d, w, ev, env, &error, msg, sizeof(msg));
 	if (r == HOOK_FAILED) {
 		fail_writer(w, failed_state[ev], error, "%s", msg);
 		cs_error_set(err, EIO, "writer %s failed: %s", w->name, msg);
 		return -EIO;
 	}
 	w->state = next_state;
+	if (ev == CS_EV_FREEZE)
+		w->frozen_at = now_ms();
 	return 0;
+}
+
+/* An event whose failure does not fail the session (abort, shutdown). */
+static void notify(struct cowsnapd *d, struct cs_writer *w, int ev,
+		   struct cs_session_env *env)
+{
+	char msg[CS_ERRMSG_MAX - 64];
+	int error;
+
+	if (w->dead)
+		return;
+	if (deliver(d, w, ev, env, &error, msg, sizeof(msg)) == HOOK_FAILED)
+		cs_warn("writer %s: %s", w->name, msg);
+}
+
+#define for_each_selected(d, w) \
+	for (struct cs_writer *w = (d)->writers.w; w < (d)->writers.w + (d)->writers.n; w++) \
+		if (w->selected)
+
+static void writer_release(struct cs_writer *w)
+{
+	if (w->kind == CS_WRITER_SOCKET)
+		cs_schema_free(&cs_wmd_schema, &w->wmd);
+	free(w->sel);
+	w->sel = NULL;
+	w->nsel = 0;
+}
+
+static void writer_remove(struct cowsnapd *d, size_t i)
+{
+	writer_release(&d->writers.w[i]);
+	memmove(&d->writers.w[i], &d->writers.w[i + 1],
+		(d->writers.n - i - 1) * sizeof(*d->writers.w));
+	d->writers.n--;
+}
+
+static bool supports(const struct cs_writer *w, int type)
+{
+	if (w->kind == CS_WRITER_HOOK)
+		return true;
+	for (uint32_t i = 0; i < w->wmd.nbackup_types; i++)
+		if (w->wmd.backup_types[i].type == type)
+			return true;
+	return false;
+}
+
+static struct cs_writer *find_writer(struct cowsnapd *d, const char *name)
+{
+	for (size_t i = 0; i < d->writers.n; i++)
+		if (!strcmp(d->writers.w[i].name, name))
+			return &d->writers.w[i];
+	return NULL;
+}
+
+int cs_writers_select(struct cowsnapd *d, const struct cs_component_ref *refs,
+		      uint32_t n, int backup_type, bool none, struct cs_error *err)
+{
+	char path[CS_COMPONENT_PATH_MAX + 1];
+	int count = 0;
+
+	/* a new session: the last one's failures are history */
+	for (size_t i = d->writers.n; i-- > 0;) {
+		struct cs_writer *w = &d->writers.w[i];
+
+		if (w->kind == CS_WRITER_SOCKET && !w->conn) {
+			writer_remove(d, i);
+			continue;
+		}
+		w->state = CS_WS_STABLE;
+		w->error = CS_WE_NONE;
+		w->last_message[0] = '\0';
+		w->selected = w->whole = w->dead = false;
+		free(w->sel);
+		w->sel = NULL;
+		w->nsel = 0;
+	}
+	if (none)
+		return 0;
+	/* check every reference before selecting anything */
+	for (uint32_t i = 0; i < n; i++) {
+		struct cs_writer *w = find_writer(d, refs[i].writer);
+		bool found = false;
+
+		if (!w) {
+			cs_error_set(err, ENOENT, "there is no writer `%s'; see `snapctl list "
+				     "writers'", refs[i].writer);
+			return -ENOENT;
+		}
+		if (!supports(w, backup_type)) {
+			cs_error_set(err, EINVAL, "writer %s does not support %s backups",
+				     w->name, cs_backup_type_names[backup_type]);
+			return -EINVAL;
+		}
+		if (!refs[i].path[0])
+			continue;
+		for (uint32_t k = 0; k < w->wmd.ncomponents; k++) {
+			const struct cs_wmd_component *c = &w->wmd.components[k];
+
+			cs_component_path(c, path, sizeof(path));
+			if (!strcmp(path, refs[i].path) && !c->selectable) {
+				cs_error_set(err, EINVAL, "component %s of writer %s is not "
+					     "selectable on its own; select the writer (`%s')",
+					     path, w->name, w->name);
+				return -EINVAL;
+			}
+			if (ref_covers(refs[i].path, path))
+				found = true;
+		}
+		if (!found) {
+			cs_error_set(err, ENOENT, "writer %s has no component `%s'%s", w->name,
+				     refs[i].path, w->kind == CS_WRITER_HOOK ?
+				     " (hook writers have no components; name the writer alone)" :
+				     "; see `snapctl --json list writers'");
+			return -ENOENT;
+		}
+	}
+	for (size_t i = 0; i < d->writers.n; i++) {
+		struct cs_writer *w = &d->writers.w[i];
+
+		if (!n) {
+			if (!supports(w, backup_type)) {
+				cs_info("writer %s left out: it does not support %s backups",
+					w->name, cs_backup_type_names[backup_type]);
+				continue;
+			}
+			w->selected = w->whole = true;
+			count++;
+			continue;
+		}
+		for (uint32_t k = 0; k < n; k++) {
+			struct cs_component_ref *s;
+
+			if (strcmp(refs[k].writer, w->name))
+				continue;
+			if (!refs[k].path[0])
+				w->whole = true;
+			s = realloc(w->sel, (w->nsel + 1) * sizeof(*s));
+			if (!s) {
+				cs_error_set(err, ENOMEM, "out of memory");
+				return -ENOMEM;
+			}
+			w->sel = s;
+			s[w->nsel++] = refs[k];
+			if (!w->selected)
+				count++;
+			w->selected = true;
+		}
+	}
+	/* a writer's components that are not selectable go with it */
+	return count;
+}
+
+int cs_writers_register(struct cowsnapd *d, struct cs_client_conn *c, pid_t pid,
+			struct cs_wmd *wmd, struct cs_error *err)
+{
+	struct cs_writer *w = find_writer(d, wmd->name), *n;
+	int ret = cs_wmd_validate(wmd, err);
+
+	if (ret)
+		return ret;
+	if (w && (w->kind == CS_WRITER_HOOK || w->conn)) {
+		cs_error_set(err, EEXIST, "a writer named %s is already %s; choose another name",
+			     wmd->name, w->kind == CS_WRITER_HOOK ? "configured (hook writer)" :
+			     "registered");
+		return -EEXIST;
+	}
+	if (w) {
+		if (w->selected) {
+			cs_error_set(err, EBUSY, "writer %s is still part of a session; register "
+				     "again when it is over", wmd->name);
+			return -EBUSY;
+		}
+		writer_remove(d, (size_t)(w - d->writers.w));
+	}
+	if (d->writers.n >= CS_MAX_WRITERS) {
+		cs_error_set(err, ENOSPC, "%d writers already", CS_MAX_WRITERS);
+		return -ENOSPC;
+	}
+	n = realloc(d->writers.w, (d->writers.n + 1) * sizeof(*n));
+	if (!n) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	d->writers.w = n;
+	w = &n[d->writers.n++];
+	memset(w, 0, sizeof(*w));
+	snprintf(w->name, sizeof(w->name), "%s", wmd->name);
+	w->kind = CS_WRITER_SOCKET;
+	w->order = wmd->order;
+	w->freeze_timeout_ms = wmd->freeze_timeout_ms ? wmd->freeze_timeout_ms : 60000;
+	w->event_timeout_ms = wmd->event_timeout_ms ? wmd->event_timeout_ms : 30000;
+	w->hold_stdin = -1;
+	w->conn = c;
+	w->pid = pid;
+	/* take over the document's arrays */
+	w->wmd = *wmd;
+	wmd->components = NULL;
+	wmd->ncomponents = 0;
+	wmd->backup_types = NULL;
+	wmd->nbackup_types = 0;
+	qsort(d->writers.w, d->writers.n, sizeof(*d->writers.w), cmp_writer);
+	cs_info("socket writer %s registered (pid %d, %u component(s), %s)", wmd->name,
+		(int)pid, w->wmd.ncomponents, cs_writer_order_names[w->order]);
+	return 0;
+}
+
+void cs_writers_conn_gone(struct cowsnapd *d, struct cs_client_conn *c)
+{
+	for (size_t i = 0; i < d->writers.n; i++) {
+		struct cs_writer *w = &d->writers.w[i];
+
+		if (w->conn != c)
+			continue;
+		bool active = w->selected && d->session_owner;
+
+		w->conn = NULL;
+		if (active && !w->dead) {
+			/* between two steps of a session that waits for its requestor */
+			fail_writer(w, w->state == CS_WS_WAITING_FOR_BACKUP_COMPLETE ?
+				    CS_WS_FAILED_AT_BACKUP_COMPLETE :
+				    d->session_owner->restore ? CS_WS_FAILED_AT_POST_RESTORE :
+				    w->state, CS_WE_NONRETRYABLE, "the writer's connection closed "
+				    "during the session (it crashed or exited)");
+			w->dead = true;
+		}
+		cs_info("socket writer %s went away", w->name);
+		/* a writer that failed stays listed until the next session */
+		if (!active && w->error == CS_WE_NONE)
+			writer_remove(d, i);
+		return;
+	}
 }
 
 int cs_writers_prepare(struct cowsnapd *d, struct cs_session_env *env,
@@ -436,20 +875,20 @@ int cs_writers_prepare(struct cowsnapd *d, struct cs_session_env *env,
 {
 	int ret;
 
-	/* a new session: the last one's failures are history */
-	for (size_t i = 0; i < d->writers.n; i++) {
-		d->writers.w[i].state = CS_WS_STABLE;
-		d->writers.w[i].error = CS_WE_NONE;
-		d->writers.w[i].last_message[0] = '\0';
-	}
-	for (size_t i = 0; i < d->writers.n; i++) {
-		ret = send_event(&d->writers.w[i], EV_PREPARE_BACKUP, env, CS_WS_STABLE, err);
+	for_each_selected(d, w) {
+		if (w->kind != CS_WRITER_SOCKET)
+			continue;
+		ret = send_event(d, w, CS_EV_IDENTIFY, env, CS_WS_STABLE, err);
 		if (ret)
 			return ret;
 	}
-	for (size_t i = 0; i < d->writers.n; i++) {
-		ret = send_event(&d->writers.w[i], EV_PREPARE_SNAPSHOT, env,
-				 CS_WS_WAITING_FOR_FREEZE, err);
+	for_each_selected(d, w) {
+		ret = send_event(d, w, CS_EV_PREPARE_BACKUP, env, CS_WS_STABLE, err);
+		if (ret)
+			return ret;
+	}
+	for_each_selected(d, w) {
+		ret = send_event(d, w, CS_EV_PREPARE_SNAPSHOT, env, CS_WS_WAITING_FOR_FREEZE, err);
 		if (ret)
 			return ret;
 	}
@@ -460,9 +899,8 @@ int cs_writers_freeze(struct cowsnapd *d, struct cs_session_env *env,
 		      struct cs_error *err)
 {
 	/* writers are sorted front-end, back-end, system */
-	for (size_t i = 0; i < d->writers.n; i++) {
-		int ret = send_event(&d->writers.w[i], EV_FREEZE, env, CS_WS_WAITING_FOR_THAW,
-				     err);
+	for_each_selected(d, w) {
+		int ret = send_event(d, w, CS_EV_FREEZE, env, CS_WS_WAITING_FOR_THAW, err);
 
 		if (ret)
 			return ret;
@@ -478,12 +916,22 @@ int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
 	for (size_t i = d->writers.n; i-- > 0;) {
 		struct cs_writer *w = &d->writers.w[i];
 		char msg[CS_ERRMSG_MAX - 64];
-		int error;
+		int error = CS_WE_NONE;
 
+		if (!w->selected || w->dead)
+			continue;
 		if (w->state != CS_WS_WAITING_FOR_THAW && w->state != CS_WS_FAILED_AT_FREEZE &&
 		    w->hold_pid <= 0)
 			continue;
-		error = release_hold(w, msg, sizeof(msg));
+		if (w->kind == CS_WRITER_HOOK) {
+			error = release_hold(d, w, msg, sizeof(msg));
+		} else if (w->state == CS_WS_WAITING_FOR_THAW &&
+			   now_ms() - w->frozen_at > (int64_t)w->freeze_timeout_ms) {
+			error = CS_WE_TIMEOUT;
+			snprintf(msg, sizeof(msg), "held frozen for %" PRId64 " ms, longer than "
+				 "its freeze window of %u ms", now_ms() - w->frozen_at,
+				 w->freeze_timeout_ms);
+		}
 		if (error) {
 			fail_writer(w, CS_WS_FAILED_AT_THAW, error, "%s", msg);
 			if (!ret)
@@ -491,7 +939,7 @@ int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
 			ret = -EIO;
 		}
 		/* thaw goes to every writer that got freeze, even if it failed */
-		if (send_event(w, EV_THAW, env, error ? w->state :
+		if (send_event(d, w, CS_EV_THAW, env, error ? w->state :
 			       w->state == CS_WS_FAILED_AT_FREEZE ? w->state :
 			       CS_WS_WAITING_FOR_POST_SNAPSHOT, err))
 			ret = -EIO;
@@ -502,11 +950,10 @@ int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
 int cs_writers_post_snapshot(struct cowsnapd *d, struct cs_session_env *env,
 			     struct cs_error *err)
 {
-	int ret;
+	for_each_selected(d, w) {
+		int ret = send_event(d, w, CS_EV_POST_SNAPSHOT, env,
+				     CS_WS_WAITING_FOR_BACKUP_COMPLETE, err);
 
-	for (size_t i = 0; i < d->writers.n; i++) {
-		ret = send_event(&d->writers.w[i], EV_POST_SNAPSHOT, env,
-				 CS_WS_WAITING_FOR_BACKUP_COMPLETE, err);
 		if (ret)
 			return ret;
 	}
@@ -515,13 +962,8 @@ int cs_writers_post_snapshot(struct cowsnapd *d, struct cs_session_env *env,
 
 void cs_writers_shutdown(struct cowsnapd *d, struct cs_session_env *env)
 {
-	for (size_t i = 0; i < d->writers.n; i++) {
-		struct cs_writer *w = &d->writers.w[i];
-		char msg[CS_ERRMSG_MAX - 64];
-		int error;
-
-		if (run_hook(w, EV_BACKUP_SHUTDOWN, env, &error, msg, sizeof(msg)) == HOOK_FAILED)
-			cs_warn("writer %s: %s", w->name, msg);
+	for_each_selected(d, w) {
+		notify(d, w, CS_EV_BACKUP_SHUTDOWN, env);
 		if (w->error == CS_WE_NONE)
 			w->state = CS_WS_STABLE;
 	}
@@ -530,10 +972,9 @@ void cs_writers_shutdown(struct cowsnapd *d, struct cs_session_env *env)
 int cs_writers_complete(struct cowsnapd *d, struct cs_session_env *env,
 			struct cs_error *err)
 {
-	int ret;
+	for_each_selected(d, w) {
+		int ret = send_event(d, w, CS_EV_BACKUP_COMPLETE, env, CS_WS_STABLE, err);
 
-	for (size_t i = 0; i < d->writers.n; i++) {
-		ret = send_event(&d->writers.w[i], EV_BACKUP_COMPLETE, env, CS_WS_STABLE, err);
 		if (ret)
 			return ret;
 	}
@@ -545,15 +986,37 @@ void cs_writers_abort(struct cowsnapd *d, struct cs_session_env *env)
 	struct cs_error e;
 
 	cs_writers_thaw(d, env, &e);
-	for (size_t i = 0; i < d->writers.n; i++) {
-		struct cs_writer *w = &d->writers.w[i];
-		char msg[CS_ERRMSG_MAX - 64];
-		int error;
-
-		if (run_hook(w, EV_ABORT, env, &error, msg, sizeof(msg)) == HOOK_FAILED)
-			cs_warn("writer %s: %s", w->name, msg);
+	for_each_selected(d, w) {
+		notify(d, w, CS_EV_ABORT, env);
 		/* a failed writer keeps its FAILED_AT state and error */
 		if (w->error == CS_WE_NONE)
 			w->state = CS_WS_STABLE;
 	}
+}
+
+int cs_writers_pre_restore(struct cowsnapd *d, struct cs_session_env *env,
+			   struct cs_error *err)
+{
+	for_each_selected(d, w) {
+		int ret = send_event(d, w, CS_EV_PRE_RESTORE, env, CS_WS_STABLE, err);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int cs_writers_post_restore(struct cowsnapd *d, struct cs_session_env *env,
+			    struct cs_error *err)
+{
+	int ret = 0;
+
+	/* every writer that took part hears how the restore went */
+	for_each_selected(d, w) {
+		if (w->error != CS_WE_NONE && w->state == CS_WS_FAILED_AT_PRE_RESTORE)
+			continue;
+		if (send_event(d, w, CS_EV_POST_RESTORE, env, CS_WS_STABLE, err))
+			ret = -EIO;
+	}
+	return ret;
 }

@@ -9,6 +9,7 @@
 #include "proto.h"
 
 struct cowsnapd;
+struct cs_client_conn;
 
 /*
  * Hook writers: CONFIG_DIR/writers.d/NAME.conf, one per application.
@@ -33,9 +34,22 @@ struct cowsnapd;
  * hook sees the same end of file, so an application is never left frozen
  * for longer than the hook's own wait.  A freeze hook that simply exits 0
  * is frozen as well (it must then thaw on the thaw event).
+ *
+ * Socket writers: a process registers a Writer Metadata Document on its
+ * connection (writer_register) and answers writer_event requests on it.
+ * Its connection closing during a session is a crash: the session fails.
+ * Once gone, a writer that failed stays listed (state and error) until the
+ * next session starts or a writer of the same name registers.
+ *
+ * A session selects writers (cs_writers_select); only selected writers get
+ * events.  The sequence, per writer: identify (socket writers only),
+ * prepare-backup, prepare-snapshot, freeze (front-end, back-end, system),
+ * thaw (reverse), post-snapshot, backup-complete or backup-shutdown; abort
+ * on a failure before thaw.  Restore: pre-restore, post-restore.
  */
 
 enum cs_writer_order { CS_ORDER_FRONT_END, CS_ORDER_BACK_END, CS_ORDER_SYSTEM };
+enum cs_writer_kind { CS_WRITER_HOOK, CS_WRITER_SOCKET };
 
 /* the index names match cs_writer_state_names / cs_writer_error_names */
 enum cs_writer_state {
@@ -50,6 +64,9 @@ enum cs_writer_state {
 	CS_WS_FAILED_AT_THAW,
 	CS_WS_FAILED_AT_POST_SNAPSHOT,
 	CS_WS_FAILED_AT_BACKUP_COMPLETE,
+	CS_WS_FAILED_AT_IDENTIFY,
+	CS_WS_FAILED_AT_PRE_RESTORE,
+	CS_WS_FAILED_AT_POST_RESTORE,
 };
 
 enum cs_writer_error {
@@ -72,6 +89,21 @@ struct cs_writer {
 	/* a freeze hook holding the application frozen */
 	pid_t hold_pid;
 	int hold_stdin;
+
+	int kind;			/* enum cs_writer_kind */
+	/* socket writers: the connection (NULL once it closed), the peer's
+	 * pid, its metadata (arrays malloc'd); dead once its connection
+	 * failed in a session (no more events go to it) */
+	struct cs_client_conn *conn;
+	pid_t pid;
+	struct cs_wmd wmd;
+	bool dead;
+	/* the session: selected writers get events; whole, or only the
+	 * components in sel */
+	bool selected, whole;
+	struct cs_component_ref *sel;
+	uint32_t nsel;
+	int64_t frozen_at;		/* monotonic ms */
 };
 
 struct cs_writer_set {
@@ -98,7 +130,30 @@ struct cs_session_env {
 	char volumes[1024];
 	const char *backup_type;
 	const char *success;		/* backup-complete: "1" or "0" */
+	/* backup-complete: components the requestor says failed */
+	const struct cs_component_ref *failed;
+	uint32_t nfailed;
 };
+
+/* Start a session: forget the last one's failures and gone writers, and
+ * select who takes part: with n == 0 every writer, whole; else the named
+ * writers (path "") or components (and everything below a logical path).
+ * Writers that do not support backup_type are left out (an error when
+ * named).  none: nobody.  Returns how many were selected, or -EINVAL. */
+int cs_writers_select(struct cowsnapd *d, const struct cs_component_ref *refs,
+		      uint32_t n, int backup_type, bool none, struct cs_error *err);
+/* Is component c of socket writer w selected? */
+bool cs_writer_component_selected(const struct cs_writer *w,
+				  const struct cs_wmd_component *c);
+/* A socket writer registers (takes over wmd's arrays); its connection went. */
+int cs_writers_register(struct cowsnapd *d, struct cs_client_conn *c, pid_t pid,
+			struct cs_wmd *wmd, struct cs_error *err);
+void cs_writers_conn_gone(struct cowsnapd *d, struct cs_client_conn *c);
+/* Restore: pre-restore to the selected writers; post-restore. */
+int cs_writers_pre_restore(struct cowsnapd *d, struct cs_session_env *env,
+			   struct cs_error *err);
+int cs_writers_post_restore(struct cowsnapd *d, struct cs_session_env *env,
+			    struct cs_error *err);
 int cs_writers_prepare(struct cowsnapd *d, struct cs_session_env *env,
 		       struct cs_error *err);
 int cs_writers_freeze(struct cowsnapd *d, struct cs_session_env *env,

@@ -53,12 +53,28 @@ static bool one_input(const char *data, size_t len)
 	struct cs_buf b = { 0 };
 	bool ok;
 
+	/* the same body read as a writer's answer to an event */
+	{
+		struct cs_empty none;
+		uint32_t id;
+		bool remote;
+
+		memset(&err, 0, sizeof(err));
+		if (cs_decode_reply(data, len, CS_OP_WRITER_EVENT, &id, &none, &remote, &err) &&
+		    (!err.message[0] || !err.code))
+			abort();
+		cs_frame_is_reply(data, len);
+	}
 	ok = cs_decode_request(data, len, &req, &err) == 0;
 	if (!ok) {
 		if (!err.message[0] || !err.code)
 			abort();	/* every refusal says why */
 		return false;
 	}
+	/* a registration goes on to the checks beyond the schema */
+	if (req.op == CS_OP_WRITER_REGISTER && cs_wmd_validate(req.args, &err) &&
+	    (!err.message[0] || err.code != EINVAL))
+		abort();
 	if (cs_encode_request(&b, req.id, req.op, req.args, &err) == 0) {
 		if (cs_decode_request(b.data + CS_FRAME_HDR, b.len - CS_FRAME_HDR, &again,
 				      &err) != 0 ||
@@ -94,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 #else
 
-#define NSEEDS 8
+#define NSEEDS 14
 static struct cs_buf seeds[NSEEDS];
 
 static void make_seeds(void)
@@ -118,6 +134,43 @@ static void make_seeds(void)
 	create.no_writers = true;
 	create.nvolumes = 1;
 	cs_encode_request(&seeds[7], 8, CS_OP_SET_CREATE, &create, &err);
+
+	/* socket writers, components, restore */
+	struct cs_wmd_file files[1] = { { "/srv/db", "*.db", true } };
+	struct cs_wmd_component comps[2] = {
+		{ "sales", "orders", true, files, 1 }, { "", "log", false, NULL, 0 },
+	};
+	struct cs_backup_type_item types[2] = { { 0 }, { 4 } };
+	struct cs_wmd wmd = { .name = "db1", .class_id = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+			      .usage = 1, .restore_method = 2, .order = 0,
+			      .freeze_timeout_ms = 5000, .backup_types = types,
+			      .nbackup_types = 2, .components = comps, .ncomponents = 2 };
+	struct cs_component_ref refs[2] = { { "db1", "sales/orders", false },
+					    { "db1", "log", true } };
+	struct cs_writer_event ev = { .event = 3, .set_id = 4, .backup_type = 2,
+				      .volumes = vols, .nvolumes = 2, .components = refs,
+				      .ncomponents = 2, .success = true, .timeout_ms = 60000 };
+	struct cs_restore_args rest = { .writers = vols, .nwriters = 1, .components = refs,
+					.ncomponents = 2, .backup_type = 1 };
+	struct cs_restore_end_args rend = { .success = true };
+	struct cs_backup_complete_args done = { .id = 4, .success = true, .failed = refs,
+						.nfailed = 2 };
+
+	cs_encode_request(&seeds[8], 9, CS_OP_WRITER_REGISTER, &wmd, &err);
+	cs_encode_request(&seeds[9], 10, CS_OP_WRITER_EVENT, &ev, &err);
+	cs_encode_request(&seeds[10], 11, CS_OP_RESTORE_BEGIN, &rest, &err);
+	cs_encode_request(&seeds[11], 12, CS_OP_RESTORE_END, &rend, &err);
+	create.components = refs;
+	create.ncomponents = 2;
+	create.nvolumes = 0;
+	cs_encode_request(&seeds[12], 13, CS_OP_SET_CREATE, &create, &err);
+	cs_encode_request(&seeds[13], 14, CS_OP_BACKUP_COMPLETE, &done, &err);
+	for (int i = 0; i < NSEEDS; i++) {
+		if (!seeds[i].len) {
+			fprintf(stderr, "fuzz-proto: seed %d does not encode\n", i);
+			exit(1);
+		}
+	}
 }
 
 /* Body of a mutated frame in buf (cap bytes); returns its length. */

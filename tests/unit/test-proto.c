@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <check.h>
+#include <json.h>
 
 #include "proto.h"
 
@@ -377,6 +378,183 @@ START_TEST(wrong_types)
 }
 END_TEST
 
+/* Writer Metadata Documents: what the schema refuses, then what
+ * cs_wmd_validate refuses, each with the offending field named. */
+#define WMD_HEAD "{\"proto\":1,\"id\":3,\"op\":\"writer_register\",\"args\":{"
+#define WMD_OK_KEYS "\"name\":\"db1\",\"class_id\":\"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9\"," \
+	"\"usage\":\"user-data\",\"restore_method\":\"stop-restore-start\"," \
+	"\"backup_types\":[\"full\",\"log\"]"
+
+static const char wmd_good[] = WMD_HEAD WMD_OK_KEYS ",\"order\":\"front-end\","
+	"\"freeze_timeout_ms\":5000,\"components\":[{\"logical_path\":\"sales\","
+	"\"name\":\"orders\",\"selectable\":true,\"files\":[{\"path\":\"/srv/db\","
+	"\"filespec\":\"*.db\",\"recursive\":true}]},{\"name\":\"log\"}]}}";
+
+START_TEST(wmd_valid)
+{
+	struct cs_request req;
+	struct cs_error err = { 0 };
+	const struct cs_wmd *w;
+	char path[CS_COMPONENT_PATH_MAX + 1];
+
+	ck_assert_int_eq(decode_req(wmd_good, &req, &err), 0);
+	ck_assert_int_eq(req.op, CS_OP_WRITER_REGISTER);
+	w = req.args;
+	ck_assert_int_eq(cs_wmd_validate(w, &err), 0);
+	ck_assert_str_eq(w->name, "db1");
+	ck_assert_int_eq(w->order, 0);
+	ck_assert_uint_eq(w->freeze_timeout_ms, 5000);
+	ck_assert_uint_eq(w->nbackup_types, 2);
+	ck_assert_int_eq(w->backup_types[1].type, 4);
+	ck_assert_uint_eq(w->ncomponents, 2);
+	cs_component_path(&w->components[0], path, sizeof(path));
+	ck_assert_str_eq(path, "sales/orders");
+	ck_assert(w->components[0].selectable);
+	ck_assert_str_eq(w->components[0].files[0].filespec, "*.db");
+	ck_assert(!w->components[1].selectable);
+	ck_assert_uint_eq(w->components[1].nfiles, 0);
+	cs_request_free(&req);
+}
+END_TEST
+
+START_TEST(wmd_schema_refusals)
+{
+	static const struct bad_case c[] = {
+		{ WMD_HEAD WMD_OK_KEYS ",\"colour\":\"red\"}}", EINVAL, "unknown field `colour'" },
+		{ WMD_HEAD "\"name\":\"db1\"}}", EINVAL, "args.class_id: required field missing" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"usage\":\"games\"}}", EINVAL, "" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"order\":\"middle\"}}", EINVAL,
+		  "args.order: unknown value `middle'" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"freeze_timeout_ms\":-1}}", EINVAL,
+		  "args.freeze_timeout_ms: integer out of range" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"freeze_timeout_ms\":1.5}}", EINVAL,
+		  "args.freeze_timeout_ms" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"components\":{}}}", EINVAL,
+		  "args.components: expected an array, got an object" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"components\":[{\"logical_path\":\"a\"}]}}", EINVAL,
+		  "args.components[0].name: required field missing" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"components\":[{\"name\":\"a\",\"files\":"
+		  "[{\"path\":\"/x\"}]}]}}", EINVAL,
+		  "args.components[0].files[0].filespec: required field missing" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"components\":[{\"name\":\"a\",\"files\":"
+		  "[{\"path\":\"/x\",\"filespec\":\"*\",\"mode\":1}]}]}}", EINVAL,
+		  "args.components[0].files[0]: unknown field `mode'" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"components\":[{\"name\":\"a\",\"selectable\":\"yes\"}]}}",
+		  EINVAL, "args.components[0].selectable: expected a boolean" },
+		{ WMD_HEAD "\"name\":\"db1\",\"class_id\":\"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9\","
+		  "\"usage\":\"user-data\",\"restore_method\":\"custom\",\"backup_types\":"
+		  "[\"full\",\"weekly\"]}}", EINVAL, "args.backup_types[1]: unknown value `weekly'" },
+		{ WMD_HEAD "\"name\":\"db1\",\"class_id\":\"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9\","
+		  "\"usage\":\"user-data\",\"restore_method\":\"custom\",\"backup_types\":"
+		  "[\"full\",\"copy\",\"log\",\"full\",\"copy\",\"log\"]}}", EINVAL,
+		  "args.backup_types: more than 5" },
+	};
+	char *big;
+	struct cs_request req;
+	struct cs_error err;
+	size_t off;
+
+	check_bad(c, sizeof(c) / sizeof(c[0]));
+	/* more components than allowed */
+	big = malloc(64 * 1024);
+	off = (size_t)sprintf(big, WMD_HEAD WMD_OK_KEYS ",\"components\":[");
+	for (int i = 0; i <= CS_MAX_COMPONENTS; i++)
+		off += (size_t)sprintf(big + off, "%s{\"name\":\"c%d\"}", i ? "," : "", i);
+	sprintf(big + off, "]}}");
+	ck_assert_int_eq(decode_req(big, &req, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "args.components: more than 64"));
+	free(big);
+}
+END_TEST
+
+START_TEST(wmd_semantic_refusals)
+{
+	static const struct {
+		const char *keys;	/* replaced or added to the good ones */
+		const char *in_message;
+	} c[] = {
+		{ "\"name\":\"db 1\"", "name: `db 1' is not a writer name" },
+		{ "\"name\":\"..\"", "name: `..' is not a writer name" },
+		{ "\"name\":\"\"", "name: `' is not a writer name" },
+		{ "\"class_id\":\"0f1e2d3c4b5a497886950a4b3c2d1e0f9\"", "class_id: " },
+		{ "\"class_id\":\"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0fz\"", "is not a UUID" },
+		{ "\"freeze_timeout_ms\":5", "freeze_timeout_ms: 5 is below 100 ms" },
+		{ "\"backup_types\":[\"log\",\"log\"]", "backup_types[1]: `log' given twice" },
+		{ "\"components\":[{\"name\":\"a/b\"}]", "components[0].name: `a/b'" },
+		{ "\"components\":[{\"logical_path\":\"/a\",\"name\":\"b\"}]",
+		  "components[0].logical_path: `/a'" },
+		{ "\"components\":[{\"logical_path\":\"a//b\",\"name\":\"b\"}]",
+		  "components[0].logical_path" },
+		{ "\"components\":[{\"logical_path\":\"a\",\"name\":\"b\"},"
+		  "{\"logical_path\":\"a\",\"name\":\"b\"}]", "components[1]: `a/b' is declared twice" },
+		{ "\"components\":[{\"name\":\"b\",\"files\":[{\"path\":\"srv\",\"filespec\":\"*\"}]}]",
+		  "components[0].files[0].path: `srv' is not an absolute path" },
+		{ "\"components\":[{\"name\":\"b\",\"files\":[{\"path\":\"/srv/../etc\","
+		  "\"filespec\":\"*\"}]}]", "components[0].files[0].path" },
+		{ "\"components\":[{\"name\":\"b\",\"files\":[{\"path\":\"/srv\",\"filespec\":\"\"}]}]",
+		  "components[0].files[0].filespec" },
+		{ "\"components\":[{\"name\":\"b\",\"files\":[{\"path\":\"/srv\",\"filespec\":\"a/b\"}]}]",
+		  "components[0].files[0].filespec: `a/b'" },
+	};
+	char json[4096];
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct cs_request req;
+		struct cs_error err = { 0 };
+		struct json_object *j, *args, *add;
+
+		/* the good document with these keys put in */
+		ck_assert_int_eq(cs_json_parse(wmd_good, strlen(wmd_good), &j, &err), 0);
+		json_object_object_get_ex(j, "args", &args);
+		snprintf(json, sizeof(json), "{%s}", c[i].keys);
+		add = json_tokener_parse(json);
+		ck_assert_ptr_nonnull(add);
+		json_object_object_foreach(add, k, v)
+			json_object_object_add(args, k, json_object_get(v));
+		json_object_put(add);
+		snprintf(json, sizeof(json), "%s", json_object_to_json_string(j));
+		json_object_put(j);
+		ck_assert_msg(decode_req(json, &req, &err) == 0, "%s: %s", json, err.message);
+		ck_assert_msg(cs_wmd_validate(req.args, &err) == -EINVAL, "%s: accepted", json);
+		ck_assert_msg(strstr(err.message, c[i].in_message), "%s: message `%s' lacks `%s'",
+			      json, err.message, c[i].in_message);
+		cs_request_free(&req);
+	}
+}
+END_TEST
+
+START_TEST(writer_event_roundtrip)
+{
+	struct cs_volume_spec vols[1] = { { "/dev/vdb" } };
+	struct cs_component_ref comps[2] = { { .path = "sales/orders" },
+					     { .path = "log", .failed = true } };
+	struct cs_writer_event a = { .event = CS_EV_BACKUP_COMPLETE, .set_id = 7,
+				     .backup_type = 2, .volumes = vols, .nvolumes = 1,
+				     .components = comps, .ncomponents = 2, .success = true,
+				     .timeout_ms = 30000 };
+	struct cs_buf b = { 0 };
+	struct cs_request req;
+	struct cs_error err = { 0 };
+	const struct cs_writer_event *e;
+
+	ck_assert_int_eq(cs_encode_request(&b, 9, CS_OP_WRITER_EVENT, &a, &err), 0);
+	ck_assert(!cs_frame_is_reply(b.data + 4, b.len - 4));
+	ck_assert_int_eq(cs_decode_request(b.data + 4, b.len - 4, &req, &err), 0);
+	e = req.args;
+	ck_assert_str_eq(cs_event_names[e->event], "backup-complete");
+	ck_assert_uint_eq(e->set_id, 7);
+	ck_assert_str_eq(cs_backup_type_names[e->backup_type], "incremental");
+	ck_assert_str_eq(e->components[1].path, "log");
+	ck_assert(e->components[1].failed && !e->components[0].failed);
+	ck_assert(e->success);
+	cs_request_free(&req);
+	cs_buf_free(&b);
+	ck_assert_int_eq(cs_encode_error(&b, 9, &(struct cs_error){ EAGAIN, "busy" }), 0);
+	ck_assert(cs_frame_is_reply(b.data + 4, b.len - 4));
+	cs_buf_free(&b);
+}
+END_TEST
+
 START_TEST(missing_and_limits)
 {
 	static const struct bad_case c[] = {
@@ -386,8 +564,9 @@ START_TEST(missing_and_limits)
 		{ "{\"proto\":1,\"id\":1,\"op\":\"version\"}", EINVAL, "args: required" },
 		{ "{\"proto\":1,\"id\":1,\"op\":\"set_show\",\"args\":{}}", EINVAL,
 		  "args.id: required field missing" },
-		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[]}}", EINVAL,
-		  "args.volumes: fewer than 1" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"writer_register\",\"args\":{\"name\":\"w\","
+		  "\"class_id\":\"x\",\"usage\":\"other\",\"restore_method\":\"custom\","
+		  "\"backup_types\":[]}}", EINVAL, "args.backup_types: fewer than 1" },
 		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[\"a\\u0000b\"]}}",
 		  EINVAL, "NUL" },
 		{ "{\"proto\":2,\"id\":1,\"op\":\"version\",\"args\":{}}", EPROTO,
@@ -504,6 +683,10 @@ static Suite *proto_suite(void)
 	tcase_add_test(t, id_kept_on_errors);
 	tcase_add_test(t, malformed_replies);
 	tcase_add_test(t, encoder_refuses_bad_structs);
+	tcase_add_test(t, wmd_valid);
+	tcase_add_test(t, wmd_schema_refusals);
+	tcase_add_test(t, wmd_semantic_refusals);
+	tcase_add_test(t, writer_event_roundtrip);
 	suite_add_tcase(s, t);
 	return s;
 }

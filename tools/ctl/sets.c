@@ -93,7 +93,7 @@ static bool want_help(int argc, char **argv, const char *usage, const char *text
 }
 
 static const char create_usage[] =
-	"create [--persistent] [--no-writers] [--chunk-size SIZE] VOLUME...";
+	"create [--persistent] [--no-writers] [--chunk-size SIZE] [--wait[=SECONDS]] VOLUME...";
 
 int cmd_create(struct snapctl *ctl, int argc, char **argv)
 {
@@ -101,13 +101,16 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 		{ "persistent", no_argument, NULL, 'p' },
 		{ "no-writers", no_argument, NULL, 'W' },
 		{ "chunk-size", required_argument, NULL, 'c' },
+		{ "wait", optional_argument, NULL, 'w' },
 		{ 0 }
 	};
 	struct cs_set_create_args a = { 0 };
 	struct cs_set_result r = { 0 };
+	struct cs_error err = { 0 };
+	struct cs_client *cl;
 	unsigned long long chunk;
 	char *end;
-	int c, ret;
+	int c, ret, wait_s = 0;
 
 	if (want_help(argc, argv, create_usage,
 		      "Takes one shadow copy set of the VOLUMEs (devices, mount points, paths,\n"
@@ -116,7 +119,9 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 		      "  --persistent       keep the set until `snapctl delete' (default: the\n"
 		      "                     set goes away when cowsnapd stops)\n"
 		      "  --no-writers       do not involve writers (crash-consistent)\n"
-		      "  --chunk-size SIZE  copy-on-write unit, a power of two, 4K..64M\n", ctl))
+		      "  --chunk-size SIZE  copy-on-write unit, a power of two, 4K..64M\n"
+		      "  --wait[=SECONDS]   when another set is being created, wait for it\n"
+		      "                     (default 300 s) instead of failing at once\n", ctl))
 		return EXIT_OK;
 	optind = 1;
 	opterr = 0;
@@ -139,6 +144,11 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 						   optarg);
 			a.chunk_sectors = (uint32_t)(chunk / 512);
 			break;
+		case 'w':
+			if (parse_wait(optarg, &wait_s))
+				return usage_error(ctl, create_usage, "invalid wait: `%s' (seconds, "
+						   "1..86400)", optarg);
+			break;
 		default:
 			return usage_error(ctl, create_usage, "invalid option: `%s'",
 					   argv[optind - 1]);
@@ -160,8 +170,18 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 			return ret;
 		}
 	}
-	ret = call(ctl, CS_OP_SET_CREATE, &a, &r);
+	ret = connect_daemon(ctl, &cl);
+	if (ret) {
+		free(a.volumes);
+		return ret;
+	}
+	/* writers' timeouts (60 s per freeze by default) bound a create */
+	cs_client_set_timeout(cl, -1);
+	ret = call_create(ctl, cl, &a, &r, wait_s, &err);
 	free(a.volumes);
+	if (ret)
+		ret = report_error(ctl, cl, ret, &err);
+	cs_client_close(cl);
 	if (ret)
 		return ret;
 	if (r.consistency == CS_CONSISTENCY_CRASH && !a.no_writers)
@@ -433,12 +453,19 @@ int list_writers(struct snapctl *ctl)
 	if (ctl->json) {
 		print_json(ctl, CS_OP_WRITER_LIST, &r);
 	} else {
-		printf("%-16s %-9s %-28s %-13s %s\n", "WRITER", "ORDER", "STATE", "LAST ERROR",
-		       "MESSAGE");
+		printf("%-16s %-12s %-9s %-28s %-13s %s\n", "WRITER", "KIND", "ORDER", "STATE",
+		       "LAST ERROR", "MESSAGE");
 		for (uint32_t i = 0; i < r.nwriters; i++) {
 			const struct cs_writer_info *w = &r.writers[i];
+			char kind[32];
 
-			printf("%-16s %-9s %-28s %-13s %s\n", w->name,
+			if (w->kind == CS_WRITER_KIND_SOCKET && w->connected)
+				snprintf(kind, sizeof(kind), "socket:%u", w->pid);
+			else if (w->kind == CS_WRITER_KIND_SOCKET)
+				snprintf(kind, sizeof(kind), "socket:gone");
+			else
+				snprintf(kind, sizeof(kind), "hook");
+			printf("%-16s %-12s %-9s %-28s %-13s %s\n", w->name, kind,
 			       cs_writer_order_names[w->order], cs_writer_state_names[w->state],
 			       cs_writer_error_names[w->last_error],
 			       w->message[0] ? w->message : "-");

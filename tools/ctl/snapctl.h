@@ -53,6 +53,11 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv);
 int cmd_umount(struct snapctl *ctl, int argc, char **argv);
 /* backup.c */
 int cmd_backup(struct snapctl *ctl, int argc, char **argv);
+int cmd_restore(struct snapctl *ctl, int argc, char **argv);
+/* --wait[=SECONDS]; set_create that waits out the shadow-set lock */
+int parse_wait(const char *arg, int *wait_s);
+int call_create(struct snapctl *ctl, struct cs_client *c, const struct cs_set_create_args *a,
+		struct cs_set_result *r, int wait_s, struct cs_error *err);
 int list_sets(struct snapctl *ctl);
 int list_writers(struct snapctl *ctl);
 int list_volumes(struct snapctl *ctl);

@@ -137,3 +137,19 @@ int cs_call(struct cs_client *c, enum cs_op op, const void *args, void *result,
 			cs_result_free(op, result);
 	}
 }
+
+int cs_client_fd(const struct cs_client *c)
+{
+	return c->fd;
+}
+
+int cs_client_read_frame(struct cs_client *c, const char **body, size_t *len,
+			 int timeout_ms)
+{
+	return cs_frame_read(c->fd, &c->in, body, len, timeout_ms);
+}
+
+bool cs_client_buffered(const struct cs_client *c)
+{
+	return c->in.len > c->in.consumed;
+}

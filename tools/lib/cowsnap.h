@@ -43,4 +43,40 @@ static inline int cs_call_version(struct cs_client *c, struct cs_version *v,
 	return cs_call(c, CS_OP_VERSION, &none, v, err);
 }
 
+/* The connection's socket (for poll), and one whole frame from it (valid
+ * until the next read); cs_client_buffered: bytes already read wait. */
+int cs_client_fd(const struct cs_client *c);
+int cs_client_read_frame(struct cs_client *c, const char **body, size_t *len,
+			 int timeout_ms);
+bool cs_client_buffered(const struct cs_client *c);
+
+/*
+ * Socket writers (docs/writers.md).  A writer registers its Writer Metadata
+ * Document, then answers events one at a time, in the order cowsnapd sends
+ * them:
+ *
+ *	cs_writer_register(NULL, &wmd, &w, &err);
+ *	for (;;) {
+ *		cs_writer_next_event(w, &ev, -1, &err);	  (-ECONNRESET: cowsnapd is gone)
+ *		... ev.event is CS_EV_FREEZE etc. ...
+ *		cs_writer_reply(w, NULL, &err);		  (or a veto: an error)
+ *		cs_writer_event_free(&ev);
+ *	}
+ *
+ * A veto's code: EAGAIN is a retryable error, ENOMEM or ENOSPC out of
+ * resources, any other non-retryable.  Not answering within ev.timeout_ms,
+ * or closing the connection during a session, fails the session.
+ */
+struct cs_writer_client;
+
+int cs_writer_register(const char *path, const struct cs_wmd *wmd,
+		       struct cs_writer_client **out, struct cs_error *err);
+int cs_writer_fd(const struct cs_writer_client *w);
+int cs_writer_next_event(struct cs_writer_client *w, struct cs_writer_event *ev,
+			 int timeout_ms, struct cs_error *err);
+int cs_writer_reply(struct cs_writer_client *w, const struct cs_error *veto,
+		    struct cs_error *err);
+void cs_writer_event_free(struct cs_writer_event *ev);
+void cs_writer_close(struct cs_writer_client *w);
+
 #endif /* COWSNAP_H */

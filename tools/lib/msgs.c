@@ -110,25 +110,91 @@ const char *const cs_backup_type_names[] = {
 	"full", "copy", "incremental", "differential", "log", NULL
 };
 
+SCHEMA(component_ref_schema, struct cs_component_ref,
+	F_STR(struct cs_component_ref, writer, false),
+	F_STR(struct cs_component_ref, path, false),
+	F_BOOL(struct cs_component_ref, failed, false));
+
 SCHEMA(backup_complete_args_schema, struct cs_backup_complete_args,
 	F_U64(struct cs_backup_complete_args, id, true, 1, INT64_MAX),
-	F_BOOL(struct cs_backup_complete_args, success, false));
+	F_BOOL(struct cs_backup_complete_args, success, false),
+	F_ARR(struct cs_backup_complete_args, failed, nfailed, false, 0, CS_MAX_SELECTED,
+	      &component_ref_schema));
 
 SCHEMA(set_create_args_schema, struct cs_set_create_args,
-	F_ARR(struct cs_set_create_args, volumes, nvolumes, true, 1, CS_MAX_VOLUMES,
+	F_ARR(struct cs_set_create_args, volumes, nvolumes, false, 0, CS_MAX_VOLUMES,
 	      &volume_spec_schema),
 	F_BOOL(struct cs_set_create_args, persistent, false),
 	F_BOOL(struct cs_set_create_args, no_writers, false),
 	F_U32(struct cs_set_create_args, chunk_sectors, false, 0, 131072),
 	F_BOOL(struct cs_set_create_args, backup, false),
-	F_ENUM(struct cs_set_create_args, backup_type, false, cs_backup_type_names));
+	F_ENUM(struct cs_set_create_args, backup_type, false, cs_backup_type_names),
+	F_ARR(struct cs_set_create_args, components, ncomponents, false, 0, CS_MAX_SELECTED,
+	      &component_ref_schema));
 
 const char *const cs_consistency_names[] = { "none", "crash", "application", NULL };
+
+const char *const cs_writer_order_names[] = { "front-end", "back-end", "system", NULL };
+const char *const cs_usage_names[] = {
+	"user-data", "bootable-system-state", "system-service", "other", NULL
+};
+const char *const cs_restore_method_names[] = {
+	"restore-if-not-there", "restore-if-can-replace", "stop-restore-start",
+	"restore-to-alternate-location", "restore-at-reboot",
+	"restore-at-reboot-if-cannot-replace", "custom", "restore-stop-start", NULL
+};
+const char *const cs_writer_kind_names[] = { "hook", "socket", NULL };
+
+SCHEMA(wmd_file_schema, struct cs_wmd_file,
+	F_STR(struct cs_wmd_file, path, true),
+	F_STR(struct cs_wmd_file, filespec, true),
+	F_BOOL(struct cs_wmd_file, recursive, false));
+
+SCHEMA(wmd_component_schema, struct cs_wmd_component,
+	F_STR(struct cs_wmd_component, logical_path, false),
+	F_STR(struct cs_wmd_component, name, true),
+	F_BOOL(struct cs_wmd_component, selectable, false),
+	F_ARR(struct cs_wmd_component, files, nfiles, false, 0, CS_MAX_FILES,
+	      &wmd_file_schema));
+
+static const struct cs_field backup_type_item_fields[] = {
+	{ .name = "", .type = CS_F_ENUM, .required = true, .off = 0,
+	  .names = cs_backup_type_names },
+};
+static const struct cs_schema backup_type_item_schema = {
+	.name = "cs_backup_type_item", .size = sizeof(struct cs_backup_type_item),
+	.fields = backup_type_item_fields, .nfields = 1,
+};
+
+static const struct cs_field wmd_fields[] = {
+	F_STR(struct cs_wmd, name, true),
+	F_STR(struct cs_wmd, class_id, true),
+	F_STR(struct cs_wmd, instance, false),
+	F_ENUM(struct cs_wmd, usage, true, cs_usage_names),
+	F_ENUM(struct cs_wmd, restore_method, true, cs_restore_method_names),
+	F_ENUM(struct cs_wmd, order, false, cs_writer_order_names),
+	F_U32(struct cs_wmd, freeze_timeout_ms, false, 0, 86400000),
+	F_U32(struct cs_wmd, event_timeout_ms, false, 0, 86400000),
+	F_ARR(struct cs_wmd, backup_types, nbackup_types, true, 1, 5,
+	      &backup_type_item_schema),
+	F_ARR(struct cs_wmd, components, ncomponents, false, 0, CS_MAX_COMPONENTS,
+	      &wmd_component_schema),
+};
+const struct cs_schema cs_wmd_schema = {
+	.name = "cs_wmd", .size = sizeof(struct cs_wmd), .fields = wmd_fields,
+	.nfields = sizeof(wmd_fields) / sizeof(wmd_fields[0]),
+};
 
 SCHEMA(set_result_schema, struct cs_set_result,
 	F_OBJ(struct cs_set_result, set, true, &set_schema),
 	F_ENUM(struct cs_set_result, consistency, false, cs_consistency_names),
-	F_U32ALL(struct cs_set_result, writers, false));
+	F_U32ALL(struct cs_set_result, writers, false),
+	F_ARR(struct cs_set_result, writer_names, nwriter_names, false, 0, CS_MAX_WRITERS,
+	      &volume_spec_schema),
+	F_ARR(struct cs_set_result, metadata, nmetadata, false, 0, CS_MAX_WRITERS,
+	      &cs_wmd_schema),
+	F_ARR(struct cs_set_result, components, ncomponents, false, 0, CS_MAX_WRITERS *
+	      CS_MAX_COMPONENTS, &component_ref_schema));
 
 SCHEMA(set_delete_args_schema, struct cs_set_delete_args,
 	F_U64ALL(struct cs_set_delete_args, id, false),
@@ -216,12 +282,12 @@ SCHEMA(storage_list_result_schema, struct cs_storage_list_result,
 SCHEMA(storage_args_schema, struct cs_storage_args,
 	F_STR(struct cs_storage_args, device, true));
 
-const char *const cs_writer_order_names[] = { "front-end", "back-end", "system", NULL };
 const char *const cs_writer_state_names[] = {
 	"STABLE", "WAITING_FOR_FREEZE", "WAITING_FOR_THAW", "WAITING_FOR_POST_SNAPSHOT",
 	"WAITING_FOR_BACKUP_COMPLETE", "FAILED_AT_PREPARE_BACKUP", "FAILED_AT_PREPARE_SNAPSHOT",
 	"FAILED_AT_FREEZE", "FAILED_AT_THAW", "FAILED_AT_POST_SNAPSHOT",
-	"FAILED_AT_BACKUP_COMPLETE", NULL
+	"FAILED_AT_BACKUP_COMPLETE", "FAILED_AT_IDENTIFY", "FAILED_AT_PRE_RESTORE",
+	"FAILED_AT_POST_RESTORE", NULL
 };
 const char *const cs_writer_error_names[] = {
 	"NONE", "TIMEOUT", "RETRYABLE", "NONRETRYABLE", "INCONSISTENT_SNAPSHOT",
@@ -230,17 +296,70 @@ const char *const cs_writer_error_names[] = {
 
 SCHEMA(writer_info_schema, struct cs_writer_info,
 	F_STR(struct cs_writer_info, name, true),
-	F_STR(struct cs_writer_info, exec, true),
+	F_STR(struct cs_writer_info, exec, false),
 	F_ENUM(struct cs_writer_info, order, true, cs_writer_order_names),
 	F_ENUM(struct cs_writer_info, state, true, cs_writer_state_names),
 	F_ENUM(struct cs_writer_info, last_error, true, cs_writer_error_names),
 	F_STR(struct cs_writer_info, message, false),
 	F_U32ALL(struct cs_writer_info, freeze_timeout_ms, false),
-	F_U32ALL(struct cs_writer_info, event_timeout_ms, false));
+	F_U32ALL(struct cs_writer_info, event_timeout_ms, false),
+	F_ENUM(struct cs_writer_info, kind, false, cs_writer_kind_names),
+	F_U32ALL(struct cs_writer_info, pid, false),
+	F_BOOL(struct cs_writer_info, connected, false),
+	F_STR(struct cs_writer_info, class_id, false),
+	F_STR(struct cs_writer_info, instance, false),
+	F_U32ALL(struct cs_writer_info, components, false));
 
 SCHEMA(writer_list_result_schema, struct cs_writer_list_result,
 	F_ARR(struct cs_writer_list_result, writers, nwriters, false, 0, 256,
 	      &writer_info_schema));
+
+const char *const cs_event_names[] = {
+	"identify", "prepare-backup", "prepare-snapshot", "freeze", "thaw", "post-snapshot",
+	"backup-complete", "backup-shutdown", "abort", "pre-restore", "post-restore", NULL
+};
+
+SCHEMA(writer_event_schema, struct cs_writer_event,
+	F_ENUM(struct cs_writer_event, event, true, cs_event_names),
+	F_U64ALL(struct cs_writer_event, set_id, false),
+	F_ENUM(struct cs_writer_event, backup_type, false, cs_backup_type_names),
+	F_ARR(struct cs_writer_event, volumes, nvolumes, false, 0, CS_MAX_VOLUMES,
+	      &volume_spec_schema),
+	F_ARR(struct cs_writer_event, components, ncomponents, false, 0, CS_MAX_COMPONENTS,
+	      &component_ref_schema),
+	F_BOOL(struct cs_writer_event, success, false),
+	F_U32ALL(struct cs_writer_event, timeout_ms, false));
+
+SCHEMA(restore_args_schema, struct cs_restore_args,
+	F_ARR(struct cs_restore_args, writers, nwriters, true, 1, CS_MAX_WRITERS,
+	      &volume_spec_schema),
+	F_ARR(struct cs_restore_args, components, ncomponents, false, 0, CS_MAX_WRITERS *
+	      CS_MAX_COMPONENTS, &component_ref_schema),
+	F_ENUM(struct cs_restore_args, backup_type, false, cs_backup_type_names));
+
+SCHEMA(restore_result_schema, struct cs_restore_result,
+	F_U32ALL(struct cs_restore_result, writers, false));
+
+SCHEMA(restore_end_args_schema, struct cs_restore_end_args,
+	F_BOOL(struct cs_restore_end_args, success, false));
+
+static const struct cs_field backup_doc_fields[] = {
+	F_U64ALL(struct cs_backup_doc, set_id, false),
+	F_ENUM(struct cs_backup_doc, backup_type, false, cs_backup_type_names),
+	F_ARR(struct cs_backup_doc, writers, nwriters, false, 0, CS_MAX_WRITERS,
+	      &volume_spec_schema),
+	F_ARR(struct cs_backup_doc, metadata, nmetadata, false, 0, CS_MAX_WRITERS,
+	      &cs_wmd_schema),
+	F_ARR(struct cs_backup_doc, components, ncomponents, false, 0, CS_MAX_WRITERS *
+	      CS_MAX_COMPONENTS, &component_ref_schema),
+	F_ARR(struct cs_backup_doc, volumes, nvolumes, false, 0, CS_MAX_VOLUMES,
+	      &set_volume_schema),
+};
+const struct cs_schema cs_backup_doc_schema = {
+	.name = "cs_backup_doc", .size = sizeof(struct cs_backup_doc),
+	.fields = backup_doc_fields,
+	.nfields = sizeof(backup_doc_fields) / sizeof(backup_doc_fields[0]),
+};
 
 const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
 	[CS_OP_VERSION] = { "version", &empty_schema, &version_schema },
@@ -258,6 +377,11 @@ const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
 	[CS_OP_WRITER_LIST] = { "writer_list", &empty_schema, &writer_list_result_schema },
 	[CS_OP_BACKUP_COMPLETE] = { "backup_complete", &backup_complete_args_schema,
 				    &empty_schema },
+	[CS_OP_WRITER_REGISTER] = { "writer_register", &cs_wmd_schema, &empty_schema },
+	[CS_OP_WRITER_EVENT] = { "writer_event", &writer_event_schema, &empty_schema },
+	[CS_OP_RESTORE_BEGIN] = { "restore_begin", &restore_args_schema,
+				  &restore_result_schema },
+	[CS_OP_RESTORE_END] = { "restore_end", &restore_end_args_schema, &empty_schema },
 	[CS_OP_VOLUME_TRACK] = { "volume_track", &volume_args_schema, &volume_schema },
 	[CS_OP_VOLUME_UNTRACK] = { "volume_untrack", &volume_args_schema, &volume_schema },
 	[CS_OP_CBT_GET] = { "cbt_get", &cbt_get_args_schema, &cbt_result_schema },

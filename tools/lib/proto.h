@@ -107,6 +107,7 @@ int cs_errno_value(const char *name);
 #define CS_VERSION_MAX		32	/* as COWSNAP_VERSION_MAX_LEN */
 #define CS_PATH_MAX		4095
 #define CS_NAME_MAX		255
+#define CS_UUID_LEN		36	/* 8-4-4-4-12 hex digits */
 #define CS_MAX_VOLUMES		64
 #define CS_MAX_SETS		4096
 #define CS_GENERATION_MAX	36	/* a CBT generation as a UUID string */
@@ -124,6 +125,10 @@ enum cs_op {
 	CS_OP_STORAGE_REMOVE,
 	CS_OP_WRITER_LIST,
 	CS_OP_BACKUP_COMPLETE,
+	CS_OP_WRITER_REGISTER,
+	CS_OP_WRITER_EVENT,
+	CS_OP_RESTORE_BEGIN,
+	CS_OP_RESTORE_END,
 	CS_OP_VOLUME_TRACK,
 	CS_OP_VOLUME_UNTRACK,
 	CS_OP_CBT_GET,
@@ -192,12 +197,18 @@ struct cs_set_create_args {
 	 * it instead sends writers backup-shutdown and destroys the set) */
 	bool backup;
 	int backup_type;		/* cs_backup_type_names */
+	/* only these writers (path "") or components take part; their
+	 * components' files add volumes.  None: every writer, all of it. */
+	struct cs_component_ref *components;
+	uint32_t ncomponents;
 };
 
 /* backup_complete: args; result: struct cs_empty */
 struct cs_backup_complete_args {
 	uint64_t id;
 	bool success;
+	struct cs_component_ref *failed;	/* components that failed */
+	uint32_t nfailed;
 };
 
 enum cs_consistency { CS_CONSISTENCY_NONE, CS_CONSISTENCY_CRASH, CS_CONSISTENCY_APPLICATION };
@@ -209,6 +220,14 @@ struct cs_set_result {
 	 * without error, "crash" when no writer took part */
 	int consistency;		/* enum cs_consistency */
 	uint32_t writers;		/* writers that took part */
+	/* set_create only: their names, the socket writers' metadata and the
+	 * selected components (for `snapctl backup --save-metadata') */
+	struct cs_volume_spec *writer_names;
+	uint32_t nwriter_names;
+	struct cs_wmd *metadata;
+	uint32_t nmetadata;
+	struct cs_component_ref *components;
+	uint32_t ncomponents;
 };
 
 /* set_delete: args; exactly one of id, all, oldest */
@@ -328,12 +347,145 @@ struct cs_writer_info {
 	int last_error;			/* NONE, TIMEOUT, ... */
 	char message[CS_ERRMSG_MAX];	/* what went wrong last */
 	uint32_t freeze_timeout_ms, event_timeout_ms;
+	int kind;			/* CS_WRITER_KIND_HOOK, _SOCKET */
+	uint32_t pid;			/* socket writer's process */
+	bool connected;			/* socket writer still connected */
+	char class_id[CS_UUID_LEN + 1];
+	char instance[CS_NAME_MAX + 1];
+	uint32_t components;		/* how many it declared */
 };
 
 struct cs_writer_list_result {
 	struct cs_writer_info *writers;
 	uint32_t nwriters;
 };
+
+/* ---- socket writers, components, restore (docs/writers.md) ---- */
+
+#define CS_COMPONENT_PATH_MAX	511	/* "logical/path/name" */
+#define CS_MAX_COMPONENTS	64	/* per writer */
+#define CS_MAX_FILES		64	/* per component */
+#define CS_MAX_WRITERS		256
+#define CS_MAX_SELECTED		256	/* component references in a request */
+
+/* One file set of a component: files matching filespec in path (and
+ * below it when recursive). */
+struct cs_wmd_file {
+	char path[CS_PATH_MAX + 1];	/* absolute directory */
+	char filespec[CS_NAME_MAX + 1];	/* "*.db", "data.mdb" */
+	bool recursive;
+};
+
+struct cs_wmd_component {
+	char logical_path[CS_NAME_MAX + 1];	/* "" or "a/b", no leading '/' */
+	char name[CS_NAME_MAX + 1];
+	bool selectable;		/* may be selected on its own */
+	struct cs_wmd_file *files;
+	uint32_t nfiles;
+};
+
+/* one element of an array of backup types: cs_backup_type_names */
+struct cs_backup_type_item {
+	int type;
+};
+
+enum cs_writer_kind_value { CS_WRITER_KIND_HOOK, CS_WRITER_KIND_SOCKET };
+
+enum cs_usage { CS_USAGE_USER_DATA, CS_USAGE_BOOTABLE_SYSTEM_STATE,
+		CS_USAGE_SYSTEM_SERVICE, CS_USAGE_OTHER };
+
+/* Writer Metadata Document: writer_register's args */
+struct cs_wmd {
+	char name[CS_NAME_MAX + 1];	/* [A-Za-z0-9._-], unique among writers */
+	char class_id[CS_UUID_LEN + 1];	/* the application's UUID */
+	char instance[CS_NAME_MAX + 1];	/* which instance of it ("" = the only one) */
+	int usage;			/* cs_usage_names */
+	int restore_method;		/* cs_restore_method_names */
+	int order;			/* cs_writer_order_names, default back-end */
+	uint32_t freeze_timeout_ms;	/* 0: 60000 */
+	uint32_t event_timeout_ms;	/* 0: 30000 */
+	struct cs_backup_type_item *backup_types;
+	uint32_t nbackup_types;
+	struct cs_wmd_component *components;
+	uint32_t ncomponents;
+};
+
+/* A component named in a request or an event: "logical/path/name" of
+ * writer ("" path: the whole writer). */
+struct cs_component_ref {
+	char writer[CS_NAME_MAX + 1];
+	char path[CS_COMPONENT_PATH_MAX + 1];
+	bool failed;			/* backup-complete: this component failed */
+};
+
+enum cs_wevent {
+	CS_EV_IDENTIFY, CS_EV_PREPARE_BACKUP, CS_EV_PREPARE_SNAPSHOT, CS_EV_FREEZE,
+	CS_EV_THAW, CS_EV_POST_SNAPSHOT, CS_EV_BACKUP_COMPLETE, CS_EV_BACKUP_SHUTDOWN,
+	CS_EV_ABORT, CS_EV_PRE_RESTORE, CS_EV_POST_RESTORE,
+};
+
+/* writer_event: args (cowsnapd -> writer); result struct cs_empty.  A
+ * veto is an error reply: EAGAIN retryable, ENOMEM/ENOSPC out of
+ * resources, anything else non-retryable. */
+struct cs_writer_event {
+	int event;			/* cs_event_names */
+	uint64_t set_id;		/* 0 before the set exists */
+	int backup_type;		/* cs_backup_type_names */
+	struct cs_volume_spec *volumes;	/* origin devices */
+	uint32_t nvolumes;
+	struct cs_component_ref *components;	/* this writer's selected ones */
+	uint32_t ncomponents;
+	bool success;			/* backup-complete, post-restore */
+	uint32_t timeout_ms;		/* how long cowsnapd waits for the reply */
+};
+
+/* restore_begin: args; result struct cs_restore_result */
+struct cs_restore_args {
+	struct cs_volume_spec *writers;	/* writer names from the backup */
+	uint32_t nwriters;
+	struct cs_component_ref *components;
+	uint32_t ncomponents;
+	int backup_type;
+};
+
+struct cs_restore_result {
+	uint32_t writers;		/* writers that got pre-restore */
+};
+
+/* restore_end: args; result struct cs_empty */
+struct cs_restore_end_args {
+	bool success;
+};
+
+/* What `snapctl backup --save-metadata' writes and `snapctl restore
+ * --metadata' reads (not a message; encoded with cs_backup_doc_schema). */
+struct cs_backup_doc {
+	uint64_t set_id;
+	int backup_type;
+	struct cs_volume_spec *writers;	/* every writer that took part */
+	uint32_t nwriters;
+	struct cs_wmd *metadata;	/* the socket writers' documents */
+	uint32_t nmetadata;
+	struct cs_component_ref *components;	/* selected components */
+	uint32_t ncomponents;
+	struct cs_set_volume *volumes;
+	uint32_t nvolumes;
+};
+
+extern const struct cs_schema cs_backup_doc_schema;
+extern const struct cs_schema cs_wmd_schema;
+extern const char *const cs_event_names[];
+extern const char *const cs_usage_names[];
+extern const char *const cs_restore_method_names[];
+extern const char *const cs_writer_kind_names[];
+
+/* Checks beyond the schema (wmd.c): names, UUID, paths, duplicates.
+ * 0, or -EINVAL with err naming the offending field. */
+int cs_wmd_validate(const struct cs_wmd *w, struct cs_error *err);
+/* "logical/path/name" of a component */
+void cs_component_path(const struct cs_wmd_component *c, char *buf, size_t size);
+/* true when the frame body is a reply (has "ok"), not a request */
+bool cs_frame_is_reply(const char *body, size_t len);
 
 struct cs_op_desc {
 	const char *name;
