@@ -145,8 +145,8 @@ install: userspace
 	$(SUBST) daemon/dist/sqlite.conf.sample > $(DESTDIR)$(CONFDIR)/writers.d/sqlite.conf.sample
 	install -m 0644 daemon/dist/sqlite.dbs.sample $(DESTDIR)$(CONFDIR)/writers.d/sqlite.dbs.sample
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
-		systemctl daemon-reload 2>/dev/null || true; \
-		udevadm control --reload 2>/dev/null || true; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi; \
+		if [ -S /run/udev/control ]; then udevadm control --reload || true; fi; \
 		systemd-tmpfiles --create cowsnap.conf 2>/dev/null || true; \
 		echo "installed; next: make dkms (the module), systemctl enable --now cowsnapd"; \
 	fi
