@@ -110,6 +110,8 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CONFDIR ?= /etc/cowsnap
 # libcowsnap's headers (cowsnap.h includes the others)
 LIB_HEADERS := $(wildcard tools/lib/*.h)
+# the shipped hook writers, each with daemon/dist/NAME.conf.sample
+WRITERS := sqlite postgresql mysql
 MANPAGES := man/snapread.1 man/cowsnap.conf.5 man/cowsnap-writer.7 man/snapctl.8 man/cowsnapd.8
 SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
 	-e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -126,7 +128,7 @@ install: userspace
 		$(addprefix $(DESTDIR)$(MANDIR)/man,1 5 7 8)
 	install -m 0755 daemon/cowsnapd tools/snapctl $(DESTDIR)$(SBINDIR)/
 	install -m 0755 tools/read/snapread $(DESTDIR)$(BINDIR)/
-	install -m 0755 tools/writers/sqlite $(DESTDIR)$(LIBEXECDIR)/writers/
+	install -m 0755 $(addprefix tools/writers/,$(WRITERS)) $(DESTDIR)$(LIBEXECDIR)/writers/
 	$(SUBST) daemon/dist/cowsnap-udev-name > $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
 	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
 	install -m 0644 tools/lib/libcowsnap.a $(DESTDIR)$(LIBDIR)/
@@ -142,7 +144,10 @@ install: userspace
 	done
 	[ -e $(DESTDIR)$(CONFDIR)/storage.conf ] || \
 		install -m 0644 daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf
-	$(SUBST) daemon/dist/sqlite.conf.sample > $(DESTDIR)$(CONFDIR)/writers.d/sqlite.conf.sample
+	@set -e; for w in $(WRITERS); do \
+		echo "$(SUBST) daemon/dist/$$w.conf.sample > $(DESTDIR)$(CONFDIR)/writers.d/$$w.conf.sample"; \
+		$(SUBST) daemon/dist/$$w.conf.sample > $(DESTDIR)$(CONFDIR)/writers.d/$$w.conf.sample; \
+	done
 	install -m 0644 daemon/dist/sqlite.dbs.sample $(DESTDIR)$(CONFDIR)/writers.d/sqlite.dbs.sample
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 		if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi; \
@@ -154,7 +159,7 @@ install: userspace
 # Removes what install put there; /etc/cowsnap keeps anything edited.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/cowsnapd $(DESTDIR)$(SBINDIR)/snapctl $(DESTDIR)$(BINDIR)/snapread
-	rm -f $(DESTDIR)$(LIBEXECDIR)/writers/sqlite $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
+	rm -f $(addprefix $(DESTDIR)$(LIBEXECDIR)/writers/,$(WRITERS)) $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
 	-rmdir $(DESTDIR)$(LIBEXECDIR)/writers $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/libcowsnap.a $(DESTDIR)$(PKGCONFIGDIR)/cowsnap.pc
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/cowsnap/,$(notdir $(LIB_HEADERS)))
@@ -163,7 +168,8 @@ uninstall:
 		$(DESTDIR)$(TMPFILESDIR)/cowsnap.conf
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/snapctl $(DESTDIR)$(BASHCOMPDIR)/snapread
 	rm -f $(foreach m,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
-	rm -f $(DESTDIR)$(CONFDIR)/writers.d/sqlite.conf.sample $(DESTDIR)$(CONFDIR)/writers.d/sqlite.dbs.sample
+	rm -f $(foreach w,$(WRITERS),$(DESTDIR)$(CONFDIR)/writers.d/$(w).conf.sample) \
+		$(DESTDIR)$(CONFDIR)/writers.d/sqlite.dbs.sample
 	-cmp -s daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf && \
 		rm -f $(DESTDIR)$(CONFDIR)/storage.conf
 	-rmdir $(DESTDIR)$(CONFDIR)/writers.d $(DESTDIR)$(CONFDIR) 2>/dev/null
