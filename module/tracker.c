@@ -11,6 +11,7 @@
  * with a call of submit_bio_noacct() from here, which the ops lets through.
  */
 #include <linux/bio.h>
+#include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/ftrace.h>
 #include <linux/mempool.h>
@@ -293,6 +294,24 @@ struct cs_tracker *cs_tracker_next(unsigned long *index)
 }
 
 /*
+ * Writes submitted before the tracker was in the registry passed the filter
+ * uncounted, so a take's drain would not wait for them.  Wait for them once,
+ * now that every new write is counted: freezing the origin's queue waits for
+ * every request of a blk-mq device and for every bio still inside a
+ * bio-based driver's submit_bio (brd).  A bio-based driver that completes
+ * bios later (dm, md) keeps its own in-flight I/O: module/README.md says to
+ * snapshot such a device only with a filesystem on it, whose freeze drains.
+ */
+static void wait_untracked_writes(struct cs_tracker *t)
+{
+	struct request_queue *q = bdev_get_queue(t->origin.bdev);
+
+	synchronize_srcu(&filter_srcu);
+	blk_mq_freeze_queue(q);
+	blk_mq_unfreeze_queue(q);
+}
+
+/*
  * The tracker of dev, created (with no users) when there is none.  The
  * caller adds a user with cs_tracker_use() or drops it with
  * cs_tracker_unuse().
@@ -347,6 +366,7 @@ struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sector
 		atomic_dec(&ntrackers);
 		goto err_cbt;
 	}
+	wait_untracked_writes(t);
 	return t;
 
 err_cbt:
