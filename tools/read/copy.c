@@ -87,12 +87,44 @@ bool all_zero(const void *p, size_t len)
 	return true;
 }
 
-static void prep(struct slot *sl, int fd, off_t off, uint64_t size, size_t bs)
+/* Where the next block starts: an extent and an offset in it. */
+struct cursor {
+	const struct extent *ext;
+	size_t n, i;
+	uint64_t pos;		/* bytes into ext[i] */
+};
+
+static bool cursor_done(const struct cursor *c)
 {
-	uint64_t left = size - (uint64_t)off;
-	size_t want = left < bs ? (size_t)left : bs;
+	return c->i >= c->n;
+}
+
+/* Claim the next block (at most bs bytes, within one extent). */
+static void cursor_next(struct cursor *c, size_t bs, off_t *off, size_t *want)
+{
+	const struct extent *e = &c->ext[c->i];
+	uint64_t left = e->len - c->pos;
+
+	*off = (off_t)(e->off + c->pos);
+	*want = left < bs ? (size_t)left : bs;
+	c->pos += *want;
+	if (c->pos == e->len) {
+		c->i++;
+		c->pos = 0;
+		while (c->i < c->n && !c->ext[c->i].len)
+			c->i++;
+	}
+}
+
+static void prep(struct slot *sl, int fd, struct cursor *cur, size_t bs)
+{
+	off_t off;
+	size_t want;
+	size_t len;
+
+	cursor_next(cur, bs, &off, &want);
 	/* O_DIRECT needs whole aligned units; a file's tail reads short. */
-	size_t len = (want + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+	len = (want + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 
 	io_prep_pread(&sl->cb, fd, sl->buf, len, off);
 	sl->cb.data = sl;
@@ -104,14 +136,28 @@ static void prep(struct slot *sl, int fd, off_t off, uint64_t size, size_t bs)
 int read_all(int fd, uint64_t size, const struct read_opts *o, struct sink *s,
 	     off_t *fail_off)
 {
+	struct extent all = { 0, size };
+
+	return read_extents(fd, &all, 1, o, s, fail_off);
+}
+
+int read_extents(int fd, const struct extent *ext, size_t nr, const struct read_opts *o,
+		 struct sink *s, off_t *fail_off)
+{
 	unsigned int qd = o->queue_depth, head = 0, i, inflight = 0;
 	size_t bs = o->block_size;
 	struct io_event *ev = NULL;
 	struct slot *slots = NULL;
 	io_context_t ctx = 0;
-	uint64_t next = 0, done = 0;
+	struct cursor cur = { ext, nr, 0, 0 };
+	uint64_t size = 0, done = 0;
 	double last = now();
 	int ret;
+
+	for (i = 0; i < nr; i++)
+		size += ext[i].len;
+	while (cur.i < nr && !ext[cur.i].len)
+		cur.i++;
 
 	*fail_off = 0;
 	ret = io_setup(qd, &ctx);
@@ -131,13 +177,13 @@ int read_all(int fd, uint64_t size, const struct read_opts *o, struct sink *s,
 	}
 
 	/* Fill the ring, then keep it full. */
-	for (i = 0; i < qd && next < size; i++, next += bs) {
+	for (i = 0; i < qd && !cursor_done(&cur); i++) {
 		struct iocb *cb = &slots[i].cb;
 
-		prep(&slots[i], fd, (off_t)next, size, bs);
+		prep(&slots[i], fd, &cur, bs);
 		ret = io_submit(ctx, 1, &cb);
 		if (ret != 1) {
-			*fail_off = (off_t)next;
+			*fail_off = slots[i].off;
 			ret = ret < 0 ? ret : -EIO;
 			goto out;
 		}
@@ -177,18 +223,17 @@ int read_all(int fd, uint64_t size, const struct read_opts *o, struct sink *s,
 		}
 		done += sl->want;
 		sl->state = SLOT_FREE;
-		if (next < size) {
+		if (!cursor_done(&cur)) {
 			struct iocb *cb = &sl->cb;
 
-			prep(sl, fd, (off_t)next, size, bs);
+			prep(sl, fd, &cur, bs);
 			ret = io_submit(ctx, 1, &cb);
 			if (ret != 1) {
-				*fail_off = (off_t)next;
+				*fail_off = sl->off;
 				ret = ret < 0 ? ret : -EIO;
 				goto out;
 			}
 			inflight++;
-			next += bs;
 		}
 		head = (head + 1) % qd;
 		if (s->progress && now() - last >= 0.5) {

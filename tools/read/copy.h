@@ -25,12 +25,22 @@ struct read_opts {
 	unsigned int queue_depth;
 };
 
+/* A byte range of the source; offsets and lengths multiples of 4096 but
+ * for an extent that ends where the source does. */
+struct extent {
+	uint64_t off, len;
+};
+
 /*
  * Returns 0, or -errno with *fail_off set to the offset of the failed
  * read (or write, as the sink reported it).
  */
 int read_all(int fd, uint64_t size, const struct read_opts *o, struct sink *s,
 	     off_t *fail_off);
+/* The same for n extents in increasing order; the sink sees each block at
+ * its offset in the source, and progress counts bytes of the extents. */
+int read_extents(int fd, const struct extent *ext, size_t n, const struct read_opts *o,
+		 struct sink *s, off_t *fail_off);
 
 /* Parse "4096", "64K", "1M", "1G" (binary units); -1 on bad input. */
 int64_t parse_size(const char *s);

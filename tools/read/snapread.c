@@ -21,6 +21,9 @@
 #include <xxhash.h>
 
 #include "copy.h"
+#include "daemon.h"
+#include "meta.h"
+#include "snapread.h"
 
 /* Defaults measured in the guest on brd (bench/RESULTS.md). */
 #define DEFAULT_BLOCK_SIZE	(1U << 20)
@@ -28,31 +31,9 @@
 #define SPARSE_UNIT		4096
 #define MAX_QUEUE_DEPTH		1024
 
-/* Exit codes (documented in snapread(1)). */
-enum {
-	EXIT_OK = 0,
-	EXIT_IO = 1,		/* read or write failed; nothing usable left */
-	EXIT_USAGE = 2,
-	EXIT_VERIFY = 3,	/* output does not match what was read */
-};
+const char *prog = "snapread";
 
-enum out_kind { OUT_FILE, OUT_BLOCK, OUT_STREAM };
-
-struct copy {
-	struct sink sink;
-	const char *src_name, *dst_name;
-	enum out_kind kind;
-	int out_fd;
-	bool sparse, checksum, show_progress;
-	uint64_t size;
-	uint64_t written, skipped;
-	XXH3_state_t *xxh;
-	double start;
-};
-
-static const char *prog = "snapread";
-
-static void die(int code, const char *fmt, ...)
+void die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -64,7 +45,7 @@ static void die(int code, const char *fmt, ...)
 	exit(code);
 }
 
-static double now(void)
+double now(void)
 {
 	struct timespec ts;
 
@@ -76,11 +57,22 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: snapread [options] SOURCE [OUTPUT]\n"
+"       snapread [options] --incremental --base IMAGE SNAPDEV\n"
 "\n"
 "Copies SOURCE (a snapshot image such as /dev/cowsnap0, any block device or\n"
 "file) to OUTPUT: a file (created; all-zero blocks become holes), a block\n"
 "device (at least as large), or standard output when OUTPUT is - or absent.\n"
 "Prints the XXH3-128 checksum of the content, as xxh128sum would.\n"
+"\n"
+"When SOURCE is a cowsnap image (/dev/cowsnapN) and OUTPUT a file, snapread\n"
+"asks cowsnapd which snapshot it is and writes OUTPUT.cowsnap-meta beside\n"
+"the image.  With --incremental, snapread updates such an IMAGE in place to\n"
+"the content of the later snapshot SNAPDEV of the same volume, reading only\n"
+"the chunks written since IMAGE's snapshot (the volume must stay tracked in\n"
+"between: `snapctl track VOLUME').  It refuses (exit 4, IMAGE untouched) when\n"
+"that cannot be known: metadata missing, IMAGE changed or truncated since,\n"
+"SNAPDEV of another volume or of another size, or the volume's changed-block\n"
+"map started over (untracked, module reloaded, reboot); do a full read then.\n"
 "\n"
 "options:\n"
 "  -b, --block-size SIZE   bytes per read request (default 1M; 4K..64M,\n"
@@ -89,6 +81,9 @@ static void usage(FILE *f)
 "      --no-sparse         write zero blocks to a file instead of holes\n"
 "      --no-checksum       skip the checksum (and --verify)\n"
 "      --verify            re-read OUTPUT afterwards and compare checksums\n"
+"      --incremental       update --base IMAGE from SNAPDEV (see above); the\n"
+"                          checksum is of IMAGE as updated, re-read\n"
+"      --base IMAGE        the earlier full image to update\n"
 "  -f, --force             replace an existing OUTPUT file\n"
 "      --json              print a JSON summary on standard output (on\n"
 "                          standard error when the image goes there)\n"
@@ -98,8 +93,11 @@ static void usage(FILE *f)
 "  -V, --version           print the version\n"
 "\n"
 "A file OUTPUT is written as OUTPUT.partial and renamed when complete, so a\n"
-"failed copy never leaves a file that looks like a good image.\n"
-"exit status: 0 done, 1 read or write error, 2 bad usage, 3 verify mismatch\n",
+"failed copy never leaves a file that looks like a good image; a failed\n"
+"--incremental leaves IMAGE's metadata marked incomplete, so that the next\n"
+"one refuses it.\n"
+"exit status: 0 done, 1 read or write error, 2 bad usage, 3 verify mismatch,\n"
+"4 --incremental refused (do a full read)\n",
 		DEFAULT_QUEUE_DEPTH, MAX_QUEUE_DEPTH);
 }
 
@@ -115,7 +113,7 @@ static void human(char *b, size_t n, double v)
 	snprintf(b, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
-static void show_progress(struct sink *s, uint64_t done)
+void show_progress(struct sink *s, uint64_t done)
 {
 	struct copy *c = (struct copy *)s;
 	double t = now() - c->start;
@@ -139,7 +137,7 @@ static void show_progress(struct sink *s, uint64_t done)
 	fflush(stderr);
 }
 
-static int write_full(int fd, const char *p, size_t len, off_t off, bool seekable)
+int write_full(int fd, const char *p, size_t len, off_t off, bool seekable)
 {
 	while (len) {
 		ssize_t n = seekable ? pwrite(fd, p, len, off) : write(fd, p, len);
@@ -156,12 +154,24 @@ static int write_full(int fd, const char *p, size_t len, off_t off, bool seekabl
 	return 0;
 }
 
+static int flush_run(struct copy *c, const char *p, size_t run, off_t off)
+{
+	int ret;
+
+	if (!run)
+		return 0;
+	ret = write_full(c->out_fd, p, run, off, true);
+	if (!ret)
+		c->written += run;
+	return ret;
+}
+
 /* One block, in order: checksum, then out (holes for zero runs in a file). */
 static int copy_block(struct sink *s, const void *buf, off_t off, size_t len)
 {
 	struct copy *c = (struct copy *)s;
 	const char *p = buf;
-	size_t i, run = 0;
+	size_t i, u, run = 0;
 	int ret;
 
 	if (c->checksum)
@@ -175,29 +185,23 @@ static int copy_block(struct sink *s, const void *buf, off_t off, size_t len)
 		return ret;
 	}
 	/* Write runs of non-zero units; leave zero units as holes. */
-	for (i = 0; i <= len; i += SPARSE_UNIT) {
-		size_t u = len - i < SPARSE_UNIT ? len - i : SPARSE_UNIT;
-		bool zero = i == len || all_zero(p + i, u);
-
-		if (!zero) {
+	for (i = 0; i < len; i += u) {
+		u = len - i < SPARSE_UNIT ? len - i : SPARSE_UNIT;
+		if (!all_zero(p + i, u)) {
 			run += u;
 			continue;
 		}
-		if (run) {
-			ret = write_full(c->out_fd, p + i - run, run, off + (off_t)(i - run), true);
-			if (ret)
-				return ret;
-			c->written += run;
-			run = 0;
-		}
-		if (i < len)
-			c->skipped += u;
+		ret = flush_run(c, p + i - run, run, off + (off_t)(i - run));
+		if (ret)
+			return ret;
+		run = 0;
+		c->skipped += u;
 	}
-	return 0;
+	return flush_run(c, p + len - run, run, off + (off_t)(len - run));
 }
 
 /* A JSON string: quotes, backslashes and control bytes escaped. */
-static void json_str(FILE *f, const char *s)
+void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -213,7 +217,7 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static uint64_t fd_size(int fd, const char *name)
+uint64_t fd_size(int fd, const char *name)
 {
 	struct stat st;
 	uint64_t sz;
@@ -237,7 +241,7 @@ static uint64_t fd_size(int fd, const char *name)
  * without direct I/O is read through the page cache, emptied first so that
  * what is compared comes from the file system.
  */
-static int open_source(const char *name, bool fallback)
+int open_source(const char *name, bool fallback)
 {
 	int fd = open(name, O_RDONLY | O_DIRECT | O_CLOEXEC);
 
@@ -254,7 +258,7 @@ static int open_source(const char *name, bool fallback)
 	return fd;
 }
 
-static void checksum_hex(XXH3_state_t *x, char *out)
+void checksum_hex(XXH3_state_t *x, char *out)
 {
 	XXH128_canonical_t cano;
 	int i;
@@ -264,13 +268,10 @@ static void checksum_hex(XXH3_state_t *x, char *out)
 		sprintf(out + 2 * i, "%02x", cano.digest[i]);
 }
 
-/* Re-read what was written and compare checksums. */
-static bool verify(const char *path, uint64_t size, const struct read_opts *o,
-		   const char *want)
+int hash_file(const char *path, uint64_t size, const struct read_opts *o, char *hex,
+	      off_t *fail)
 {
 	struct copy v = { .sink.block = copy_block, .out_fd = -1, .checksum = true };
-	char got[33];
-	off_t fail;
 	int fd, ret;
 
 	v.xxh = XXH3_createState();
@@ -278,13 +279,26 @@ static bool verify(const char *path, uint64_t size, const struct read_opts *o,
 		die(EXIT_IO, "out of memory");
 	XXH3_128bits_reset(v.xxh);
 	fd = open_source(path, true);
-	ret = read_all(fd, size, o, &v.sink, &fail);
+	ret = read_all(fd, size, o, &v.sink, fail);
 	close(fd);
+	if (!ret)
+		checksum_hex(v.xxh, hex);
+	XXH3_freeState(v.xxh);
+	return ret;
+}
+
+/* Re-read what was written and compare checksums. */
+static bool verify(const char *path, uint64_t size, const struct read_opts *o,
+		   const char *want)
+{
+	char got[33];
+	off_t fail;
+	int ret;
+
+	ret = hash_file(path, size, o, got, &fail);
 	if (ret)
 		die(EXIT_IO, "verify: cannot read %s at offset %lld: %s", path,
 		    (long long)fail, strerror(-ret));
-	checksum_hex(v.xxh, got);
-	XXH3_freeState(v.xxh);
 	if (strcmp(got, want)) {
 		fprintf(stderr, "%s: verify: %s has checksum %s, the source had %s\n",
 			prog, path, got, want);
@@ -307,14 +321,19 @@ int main(int argc, char **argv)
 		{ "progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "incremental", no_argument, NULL, 'I' },
+		{ "base", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct read_opts ro = { DEFAULT_BLOCK_SIZE, DEFAULT_QUEUE_DEPTH };
 	struct copy c = { .sink.block = copy_block, .sink.progress = show_progress,
 			  .sparse = true, .checksum = true, .out_fd = -1 };
 	bool do_verify = false, force = false, json = false, quiet = false, progress = false;
-	char partial[PATH_MAX] = "", sum[33] = "";
-	const char *src, *dst;
+	bool incremental = false, have_snap = false;
+	char partial[PATH_MAX] = "", sum[33] = "", meta_file[PATH_MAX] = "";
+	const char *src, *dst, *base = NULL;
+	struct snap_info si;
+	struct stat sst, st_dst;
 	int opt, src_fd, ret;
 	double secs;
 	off_t fail;
@@ -343,6 +362,8 @@ int main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'q': quiet = true; break;
 		case 'P': progress = true; break;
+		case 'I': incremental = true; break;
+		case 'B': base = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("snapread %s\n", COWSNAP_VERSION); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
@@ -356,11 +377,43 @@ int main(int argc, char **argv)
 	dst = optind + 1 < argc ? argv[optind + 1] : "-";
 	if (do_verify && !c.checksum)
 		die(EXIT_USAGE, "--verify needs the checksum: drop --no-checksum");
+	if (base && !incremental)
+		die(EXIT_USAGE, "--base goes with --incremental");
+	if (incremental) {
+		struct incr_opts io = { .checksum = c.checksum, .json = json, .quiet = quiet,
+					.progress = progress };
+
+		if (!base)
+			die(EXIT_USAGE, "--incremental needs --base IMAGE, the full image to update");
+		if (argc - optind != 1)
+			die(EXIT_USAGE, "--incremental takes one SNAPDEV and no OUTPUT: IMAGE "
+			    "(--base) is updated in place");
+		if (do_verify || force || !c.sparse)
+			die(EXIT_USAGE, "--verify, --force and --no-sparse are for full reads");
+		return run_incremental(src, base, &ro, &io);
+	}
 
 	src_fd = open_source(src, false);
 	c.size = fd_size(src_fd, src);
 	c.src_name = src;
 	c.dst_name = dst;
+	/* a cowsnap image copied to a file: note which snapshot it is */
+	if (!fstat(src_fd, &sst) && S_ISBLK(sst.st_mode) && snap_is_image(sst.st_rdev) &&
+	    strcmp(dst, "-") && (stat(dst, &st_dst) || S_ISREG(st_dst.st_mode))) {
+		struct cs_error err = { 0 };
+		bool kept = true;
+
+		if (snap_lookup(sst.st_rdev, &si, &err))
+			fprintf(stderr, "%s: note: no metadata for --incremental beside %s: %s\n",
+				prog, dst, err.message);
+		else
+			have_snap = true;
+		if (have_snap && !snap_origin_kept(&si, &kept, &err) && !kept && !quiet)
+			fprintf(stderr, "%s: note: %s is not kept tracked: once set %llu is gone, "
+				"an incremental update of %s needs `snapctl track %s' first, or "
+				"a full read\n", prog, si.origin, (unsigned long long)si.set_id,
+				dst, si.origin);
+	}
 
 	if (!strcmp(dst, "-")) {
 		if (isatty(STDOUT_FILENO))
@@ -454,8 +507,27 @@ int main(int argc, char **argv)
 				unlink(partial);
 			return EXIT_VERIFY;
 		}
+		/* the metadata of the image this one replaces goes first */
+		if (c.kind == OUT_FILE)
+			meta_remove(dst);
 		if (c.kind == OUT_FILE && rename(partial, dst))
 			die(EXIT_IO, "cannot rename %s to %s: %s", partial, dst, strerror(errno));
+	}
+	if (c.kind == OUT_FILE && have_snap) {
+		struct image_meta m = { .major = si.major, .minor = si.minor,
+					.cbt_seq = si.cbt_seq, .set_id = si.set_id,
+					.chunk_sectors = si.chunk_sectors, .size = c.size,
+					.complete = true };
+		char why[PATH_MAX + 128];
+
+		strcpy(m.origin, si.origin);
+		strcpy(m.generation, si.generation);
+		if (c.checksum)
+			snprintf(m.checksum, sizeof(m.checksum), "xxh128:%s", sum);
+		if (meta_write(dst, &m, why, sizeof(why)))
+			fprintf(stderr, "%s: note: no metadata for --incremental: %s\n", prog, why);
+		else
+			meta_path(dst, meta_file, sizeof(meta_file));
 	}
 
 	if (json) {
@@ -474,7 +546,12 @@ int main(int argc, char **argv)
 			fprintf(j, "\"xxh128:%s\"", sum);
 		else
 			fputs("null", j);
-		fprintf(j, ",\"verified\":%s}\n", do_verify ? "true" : "false");
+		fprintf(j, ",\"verified\":%s,\"metadata\":", do_verify ? "true" : "false");
+		if (meta_file[0])
+			json_str(j, meta_file);
+		else
+			fputs("null", j);
+		fputs("}\n", j);
 	} else if (!quiet && c.checksum) {
 		FILE *o = c.kind == OUT_STREAM && c.out_fd == STDOUT_FILENO ? stderr : stdout;
 

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapread's questions to cowsnapd, through libcowsnap: where an image
+ * device comes from, and the changed-block map of its origin.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <linux/cowsnap.h>
+
+#include "cowsnap.h"
+#include "daemon.h"
+
+bool snap_is_image(dev_t rdev)
+{
+	char link[64], target[PATH_MAX];
+	const char *name;
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major(rdev), minor(rdev));
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	name = strrchr(target, '/');
+	name = name ? name + 1 : target;
+	return !strncmp(name, COWSNAP_IMAGE_NAME, strlen(COWSNAP_IMAGE_NAME));
+}
+
+static int call(enum cs_op op, const void *args, void *result, struct cs_error *err)
+{
+	struct cs_client *c;
+	int ret;
+
+	ret = cs_client_open(NULL, &c, err);
+	if (ret)
+		return ret;
+	ret = cs_call(c, op, args, result, err);
+	cs_client_close(c);
+	return ret;
+}
+
+int snap_lookup(dev_t rdev, struct snap_info *out, struct cs_error *err)
+{
+	struct cs_empty none = { 0 };
+	struct cs_set_list_result r = { 0 };
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = call(CS_OP_SET_LIST, &none, &r, err);
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	for (uint32_t i = 0; i < r.nsets && ret; i++) {
+		const struct cs_set *s = &r.sets[i];
+
+		for (uint32_t j = 0; j < s->nvolumes; j++) {
+			const struct cs_set_volume *v = &s->volumes[j];
+
+			if (!v->image[0] || v->image_major != major(rdev) ||
+			    v->image_minor != minor(rdev))
+				continue;
+			out->set_id = s->id;
+			out->state = s->state;
+			strcpy(out->invalid_cause, s->invalid_cause);
+			strcpy(out->origin, v->origin);
+			out->major = v->major;
+			out->minor = v->minor;
+			out->sectors = v->sectors;
+			out->chunk_sectors = s->chunk_sectors;
+			strcpy(out->generation, v->cbt_generation);
+			out->cbt_seq = v->cbt_seq;
+			ret = 0;
+			break;
+		}
+	}
+	cs_result_free(CS_OP_SET_LIST, &r);
+	if (ret)
+		cs_error_set(err, ENOENT, "no set of cowsnapd has the image %u:%u (see "
+			     "`snapctl list sets')", major(rdev), minor(rdev));
+	else if (!out->generation[0] || !out->cbt_seq)
+		cs_error_set(err, ret = -EPROTO, "cowsnapd does not report the changed-block "
+			     "sequence of set %llu (an older cowsnapd or module?)",
+			     (unsigned long long)out->set_id);
+	return ret;
+}
+
+int snap_origin_kept(const struct snap_info *si, bool *kept, struct cs_error *err)
+{
+	struct cs_empty none = { 0 };
+	struct cs_volume_list_result r = { 0 };
+	int ret;
+
+	*kept = false;
+	ret = call(CS_OP_VOLUME_LIST, &none, &r, err);
+	if (ret)
+		return ret;
+	for (uint32_t i = 0; i < r.nvolumes; i++)
+		if (r.volumes[i].major == si->major && r.volumes[i].minor == si->minor)
+			*kept = r.volumes[i].kept;
+	cs_result_free(CS_OP_VOLUME_LIST, &r);
+	return 0;
+}
+
+int snap_changed(const struct snap_info *si, uint32_t since_seq, const char *since_generation,
+		 uint64_t size, struct extent **ext, size_t *n, uint32_t *chunk_sectors,
+		 struct cs_error *err)
+{
+	struct cs_cbt_get_args a = { .since_seq = since_seq };
+	struct cs_client *c;
+	struct extent *e = NULL;
+	size_t cnt = 0, cap = 0;
+	uint64_t next = 0;
+	int ret;
+
+	*ext = NULL;
+	*n = 0;
+	snprintf(a.volume, sizeof(a.volume), "%s", si->origin);
+	snprintf(a.since_generation, sizeof(a.since_generation), "%s", since_generation);
+	ret = cs_client_open(NULL, &c, err);
+	if (ret)
+		return ret;
+	for (;;) {
+		struct cs_cbt_result r = { 0 };
+		uint64_t cb;
+
+		a.first = next;
+		ret = cs_call(c, CS_OP_CBT_GET, &a, &r, err);
+		if (ret)
+			break;
+		cb = (uint64_t)r.chunk_sectors << 9;
+		if (next && r.chunk_sectors != *chunk_sectors) {
+			cs_error_set(err, EAGAIN, "the chunk size of %s changed during the query",
+				     si->origin);
+			ret = -EAGAIN;
+		}
+		*chunk_sectors = r.chunk_sectors;
+		for (uint32_t i = 0; i < r.nranges && !ret; i++) {
+			uint64_t off = r.ranges[i].first * cb, len = r.ranges[i].count * cb;
+
+			if (off >= size)
+				break;
+			if (len > size - off)
+				len = size - off;
+			if (cnt == cap) {
+				struct extent *ne;
+
+				cap = cap ? cap * 2 : 256;
+				ne = realloc(e, cap * sizeof(*e));
+				if (!ne) {
+					cs_error_set(err, ENOMEM, "out of memory");
+					ret = -ENOMEM;
+					break;
+				}
+				e = ne;
+			}
+			e[cnt].off = off;
+			e[cnt].len = len;
+			cnt++;
+		}
+		if (!ret && r.next <= a.first) {
+			cs_error_set(err, EPROTO, "cowsnapd's changed-block answer for %s does "
+				     "not advance", si->origin);
+			ret = -EPROTO;
+		}
+		next = r.next;
+		cs_result_free(CS_OP_CBT_GET, &r);
+		if (ret || next >= r.chunks || next * cb >= size)
+			break;
+	}
+	cs_client_close(c);
+	if (ret) {
+		free(e);
+		return ret;
+	}
+	*ext = e;
+	*n = cnt;
+	return 0;
+}

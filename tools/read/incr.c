@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapread --incremental --base IMAGE SNAPDEV: bring IMAGE, a full copy of
+ * an earlier snapshot of a volume, to the content of SNAPDEV, a later
+ * snapshot of the same volume, reading from SNAPDEV only the chunks that the
+ * volume's changed-block map says were written since IMAGE's snapshot.
+ *
+ * Everything that decides whether that is sound is checked before IMAGE is
+ * touched; then the metadata is marked incomplete, the chunks are written
+ * in place, IMAGE is synced, re-read for its checksum, and the metadata
+ * names the new snapshot.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cowsnap.h"
+#include "daemon.h"
+#include "meta.h"
+#include "snapread.h"
+
+#define FULL	"; do a full read (snapread SNAPDEV IMAGE)"
+
+/* A changed block: into IMAGE at the same offset; zeros as a hole. */
+static int patch_block(struct sink *s, const void *buf, off_t off, size_t len)
+{
+	struct copy *c = (struct copy *)s;
+	int ret;
+
+	if (c->checksum)
+		XXH3_128bits_update(c->xxh, buf, len);
+	if (all_zero(buf, len) &&
+	    !fallocate(c->out_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)len)) {
+		c->skipped += len;
+		return 0;
+	}
+	ret = write_full(c->out_fd, buf, len, off, true);
+	if (!ret)
+		c->written += len;
+	return ret;
+}
+
+static uint64_t mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+}
+
+/* The checks on IMAGE and its metadata alone. */
+static void check_base(const char *base, struct image_meta *m)
+{
+	char why[PATH_MAX + 128];
+	struct stat st;
+	int ret;
+
+	ret = meta_read(base, m, why, sizeof(why));
+	if (ret == -ENOENT)
+		die(EXIT_BASE, "%s has no metadata (%s): it was not written by a full snapread "
+		    "of a cowsnap image" FULL, base, why);
+	if (ret)
+		die(EXIT_BASE, "the metadata of %s cannot be used: %s" FULL, base, why);
+	if (!m->complete)
+		die(EXIT_BASE, "an earlier update of %s did not finish, so its content is a mix "
+		    "of two snapshots" FULL, base);
+	if (stat(base, &st))
+		die(EXIT_BASE, "cannot stat %s: %s" FULL, base, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		die(EXIT_USAGE, "--base %s is not a regular file", base);
+	if ((uint64_t)st.st_size != m->image_size || m->image_size != m->size)
+		die(EXIT_BASE, "%s is %llu bytes, its metadata says %llu: it was truncated or "
+		    "extended since snapread wrote it" FULL, base,
+		    (unsigned long long)st.st_size, (unsigned long long)m->size);
+	if ((uint64_t)st.st_ino != m->image_ino || mtime_ns(&st) != m->image_mtime_ns)
+		die(EXIT_BASE, "%s was modified or replaced since snapread wrote it (its inode "
+		    "or modification time differs from its metadata)" FULL, base);
+}
+
+/* The checks of SNAPDEV against IMAGE's metadata. */
+static void check_snap(const char *snapdev, int fd, const char *base,
+		       const struct image_meta *m, struct snap_info *si)
+{
+	struct cs_error err = { 0 };
+	struct stat st;
+	uint64_t size;
+
+	if (fstat(fd, &st) || !S_ISBLK(st.st_mode) || !snap_is_image(st.st_rdev))
+		die(EXIT_USAGE, "%s is not a cowsnap image device (/dev/cowsnapN)", snapdev);
+	if (snap_lookup(st.st_rdev, si, &err))
+		die(EXIT_IO, "cannot tell which snapshot %s is: %s", snapdev, err.message);
+	if (si->state != CS_SET_TAKEN)
+		die(EXIT_IO, "the snapshot %s (set %llu) is %s%s%s", snapdev,
+		    (unsigned long long)si->set_id, cs_set_state_names[si->state],
+		    si->invalid_cause[0] ? ": " : "", si->invalid_cause);
+	if (si->major != m->major || si->minor != m->minor)
+		die(EXIT_BASE, "%s is a copy of %s (%u:%u), but %s is a snapshot of %s (%u:%u)"
+		    FULL, base, m->origin, m->major, m->minor, snapdev, si->origin,
+		    si->major, si->minor);
+	if (strcmp(si->generation, m->generation))
+		die(EXIT_BASE, "the changed-block map of %s started over since the snapshot in "
+		    "%s (generation %s then, %s now: the volume was not kept tracked, or the "
+		    "module was reloaded, or the machine restarted), so what changed since is "
+		    "unknown" FULL, si->origin, base, m->generation, si->generation);
+	if (si->cbt_seq < m->cbt_seq)
+		die(EXIT_BASE, "%s holds a later snapshot of %s (set %llu) than %s (set %llu)"
+		    FULL, base, si->origin, (unsigned long long)m->set_id, snapdev,
+		    (unsigned long long)si->set_id);
+	size = fd_size(fd, snapdev);
+	if (size != m->size)
+		die(EXIT_BASE, "%s is %llu bytes, the snapshot in %s was %llu: %s changed "
+		    "size" FULL, snapdev, (unsigned long long)size, base,
+		    (unsigned long long)m->size, si->origin);
+}
+
+int run_incremental(const char *snapdev, const char *base, const struct read_opts *ro,
+		    const struct incr_opts *o)
+{
+	struct copy c = { .sink.block = patch_block, .sink.progress = show_progress,
+			  .checksum = o->checksum, .kind = OUT_FILE, .out_fd = -1 };
+	struct cs_error err = { 0 };
+	struct image_meta m, old;
+	struct snap_info si;
+	struct extent *ext = NULL;
+	size_t n = 0, i;
+	uint32_t chunk_sectors = 0;
+	char why[PATH_MAX + 128], sum[33] = "", stream_sum[33] = "";
+	double secs;
+	off_t fail;
+	int src_fd, ret;
+
+	check_base(base, &m);
+	src_fd = open_source(snapdev, false);
+	check_snap(snapdev, src_fd, base, &m, &si);
+	ret = snap_changed(&si, m.cbt_seq, m.generation, m.size, &ext, &n, &chunk_sectors,
+			   &err);
+	if (ret == -ESTALE || ret == -ENOENT)
+		die(EXIT_BASE, "%s" FULL, err.message);
+	if (ret)
+		die(EXIT_IO, "cannot read the changed-block map of %s: %s", si.origin,
+		    err.message);
+	if (chunk_sectors != m.chunk_sectors)
+		die(EXIT_BASE, "the changed-block map of %s has %u-sector chunks, %s was read "
+		    "with %u" FULL, si.origin, chunk_sectors, base, m.chunk_sectors);
+
+	/* From here on IMAGE changes: until the end it is marked incomplete. */
+	old = m;
+	m.complete = false;
+	if (meta_write(base, &m, why, sizeof(why)))
+		die(EXIT_IO, "%s; %s was left unchanged", why, base);
+	c.out_fd = open(base, O_WRONLY | O_CLOEXEC);
+	if (c.out_fd < 0)
+		die(EXIT_IO, "cannot open %s for writing: %s (it is unchanged, but its metadata "
+		    "now says incomplete)" FULL, base, strerror(errno));
+	for (i = 0; i < n; i++)
+		c.size += ext[i].len;
+	c.src_name = snapdev;
+	c.dst_name = base;
+	c.show_progress = o->progress || (!o->quiet && !o->json && isatty(STDERR_FILENO));
+	if (c.checksum) {
+		c.xxh = XXH3_createState();
+		if (!c.xxh)
+			die(EXIT_IO, "out of memory");
+		XXH3_128bits_reset(c.xxh);
+	}
+	c.start = now();
+	ret = read_extents(src_fd, ext, n, ro, &c.sink, &fail);
+	if (!ret && fsync(c.out_fd))
+		ret = -errno, fail = 0;
+	close(src_fd);
+	close(c.out_fd);
+	if (ret) {
+		if (c.show_progress)
+			fputc('\n', stderr);
+		fprintf(stderr, "%s: update of %s from %s failed at offset %lld: %s\n", prog,
+			base, snapdev, (long long)fail, strerror(-ret));
+		if (ret == -EIO)
+			fprintf(stderr, "%s: if the snapshot became invalid, see `snapctl list "
+				"sets'\n", prog);
+		die(EXIT_IO, "%s now holds parts of two snapshots and its metadata says so" FULL,
+		    base);
+	}
+	if (c.checksum) {
+		/* of the changed chunks only; the image's own comes from a re-read */
+		checksum_hex(c.xxh, stream_sum);
+		XXH3_freeState(c.xxh);
+		ret = hash_file(base, m.size, ro, sum, &fail);
+		if (ret)
+			die(EXIT_IO, "cannot re-read %s at offset %lld for its checksum: %s", base,
+			    (long long)fail, strerror(-ret));
+	}
+	secs = now() - c.start;
+
+	strcpy(m.origin, si.origin);
+	strcpy(m.generation, si.generation);
+	m.cbt_seq = si.cbt_seq;
+	m.set_id = si.set_id;
+	m.complete = true;
+	if (c.checksum)
+		snprintf(m.checksum, sizeof(m.checksum), "xxh128:%s", sum);
+	else
+		m.checksum[0] = '\0';
+	if (meta_write(base, &m, why, sizeof(why)))
+		die(EXIT_IO, "%s is updated, but its metadata could not be: %s" FULL, base, why);
+	free(ext);
+
+	if (o->json) {
+		fputs("{\"source\":", stdout);
+		json_str(stdout, snapdev);
+		fputs(",\"output\":", stdout);
+		json_str(stdout, base);
+		printf(",\"incremental\":true,\"base_set_id\":%llu,\"set_id\":%llu,"
+		       "\"chunk_bytes\":%llu,\"extents\":%zu,\"image_bytes\":%llu,"
+		       "\"bytes_read\":%llu,\"bytes_written\":%llu,\"bytes_skipped\":%llu,"
+		       "\"seconds\":%.3f,\"throughput_bytes_per_second\":%.0f,\"checksum\":",
+		       (unsigned long long)old.set_id, (unsigned long long)si.set_id,
+		       (unsigned long long)chunk_sectors << 9, n, (unsigned long long)m.size,
+		       (unsigned long long)c.size, (unsigned long long)c.written,
+		       (unsigned long long)c.skipped, secs, secs > 0 ? c.size / secs : 0.0);
+		if (c.checksum)
+			printf("\"xxh128:%s\"", sum);
+		else
+			fputs("null", stdout);
+		fputs(",\"verified\":false,\"metadata\":", stdout);
+		meta_path(base, why, sizeof(why));
+		json_str(stdout, why);
+		fputs("}\n", stdout);
+	} else if (!o->quiet && c.checksum) {
+		printf("%s  %s\n", sum, snapdev);
+	}
+	return EXIT_OK;
+}

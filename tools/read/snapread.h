@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef SNAPREAD_H
+#define SNAPREAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <xxhash.h>
+
+#include "copy.h"
+
+/* Exit codes (documented in snapread --help and snapread(1)). */
+enum {
+	EXIT_OK = 0,
+	EXIT_IO = 1,		/* read or write failed; nothing usable left */
+	EXIT_USAGE = 2,
+	EXIT_VERIFY = 3,	/* output does not match what was read */
+	EXIT_BASE = 4,		/* --incremental refused: do a full read */
+};
+
+enum out_kind { OUT_FILE, OUT_BLOCK, OUT_STREAM };
+
+/* A copy in progress: the sink of the read engine and what it counted. */
+struct copy {
+	struct sink sink;
+	const char *src_name, *dst_name;
+	enum out_kind kind;
+	int out_fd;
+	bool sparse, checksum, show_progress;
+	uint64_t size;
+	uint64_t written, skipped;
+	XXH3_state_t *xxh;
+	double start;
+};
+
+extern const char *prog;
+
+void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+double now(void);
+void show_progress(struct sink *s, uint64_t done);
+int write_full(int fd, const char *p, size_t len, off_t off, bool seekable);
+void json_str(FILE *f, const char *s);
+uint64_t fd_size(int fd, const char *name);
+int open_source(const char *name, bool fallback);
+void checksum_hex(XXH3_state_t *x, char *out);
+/* XXH3-128 of the first size bytes of path, as 32 hex digits into hex. */
+int hash_file(const char *path, uint64_t size, const struct read_opts *o, char *hex,
+	      off_t *fail);
+
+/* incr.c: snapread --incremental --base IMAGE SNAPDEV; returns the exit code. */
+struct incr_opts {
+	bool checksum, json, quiet, progress;
+};
+int run_incremental(const char *snapdev, const char *base, const struct read_opts *ro,
+		    const struct incr_opts *o);
+
+#endif /* SNAPREAD_H */
