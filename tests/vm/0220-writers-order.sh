@@ -29,8 +29,8 @@ RAW=$raw start_daemon --config-dir "$CONF"
 on_exit delete_all_sets
 
 out=$("$SNAPCTL" list writers)
-check_eq "$(echo "$out" | tail -n +2 | awk '{print $1, $2, $3, $4}')" \
-	"$(printf 'web front-end STABLE NONE\ndb back-end STABLE NONE\nsys system STABLE NONE')" \
+check_eq "$(echo "$out" | tail -n +2 | awk '{print $1, $2, $3, $4, $5}')" \
+	"$(printf 'web hook front-end STABLE NONE\ndb hook back-end STABLE NONE\nsys hook system STABLE NONE')" \
 	"list writers before the backup"
 
 run_rc out err rc "$SNAPCTL" create "$raw"

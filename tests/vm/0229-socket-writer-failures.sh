@@ -26,7 +26,7 @@ load_module
 start_daemon --config-dir "$CONF"
 on_exit delete_all_sets
 
-T=$(mktemp -d /tmp/cs-0227.XXXXXX)
+T=$(mktemp -d /tmp/cs-0229.XXXXXX)
 sockwriter() {
 	local name=$1
 	shift
