@@ -184,6 +184,11 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 			     PRIu64 "); complete it first", c->session_set);
 		return -EBUSY;
 	}
+	if (c->writer) {
+		cs_error_set(err, EINVAL, "this connection is a socket writer's; a requestor "
+			     "needs a connection of its own");
+		return -EINVAL;
+	}
 	if (d->session_owner) {
 		cs_error_set(err, EBUSY, "another shadow copy set is being created (by pid %d); "
 			     "try again when it is done, or wait with --wait",
@@ -675,6 +680,11 @@ static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
 	if (c->restore || c->session_set) {
 		cs_error_set(err, EBUSY, "this connection has a session already; end it first");
 		return -EBUSY;
+	}
+	if (c->writer) {
+		cs_error_set(err, EINVAL, "this connection is a socket writer's; a requestor "
+			     "needs a connection of its own");
+		return -EINVAL;
 	}
 	if (d->session_owner) {
 		cs_error_set(err, EBUSY, "another shadow copy set is being created (by pid %d); "
