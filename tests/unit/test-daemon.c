@@ -2,6 +2,7 @@
 /* Check tests of the daemon's pure logic: peer policy, mountinfo. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
@@ -10,6 +11,7 @@
 #include "peer.h"
 #include "pool.h"
 #include "writers.h"
+#include "daemon.h"
 
 START_TEST(peer_root_only)
 {
@@ -299,6 +301,109 @@ static int parse_writer(const char *text, struct cs_writer *w, struct cs_error *
 	return ret;
 }
 
+/* Socket writer registration and the session's selection of writers and
+ * components (pure: no connection is read). */
+static const char sel_wmd[] = "{\"proto\":1,\"id\":1,\"op\":\"writer_register\",\"args\":"
+	"{\"name\":\"sw1\",\"class_id\":\"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9\","
+	"\"usage\":\"user-data\",\"restore_method\":\"custom\",\"order\":\"system\","
+	"\"backup_types\":[\"full\",\"incremental\"],\"components\":["
+	"{\"logical_path\":\"db\",\"name\":\"main\",\"selectable\":true},"
+	"{\"logical_path\":\"db/main\",\"name\":\"idx\",\"selectable\":true},"
+	"{\"logical_path\":\"db\",\"name\":\"log\"}]}}";
+
+static const struct cs_wmd_component *comp(const struct cs_writer *w, const char *name)
+{
+	for (uint32_t i = 0; i < w->wmd.ncomponents; i++)
+		if (!strcmp(w->wmd.components[i].name, name))
+			return &w->wmd.components[i];
+	ck_abort_msg("no component %s", name);
+	return NULL;
+}
+
+START_TEST(writer_selection)
+{
+	struct cowsnapd d = { 0 };
+	struct cs_client_conn conn = { .fd = -1 };
+	struct cs_request req;
+	struct cs_error err = { 0 };
+	struct cs_component_ref r[2] = { 0 };
+	struct cs_writer *web, *sw1;
+
+	d.writers.w = calloc(1, sizeof(*d.writers.w));
+	d.writers.n = 1;
+	strcpy(d.writers.w[0].name, "web");
+	d.writers.w[0].order = CS_ORDER_FRONT_END;
+	d.writers.w[0].hold_stdin = -1;
+
+	ck_assert_int_eq(cs_decode_request(sel_wmd, strlen(sel_wmd), &req, &err), 0);
+	ck_assert_int_eq(cs_writers_register(&d, &conn, 42, req.args, &err), 0);
+	/* the same name again, and a hook writer's name */
+	ck_assert_int_eq(cs_writers_register(&d, &conn, 42, req.args, &err), -EEXIST);
+	strcpy(((struct cs_wmd *)req.args)->name, "web");
+	ck_assert_int_eq(cs_writers_register(&d, &conn, 42, req.args, &err), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err.message, "configured (hook writer)"));
+	strcpy(((struct cs_wmd *)req.args)->name, "bad name");
+	ck_assert_int_eq(cs_writers_register(&d, &conn, 42, req.args, &err), -EINVAL);
+	cs_request_free(&req);
+	ck_assert_uint_eq(d.writers.n, 2);
+	/* sorted: front-end before system */
+	web = &d.writers.w[0];
+	sw1 = &d.writers.w[1];
+	ck_assert_str_eq(web->name, "web");
+	ck_assert_str_eq(sw1->name, "sw1");
+	ck_assert_int_eq(sw1->kind, CS_WRITER_SOCKET);
+	ck_assert_uint_eq(sw1->freeze_timeout_ms, 60000);
+	ck_assert_uint_eq(sw1->wmd.ncomponents, 3);
+
+	/* nothing named: everyone that supports the type, whole */
+	ck_assert_int_eq(cs_writers_select(&d, NULL, 0, 0, false, &err), 2);
+	ck_assert(web->selected && sw1->selected && sw1->whole);
+	ck_assert(cs_writer_component_selected(sw1, comp(sw1, "log")));
+	ck_assert_int_eq(cs_writers_select(&d, NULL, 0, 4 /* log */, false, &err), 1);
+	ck_assert(web->selected && !sw1->selected);
+	ck_assert_int_eq(cs_writers_select(&d, NULL, 0, 0, true, &err), 0);
+	ck_assert(!web->selected && !sw1->selected);
+
+	/* one component: it and what is below it */
+	strcpy(r[0].writer, "sw1");
+	strcpy(r[0].path, "db/main");
+	ck_assert_int_eq(cs_writers_select(&d, r, 1, 2, false, &err), 1);
+	ck_assert(!web->selected && sw1->selected && !sw1->whole);
+	ck_assert(cs_writer_component_selected(sw1, comp(sw1, "main")));
+	ck_assert(cs_writer_component_selected(sw1, comp(sw1, "idx")));
+	ck_assert(!cs_writer_component_selected(sw1, comp(sw1, "log")));
+	/* two references to one writer count it once */
+	strcpy(r[1].writer, "sw1");
+	strcpy(r[1].path, "db/main/idx");
+	ck_assert_int_eq(cs_writers_select(&d, r, 2, 0, false, &err), 1);
+
+	/* refusals, each saying what */
+	strcpy(r[0].path, "db/log");
+	ck_assert_int_eq(cs_writers_select(&d, r, 1, 0, false, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "component db/log of writer sw1 is not selectable on its "
+			 "own; select the writer (`sw1')");
+	strcpy(r[0].path, "db/ma");
+	ck_assert_int_eq(cs_writers_select(&d, r, 1, 0, false, &err), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err.message, "writer sw1 has no component `db/ma'"));
+	strcpy(r[0].path, "");
+	ck_assert_int_eq(cs_writers_select(&d, r, 1, 3, false, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "writer sw1 does not support differential backups");
+	strcpy(r[0].writer, "web");
+	strcpy(r[0].path, "x");
+	ck_assert_int_eq(cs_writers_select(&d, r, 1, 0, false, &err), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err.message, "hook writers have no components"));
+	strcpy(r[0].writer, "nobody");
+	ck_assert_int_eq(cs_writers_select(&d, r, 1, 0, false, &err), -ENOENT);
+	ck_assert_str_eq(err.message, "there is no writer `nobody'; see `snapctl list writers'");
+
+	/* gone outside a session without a failure: removed */
+	cs_writers_conn_gone(&d, &conn);
+	ck_assert_uint_eq(d.writers.n, 1);
+	ck_assert_str_eq(d.writers.w[0].name, "web");
+	cs_writers_free(&d);
+}
+END_TEST
+
 START_TEST(writer_conf)
 {
 	struct cs_writer w;
@@ -359,6 +464,7 @@ int main(void)
 	tcase_add_test(t, pool_alloc_release);
 	tcase_add_test(t, pool_state);
 	tcase_add_test(t, writer_conf);
+	tcase_add_test(t, writer_selection);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
