@@ -628,6 +628,12 @@ static int send_event(struct cowsnapd *d, struct cs_writer *w, int ev,
 	if (w->dead)
 		return 0;
 	r = deliver(d, w, ev, env, &error, msg, sizeof(msg));
+	if (r == HOOK_FAILED && w->error != CS_WE_NONE) {
+		/* a writer that failed already (thaw after a failed freeze):
+		 * its first failure is what it shows */
+		cs_warn("writer %s: %s", w->name, msg);
+		return -EIO;
+	}
 	if (r == HOOK_FAILED) {
 		fail_writer(w, failed_state[ev], error, "%s", msg);
 		cs_error_set(err, EIO, "writer %s failed: %s", w->name, msg);

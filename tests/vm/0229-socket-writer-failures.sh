@@ -1,6 +1,7 @@
 #!/bin/bash
-# A socket writer that vetoes at freeze, and one killed with SIGKILL in the
-# middle of its freeze, each fail the backup cleanly: the frozen hook writer
+# A socket writer that vetoes at freeze, one killed with SIGKILL in the
+# middle of its freeze, and one that never answers it, each fail the backup
+# cleanly: the frozen hook writer
 # is released and thawed, every selected writer that can still hear gets
 # abort, no set and no storage are left, and `snapctl --json list writers'
 # shows the failed writer's state and error; a crashed writer is shown gone
@@ -44,6 +45,7 @@ w() { echo "$WRITERS" | grep "\"name\":\"$1\""; }
 wf() { w "$1" | grep -o "\"$2\":\"[^\"]*\"" | sed 's/.*:"\(.*\)"/\1/'; }
 sockwriter vetoer --order back-end --veto freeze
 sockwriter crasher --order system --crash freeze
+sockwriter hanger --order back-end --hang freeze --freeze-timeout 1500 --event-timeout 1000
 
 # 1. veto at freeze
 : > "$EVENTS"
@@ -109,7 +111,31 @@ check_eq "$rc" 0 "backup after a crash (stderr: $err)"
 "$SNAPCTL" list writers | grep -q '^crasher ' && fail "gone writer still listed after the next session"
 grep -q '^vetoer' "$EVENTS" && fail "unselected socket writer got events: $(cat "$EVENTS")"
 
-# 3. the shadow-set lock: at once, or --wait
+# 3. a socket writer that never answers its freeze: TIMEOUT within its
+# freeze window; it stays connected and shows its first failure
+: > "$EVENTS"
+run_rc out err rc "$SNAPCTL" backup --component web --component hanger --exec "touch $T/ran2" "$vola"
+check_eq "$rc" 1 "backup with a writer not answering freeze"
+check_eq "$err" "snapctl: writer hanger failed: freeze was not answered within 1500 ms" \
+	"error of a backup whose writer timed out"
+check_eq "$(awk '{print $1, $2}' "$EVENTS")" "hanger identify
+web prepare-backup
+hanger prepare-backup
+web prepare-snapshot
+hanger prepare-snapshot
+web freeze
+hanger freeze
+web released
+web thaw
+web abort" "events of a backup whose writer timed out at freeze"
+[ ! -e "$T/ran2" ] || fail "the backup command ran after a timeout"
+check_eq "$(storage_used)" 0 "storage held after a timeout (no set left)"
+writers_now
+check_eq "$(wf hanger state)/$(wf hanger last_error)" FAILED_AT_FREEZE/TIMEOUT \
+	"state and error of the writer that timed out"
+w hanger | grep -q '"connected":true' || fail "the writer that timed out is not connected: $(w hanger)"
+
+# 4. the shadow-set lock: at once, or --wait
 : > "$EVENTS"
 "$SNAPCTL" backup --component slow --exec true "$vola" > "$T/a.out" 2>&1 &
 a=$!
