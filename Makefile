@@ -145,7 +145,6 @@ install: userspace
 	[ -e $(DESTDIR)$(CONFDIR)/storage.conf ] || \
 		install -m 0644 daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf
 	@set -e; for w in $(WRITERS); do \
-		echo "$(SUBST) daemon/dist/$$w.conf.sample > $(DESTDIR)$(CONFDIR)/writers.d/$$w.conf.sample"; \
 		$(SUBST) daemon/dist/$$w.conf.sample > $(DESTDIR)$(CONFDIR)/writers.d/$$w.conf.sample; \
 	done
 	install -m 0644 daemon/dist/sqlite.dbs.sample $(DESTDIR)$(CONFDIR)/writers.d/sqlite.dbs.sample
@@ -160,19 +159,19 @@ install: userspace
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/cowsnapd $(DESTDIR)$(SBINDIR)/snapctl $(DESTDIR)$(BINDIR)/snapread
 	rm -f $(addprefix $(DESTDIR)$(LIBEXECDIR)/writers/,$(WRITERS)) $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
-	-rmdir $(DESTDIR)$(LIBEXECDIR)/writers $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
+	rmdir $(DESTDIR)$(LIBEXECDIR)/writers $(DESTDIR)$(LIBEXECDIR) 2>/dev/null || true
 	rm -f $(DESTDIR)$(LIBDIR)/libcowsnap.a $(DESTDIR)$(PKGCONFIGDIR)/cowsnap.pc
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/cowsnap/,$(notdir $(LIB_HEADERS)))
-	-rmdir $(DESTDIR)$(INCLUDEDIR)/cowsnap 2>/dev/null
+	rmdir $(DESTDIR)$(INCLUDEDIR)/cowsnap 2>/dev/null || true
 	rm -f $(DESTDIR)$(UNITDIR)/cowsnapd.service $(DESTDIR)$(UDEVRULESDIR)/60-cowsnap.rules \
 		$(DESTDIR)$(TMPFILESDIR)/cowsnap.conf
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/snapctl $(DESTDIR)$(BASHCOMPDIR)/snapread
 	rm -f $(foreach m,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 	rm -f $(foreach w,$(WRITERS),$(DESTDIR)$(CONFDIR)/writers.d/$(w).conf.sample) \
 		$(DESTDIR)$(CONFDIR)/writers.d/sqlite.dbs.sample
-	-cmp -s daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf && \
-		rm -f $(DESTDIR)$(CONFDIR)/storage.conf
-	-rmdir $(DESTDIR)$(CONFDIR)/writers.d $(DESTDIR)$(CONFDIR) 2>/dev/null
+	if cmp -s daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf; then \
+		rm -f $(DESTDIR)$(CONFDIR)/storage.conf; fi
+	rmdir $(DESTDIR)$(CONFDIR)/writers.d $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 
 # The module without DKMS: into /lib/modules/<kver>/updates/ for every
 # kernel built (KVER= for one), then depmod.
