@@ -3,9 +3,10 @@
 # a full read of a first snapshot, random 4 KiB writes to 1% of the volume
 # and a second snapshot, updating the image reads at most 2% of the volume
 # and gives exactly the second snapshot (cmp, checksum); ten times over, the
-# earlier set deleted each time.  A base of another volume, a truncated base,
-# a base without metadata, and a base of an older generation (the volume
-# untracked in between) are refused, and the base is left as it was.
+# earlier set deleted each time.  A base of another volume, a truncated or
+# modified base, a base without metadata or with an unfinished update, and
+# a base of an older generation (the volume untracked in between) are
+# refused, and the base is left as it was.
 # timeout: 400
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
@@ -123,8 +124,8 @@ cmp "$other_img" "$out/other" || fail "the refused base of ram1 changed"
 refused "a snapshot of another volume" "is a snapshot of /dev/ram1" \
 	"$SNAPREAD" --incremental --base "$out/img" "$other_img"
 unchanged "a snapshot of another volume"
-# Copies of the base with its metadata: truncated, modified, without it.
-for c in trunc mod; do
+# Copies of the base with its metadata: truncated, modified, half updated.
+for c in trunc mod half; do
 	cp --sparse=always "$out/img" "$out/$c"
 	cp "$out/img.cowsnap-meta" "$out/$c.cowsnap-meta"
 done
@@ -135,7 +136,11 @@ cmp "$out/trunc" "$out/trunc.keep" || fail "the refused truncated base changed"
 refused "a base modified since" "was modified or replaced" \
 	"$SNAPREAD" --incremental --base "$out/mod" "$IMG"
 cmp "$out/mod" "$out/keep" || fail "the refused modified base changed"
-rm -f "$out"/trunc* "$out"/mod* "$out/other"*
+sed -i 's/^complete 1$/complete 0/' "$out/half.cowsnap-meta"
+refused "a base whose update did not finish" "did not finish" \
+	"$SNAPREAD" --incremental --base "$out/half" "$IMG"
+cmp "$out/half" "$out/keep" || fail "the refused half-updated base changed"
+rm -f "$out"/trunc* "$out"/mod* "$out"/half* "$out/other"*
 mv "$out/img.cowsnap-meta" "$out/moved"
 refused "a base without metadata" "has no metadata" \
 	"$SNAPREAD" --incremental --base "$out/img" "$IMG"
