@@ -723,6 +723,7 @@ static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
 	}
 	memset(&c->session_env, 0, sizeof(c->session_env));
 	c->session_env.backup_type = cs_backup_type_names[a->backup_type];
+	c->session_env.set_id = a->set_id;
 	d->session_owner = c;
 	d->in_session = true;
 	ret = cs_writers_pre_restore(d, &c->session_env, err);
@@ -836,7 +837,9 @@ bool cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
 	/* answered while a session waits for a writer: only what reads */
 	if (d->in_session && req.op != CS_OP_VERSION && req.op != CS_OP_SET_LIST &&
 	    req.op != CS_OP_SET_SHOW && req.op != CS_OP_VOLUME_LIST &&
-	    req.op != CS_OP_STORAGE_LIST && req.op != CS_OP_WRITER_LIST) {
+	    req.op != CS_OP_STORAGE_LIST && req.op != CS_OP_WRITER_LIST &&
+	    /* ending a backup session without writers waits for nobody */
+	    !(req.op == CS_OP_BACKUP_COMPLETE && c->session_set && !c->session_writers)) {
 		if (req.op == CS_OP_SET_CREATE || req.op == CS_OP_RESTORE_BEGIN)
 			cs_error_set(&err, EBUSY, "another shadow copy set is being created (by "
 				     "pid %d); try again when it is done, or wait with --wait",

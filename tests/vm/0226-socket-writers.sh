@@ -142,8 +142,8 @@ cmd $setid
 web post-restore
 sw1 post-restore
 sys post-restore" "events of a restore, in order"
-check_eq "$(grep '^sw1 post-restore' "$EVENTS" | cut -d' ' -f5-)" \
-	"success=1 components=db/main volumes=" "sw1's post-restore"
+check_eq "$(grep '^sw1 post-restore' "$EVENTS" | cut -d' ' -f3-)" \
+	"set=$setid type=incremental success=1 components=db/main volumes=" "sw1's post-restore"
 grep -q "^cmd $setid incremental$" "$EVENTS" || fail "restore command environment: $(cat "$EVENTS")"
 
 # a restore whose command fails: post-restore says so

@@ -486,6 +486,7 @@ int cmd_restore(struct snapctl *ctl, int argc, char **argv)
 	a.components = doc.components;
 	a.ncomponents = doc.ncomponents;
 	a.backup_type = doc.backup_type;
+	a.set_id = doc.set_id;
 	if (doc.nwriters) {
 		ret = connect_daemon(ctl, &c);
 		if (ret)

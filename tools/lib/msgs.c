@@ -335,7 +335,8 @@ SCHEMA(restore_args_schema, struct cs_restore_args,
 	      &volume_spec_schema),
 	F_ARR(struct cs_restore_args, components, ncomponents, false, 0, CS_MAX_WRITERS *
 	      CS_MAX_COMPONENTS, &component_ref_schema),
-	F_ENUM(struct cs_restore_args, backup_type, false, cs_backup_type_names));
+	F_ENUM(struct cs_restore_args, backup_type, false, cs_backup_type_names),
+	F_U64ALL(struct cs_restore_args, set_id, false));
 
 SCHEMA(restore_result_schema, struct cs_restore_result,
 	F_U32ALL(struct cs_restore_result, writers, false));

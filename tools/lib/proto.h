@@ -446,6 +446,7 @@ struct cs_restore_args {
 	struct cs_component_ref *components;
 	uint32_t ncomponents;
 	int backup_type;
+	uint64_t set_id;		/* the backup's set, for the writers */
 };
 
 struct cs_restore_result {
