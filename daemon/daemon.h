@@ -31,6 +31,7 @@ struct cs_client_conn {
 	bool writer;			/* a socket writer registered on it */
 	bool restore;			/* a restore session waits for restore_end */
 	bool gone;			/* closed, seen while a session ran */
+	bool deferred;			/* a request waits in `in' for the module */
 	struct cs_client_conn *next;
 };
 
@@ -57,6 +58,10 @@ struct cowsnapd {
 	 * or whose backup/restore session still involves writers */
 	struct cs_client_conn *session_owner;
 	bool in_session;		/* inside a session's synchronous steps */
+	/* a session's netlink request is outstanding: netlink.c waits for
+	 * the answer through cs_daemon_wait(), and other clients' requests
+	 * that need the module are deferred (the netlink socket is in use) */
+	bool nl_busy;
 	uint32_t event_seq;		/* ids of writer_event requests */
 	/* poll() that answers other clients meanwhile (server.c) */
 	int (*wait_fn)(struct cowsnapd *d, struct pollfd *p, nfds_t n, int timeout_ms);
@@ -80,9 +85,13 @@ int cs_server_run(struct cowsnapd *d);
 void cs_events_process(struct cowsnapd *d);
 /* ops.c: a client went away (ends its backup session) */
 void cs_ops_client_gone(struct cowsnapd *d, struct cs_client_conn *c);
-/* ops.c: answer one frame from a client; false when the connection must
- * be closed. */
-bool cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
-		   const char *body, size_t len, struct cs_buf *out);
+/* ops.c: answer one frame from a client */
+enum cs_handled {
+	CS_HANDLED_CLOSE,	/* the connection must be closed */
+	CS_HANDLED_OK,		/* answered (possibly with an error) */
+	CS_HANDLED_DEFER,	/* not now: hand the same frame in again later */
+};
+enum cs_handled cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
+			      const char *body, size_t len, struct cs_buf *out);
 
 #endif

@@ -6,9 +6,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
 #include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
@@ -27,7 +30,15 @@
 struct cs_nl {
 	struct nl_sock *sk;
 	int family;
+	int (*wait)(void *arg, int fd);	/* NULL: block in the receive */
+	void *wait_arg;
 };
+
+void cs_nl_set_wait(struct cs_nl *nl, int (*wait)(void *arg, int fd), void *arg)
+{
+	nl->wait = wait;
+	nl->wait_arg = arg;
+}
 
 static const char *const cmd_names[] = {
 	[COWSNAP_CMD_GET_VERSION] = "GET_VERSION",
@@ -216,8 +227,8 @@ static const char *cmd_name(int cmd)
 }
 
 /* Send msg (consumed) and run its replies through r->parse. */
-static int transact(struct cs_nl *nl, struct nl_msg *msg, struct req *r,
-		    struct cs_error *err)
+static int transact_now(struct cs_nl *nl, struct nl_msg *msg, struct req *r,
+			struct cs_error *err)
 {
 	struct nl_cb *cb;
 	int ret;
@@ -263,6 +274,55 @@ static int transact(struct cs_nl *nl, struct nl_msg *msg, struct req *r,
 		return r->parse_err;
 	}
 	return 0;
+}
+
+/*
+ * The kernel runs a generic-netlink command inside the sender's sendmsg(),
+ * so a SET_TAKE blocks its sender for the whole take (up to the hold time).
+ * With a wait hook (the daemon in a session), the request runs on a thread
+ * of its own while the hook answers other clients; the hook returns when
+ * the eventfd says the thread is done.  Only that thread uses the socket
+ * meanwhile: the daemon defers every other request that needs the module.
+ */
+struct transact_job {
+	struct cs_nl *nl;
+	struct nl_msg *msg;
+	struct req *r;
+	struct cs_error *err;
+	int ret;
+	int done_fd;
+};
+
+static void *transact_thread(void *arg)
+{
+	struct transact_job *j = arg;
+	uint64_t one = 1;
+
+	j->ret = transact_now(j->nl, j->msg, j->r, j->err);
+	if (write(j->done_fd, &one, sizeof(one)) != sizeof(one))
+		abort();	/* an eventfd write of 1 cannot fail */
+	return NULL;
+}
+
+static int transact(struct cs_nl *nl, struct nl_msg *msg, struct req *r,
+		    struct cs_error *err)
+{
+	struct transact_job j = { .nl = nl, .msg = msg, .r = r, .err = err };
+	pthread_t th;
+
+	if (!nl->wait)
+		return transact_now(nl, msg, r, err);
+	j.done_fd = eventfd(0, EFD_CLOEXEC);
+	if (j.done_fd < 0)
+		return transact_now(nl, msg, r, err);
+	if (pthread_create(&th, NULL, transact_thread, &j)) {
+		close(j.done_fd);
+		return transact_now(nl, msg, r, err);
+	}
+	nl->wait(nl->wait_arg, j.done_fd);
+	pthread_join(th, NULL);
+	close(j.done_fd);
+	return j.ret;
 }
 
 static struct nl_msg *new_msg(struct cs_nl *nl, int cmd, int flags, struct cs_error *err)

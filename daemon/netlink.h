@@ -18,6 +18,10 @@ struct cs_nl;
 /* -ENOENT when the family is not registered (module not loaded). */
 int cs_nl_open(struct cs_nl **out, struct cs_error *err);
 void cs_nl_close(struct cs_nl *nl);
+/* With wait set, each request runs on a thread of its own, and
+ * wait(arg, fd) returns once fd is readable (the request is done), having
+ * done other work meanwhile; or at once, and the request is waited for. */
+void cs_nl_set_wait(struct cs_nl *nl, int (*wait)(void *arg, int fd), void *arg);
 
 int cs_nl_get_version(struct cs_nl *nl, char *version, size_t size,
 		      uint32_t *proto, struct cs_error *err);

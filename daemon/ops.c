@@ -810,7 +810,7 @@ static const op_fn handlers[__CS_OP_COUNT] = {
 	[CS_OP_STORAGE_REMOVE] = op_storage_remove,
 };
 
-bool cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
+enum cs_handled cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
 		   const char *body, size_t len, struct cs_buf *out)
 {
 	struct cs_request req;
@@ -820,19 +820,29 @@ bool cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
 
 	/* a writer's late answer to an event that timed out */
 	if (c->writer && cs_frame_is_reply(body, len))
-		return true;
+		return CS_HANDLED_OK;
 	ret = cs_decode_request(body, len, &req, &err);
 	if (ret) {
 		cs_dbg("client pid %d: bad request: %s", (int)c->pid, err.message);
 		cs_encode_error(out, req.have_id ? req.id : 0, &err);
 		/* the stream is still in step: the client may go on */
-		return true;
+		return CS_HANDLED_OK;
 	}
 	if (!handlers[req.op]) {
 		cs_error_set(&err, EOPNOTSUPP, "operation `%s' is not implemented by this cowsnapd",
 			     cs_ops[req.op].name);
 		ret = -EOPNOTSUPP;
 		goto reply;
+	}
+	/*
+	 * While a session's netlink request is outstanding, a request that may
+	 * need the module waits (the socket carries one request at a time);
+	 * one that needs the set lock is refused at once below.
+	 */
+	if (d->nl_busy && req.op != CS_OP_SET_CREATE && req.op != CS_OP_RESTORE_BEGIN) {
+		cs_dbg("client pid %d: %s waits for the module", (int)c->pid, cs_ops[req.op].name);
+		cs_request_free(&req);
+		return CS_HANDLED_DEFER;
 	}
 	/* answered while a session waits for a writer: only what reads */
 	if (d->in_session && req.op != CS_OP_VERSION && req.op != CS_OP_SET_LIST &&
@@ -872,5 +882,5 @@ reply:
 		free(result);
 	}
 	cs_request_free(&req);
-	return true;
+	return CS_HANDLED_OK;
 }

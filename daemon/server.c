@@ -253,25 +253,16 @@ static void accept_one(struct cowsnapd *d)
 }
 
 /* Read what is there and answer every whole frame; false to drop. */
-static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
+/* Answer the whole frames buffered for c; false when c must be closed. */
+static bool client_frames(struct cowsnapd *d, struct cs_client_conn *c)
 {
 	struct cs_buf out = { 0 };
 	const char *body;
-	size_t room, len;
-	ssize_t n;
-	char *p;
+	size_t len;
 	int ret;
 	bool keep = true;
 
-	p = cs_framer_space(&c->in, 4096, &room);
-	if (!p)
-		return false;
-	n = recv(c->fd, p, room, 0);
-	if (n == 0)
-		return false;
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR;
-	cs_framer_filled(&c->in, (size_t)n);
+	c->deferred = false;
 	while (keep && (ret = cs_framer_next(&c->in, &body, &len)) != 0) {
 		if (ret < 0) {
 			struct cs_error e;
@@ -286,12 +277,42 @@ static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
 			keep = false;
 			break;
 		}
-		keep = cs_ops_handle(d, c, body, len, &out);
+		switch (cs_ops_handle(d, c, body, len, &out)) {
+		case CS_HANDLED_CLOSE:
+			keep = false;
+			break;
+		case CS_HANDLED_OK:
+			break;
+		case CS_HANDLED_DEFER:
+			/* the main loop hands it in again (cs_server_run) */
+			cs_framer_unget(&c->in);
+			c->deferred = true;
+			goto out;
+		}
 	}
+out:
 	if (out.len && cs_frame_write(c->fd, &out, CS_SEND_TIMEOUT_MS))
 		keep = false;
 	cs_buf_free(&out);
 	return keep;
+}
+
+static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
+{
+	size_t room;
+	ssize_t n;
+	char *p;
+
+	p = cs_framer_space(&c->in, 4096, &room);
+	if (!p)
+		return false;
+	n = recv(c->fd, p, room, 0);
+	if (n == 0)
+		return false;
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	cs_framer_filled(&c->in, (size_t)n);
+	return client_frames(d, c);
 }
 
 /*
@@ -356,6 +377,28 @@ static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int time
 	}
 }
 
+/*
+ * netlink.c calls this before it receives a reply: within a session, other
+ * clients are answered meanwhile (session_wait), so that a second requestor
+ * hears at once that a set is being created, even while the module takes
+ * one; what needs the module is deferred until the reply is in.
+ */
+static int nl_wait(void *arg, int fd)
+{
+	struct cowsnapd *d = arg;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int ret;
+
+	if (!d->in_session || d->nl_busy)
+		return 0;
+	d->nl_busy = true;
+	do {
+		ret = cs_daemon_wait(d, &p, 1, -1);
+	} while (ret == 0 || (ret < 0 && errno == EINTR));
+	d->nl_busy = false;
+	return ret < 0 ? -errno : 0;
+}
+
 static void handle_signals(struct cowsnapd *d)
 {
 	struct signalfd_siginfo si;
@@ -382,6 +425,8 @@ int cs_server_run(struct cowsnapd *d)
 		return -ENOMEM;
 	}
 	d->wait_fn = session_wait;
+	if (d->nl)
+		cs_nl_set_wait(d->nl, nl_wait, d);
 	while (!d->quit) {
 		struct cs_client_conn *c, *next;
 
@@ -389,6 +434,12 @@ int cs_server_run(struct cowsnapd *d)
 		for (c = d->clients; c; c = next) {
 			next = c->next;
 			if (c->gone)
+				client_drop(d, c);
+		}
+		/* requests left while the module was busy with a session */
+		for (c = d->clients; c; c = next) {
+			next = c->next;
+			if (c->deferred && !client_frames(d, c))
 				client_drop(d, c);
 		}
 		pfd[0] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };

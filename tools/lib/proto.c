@@ -882,6 +882,12 @@ int cs_framer_next(struct cs_framer *f, const char **body, size_t *len)
 	return 1;
 }
 
+void cs_framer_unget(struct cs_framer *f)
+{
+	/* cs_framer_next() moved the frame to the start of buf */
+	f->consumed = 0;
+}
+
 /* Bytes still wanted to complete the frame being read. */
 static size_t framer_want(const struct cs_framer *f)
 {

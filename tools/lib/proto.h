@@ -576,6 +576,9 @@ void cs_framer_filled(struct cs_framer *f, size_t n);
  * needed, -EMSGSIZE or -EINVAL when the header is not acceptable.  The frame
  * stays valid until the next call. */
 int cs_framer_next(struct cs_framer *f, const char **body, size_t *len);
+/* Put the frame last returned by cs_framer_next() back, to be returned
+ * again by the next call. */
+void cs_framer_unget(struct cs_framer *f);
 
 /* Blocking I/O on a connected socket; timeout_ms < 0 waits forever. */
 int cs_frame_write(int fd, const struct cs_buf *b, int timeout_ms);
