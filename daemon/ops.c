@@ -166,6 +166,25 @@ static int describe_session(struct cowsnapd *d, struct cs_set_result *r, struct 
 	return 0;
 }
 
+/* The shadow-set lock, and who may take it: EBUSY while another
+ * connection's session holds it. */
+static int may_start_session(struct cowsnapd *d, struct cs_client_conn *c,
+			     struct cs_error *err)
+{
+	if (c->writer) {
+		cs_error_set(err, EINVAL, "this connection is a socket writer's; a requestor "
+			     "needs a connection of its own");
+		return -EINVAL;
+	}
+	if (d->session_owner) {
+		cs_error_set(err, EBUSY, "another shadow copy set is being created (by pid %d); "
+			     "try again when it is done (snapctl create and backup wait "
+			     "with --wait)", (int)d->session_owner->pid);
+		return -EBUSY;
+	}
+	return 0;
+}
+
 static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 			 const void *args, void *result, struct cs_error *err)
 {
@@ -184,17 +203,9 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 			     PRIu64 "); complete it first", c->session_set);
 		return -EBUSY;
 	}
-	if (c->writer) {
-		cs_error_set(err, EINVAL, "this connection is a socket writer's; a requestor "
-			     "needs a connection of its own");
-		return -EINVAL;
-	}
-	if (d->session_owner) {
-		cs_error_set(err, EBUSY, "another shadow copy set is being created (by pid %d); "
-			     "try again when it is done, or wait with --wait",
-			     (int)d->session_owner->pid);
-		return -EBUSY;
-	}
+	ret = may_start_session(d, c, err);
+	if (ret)
+		return ret;
 	vols = calloc(CS_MAX_VOLUMES, sizeof(*vols));
 	avoid = calloc(CS_MAX_VOLUMES, sizeof(*avoid));
 	d->session_owner = c;
@@ -681,16 +692,9 @@ static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
 		cs_error_set(err, EBUSY, "this connection has a session already; end it first");
 		return -EBUSY;
 	}
-	if (c->writer) {
-		cs_error_set(err, EINVAL, "this connection is a socket writer's; a requestor "
-			     "needs a connection of its own");
-		return -EINVAL;
-	}
-	if (d->session_owner) {
-		cs_error_set(err, EBUSY, "another shadow copy set is being created (by pid %d); "
-			     "try again when it is done", (int)d->session_owner->pid);
-		return -EBUSY;
-	}
+	ret = may_start_session(d, c, err);
+	if (ret)
+		return ret;
 	/* every writer of the backup, with its components when they are named */
 	refs = calloc(a->nwriters + a->ncomponents, sizeof(*refs));
 	if (!refs) {
