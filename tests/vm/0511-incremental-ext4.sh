@@ -16,7 +16,9 @@ make_loop vol $VOL_MB
 printf 'set-size 8M\ndevice %s\n' "$st" > "$CONF/storage.conf"
 out=$(mktemp -d /var/tmp/incr4.XXXXXX)
 on_exit "rm -rf '$out'"
-mkfs_ext4 "$vol"
+# no lazy inode-table or journal init: those background writes after mount
+# would count as changes of the first round
+mkfs_ext4 -E lazy_itable_init=0,lazy_journal_init=0 "$vol"
 mkdir -p /tmp/m4
 mount "$vol" /tmp/m4
 on_exit "umount /tmp/m4"
