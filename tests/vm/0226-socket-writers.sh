@@ -12,7 +12,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 
-SOCKWRITER=$TOP/tests/tools/sockwriter
 [ -x "$SOCKWRITER" ] || fail "$SOCKWRITER missing: run 'make' first"
 
 make_loop st 64
@@ -35,16 +34,6 @@ start_daemon --config-dir "$CONF"
 on_exit delete_all_sets
 
 T=$(mktemp -d /tmp/cs-0226.XXXXXX)
-# sockwriter NAME ARGS...: a socket writer logging to $EVENTS, stopped at exit
-sockwriter() {
-	local name=$1
-	shift
-	"$SOCKWRITER" --name "$name" --log "$EVENTS" --ready "$T/$name.ready" "$@" \
-		2>> "$T/$name.err" &
-	on_exit "kill $! 2>/dev/null || true"
-	printf -v "PID_$name" '%s' "$!"
-	wait_for 10 test -e "$T/$name.ready" || fail "socket writer $name did not register: $(cat "$T/$name.err")"
-}
 sockwriter sw1 --order back-end --types full,incremental \
 	--component "db/main=$MNT/db" --component "!db/log=$MNT/log"
 sockwriter sw2 --order back-end

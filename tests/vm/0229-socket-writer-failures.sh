@@ -12,7 +12,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 
-SOCKWRITER=$TOP/tests/tools/sockwriter
 [ -x "$SOCKWRITER" ] || fail "$SOCKWRITER missing: run 'make' first"
 
 make_loop st 64
@@ -28,14 +27,6 @@ start_daemon --config-dir "$CONF"
 on_exit delete_all_sets
 
 T=$(mktemp -d /tmp/cs-0229.XXXXXX)
-sockwriter() {
-	local name=$1
-	shift
-	"$SOCKWRITER" --name "$name" --log "$EVENTS" --ready "$T/$name.ready" "$@" \
-		2>> "$T/$name.err" &
-	on_exit "kill $! 2>/dev/null || true"
-	wait_for 10 test -e "$T/$name.ready" || fail "socket writer $name did not register: $(cat "$T/$name.err")"
-}
 # one `snapctl --json list writers' (each snapctl costs time in a slow
 # guest); then wf NAME FIELD reads from it, w NAME gives the whole object
 writers_now() {

@@ -132,3 +132,18 @@ writer_field() {
 	"$SNAPCTL" --json list writers | tr -d '\n' | sed 's/},/}\n/g' |
 		grep "\"name\": *\"$1\"" | grep -o "\"$2\": *\"[^\"]*\"" | sed 's/.*: *"\(.*\)"/\1/'
 }
+
+# sockwriter NAME ARGS...: tests/tools/sockwriter registered as NAME, logging
+# its events to $EVENTS, its stderr in $T/NAME.err (T: the test's scratch
+# folder), its pid in $PID_NAME; stopped when the test ends.  Returns once
+# it is registered.
+SOCKWRITER=$TOP/tests/tools/sockwriter
+sockwriter() {
+	local name=$1
+	shift
+	"$SOCKWRITER" --name "$name" --log "$EVENTS" --ready "$T/$name.ready" "$@" \
+		2>> "$T/$name.err" &
+	on_exit "kill $! 2>/dev/null || true"
+	printf -v "PID_$name" '%s' "$!"
+	wait_for 10 test -e "$T/$name.ready" || fail "socket writer $name did not register: $(cat "$T/$name.err")"
+}

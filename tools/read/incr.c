@@ -159,12 +159,8 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 	c.src_name = snapdev;
 	c.dst_name = base;
 	c.show_progress = o->progress || (!o->quiet && !o->json && isatty(STDERR_FILENO));
-	if (c.checksum) {
-		c.xxh = XXH3_createState();
-		if (!c.xxh)
-			die(EXIT_IO, "out of memory");
-		XXH3_128bits_reset(c.xxh);
-	}
+	if (c.checksum)
+		c.xxh = hash_new();
 	c.start = now();
 	ret = read_extents(src_fd, ext, n, ro, &c.sink, &fail);
 	if (!ret && fsync(c.out_fd))

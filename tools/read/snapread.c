@@ -268,16 +268,23 @@ void checksum_hex(XXH3_state_t *x, char *out)
 		sprintf(out + 2 * i, "%02x", cano.digest[i]);
 }
 
+XXH3_state_t *hash_new(void)
+{
+	XXH3_state_t *x = XXH3_createState();
+
+	if (!x)
+		die(EXIT_IO, "out of memory");
+	XXH3_128bits_reset(x);
+	return x;
+}
+
 int hash_file(const char *path, uint64_t size, const struct read_opts *o, char *hex,
 	      off_t *fail)
 {
 	struct copy v = { .sink.block = copy_block, .out_fd = -1, .checksum = true };
 	int fd, ret;
 
-	v.xxh = XXH3_createState();
-	if (!v.xxh)
-		die(EXIT_IO, "out of memory");
-	XXH3_128bits_reset(v.xxh);
+	v.xxh = hash_new();
 	fd = open_source(path, true);
 	ret = read_all(fd, size, o, &v.sink, fail);
 	close(fd);
@@ -454,12 +461,8 @@ int main(int argc, char **argv)
 	}
 
 	c.show_progress = progress || (!quiet && !json && isatty(STDERR_FILENO));
-	if (c.checksum) {
-		c.xxh = XXH3_createState();
-		if (!c.xxh)
-			die(EXIT_IO, "out of memory");
-		XXH3_128bits_reset(c.xxh);
-	}
+	if (c.checksum)
+		c.xxh = hash_new();
 	c.start = now();
 	ret = read_all(src_fd, c.size, &ro, &c.sink, &fail);
 	if (!ret && c.kind == OUT_FILE && ftruncate(c.out_fd, (off_t)c.size))

@@ -42,6 +42,8 @@ int write_full(int fd, const char *p, size_t len, off_t off, bool seekable);
 void json_str(FILE *f, const char *s);
 uint64_t fd_size(int fd, const char *name);
 int open_source(const char *name, bool fallback);
+/* A fresh XXH3-128 state; exits when there is no memory for it. */
+XXH3_state_t *hash_new(void);
 void checksum_hex(XXH3_state_t *x, char *out);
 /* XXH3-128 of the first size bytes of path, as 32 hex digits into hex. */
 int hash_file(const char *path, uint64_t size, const struct read_opts *o, char *hex,
