@@ -37,24 +37,40 @@ alloc=$(( $(stat -c %b "$out/img") * $(stat -c %B "$out/img") ))
 grep -q '"bytes_read":67108864' "$out/json" || fail "json bytes_read: $(cat "$out/json")"
 grep -q '"bytes_skipped":54525952' "$out/json" || fail "json bytes_skipped: $(cat "$out/json")"
 grep -q '"verified":true' "$out/json" || fail "json verified: $(cat "$out/json")"
-sum=$(sed -n 's/.*"checksum":"xxh128:\([0-9a-f]\{32\}\)".*/\1/p' "$out/json")
+sum=$(sed -n 's/.*"checksum":"xxh64:\([0-9a-f]\{16\}\)".*/\1/p' "$out/json")
 [ -n "$sum" ] || fail "no checksum in $(cat "$out/json")"
+# the checksum is XXH64 as xxhsum (another implementation) computes it
+check_eq "$(xxhsum < "$out/img" | cut -d' ' -f1)" "$sum" "snapread's XXH64 against xxhsum's"
 # An existing file is not replaced without --force.
 expect_fail "$SNAPREAD" -q "$img" "$out/img"
 
-# To a block device, with small blocks and a deep queue.
-"$SNAPREAD" -b 64k -d 32 "$img" /dev/ram2 > "$out/line" || fail "snapread to a device"
-check_eq "$(head -c 64M /dev/ram2 | sha256sum | cut -d' ' -f1)" "$sha_take" "device copy content"
-check_eq "$(cut -d' ' -f1 "$out/line")" "$sum" "checksum of the device copy"
+# To a block device, with small blocks and a deep queue, from 1 and 4 threads.
+for t in 1 4; do
+	dd if=/dev/zero of=/dev/ram2 bs=1M count=64 oflag=direct status=none
+	"$SNAPREAD" -b 64k -d 32 -t "$t" "$img" /dev/ram2 > "$out/line" ||
+		fail "snapread to a device (-t $t)"
+	check_eq "$(head -c 64M /dev/ram2 | sha256sum | cut -d' ' -f1)" "$sha_take" \
+		"device copy content (-t $t)"
+	check_eq "$(cut -d' ' -f1 "$out/line")" "$sum" "checksum of the device copy (-t $t)"
+done
 
 # To a pipe: the checksum line goes to stderr, the image to stdout.
 "$SNAPREAD" "$img" 2> "$out/err" | sha256sum | cut -d' ' -f1 > "$out/pipe"
 check_eq "$(cat "$out/pipe")" "$sha_take" "pipe copy content"
 grep -q "^$sum  $img\$" "$out/err" || fail "pipe checksum line: $(cat "$out/err")"
+# XXH3-128 on request, as xxh128sum computes it
+"$SNAPREAD" --checksum xxh128 -t 3 -d 5 "$img" 2> "$out/err" | cmp - "$out/img" ||
+	fail "pipe copy with --checksum xxh128 differs"
+check_eq "$(cut -d' ' -f1 "$out/err")" "$(xxh128sum < "$out/img" | cut -d' ' -f1)" \
+	"snapread's XXH3-128 against xxh128sum's"
 
 # Bad input is quoted back.
 "$SNAPREAD" -b 3k "$img" "$out/x" 2> "$out/err" && fail "a bad block size was accepted"
 grep -q "invalid block size: \`3k'" "$out/err" || fail "message: $(cat "$out/err")"
+"$SNAPREAD" --checksum md5 "$img" "$out/x" 2> "$out/err" && fail "an unknown checksum was accepted"
+grep -q "unknown checksum \`md5': xxh64, xxh128 or none" "$out/err" || fail "message: $(cat "$out/err")"
+"$SNAPREAD" -t 0 "$img" "$out/x" 2> "$out/err" && fail "zero threads were accepted"
+grep -q "invalid number of threads: \`0'" "$out/err" || fail "message: $(cat "$out/err")"
 [ ! -e "$out/x" ] || fail "a refused run left $out/x"
 
 # The snapshot turns INVALID while snapread reads it: storage of 2 MiB,

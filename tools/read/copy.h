@@ -9,9 +9,11 @@
 
 /*
  * The read engine: reads [0, size) of an O_DIRECT file descriptor with
- * libaio, queue_depth requests of block_size bytes in flight, and hands the
- * blocks to a sink strictly in offset order (so that a streaming checksum
- * and a pipe both see the content in order).
+ * libaio, up to queue_depth requests of block_size bytes in flight, and hands
+ * the blocks to a sink strictly in offset order (so that a streaming checksum
+ * and a pipe both see the content in order).  `threads' workers (the caller
+ * and threads - 1 others) submit and reap the reads; the sink is called by
+ * one of them at a time, never concurrently.
  */
 struct sink {
 	/* Called once per block, in order; returns 0 or -errno. */
@@ -23,6 +25,7 @@ struct sink {
 struct read_opts {
 	size_t block_size;	/* power of two, multiple of 4096 */
 	unsigned int queue_depth;
+	unsigned int threads;	/* workers, 1..queue_depth (0: one) */
 };
 
 /* A byte range of the source; offsets and lengths multiples of 4096 but

@@ -32,8 +32,6 @@ static int patch_block(struct sink *s, const void *buf, off_t off, size_t len)
 	struct copy *c = (struct copy *)s;
 	int ret;
 
-	if (c->checksum)
-		XXH3_128bits_update(c->xxh, buf, len);
 	if (all_zero(buf, len) &&
 	    !fallocate(c->out_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)len)) {
 		c->skipped += len;
@@ -119,14 +117,14 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 		    const struct incr_opts *o)
 {
 	struct copy c = { .sink.block = patch_block, .sink.progress = show_progress,
-			  .checksum = o->checksum, .kind = OUT_FILE, .out_fd = -1 };
+			  .kind = OUT_FILE, .out_fd = -1 };
 	struct cs_error err = { 0 };
 	struct image_meta m, old;
 	struct snap_info si;
 	struct extent *ext = NULL;
 	size_t n = 0, i;
 	uint32_t chunk_sectors = 0;
-	char why[PATH_MAX + 128], sum[33] = "", stream_sum[33] = "";
+	char why[PATH_MAX + 128], sum[SUM_HEX_MAX] = "";
 	double secs;
 	off_t fail;
 	int src_fd, ret;
@@ -159,8 +157,6 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 	c.src_name = snapdev;
 	c.dst_name = base;
 	c.show_progress = o->progress || (!o->quiet && !o->json && isatty(STDERR_FILENO));
-	if (c.checksum)
-		c.xxh = hash_new();
 	c.start = now();
 	ret = read_extents(src_fd, ext, n, ro, &c.sink, &fail);
 	if (!ret && fsync(c.out_fd))
@@ -178,11 +174,9 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 		die(EXIT_IO, "%s now holds parts of two snapshots and its metadata says so" FULL,
 		    base);
 	}
-	if (c.checksum) {
-		/* of the changed chunks only; the image's own comes from a re-read */
-		checksum_hex(c.xxh, stream_sum);
-		XXH3_freeState(c.xxh);
-		ret = hash_file(base, m.size, ro, sum, &fail);
+	if (o->alg != SUM_NONE) {
+		/* of the whole image as updated: a re-read */
+		ret = hash_file(base, m.size, ro, o->alg, sum, &fail);
 		if (ret)
 			die(EXIT_IO, "cannot re-read %s at offset %lld for its checksum: %s", base,
 			    (long long)fail, strerror(-ret));
@@ -194,8 +188,8 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 	m.cbt_seq = si.cbt_seq;
 	m.set_id = si.set_id;
 	m.complete = true;
-	if (c.checksum)
-		snprintf(m.checksum, sizeof(m.checksum), "xxh128:%s", sum);
+	if (o->alg != SUM_NONE)
+		snprintf(m.checksum, sizeof(m.checksum), "%s:%s", sum_name(o->alg), sum);
 	else
 		m.checksum[0] = '\0';
 	if (meta_write(base, &m, why, sizeof(why)))
@@ -215,15 +209,15 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 		       (unsigned long long)chunk_sectors << 9, n, (unsigned long long)m.size,
 		       (unsigned long long)c.size, (unsigned long long)c.written,
 		       (unsigned long long)c.skipped, secs, secs > 0 ? c.size / secs : 0.0);
-		if (c.checksum)
-			printf("\"xxh128:%s\"", sum);
+		if (o->alg != SUM_NONE)
+			printf("\"%s:%s\"", sum_name(o->alg), sum);
 		else
 			fputs("null", stdout);
 		fputs(",\"verified\":false,\"metadata\":", stdout);
 		meta_path(base, why, sizeof(why));
 		json_str(stdout, why);
 		fputs("}\n", stdout);
-	} else if (!o->quiet && c.checksum) {
+	} else if (!o->quiet && o->alg != SUM_NONE) {
 		printf("%s  %s\n", sum, snapdev);
 	}
 	return EXIT_OK;

@@ -5,9 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <xxhash.h>
-
 #include "copy.h"
+#include "sum.h"
 
 /* Exit codes (documented in snapread --help and snapread(1)). */
 enum {
@@ -26,10 +25,10 @@ struct copy {
 	const char *src_name, *dst_name;
 	enum out_kind kind;
 	int out_fd;
-	bool sparse, checksum, show_progress;
+	bool sparse, show_progress;
 	uint64_t size;
 	uint64_t written, skipped;
-	XXH3_state_t *xxh;
+	struct sum sum;		/* alg SUM_NONE: no checksum */
 	double start;
 };
 
@@ -42,16 +41,14 @@ int write_full(int fd, const char *p, size_t len, off_t off, bool seekable);
 void json_str(FILE *f, const char *s);
 uint64_t fd_size(int fd, const char *name);
 int open_source(const char *name, bool fallback);
-/* A fresh XXH3-128 state; exits when there is no memory for it. */
-XXH3_state_t *hash_new(void);
-void checksum_hex(XXH3_state_t *x, char *out);
-/* XXH3-128 of the first size bytes of path, as 32 hex digits into hex. */
-int hash_file(const char *path, uint64_t size, const struct read_opts *o, char *hex,
-	      off_t *fail);
+/* The checksum (alg) of the first size bytes of path, in hex. */
+int hash_file(const char *path, uint64_t size, const struct read_opts *o, enum sum_alg alg,
+	      char hex[SUM_HEX_MAX], off_t *fail);
 
 /* incr.c: snapread --incremental --base IMAGE SNAPDEV; returns the exit code. */
 struct incr_opts {
-	bool checksum, json, quiet, progress;
+	enum sum_alg alg;
+	bool json, quiet, progress;
 };
 int run_incremental(const char *snapdev, const char *base, const struct read_opts *ro,
 		    const struct incr_opts *o);
