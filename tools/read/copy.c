@@ -116,8 +116,6 @@ static void cursor_next(struct cursor *c, size_t bs, off_t *off, size_t *want)
 	}
 }
 
-
-
 enum slot_state { SLOT_FREE, SLOT_READING, SLOT_DONE };
 
 struct slot {
@@ -150,11 +148,12 @@ struct engine {
 	struct cursor cur;
 	uint64_t claim_seq;	/* the next block to claim */
 	uint64_t sink_seq;	/* the next block for the sink */
-	uint64_t sunk;		/* bytes the sink has taken */
+	uint64_t sunk;		/* bytes the sink has taken; the worker in the
+				 * sink also reads it outside the lock */
 	bool sinking;		/* a worker is in the sink, outside the lock */
 	int err;		/* the first failure (-errno); everyone stops */
 	off_t fail_off;
-	double last_progress;
+	double last_progress;	/* the worker in the sink's alone */
 };
 
 struct worker {
@@ -256,7 +255,11 @@ static void reap(struct engine *e, struct worker *w)
 	while (got == -EINTR);
 	pthread_mutex_lock(&e->lock);
 	if (got < 0) {
-		/* The reads still run into their slots; io_destroy() waits. */
+		/*
+		 * The reads still run into their slots; io_destroy() waits for
+		 * them.  The offset is where the sink stands (bytes into the
+		 * extents), the nearest known.
+		 */
 		fail(e, got, (off_t)e->sunk);
 		return;
 	}
@@ -275,7 +278,6 @@ static void sink_one(struct engine *e)
 {
 	struct slot *sl = &e->slots[e->sink_seq % e->qd];
 	struct sink *s = e->sink;
-	bool report = false;
 	int ret;
 
 	if (sl->res < 0 || (size_t)sl->res < sl->want) {
@@ -288,10 +290,8 @@ static void sink_one(struct engine *e)
 	if (!ret && s->progress && (now() - e->last_progress >= 0.5 ||
 				    e->sunk + sl->want == e->size)) {
 		e->last_progress = now();
-		report = true;
-	}
-	if (report)
 		s->progress(s, e->sunk + sl->want);
+	}
 	pthread_mutex_lock(&e->lock);
 	e->sinking = false;
 	if (ret < 0) {
