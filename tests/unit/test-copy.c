@@ -202,50 +202,47 @@ START_TEST(extents_in_order)
 }
 END_TEST
 
-START_TEST(sink_failure_stops_the_copy)
+/*
+ * Read `want' bytes (64 KiB blocks) of a file of `have' bytes with 1 to
+ * max_threads workers, the sink failing its fail_at-th block (0: never):
+ * the copy ends with err at offset at, after `blocks' calls of the sink.
+ */
+static void expect_failure(uint64_t have, uint64_t want, unsigned int depth,
+			   unsigned int max_threads, unsigned int fail_at, int err,
+			   off_t at, unsigned int blocks)
 {
 	struct src s;
 	unsigned int t;
 
-	src_make(&s, 2 << 20);
-	for (t = 1; t <= 4; t++) {
-		struct read_opts o = { 65536, 8, t };
-		struct extent all = { 0, s.size };
+	src_make(&s, have);
+	for (t = 1; t <= max_threads; t++) {
+		struct read_opts o = { 65536, depth, t };
+		struct extent all = { 0, want };
 		struct check_sink c;
 		off_t fail = -1;
 
 		sink_init(&c, &all, 1, 65536, s.size);
-		c.fail_at = 5;
-		c.fail_err = -ENOSPC;
-		ck_assert_int_eq(read_all(s.fd, s.size, &o, &c.sink, &fail), -ENOSPC);
-		ck_assert_int_eq(fail, 4 * 65536);
-		ck_assert_uint_eq(c.blocks, 5);
+		c.fail_at = fail_at;
+		c.fail_err = err;
+		ck_assert_int_eq(read_all(s.fd, want, &o, &c.sink, &fail), err);
+		ck_assert_int_eq(fail, at);
+		ck_assert_uint_eq(c.blocks, blocks);
 		ck_assert_msg(!c.why[0], "t=%u: %s", t, c.why);
 	}
 	src_drop(&s);
+}
+
+START_TEST(sink_failure_stops_the_copy)
+{
+	/* the fifth block fails: four written, none after it */
+	expect_failure(2 << 20, 2 << 20, 8, 4, 5, -ENOSPC, 4 * 65536, 5);
 }
 END_TEST
 
 START_TEST(short_read_is_an_error_at_its_offset)
 {
-	struct src s;
-	unsigned int t;
-
-	src_make(&s, 1 << 20);
-	for (t = 1; t <= 3; t++) {
-		struct read_opts o = { 65536, 4, t };
-		struct extent all = { 0, 2 << 20 };
-		struct check_sink c;
-		off_t fail = -1;
-
-		/* asked for twice the file: the first block past its end reads 0 */
-		sink_init(&c, &all, 1, 65536, s.size);
-		ck_assert_int_eq(read_all(s.fd, 2 << 20, &o, &c.sink, &fail), -EIO);
-		ck_assert_int_eq(fail, 1 << 20);
-		ck_assert_uint_eq(c.blocks, 16);
-		ck_assert_msg(!c.why[0], "t=%u: %s", t, c.why);
-	}
-	src_drop(&s);
+	/* asked for twice the file: the first block past its end reads 0 */
+	expect_failure(1 << 20, 2 << 20, 4, 3, 0, -EIO, 1 << 20, 16);
 }
 END_TEST
 
