@@ -21,6 +21,19 @@ LIB_LIBS := $(shell $(PKG_CONFIG) --libs json-c)
 
 .DEFAULT_GOAL := all
 
+# Objects: a directory's own sources and the library's, under its .obj/.
+OBJ := .obj
+
+$(OBJ)/lib/%.o: $(TOP)/tools/lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CS_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CS_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
 print-version:
 	@echo $(COWSNAP_VERSION)
 
