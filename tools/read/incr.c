@@ -188,10 +188,7 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 	m.cbt_seq = si.cbt_seq;
 	m.set_id = si.set_id;
 	m.complete = true;
-	if (o->alg != SUM_NONE)
-		snprintf(m.checksum, sizeof(m.checksum), "%s:%s", sum_name(o->alg), sum);
-	else
-		m.checksum[0] = '\0';
+	sum_tag(o->alg, sum, m.checksum, sizeof(m.checksum));
 	if (meta_write(base, &m, why, sizeof(why)))
 		die(EXIT_IO, "%s is updated, but its metadata could not be: %s" FULL, base, why);
 	free(ext);
@@ -209,8 +206,8 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 		       (unsigned long long)chunk_sectors << 9, n, (unsigned long long)m.size,
 		       (unsigned long long)c.size, (unsigned long long)c.written,
 		       (unsigned long long)c.skipped, secs, secs > 0 ? c.size / secs : 0.0);
-		if (o->alg != SUM_NONE)
-			printf("\"%s:%s\"", sum_name(o->alg), sum);
+		if (m.checksum[0])
+			json_str(stdout, m.checksum);
 		else
 			fputs("null", stdout);
 		fputs(",\"verified\":false,\"metadata\":", stdout);

@@ -326,6 +326,7 @@ int main(int argc, char **argv)
 	bool do_verify = false, force = false, json = false, quiet = false, progress = false;
 	bool incremental = false, have_snap = false;
 	char partial[PATH_MAX] = "", sum[SUM_HEX_MAX] = "", meta_file[PATH_MAX] = "";
+	char tag[SUM_TAG_MAX];
 	const char *src, *dst, *base = NULL;
 	struct snap_info si;
 	struct stat sst, st_dst;
@@ -382,8 +383,8 @@ int main(int argc, char **argv)
 	src = argv[optind];
 	dst = optind + 1 < argc ? argv[optind + 1] : "-";
 	if (do_verify && alg == SUM_NONE)
-		die(EXIT_USAGE, "--verify needs the checksum: drop --no-checksum "
-		    "(or --checksum none)");
+		die(EXIT_USAGE, "--verify needs the checksum: drop --no-checksum or "
+		    "--checksum none");
 	if (base && !incremental)
 		die(EXIT_USAGE, "--base goes with --incremental");
 	if (incremental) {
@@ -499,6 +500,7 @@ int main(int argc, char **argv)
 	}
 
 	sum_hex(&c.sum, sum);
+	sum_tag(alg, sum, tag, sizeof(tag));
 	if (c.kind == OUT_FILE || c.kind == OUT_BLOCK) {
 		const char *check = c.kind == OUT_FILE ? partial : dst;
 
@@ -523,8 +525,7 @@ int main(int argc, char **argv)
 
 		strcpy(m.origin, si.origin);
 		strcpy(m.generation, si.generation);
-		if (alg != SUM_NONE)
-			snprintf(m.checksum, sizeof(m.checksum), "%s:%s", sum_name(alg), sum);
+		snprintf(m.checksum, sizeof(m.checksum), "%s", tag);
 		if (meta_write(dst, &m, why, sizeof(why)))
 			fprintf(stderr, "%s: note: no metadata for --incremental: %s\n", prog, why);
 		else
@@ -543,8 +544,8 @@ int main(int argc, char **argv)
 			"\"throughput_bytes_per_second\":%.0f,\"checksum\":",
 			(unsigned long long)c.size, (unsigned long long)c.written,
 			(unsigned long long)c.skipped, secs, secs > 0 ? c.size / secs : 0.0);
-		if (alg != SUM_NONE)
-			fprintf(j, "\"%s:%s\"", sum_name(alg), sum);
+		if (tag[0])
+			json_str(j, tag);
 		else
 			fputs("null", j);
 		fprintf(j, ",\"verified\":%s,\"metadata\":", do_verify ? "true" : "false");

@@ -82,6 +82,14 @@ void sum_hex(const struct sum *s, char out[SUM_HEX_MAX])
 	}
 }
 
+void sum_tag(enum sum_alg alg, const char *hex, char *out, size_t size)
+{
+	if (alg == SUM_NONE)
+		out[0] = '\0';
+	else
+		snprintf(out, size, "%s:%s", sum_name(alg), hex);
+}
+
 void sum_free(struct sum *s)
 {
 	XXH64_freeState(s->x64);

@@ -12,6 +12,7 @@
 enum sum_alg { SUM_NONE, SUM_XXH64, SUM_XXH128 };
 
 #define SUM_HEX_MAX	33	/* 32 hex digits and the NUL */
+#define SUM_TAG_MAX	(sizeof("xxh128:") + SUM_HEX_MAX)
 
 struct sum {
 	enum sum_alg alg;
@@ -28,6 +29,9 @@ void sum_init(struct sum *s, enum sum_alg alg);
 void sum_update(struct sum *s, const void *p, size_t len);
 /* The digest so far in canonical (big-endian) hex, as xxhsum prints it. */
 void sum_hex(const struct sum *s, char out[SUM_HEX_MAX]);
+/* "ALG:HEX" as the JSON summary and IMAGE.cowsnap-meta name a checksum;
+ * "" for SUM_NONE. */
+void sum_tag(enum sum_alg alg, const char *hex, char *out, size_t size);
 void sum_free(struct sum *s);
 
 #endif /* SNAPREAD_SUM_H */
