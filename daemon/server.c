@@ -252,7 +252,6 @@ static void accept_one(struct cowsnapd *d)
 	cs_dbg("client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
 }
 
-/* Read what is there and answer every whole frame; false to drop. */
 /* Answer the whole frames buffered for c; false when c must be closed. */
 static bool client_frames(struct cowsnapd *d, struct cs_client_conn *c)
 {
@@ -297,6 +296,7 @@ out:
 	return keep;
 }
 
+/* Read what is there and answer every whole frame; false to drop. */
 static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
 {
 	size_t room;
