@@ -197,24 +197,32 @@ again:
 	return true;
 }
 
-/* e is neither copied nor read any more: let its waiters go on. */
-static void chunk_release(struct cs_tracker *t, struct cs_chunk *e)
+/*
+ * Under the tracker lock, right where e stops being copied or read: when
+ * it is neither any more, take it out of the busy table and move its
+ * waiters to @waiters.  The decision must be made in the same critical
+ * section as the change of state: two parties that each dropped the lock
+ * after their change (the end of a copy and the end of an image read of
+ * the same chunk) would both see an idle chunk and both free it.  True: the
+ * caller owns e now and passes it to chunk_done() once unlocked.
+ */
+static bool chunk_idle_locked(struct cs_tracker *t, struct cs_chunk *e,
+			      struct list_head *waiters)
+{
+	lockdep_assert_held(&t->lock);
+	if (e->copying || e->readers)
+		return false;
+	hlist_del(&e->hnode);
+	list_splice_init(&e->waiters, waiters);
+	return true;
+}
+
+/* After chunk_idle_locked(): let e's waiters go on, free e. */
+static void chunk_done(struct cs_chunk *e, struct list_head *waiters)
 {
 	struct cs_wio *w, *n;
-	unsigned long flags;
-	LIST_HEAD(waiters);
-	bool free = false;
 
-	spin_lock_irqsave(&t->lock, flags);
-	if (!e->copying && !e->readers) {
-		hlist_del(&e->hnode);
-		list_splice_init(&e->waiters, &waiters);
-		free = true;
-	}
-	spin_unlock_irqrestore(&t->lock, flags);
-	if (!free)
-		return;
-	list_for_each_entry_safe(w, n, &waiters, node) {
+	list_for_each_entry_safe(w, n, waiters, node) {
 		list_del_init(&w->node);
 		cs_tracker_write_ready(w);
 	}
@@ -439,7 +447,9 @@ static void cow_finish(struct cs_chunk *e)
 {
 	struct cs_tracker *t = e->t;
 	unsigned long flags;
+	LIST_HEAD(waiters);
 	unsigned int i;
+	bool idle;
 
 	for (i = 0; i < e->ntargets; i++) {
 		struct cs_cow_target *tg = &e->targets[i];
@@ -464,8 +474,11 @@ static void cow_finish(struct cs_chunk *e)
 
 	spin_lock_irqsave(&t->lock, flags);
 	e->copying = false;
+	idle = chunk_idle_locked(t, e, &waiters);
 	spin_unlock_irqrestore(&t->lock, flags);
-	chunk_release(t, e);
+	/* unless idle, e may be gone already: an image read released it */
+	if (idle)
+		chunk_done(e, &waiters);
 	cs_tracker_put(t);
 }
 
@@ -490,12 +503,16 @@ static void unpin(struct cs_tracker *t, u64 idx)
 {
 	struct cs_chunk *e;
 	unsigned long flags;
+	LIST_HEAD(waiters);
+	bool idle;
 
 	spin_lock_irqsave(&t->lock, flags);
 	e = busy_find(t, idx);
 	e->readers--;
+	idle = chunk_idle_locked(t, e, &waiters);
 	spin_unlock_irqrestore(&t->lock, flags);
-	chunk_release(t, e);
+	if (idle)
+		chunk_done(e, &waiters);
 }
 
 static void read_end(struct bio *bio)
