@@ -9,6 +9,15 @@
 SNAPREAD=$TOP/tools/read/snapread
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
 brd 4 64
+# The origin of the INVALID case below: ram3 with every read delayed 2 ms
+# (dm-delay), so that the read there is surely under way when the test
+# stops it (a fast read of 64 MiB could end between two looks).
+modprobe dm-delay || fail "no dm-delay module"
+dmsetup create cs0500slow --table "0 131072 delay /dev/ram3 0 2 /dev/ram3 0 0" ||
+	fail "dmsetup create cs0500slow"
+dmsetup mknodes cs0500slow	# no udev in the guest
+on_exit "dmsetup remove cs0500slow 2>/dev/null"
+wait_for 5 test -b /dev/mapper/cs0500slow || fail "no /dev/mapper/cs0500slow"
 load_module_03
 out=$(mktemp -d /var/tmp/snapread.XXXXXX)
 on_exit "rm -rf '$out'"
@@ -74,19 +83,22 @@ grep -q "invalid number of threads: \`0'" "$out/err" || fail "message: $(cat "$o
 [ ! -e "$out/x" ] || fail "a refused run left $out/x"
 
 # The snapshot turns INVALID while snapread reads it: storage of 2 MiB,
-# slow 4 KiB reads, the origin rewritten meanwhile.
+# slow 4 KiB reads (2 ms each: 30 s for the whole image), the origin
+# rewritten meanwhile.
 s destroy "$SET"
+slow=/dev/mapper/cs0500slow
 new_set
-s add-volume "$SET" /dev/ram3
+s add-volume "$SET" "$slow"
 s add-storage "$SET" /dev/ram1 0 4096
 s take "$SET"
-img=$(image_of "$SET" /dev/ram3)
+img=$(image_of "$SET" "$slow")
 "$SNAPREAD" -b 4k -d 1 "$img" "$out/bad" > "$out/badlog" 2>&1 &
 reader=$!
-wait_for 30 test -e "$out/bad.partial" || fail "snapread did not start"
+wait_for 30 test -e "$out/bad.partial" ||
+	fail "snapread did not start: $(kill -0 "$reader" 2>/dev/null || echo "it ended: ")$(cat "$out/badlog")"
 # Stop the reader mid-copy, overflow the storage, let it go on.
 kill -STOP "$reader"
-dd if=/dev/urandom of=/dev/ram3 bs=1M count=4 oflag=direct status=none
+dd if=/dev/urandom of="$slow" bs=1M count=4 oflag=direct status=none
 check_eq "$(set_field "$SET" state)" INVALID "set state after overflowing its storage"
 kill -CONT "$reader"
 rc=0
