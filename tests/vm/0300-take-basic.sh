@@ -67,7 +67,7 @@ check_eq "$("$BLKSTAMP" digest "$img")" "$before" "image bytes after rewriting t
 # Through the page cache as well.
 echo 3 > /proc/sys/vm/drop_caches
 check_eq "$(sha256sum < "$img")" "$sha_before" "buffered read of the image"
-copied=$("$NLCTL" get "$SET" | awk '$1 == "volume" { sub("copied=", "", $NF); print $NF }')
+copied=$(vol_field "$SET" copied)
 [ "$copied" -gt 0 ] || fail "chunks_copied is $copied after a full rewrite"
 [ "$(set_field "$SET" storage_used)" -gt 0 ] || fail "storage_used is 0 after a full rewrite"
 

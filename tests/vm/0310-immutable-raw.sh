@@ -49,7 +49,7 @@ round() {
 	if "$BLKSTAMP" verify /dev/ram0 --lo "$st.lo" --hi "$st.hi" > /dev/null; then
 		fail "chunk $chunk: origin still within the take's bounds: the writers wrote too little"
 	fi
-	[ "$("$NLCTL" get "$SET" | awk '$1 == "volume" { sub("copied=", "", $NF); print $NF }')" -gt 0 ] ||
+	[ "$(vol_field "$SET" copied)" -gt 0 ] ||
 		fail "chunk $chunk: no chunk copied"
 	s destroy "$SET"
 	sess_kill

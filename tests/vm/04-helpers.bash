@@ -23,7 +23,7 @@ take_set() {
 	LAST_SET=$((${LAST_SET:-0} + 1))
 	SET=$LAST_SET
 	grep -q "^done [^0]" <<< "$out" && fail "take_set $dev: $out"
-	IMG=$("$NLCTL" get "$SET" | awk '$1 == "volume" { for (i = 4; i <= NF; i++) if (index($i, "image=") == 1) print substr($i, 7) }')
+	IMG=$(vol_field "$SET" image)
 	[ -n "$IMG" ] || fail "set $SET has no image: $("$NLCTL" get "$SET")"
 	wait_for 10 test -b "$IMG" || fail "$IMG did not appear"
 }

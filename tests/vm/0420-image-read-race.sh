@@ -42,6 +42,6 @@ while time.time() < end:
 print("# %d image reads checked" % n)
 PY
 wait "$fp" || fail "fio failed: $(cat "$A.fio")"
-copied=$("$NLCTL" get "$SET" | awk '$1 == "volume" { for (i = 4; i <= NF; i++) if (index($i, "copied=") == 1) print substr($i, 8) }')
+copied=$(vol_field "$SET" copied)
 [ "${copied:-0}" -gt 1000 ] || fail "only ${copied:-0} chunks copied: the writers did not race"
 cmp "$IMG" "$A" || fail "the image differs from the take's data at the end"

@@ -34,7 +34,7 @@ for r in 1 2 3 4 5 6 7 8 9 10; do
 		fail "round $r: the image is not the take's data (zeros)"
 	cmp -s -n 1048576 -i $((r << 20)):0 /dev/ram0 /dev/zero &&
 		fail "round $r: the origin did not change: nothing raced"
-	copied=$("$NLCTL" get "$SET" | awk '$1 == "volume" { for (i = 4; i <= NF; i++) if (index($i, "copied=") == 1) print substr($i, 8) }')
+	copied=$(vol_field "$SET" copied)
 	copied_total=$((copied_total + ${copied:-0}))
 	"$NLCTL" destroy "$SET" > /dev/null || fail "round $r: destroy set $SET"
 done

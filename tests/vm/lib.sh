@@ -23,6 +23,12 @@ skip() {
 	exit 77
 }
 
+# vol_field SET KEY: KEY=value of the first volume line of "nlctl get SET"
+vol_field() {
+	"$NLCTL" get "$1" | awk -v k="$2" '$1 == "volume" {
+		for (i = 4; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }'
+}
+
 note() {
 	echo "# $*"
 }
