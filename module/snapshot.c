@@ -36,12 +36,26 @@ static mempool_t *chunk_pool;
 static struct bio_set cow_bs;		/* copies: reads and writes of chunks */
 static struct bio_set read_bs;		/* image reads: clones */
 
+static void cow_work(struct work_struct *work);
+
+/*
+ * The work item is set up once per allocation.  A chunk that an image read
+ * keeps busy can be copied a second time (for a snapshot taken meanwhile)
+ * while the first copy's work function is still returning; queue_work()
+ * keeps the two runs apart only if the item was not re-initialised between.
+ */
+static void chunk_init(struct cs_chunk *e)
+{
+	memset(e, 0, sizeof(*e));
+	INIT_LIST_HEAD(&e->waiters);
+	INIT_WORK(&e->work, cow_work);
+}
+
 struct cs_chunk *cs_chunk_alloc(void)
 {
 	struct cs_chunk *e = mempool_alloc(chunk_pool, GFP_NOIO);
 
-	memset(e, 0, sizeof(*e));
-	INIT_LIST_HEAD(&e->waiters);
+	chunk_init(e);
 	return e;
 }
 
@@ -49,10 +63,8 @@ static struct cs_chunk *chunk_alloc_nowait(void)
 {
 	struct cs_chunk *e = kmem_cache_alloc(chunk_cache, GFP_NOWAIT | __GFP_NOWARN);
 
-	if (e) {
-		memset(e, 0, sizeof(*e));
-		INIT_LIST_HEAD(&e->waiters);
-	}
+	if (e)
+		chunk_init(e);
 	return e;
 }
 
@@ -94,8 +106,6 @@ static bool need_copy(struct cs_tracker *t, u64 idx)
 	return false;
 }
 
-static void cow_work(struct work_struct *work);
-
 /*
  * Start copying chunk e->idx; e is in the busy table.  The read is issued by
  * the caller once it dropped the tracker lock (cow_read()).
@@ -109,7 +119,6 @@ static void cow_start(struct cs_tracker *t, struct cs_chunk *e,
 	e->stage = 0;
 	e->read_err = BLK_STS_OK;
 	kref_get(&t->kref);
-	INIT_WORK(&e->work, cow_work);
 	list_add_tail(&e->start, start);
 }
 
