@@ -12,7 +12,6 @@
 # session is gone after thaw, and the load goes on during the command.
 # timeout: 600
 . "$(dirname "$0")/lib.sh"
-only_on_kernel 6.1 "the PostgreSQL writer (userspace)"
 . "$(dirname "$0")/daemon-lib.bash"
 
 id postgres > /dev/null 2>&1 || skip "no postgres account (install postgresql)"

@@ -13,7 +13,6 @@
 # that cannot get the lock in lock-wait-timeout fails the backup cleanly.
 # timeout: 420
 . "$(dirname "$0")/lib.sh"
-only_on_kernel 6.1 "the MySQL writer (userspace)"
 . "$(dirname "$0")/daemon-lib.bash"
 
 mysqld=$(command -v mariadbd || command -v mysqld || true)

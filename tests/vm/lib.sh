@@ -93,14 +93,3 @@ wait_for() {
 	done
 	return 1
 }
-
-# only_on_kernel SERIES WHAT: tests of userspace pieces that are slow under
-# emulation run on one kernel series (6.1 or 6.12) only, to keep `make
-# check' short; COWSNAP_ALL_KERNELS=1 runs them on every kernel.
-only_on_kernel() {
-	[ "${COWSNAP_ALL_KERNELS:-0}" = 1 ] && return 0
-	case "$KVER" in
-	"$1".*) return 0 ;;
-	esac
-	skip "$2 runs on the $1 guest only (COWSNAP_ALL_KERNELS=1 for all)"
-}
