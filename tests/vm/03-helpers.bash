@@ -9,7 +9,6 @@
 #   s CMD...           the same, failing the test unless CMD succeeds
 #   sess_kill          kill the session (its socket closes)
 #   new_set [OPTS]     s set-new OPTS; the id in $SET
-#   set_field ID KEY   KEY=value of the set line of "nlctl get ID"
 #   image_of ID DEV    /dev/cowsnapN of DEV in set ID
 #   events_start F     nlctl events > F in the background, subscribed
 #   expect_rc RC CMD   CMD must exit with RC (an errno)
@@ -108,11 +107,6 @@ new_set() {
 	s set-new "$@"
 	SET=${SESS_OUT%%$'\n'*}
 	[[ $SET =~ ^[0-9]+$ ]] && [ "$SET" != 0 ] || fail "set-new printed \`$SET'"
-}
-
-set_field() {
-	"$NLCTL" get "$1" | awk -v k="$2" '$1 == "set" {
-		for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }'
 }
 
 devnum() {

@@ -5,7 +5,6 @@
 #                     define and take a set over DEV in one nlctl session;
 #                     the set (not auto-release) outlives the session; its id
 #                     in $SET, its image in $IMG
-#   field ID KEY      KEY=value of the set line of "nlctl get ID"
 #   eio DEV           a direct read of DEV must fail with EIO
 
 load_module_04() {
@@ -26,11 +25,6 @@ take_set() {
 	IMG=$(vol_field "$SET" image)
 	[ -n "$IMG" ] || fail "set $SET has no image: $("$NLCTL" get "$SET")"
 	wait_for 10 test -b "$IMG" || fail "$IMG did not appear"
-}
-
-field() {
-	"$NLCTL" get "$1" | awk -v k="$2" '$1 == "set" {
-		for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }'
 }
 
 eio() {

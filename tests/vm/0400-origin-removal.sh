@@ -25,7 +25,7 @@ gone() {	# DEV: write to it, delete it with the rest of the arguments
 	# first cause recorded is ORIGIN_IO; either way the set must die.
 	wait_for 20 sh -c "$NLCTL get $SET | grep -Eq ' cause=(VOLUME_GONE|ORIGIN_IO) '" ||
 		fail "set $SET after removing $dev: $("$NLCTL" get "$SET")"
-	check_eq "$(field "$SET" state)" INVALID "state of set $SET after removing $dev"
+	check_eq "$(set_field "$SET" state)" INVALID "state of set $SET after removing $dev"
 	kill "$w" 2>/dev/null || true
 	wait "$w" 2>/dev/null || true
 	eio "$IMG"

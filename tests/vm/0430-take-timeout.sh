@@ -40,7 +40,7 @@ timeout 30 sh -c "echo after > $M/after && sync -f $M/after" || fail "filesystem
 if fsfreeze --unfreeze "$M" 2>/dev/null; then
 	fail "the filesystem was still frozen"
 fi
-check_eq "$(field 1 state)" TAKEN "state after the second take"
+check_eq "$(set_field 1 state)" TAKEN "state after the second take"
 img=$("$NLCTL" get 1 | awk '$1 == "volume" && /name=ram2/ { for (i = 4; i <= NF; i++) if (index($i, "image=") == 1) print substr($i, 7) }')
 [ -b "$img" ] || fail "no image of ram2"
 e2fsck -fn "$img" > /dev/null || fail "the image of the ext4 volume is not clean"

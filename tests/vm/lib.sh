@@ -23,11 +23,14 @@ skip() {
 	exit 77
 }
 
-# vol_field SET KEY: KEY=value of the first volume line of "nlctl get SET"
-vol_field() {
-	"$NLCTL" get "$1" | awk -v k="$2" '$1 == "volume" {
-		for (i = 4; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }'
+# nlctl_field KIND SET KEY: KEY=value of the first line of "nlctl get SET"
+# that starts with KIND; set_field and vol_field for the set and volume lines.
+nlctl_field() {
+	"$NLCTL" get "$2" | awk -v t="$1" -v k="$3" '$1 == t {
+		for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }'
 }
+set_field() { nlctl_field set "$1" "$2"; }
+vol_field() { nlctl_field volume "$1" "$2"; }
 
 note() {
 	echo "# $*"
