@@ -22,6 +22,7 @@
 #include <linux/fs.h>
 #include <linux/ftrace.h>
 #include <linux/err.h>
+#include <net/genetlink.h>
 
 /*
  * An opened block device.  6.9 replaced blkdev_get_by_dev()/blkdev_put()
@@ -120,6 +121,16 @@ static inline struct gendisk *cs_alloc_disk(unsigned int lbs, unsigned int pbs,
 	return disk;
 #endif
 }
+
+/*
+ * 6.7 (and the 6.1 stable line since 6.1.67, so every Debian 12 kernel) lets
+ * a multicast group ask for CAP_SYS_ADMIN of its subscribers.  An older 6.1
+ * has no way for a generic-netlink family to refuse a subscription: there
+ * the events group stays open to every local user.
+ */
+#ifndef GENL_MCAST_CAP_SYS_ADMIN
+#define GENL_MCAST_CAP_SYS_ADMIN	0
+#endif
 
 /* 6.6 renamed ftrace_instruction_pointer_set(). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 6, 0)

@@ -24,6 +24,7 @@
 #include <linux/blkdev.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/llist.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/uuid.h>
@@ -98,8 +99,9 @@ void cs_storage_init(struct cs_storage *st, unsigned int chunk_sectors);
 typedef bool cs_overlap_fn(void *arg, struct block_device *bdev, sector_t start,
 			   sector_t len);
 int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
-		   sector_t len, cs_overlap_fn *overlaps, void *arg,
-		   struct netlink_ext_ack *extack);
+		   sector_t len, unsigned int max_lbs, cs_overlap_fn *overlaps,
+		   void *arg, struct netlink_ext_ack *extack);
+unsigned int cs_storage_lbs(struct cs_storage *st);
 void cs_storage_unlist(struct cs_storage *st);
 void cs_storage_release(struct cs_storage *st);
 bool cs_same_place(struct block_device *a, sector_t as, sector_t alen,
@@ -157,6 +159,7 @@ struct cs_wio {
 	struct cs_tracker *t;
 	u64 next, last;			/* chunks still to check */
 	struct list_head node;		/* held, a busy chunk's waiters, ready */
+	struct llist_node lnode;	/* completion deferred to endio_work */
 	struct cs_chunk *spare;
 };
 
@@ -242,6 +245,9 @@ struct cs_set {
 	struct work_struct low_work;
 	struct work_struct free_work;
 	bool dead;			/* cs_lock: destroyed */
+	/* copies selected to write to this set's storage and not finished */
+	atomic_t copies;
+	wait_queue_head_t copies_wq;
 };
 
 /* set.c */
@@ -282,6 +288,7 @@ void cs_tracker_add_snapshot(struct cs_tracker *t, struct cs_snapshot *s);
 void cs_tracker_remove_snapshot(struct cs_tracker *t, struct cs_snapshot *s);
 void cs_submit_own(struct bio *bio);
 void cs_tracker_write_ready(struct cs_wio *w);
+void cs_wio_may_wait(struct cs_wio *w);
 
 /* snapshot.c */
 int cs_snapshot_init(void);

@@ -4,27 +4,73 @@
  * a set of volumes.  This file is only the init chain and the module
  * parameters; each object lives in its own file.
  */
+#include <linux/kernel.h>
+#include <linux/log2.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/workqueue.h>
 #include <net/genetlink.h>
 
 #include "cs.h"
 #include "netlink.h"
 
+/*
+ * Every parameter is checked where it is set, at load and through sysfs
+ * alike, so a value in use is always valid.
+ */
+static int set_chunk_sectors(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+	int ret = kstrtouint(val, 0, &v);
+
+	if (ret)
+		return ret;
+	if (!is_power_of_2(v) || v < 8 || v > 131072) {
+		pr_err("chunk_sectors must be a power of two, 8..131072\n");
+		return -EINVAL;
+	}
+	WRITE_ONCE(*(unsigned int *)kp->arg, v);
+	return 0;
+}
+
+static const struct kernel_param_ops chunk_sectors_ops = {
+	.set = set_chunk_sectors,
+	.get = param_get_uint,
+};
+
+#define RANGED_PARAM(name, min, max)					\
+static int set_##name(const char *val, const struct kernel_param *kp)	\
+{									\
+	int ret = param_set_uint_minmax(val, kp, min, max);		\
+									\
+	if (ret)							\
+		pr_err(#name " must be " #min ".." #max "\n");		\
+	return ret;							\
+}									\
+static const struct kernel_param_ops name##_ops = {			\
+	.set = set_##name,						\
+	.get = param_get_uint,						\
+}
+
+RANGED_PARAM(max_snapshots_per_volume, 1, 65535);
+RANGED_PARAM(low_water_percent, 0, 100);
+RANGED_PARAM(hold_ms, 100, 60000);
+
 unsigned int cs_chunk_sectors = 128;
-module_param_named(chunk_sectors, cs_chunk_sectors, uint, 0644);
+module_param_cb(chunk_sectors, &chunk_sectors_ops, &cs_chunk_sectors, 0644);
 MODULE_PARM_DESC(chunk_sectors, "default copy-on-write chunk, sectors (power of two, 8..131072)");
 
 unsigned int cs_max_snapshots_per_volume = 64;
-module_param_named(max_snapshots_per_volume, cs_max_snapshots_per_volume, uint, 0644);
-MODULE_PARM_DESC(max_snapshots_per_volume, "live snapshots one volume may have");
+module_param_cb(max_snapshots_per_volume, &max_snapshots_per_volume_ops,
+		&cs_max_snapshots_per_volume, 0644);
+MODULE_PARM_DESC(max_snapshots_per_volume, "live snapshots one volume may have (1..65535)");
 
 unsigned int cs_low_water_percent = 20;
-module_param_named(low_water_percent, cs_low_water_percent, uint, 0644);
-MODULE_PARM_DESC(low_water_percent, "STORAGE_LOW when free storage falls below this percentage");
+module_param_cb(low_water_percent, &low_water_percent_ops, &cs_low_water_percent, 0644);
+MODULE_PARM_DESC(low_water_percent, "STORAGE_LOW when free storage falls below this percentage (0..100)");
 
 unsigned int cs_hold_ms = 10000;
-module_param_named(hold_ms, cs_hold_ms, uint, 0644);
+module_param_cb(hold_ms, &hold_ms_ops, &cs_hold_ms, 0644);
 MODULE_PARM_DESC(hold_ms, "default bound on the write hold at take, ms (100..60000)");
 
 /* copy-on-write stages, parked writes, events: all in the I/O path */
@@ -34,12 +80,6 @@ static int __init cowsnap_init(void)
 {
 	int ret;
 
-	if (!is_power_of_2(cs_chunk_sectors) || cs_chunk_sectors < 8 ||
-	    cs_chunk_sectors > 131072 || cs_hold_ms < 100 || cs_hold_ms > 60000 ||
-	    cs_low_water_percent > 100) {
-		pr_err("invalid module parameter\n");
-		return -EINVAL;
-	}
 	cs_wq = alloc_workqueue("cowsnap", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	if (!cs_wq)
 		return -ENOMEM;

@@ -2,7 +2,8 @@
 /*
  * The generic-netlink family "cowsnap": policies and handlers.  Handlers only
  * translate attributes and call the objects (sets, trackers); the protocol is
- * documented in uapi/linux/cowsnap.h.  Every handler runs under cs_lock.
+ * documented in uapi/linux/cowsnap.h.  Every handler takes cs_lock itself
+ * (the family has parallel_ops: genl_mutex is not held).
  */
 #include <linux/capability.h>
 #include <linux/kdev_t.h>
@@ -704,7 +705,8 @@ static const struct genl_ops cowsnap_ops[] = {
 };
 
 static const struct genl_multicast_group cowsnap_mcgrps[] = {
-	{ .name = COWSNAP_GENL_MCGRP_EVENTS, },
+	/* events name sets and devices: for CAP_SYS_ADMIN (compat.h on 6.1) */
+	{ .name = COWSNAP_GENL_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_SYS_ADMIN, },
 };
 
 static struct genl_family cowsnap_family __ro_after_init = {
@@ -712,6 +714,12 @@ static struct genl_family cowsnap_family __ro_after_init = {
 	.version = COWSNAP_GENL_VERSION,
 	.maxattr = COWSNAP_A_MAX,
 	.module = THIS_MODULE,
+	/*
+	 * Handlers serialise on cs_lock, not on genl_mutex: a take may hold
+	 * cs_lock for the hold time plus the freeze, and every other generic
+	 * netlink family of the machine must go on meanwhile.
+	 */
+	.parallel_ops = true,
 	.ops = cowsnap_ops,
 	.n_ops = ARRAY_SIZE(cowsnap_ops),
 	.mcgrps = cowsnap_mcgrps,

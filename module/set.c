@@ -151,6 +151,8 @@ int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
 	cs_storage_init(&set->storage, chunk_sectors);
 	INIT_WORK(&set->invalid_work, invalid_work);
 	INIT_WORK(&set->low_work, low_work);
+	atomic_set(&set->copies, 0);
+	init_waitqueue_head(&set->copies_wq);
 	list_add_tail(&set->node, &sets);
 	*id = set->id;
 	return 0;
@@ -203,6 +205,11 @@ int cs_set_add_volume(struct cs_set *set, dev_t dev, struct netlink_ext_ack *ext
 		NL_SET_ERR_MSG(extack, "volume has max_snapshots_per_volume snapshots");
 		goto err;
 	}
+	ret = -EINVAL;
+	if (cs_storage_lbs(&set->storage) > bdev_logical_block_size(t->origin.bdev)) {
+		NL_SET_ERR_MSG(extack, "volume has smaller logical blocks than the set's storage");
+		goto err;
+	}
 	ret = -EBUSY;
 	if (cs_storage_overlaps(t->origin.bdev, 0, bdev_nr_sectors(t->origin.bdev))) {
 		NL_SET_ERR_MSG(extack, "volume holds difference storage");
@@ -237,14 +244,17 @@ int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 		       sector_t len, struct netlink_ext_ack *extack)
 {
 	int state = cs_set_state(set);
+	unsigned int i, max_lbs = UINT_MAX;
 
 	lockdep_assert_held(&cs_lock);
 	if (state != COWSNAP_SET_DEFINING && state != COWSNAP_SET_TAKEN) {
 		NL_SET_ERR_MSG(extack, "set is invalid");
 		return -ESTALE;
 	}
-	return cs_storage_add(&set->storage, dev, start, len, overlaps_tracked,
-			      NULL, extack);
+	for (i = 0; i < set->nvol; i++)
+		max_lbs = min(max_lbs, bdev_logical_block_size(set->vols[i].t->origin.bdev));
+	return cs_storage_add(&set->storage, dev, start, len, max_lbs,
+			      overlaps_tracked, NULL, extack);
 }
 
 static void thaw(struct cs_set *set, unsigned int n)
@@ -378,6 +388,12 @@ void cs_set_destroy(struct cs_set *set)
 		set->vols[i].t = NULL;
 		cs_tracker_unuse(t);
 	}
+	/*
+	 * No copy picks this set any more (its snapshots left the trackers);
+	 * the ones that did may still be writing to its storage.  Only after
+	 * them may the ranges be given to another set.
+	 */
+	wait_event(set->copies_wq, !atomic_read(&set->copies));
 	cs_storage_unlist(&set->storage);
 	cs_netlink_event(COWSNAP_CMD_EVENT_SET_DESTROYED, set, NULL, GFP_KERNEL);
 	cs_set_put(set);

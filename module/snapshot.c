@@ -12,6 +12,9 @@
  * copied pin it (readers) while they read the origin, so an origin write that
  * arrives meanwhile cannot overtake them: an image never sees a write that
  * started after its take.
+ *
+ * The chunk states, the pins and the wait of a write are modelled in
+ * model/cowsnap.pml (spin; `make model`): keep the two in step.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
@@ -26,13 +29,18 @@
 
 struct cs_read {
 	struct bio *parent;
+	struct cs_snapshot *s;
 	struct cs_tracker *t;
 	u64 pin_first, pin_count;	/* origin chunks pinned by this read */
 	struct bio clone;		/* last: bio_set front_pad */
 };
 
+/* pages of copies the allocator cannot give at once: 16 chunks of 64 KiB */
+#define CS_PAGE_RESERVE	(16 * CS_INLINE_PAGES)
+
 static struct kmem_cache *chunk_cache;
 static mempool_t *chunk_pool;
+static mempool_t *page_pool;
 static struct bio_set cow_bs;		/* copies: reads and writes of chunks */
 static struct bio_set read_bs;		/* image reads: clones */
 
@@ -179,6 +187,8 @@ again:
 	 * Copies started in this pass run first: on a fast device they are
 	 * done when cow_read() returns, and w need not wait at all.
 	 */
+	if (blocked || need_mem || !list_empty(&start))
+		cs_wio_may_wait(w);
 	if (blocked && list_empty(&start))
 		list_add_tail(&w->node, &blocked->waiters);
 	spin_unlock_irqrestore(&t->lock, flags);
@@ -194,6 +204,14 @@ again:
 	if (blocked)
 		return false;
 	if (need_mem) {
+		/*
+		 * Inside a driver's submit_bio the copies that would give a
+		 * chunk back may be queued behind us: wait from a work item.
+		 */
+		if (current->bio_list) {
+			cs_tracker_write_ready(w);
+			return false;
+		}
 		w->spare = cs_chunk_alloc();
 		goto again;
 	}
@@ -300,7 +318,7 @@ static void free_pages_of(struct cs_chunk *e)
 		return;
 	for (i = 0; i < e->npages; i++)
 		if (e->pages[i])
-			__free_page(e->pages[i]);
+			mempool_free(e->pages[i], page_pool);
 	if (e->pages != e->inline_pages)
 		kfree(e->pages);
 	e->pages = NULL;
@@ -333,6 +351,22 @@ static void invalidate_needing(struct cs_tracker *t, struct cs_chunk *e, int cau
 	} while (n == ARRAY_SIZE(sets));
 }
 
+/*
+ * Allocations of the copy path fail fast rather than retry: a write waits
+ * for its copy, so a copy stuck in reclaim would hang the origin's writes.
+ * What the allocator cannot give at once comes from a small reserve; when
+ * that is empty too, the snapshots that needed the copy turn INVALID
+ * (NOMEM) and the write goes on.
+ */
+#define CS_COPY_GFP	(GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN)
+
+static struct page *copy_page_alloc(void)
+{
+	struct page *page = alloc_page(CS_COPY_GFP);
+
+	return page ?: mempool_alloc(page_pool, GFP_NOWAIT | __GFP_NOWARN);
+}
+
 static void cow_read(struct cs_chunk *e)
 {
 	struct cs_tracker *t = e->t;
@@ -353,12 +387,12 @@ static void cow_read(struct cs_chunk *e)
 		e->pages = e->inline_pages;
 		memset(e->pages, 0, sizeof(e->inline_pages));
 	} else {
-		e->pages = kcalloc(e->npages, sizeof(*e->pages), GFP_NOIO | __GFP_NOWARN);
+		e->pages = kcalloc(e->npages, sizeof(*e->pages), CS_COPY_GFP);
 		if (!e->pages)
 			goto nomem;
 	}
 	for (i = 0; i < e->npages; i++) {
-		e->pages[i] = alloc_page(GFP_NOIO | __GFP_NOWARN);
+		e->pages[i] = copy_page_alloc();
 		if (!e->pages[i])
 			goto nomem;
 	}
@@ -398,7 +432,7 @@ static void cow_store(struct cs_chunk *e)
 		e->targets = e->inline_targets;
 		memset(e->targets, 0, sizeof(e->inline_targets));
 	} else {
-		e->targets = kcalloc(n, sizeof(*e->targets), GFP_NOIO | __GFP_NOWARN);
+		e->targets = kcalloc(n, sizeof(*e->targets), CS_COPY_GFP);
 	}
 	if (!e->targets) {
 		invalidate_needing(t, e, COWSNAP_INVALID_NOMEM);
@@ -416,6 +450,8 @@ static void cow_store(struct cs_chunk *e)
 		if (!snap_needs(s, e->idx))
 			continue;
 		cs_snapshot_get(s);
+		/* cs_set_destroy() waits for this before the storage is reused */
+		atomic_inc(&s->set->copies);
 		e->targets[e->ntargets].s = s;
 		e->targets[e->ntargets].e = e;
 		e->ntargets++;
@@ -473,6 +509,8 @@ static void cow_finish(struct cs_chunk *e)
 			else
 				atomic64_inc(&s->copied);
 		}
+		if (atomic_dec_and_test(&s->set->copies))
+			wake_up_all(&s->set->copies_wq);
 		cs_snapshot_put(s);
 	}
 	if (e->targets != e->inline_targets)
@@ -532,6 +570,14 @@ static void read_end(struct bio *bio)
 
 	if (bio->bi_status && !parent->bi_status)
 		parent->bi_status = bio->bi_status;
+	/*
+	 * Checked again at the end, after the pins: a set that turned INVALID
+	 * (or was destroyed) while this read ran may have let a write through
+	 * to a chunk read here from the origin, or handed this storage to
+	 * another set; what was read is not trusted then.
+	 */
+	if (atomic_read(&r->s->set->cause) || READ_ONCE(r->s->set->dead))
+		parent->bi_status = BLK_STS_IOERR;
 	for (i = 0; i < r->pin_count; i++)
 		unpin(r->t, r->pin_first + i);
 	bio_put(bio);
@@ -539,7 +585,7 @@ static void read_end(struct bio *bio)
 }
 
 /* Read [pos, pos + len) of the image from sector of bdev. */
-static void read_run(struct cs_tracker *t, struct bio *bio, sector_t off,
+static void read_run(struct cs_snapshot *s, struct bio *bio, sector_t off,
 		     sector_t len, struct block_device *bdev, sector_t sector,
 		     u64 pin_first, u64 pin_count)
 {
@@ -547,7 +593,8 @@ static void read_run(struct cs_tracker *t, struct bio *bio, sector_t off,
 	struct cs_read *r = container_of(clone, struct cs_read, clone);
 
 	r->parent = bio;
-	r->t = t;
+	r->s = s;
+	r->t = s->t;
 	r->pin_first = pin_first;
 	r->pin_count = pin_count;
 	bio_trim(clone, off, len);
@@ -624,7 +671,7 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 				 sector != run_sector + (pos - run_pos) ||
 				 (pinned && pin_count && c != pin_first + pin_count) ||
 				 (pinned && !pin_count && pos != run_pos))) {
-			read_run(t, bio, run_pos - start, pos - run_pos, run_bdev,
+			read_run(s, bio, run_pos - start, pos - run_pos, run_bdev,
 				 run_sector, pin_first, pin_count);
 			run_bdev = NULL;
 		}
@@ -642,7 +689,7 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		pos = cend;
 	}
 	if (run_bdev)
-		read_run(t, bio, run_pos - start, pos - run_pos, run_bdev, run_sector,
+		read_run(s, bio, run_pos - start, pos - run_pos, run_bdev, run_sector,
 			 pin_first, pin_count);
 	if (spare)
 		cs_chunk_free(spare);
@@ -711,9 +758,14 @@ int cs_snapshot_init(void)
 		ret = -ENOMEM;
 		goto err_cache;
 	}
+	page_pool = mempool_create_page_pool(CS_PAGE_RESERVE, 0);
+	if (!page_pool) {
+		ret = -ENOMEM;
+		goto err_pool;
+	}
 	ret = bioset_init(&cow_bs, 64, 0, BIOSET_NEED_BVECS);
 	if (ret)
-		goto err_pool;
+		goto err_pages;
 	ret = bioset_init(&read_bs, 64, offsetof(struct cs_read, clone),
 			  BIOSET_NEED_RESCUER);
 	if (ret)
@@ -722,6 +774,8 @@ int cs_snapshot_init(void)
 
 err_cow:
 	bioset_exit(&cow_bs);
+err_pages:
+	mempool_destroy(page_pool);
 err_pool:
 	mempool_destroy(chunk_pool);
 err_cache:
@@ -733,6 +787,7 @@ void cs_snapshot_exit(void)
 {
 	bioset_exit(&read_bs);
 	bioset_exit(&cow_bs);
+	mempool_destroy(page_pool);
 	mempool_destroy(chunk_pool);
 	kmem_cache_destroy(chunk_cache);
 }

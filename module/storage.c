@@ -24,6 +24,18 @@ void cs_storage_init(struct cs_storage *st, unsigned int chunk_sectors)
 	st->chunk_sectors = chunk_sectors;
 }
 
+/* The largest logical block size of the storage's devices (cs_lock). */
+unsigned int cs_storage_lbs(struct cs_storage *st)
+{
+	struct cs_storage_range *r;
+	unsigned int lbs = 0;
+
+	lockdep_assert_held(&cs_lock);
+	list_for_each_entry(r, &st->ranges, node)
+		lbs = max(lbs, bdev_logical_block_size(r->dev.bdev));
+	return lbs;
+}
+
 bool cs_same_place(struct block_device *a, sector_t as, sector_t alen,
 		       struct block_device *b, sector_t bs, sector_t blen)
 {
@@ -46,9 +58,14 @@ bool cs_storage_overlaps(struct block_device *bdev, sector_t start, sector_t len
 	return false;
 }
 
+/*
+ * Image reads go down to a volume's logical block size, and a chunk may be
+ * read partly from storage: storage with larger logical blocks than the
+ * smallest volume's (max_lbs) could not serve them.
+ */
 int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
-		   sector_t len, cs_overlap_fn *overlaps, void *arg,
-		   struct netlink_ext_ack *extack)
+		   sector_t len, unsigned int max_lbs, cs_overlap_fn *overlaps,
+		   void *arg, struct netlink_ext_ack *extack)
 {
 	struct cs_storage_range *r;
 	unsigned long flags;
@@ -68,7 +85,16 @@ int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
 			NL_SET_ERR_MSG(extack, "cannot open the storage device");
 		goto err_free;
 	}
+	ret = -EOPNOTSUPP;
+	if (bdev_is_zoned(r->dev.bdev)) {
+		NL_SET_ERR_MSG(extack, "zoned block devices cannot hold storage");
+		goto err_close;
+	}
 	ret = -EINVAL;
+	if (bdev_logical_block_size(r->dev.bdev) > max_lbs) {
+		NL_SET_ERR_MSG(extack, "storage device has larger logical blocks than a volume of the set");
+		goto err_close;
+	}
 	if (start + len < start || start + len > bdev_nr_sectors(r->dev.bdev)) {
 		NL_SET_ERR_MSG(extack, "storage range beyond the end of the device");
 		goto err_close;

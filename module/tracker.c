@@ -5,16 +5,33 @@
  * marking, and noticing an origin that is deleted.
  *
  * Interception: an ftrace ops with IPMODIFY on the exported
- * submit_bio_noacct() moves every call made outside this module, and not from
- * inside a driver's own submit_bio (current->bio_list), to cs_filter().  The
- * filter passes anything that is not a write to a tracked device straight on
- * with a call of submit_bio_noacct() from here, which the ops lets through.
+ * submit_bio_noacct() moves every call made outside this module to
+ * cs_filter(), also the calls a stacking driver (dm, md) or the block layer's
+ * splitting makes from inside a submit_bio (current->bio_list set): a write
+ * dm-linear or raid1 sends to a tracked device is seen like any other.  The
+ * filter passes anything that is not a write to a tracked device, or that it
+ * has seen already (its end_io is ours), straight on with a call of
+ * submit_bio_noacct() from here, which the ops lets through.
+ *
+ * Whatever a write carries, it completes as it would without cowsnap: a
+ * write that may wait (held at take, parked on a busy chunk, copied first)
+ * loses REQ_NOWAIT before it waits, since it goes on from another context
+ * where BLK_STS_AGAIN would fail it; the completion goes through bio_endio()
+ * again with the caller's end_io restored, so chained bios complete in the
+ * kernel's loop, and completions that nest deeper than CS_ENDIO_NEST on one
+ * CPU (a long chain whose first bio finished last) go on from a work item
+ * instead of growing the stack.
+ *
+ * The protocol of the hold gate and the drain is modelled in
+ * model/cowsnap.pml (spin; `make model`): keep the two in step.
  */
 #include <linux/bio.h>
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/ftrace.h>
+#include <linux/llist.h>
 #include <linux/mempool.h>
+#include <linux/percpu.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -43,9 +60,26 @@ noinline void cs_submit_own(struct bio *bio)
 	barrier();
 }
 
-static void wio_end_io(struct bio *bio)
+/* completions nested deeper than this on one CPU go on from endio_work */
+#define CS_ENDIO_NEST	8
+
+static DEFINE_PER_CPU(unsigned int, endio_depth);
+static LLIST_HEAD(endio_later);
+static void endio_later_work(struct work_struct *work);
+static DECLARE_WORK(endio_work, endio_later_work);
+
+/*
+ * Give the bio back its own end_io and complete it through bio_endio(),
+ * whose loop walks a chain without recursion (and, on newer kernels, is the
+ * only caller bio_chain_endio() accepts).  bio_endio() is safe to call a
+ * second time: what it did before end_io (remaining count, integrity,
+ * accounting) is done once.  w goes back to the pool before the inflight
+ * count drops, so that nothing of ours is touched once a drain or the
+ * module's exit may see zero.
+ */
+static void wio_complete(struct cs_wio *w)
 {
-	struct cs_wio *w = bio->bi_private;
+	struct bio *bio = w->bio;
 	struct cs_tracker *t = w->t;
 
 	bio->bi_end_io = w->end_io;
@@ -55,7 +89,51 @@ static void wio_end_io(struct bio *bio)
 	if (atomic_dec_and_test(&t->inflight))
 		wake_up_all(&t->drain_wq);
 	rcu_read_unlock();
-	bio->bi_end_io(bio);
+	bio_endio(bio);
+}
+
+/*
+ * Every tracked write of a chain has this end_io, so a chain whose bios
+ * complete last-to-first would recurse once per bio (thousands for a
+ * discard split into small bios).  Past CS_ENDIO_NEST levels on this CPU the
+ * rest goes on from a work item.  Preemption is off so that the depth is
+ * counted on the CPU it was raised on.
+ */
+static void wio_end_io(struct bio *bio)
+{
+	struct cs_wio *w = bio->bi_private;
+
+	preempt_disable();
+	if (this_cpu_inc_return(endio_depth) > CS_ENDIO_NEST) {
+		if (llist_add(&w->lnode, &endio_later))
+			queue_work(cs_wq, &endio_work);
+	} else {
+		wio_complete(w);
+	}
+	this_cpu_dec(endio_depth);
+	preempt_enable();
+}
+
+static void endio_later_work(struct work_struct *work)
+{
+	struct llist_node *list = llist_reverse_order(llist_del_all(&endio_later));
+	struct cs_wio *w, *n;
+
+	llist_for_each_entry_safe(w, n, list, lnode) {
+		wio_complete(w);
+		cond_resched();
+	}
+}
+
+/*
+ * w may wait from here on (held, parked, copied first): it goes on from
+ * another context, where a REQ_NOWAIT write would fail with BLK_STS_AGAIN
+ * instead of being retried by its submitter.  Called before w is published
+ * anywhere another context can pick it up.
+ */
+void cs_wio_may_wait(struct cs_wio *w)
+{
+	w->bio->bi_opf &= ~REQ_NOWAIT;
 }
 
 /* Past the hold gate: mark changed blocks, copy on write, then submit. */
@@ -106,26 +184,29 @@ static void ready_work(struct work_struct *work)
 	}
 }
 
-/* The target of the redirect: same prototype as submit_bio_noacct(). */
-static noinline void cs_filter(struct bio *bio)
+/*
+ * A write to a tracked device: count it in flight, hold it while a take
+ * holds the tracker, or go on to copy-on-write.  Inside the filter's SRCU
+ * section.
+ */
+static void filter_write(struct cs_tracker *t, struct bio *bio)
 {
-	struct cs_tracker *t;
+	bool nowait = bio->bi_opf & REQ_NOWAIT;
 	struct cs_wio *w;
 	unsigned long flags;
-	int idx;
 
-	if (!op_is_write(bio_op(bio)) || !bio->bi_bdev) {
-		cs_submit_own(bio);
-		return;
+	/*
+	 * A NOWAIT write may not sleep here: the pool's reserve first, and
+	 * only when that is empty too, sleep as a write that waits.  Inside a
+	 * driver's submit_bio (current->bio_list), sleeping here could wait
+	 * for a wio held by a bio queued on that very list; the reserve is far
+	 * larger than what one submit_bio queues.
+	 */
+	w = mempool_alloc(wio_pool, nowait ? GFP_NOWAIT | __GFP_NOWARN : GFP_NOIO);
+	if (!w) {
+		bio->bi_opf &= ~REQ_NOWAIT;
+		w = mempool_alloc(wio_pool, GFP_NOIO);
 	}
-	idx = srcu_read_lock(&filter_srcu);
-	t = xa_load(&trackers, bio->bi_bdev->bd_dev);
-	if (!t) {
-		srcu_read_unlock(&filter_srcu, idx);
-		cs_submit_own(bio);
-		return;
-	}
-	w = mempool_alloc(wio_pool, GFP_NOIO);
 	w->bio = bio;
 	w->t = t;
 	w->spare = NULL;
@@ -140,23 +221,43 @@ static noinline void cs_filter(struct bio *bio)
 	if (READ_ONCE(t->hold)) {
 		spin_lock_irqsave(&t->lock, flags);
 		if (t->hold) {
+			cs_wio_may_wait(w);
 			list_add_tail(&w->node, &t->held);
 			spin_unlock_irqrestore(&t->lock, flags);
 			if (atomic_dec_and_test(&t->inflight))
 				wake_up_all(&t->drain_wq);
-			srcu_read_unlock(&filter_srcu, idx);
 			return;
 		}
 		spin_unlock_irqrestore(&t->lock, flags);
 	}
-	srcu_read_unlock(&filter_srcu, idx);
 	process_write(w);
+}
+
+/*
+ * The target of the redirect: same prototype as submit_bio_noacct().  All
+ * of it, the submission of what passes included, runs inside filter_srcu,
+ * so that module exit (hook_detach()) waits for every task that is in here,
+ * also one sleeping in submit_bio_noacct() for a free tag.
+ */
+static noinline void cs_filter(struct bio *bio)
+{
+	struct cs_tracker *t = NULL;
+	int idx;
+
+	idx = srcu_read_lock(&filter_srcu);
+	if (op_is_write(bio_op(bio)) && bio->bi_bdev && bio->bi_end_io != wio_end_io)
+		t = xa_load(&trackers, bio->bi_bdev->bd_dev);
+	if (t)
+		filter_write(t, bio);
+	else
+		cs_submit_own(bio);
+	srcu_read_unlock(&filter_srcu, idx);
 }
 
 static void notrace submit_hook(unsigned long ip, unsigned long parent_ip,
 				struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
-	if (within_module(parent_ip, THIS_MODULE) || current->bio_list)
+	if (within_module(parent_ip, THIS_MODULE))
 		return;
 	ftrace_regs_set_instruction_pointer(fregs, (unsigned long)cs_filter);
 }
@@ -344,6 +445,12 @@ struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sector
 		if (ret != -ENOMEM)
 			ret = -ENODEV;
 		goto err_free;
+	}
+	ret = -EOPNOTSUPP;
+	if (bdev_is_zoned(t->origin.bdev)) {
+		/* zone resets, finishes and appends cannot be copied first */
+		NL_SET_ERR_MSG(extack, "zoned block devices cannot be snapshotted");
+		goto err_close;
 	}
 	kref_init(&t->kref);
 	t->devt = dev;

@@ -6,7 +6,8 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KVER=$(uname -r)
-KO=$TOP/build/$KVER/cowsnap.ko
+# COWSNAP_BUILD: another build tree (an older module, to see a test fail)
+KO=${COWSNAP_BUILD:-$TOP/build}/$KVER/cowsnap.ko
 NLCTL=$TOP/tests/tools/nlctl
 export TOP KVER KO NLCTL
 
