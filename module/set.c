@@ -23,6 +23,32 @@
 DEFINE_MUTEX(cs_lock);
 static LIST_HEAD(sets);		/* cs_lock */
 static u64 next_set_id = 1;	/* cs_lock */
+/*
+ * portid -> number of sets it owns; changed under cs_lock, read lock-free
+ * by urelease(), which runs for every generic-netlink socket that closes
+ * and must not wait for cs_lock (held through a take) unless the socket
+ * owns a set.
+ */
+static DEFINE_XARRAY(owners);
+
+static int owner_add(u32 portid)
+{
+	unsigned long n = xa_to_value(xa_load(&owners, portid) ?: xa_mk_value(0));
+
+	lockdep_assert_held(&cs_lock);
+	return xa_err(xa_store(&owners, portid, xa_mk_value(n + 1), GFP_KERNEL));
+}
+
+static void owner_drop(u32 portid)
+{
+	unsigned long n = xa_to_value(xa_load(&owners, portid) ?: xa_mk_value(0));
+
+	lockdep_assert_held(&cs_lock);
+	if (n > 1)
+		xa_store(&owners, portid, xa_mk_value(n - 1), GFP_KERNEL);
+	else
+		xa_erase(&owners, portid);
+}
 
 void cs_set_get(struct cs_set *set)
 {
@@ -139,6 +165,10 @@ int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
 	set = kzalloc(sizeof(*set), GFP_KERNEL);
 	if (!set)
 		return -ENOMEM;
+	if (portid && owner_add(portid)) {
+		kfree(set);
+		return -ENOMEM;
+	}
 	kref_init(&set->kref);
 	set->id = next_set_id++;
 	set->state = COWSNAP_SET_DEFINING;
@@ -372,6 +402,10 @@ void cs_set_destroy(struct cs_set *set)
 	lockdep_assert_held(&cs_lock);
 	WRITE_ONCE(set->dead, true);
 	list_del_init(&set->node);
+	if (set->owner_portid) {
+		owner_drop(set->owner_portid);
+		set->owner_portid = 0;
+	}
 	for (i = 0; i < set->nvol; i++) {
 		struct cs_tracker *t = set->vols[i].t;
 		struct cs_snapshot *s = set->vols[i].s;
@@ -453,6 +487,9 @@ static int urelease(struct notifier_block *nb, unsigned long event, void *ptr)
 
 	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC)
 		return NOTIFY_DONE;
+	/* a set_new of this socket cannot run now: it holds the file */
+	if (!xa_load(&owners, n->portid))
+		return NOTIFY_DONE;
 	mutex_lock(&cs_lock);
 	list_for_each_entry_safe(set, tmp, &sets, node) {
 		if (!set->owner_portid || set->owner_portid != n->portid ||
@@ -465,6 +502,7 @@ static int urelease(struct notifier_block *nb, unsigned long event, void *ptr)
 			pr_info("set %llu released with its owner\n", set->id);
 			cs_set_destroy(set);
 		} else {
+			owner_drop(set->owner_portid);
 			set->owner_portid = 0;
 		}
 	}

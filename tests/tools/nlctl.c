@@ -756,7 +756,7 @@ static int cmd_events(struct ctx *c, int argc, char **argv)
 {
 	double deadline = 0, left;
 	long count = 0;
-	int grp, seen = 0, i, ret;
+	int grp, seen = 0, i, ret, err;
 	struct nl_cb *cb;
 
 	for (i = 1; i < argc; i++) {
@@ -775,9 +775,11 @@ static int cmd_events(struct ctx *c, int argc, char **argv)
 		return ENOENT;
 	}
 	nl_socket_disable_seq_check(c->sk);
-	if (nl_socket_add_membership(c->sk, grp)) {
-		fprintf(stderr, "nlctl: cannot join group \"%s\"\n", COWSNAP_GENL_MCGRP_EVENTS);
-		return EIO;
+	err = nl_socket_add_membership(c->sk, grp);
+	if (err) {
+		fprintf(stderr, "nlctl: cannot join group \"%s\": %s\n",
+			COWSNAP_GENL_MCGRP_EVENTS, nl_geterror(err));
+		return err == -NLE_PERM ? EPERM : EIO;
 	}
 	cb = nl_cb_alloc(NL_CB_DEFAULT);
 	if (!cb)
