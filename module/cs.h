@@ -157,6 +157,7 @@ struct cs_wio {
 	bio_end_io_t *end_io;
 	void *private;
 	struct cs_tracker *t;
+	sector_t offset;		/* bio's sectors -> the tracker's (mod 2^64) */
 	u64 next, last;			/* chunks still to check */
 	struct list_head node;		/* held, a busy chunk's waiters, ready */
 	struct llist_node lnode;	/* completion deferred to endio_work */

@@ -42,6 +42,13 @@
 
 /* dev_t -> tracker with users; RCU lookups, stores under cs_lock */
 static DEFINE_XARRAY(trackers);
+/*
+ * dev_t of a whole disk -> how many trackers lie on it (as a value); stores
+ * under cs_lock.  A write through another device of the same disk (the
+ * whole disk of a tracked partition, a partition of a tracked whole disk)
+ * is looked up by place only when the disk has trackers.
+ */
+static DEFINE_XARRAY(disks);
 /* the filter runs inside this, so that unload can wait for it */
 DEFINE_STATIC_SRCU(filter_srcu);
 static struct kmem_cache *wio_cache;
@@ -142,15 +149,16 @@ static void process_write(struct cs_wio *w)
 	struct bio *bio = w->bio;
 	struct cs_tracker *t = w->t;
 	sector_t n = bio_sectors(bio);
+	sector_t sector = bio->bi_iter.bi_sector + w->offset;
 
 	if (n)
-		cs_cbt_mark(&t->cbt, bio->bi_iter.bi_sector, n);
+		cs_cbt_mark(&t->cbt, sector, n);
 	if (!n || !READ_ONCE(t->nlive)) {
 		cs_submit_own(bio);
 		return;
 	}
-	w->next = bio->bi_iter.bi_sector >> t->chunk_shift;
-	w->last = (bio_end_sector(bio) - 1) >> t->chunk_shift;
+	w->next = sector >> t->chunk_shift;
+	w->last = (sector + n - 1) >> t->chunk_shift;
 	if (cs_cow_advance(w))
 		cs_submit_own(bio);
 }
@@ -189,7 +197,7 @@ static void ready_work(struct work_struct *work)
  * holds the tracker, or go on to copy-on-write.  Inside the filter's SRCU
  * section.
  */
-static void filter_write(struct cs_tracker *t, struct bio *bio)
+static void filter_write(struct cs_tracker *t, struct bio *bio, sector_t offset)
 {
 	bool nowait = bio->bi_opf & REQ_NOWAIT;
 	struct cs_wio *w;
@@ -209,6 +217,7 @@ static void filter_write(struct cs_tracker *t, struct bio *bio)
 	}
 	w->bio = bio;
 	w->t = t;
+	w->offset = offset;
 	w->spare = NULL;
 	INIT_LIST_HEAD(&w->node);
 	w->end_io = bio->bi_end_io;
@@ -239,16 +248,66 @@ static void filter_write(struct cs_tracker *t, struct bio *bio)
  * so that module exit (hook_detach()) waits for every task that is in here,
  * also one sleeping in submit_bio_noacct() for a free tag.
  */
+/* Every snapshot of t is invalid: a write reached t that cannot be copied. */
+static void invalidate_all(struct cs_tracker *t, int cause)
+{
+	struct cs_snapshot *s;
+	unsigned long flags;
+
+	spin_lock_irqsave(&t->lock, flags);
+	list_for_each_entry(s, &t->snaps, tnode)
+		cs_set_invalidate(s->set, cause);
+	spin_unlock_irqrestore(&t->lock, flags);
+}
+
+/*
+ * A write to an untracked device of a disk that has trackers: the tracker
+ * whose place holds it (a tracked partition written through its whole
+ * disk, a tracked whole disk written through a partition made after it was
+ * tracked), with the offset from the bio's sectors to the tracker's.  A
+ * write that covers a tracker only in part (across a partition's edge, rare:
+ * a raw copy over the whole disk) cannot be copied first: that tracker's
+ * snapshots turn INVALID and the write goes on.  Inside filter_srcu.
+ */
+static struct cs_tracker *lookup_by_place(struct bio *bio, sector_t *offset)
+{
+	struct block_device *bdev = bio->bi_bdev;
+	sector_t start = bio->bi_iter.bi_sector + bdev->bd_start_sect;
+	sector_t end = start + bio_sectors(bio);
+	struct cs_tracker *t, *found = NULL;
+	unsigned long index;
+
+	xa_for_each(&trackers, index, t) {
+		struct block_device *o = t->origin.bdev;
+		sector_t ts = o->bd_start_sect, te = ts + bdev_nr_sectors(o);
+
+		if (o->bd_disk != bdev->bd_disk || end <= ts || start >= te)
+			continue;
+		if (start >= ts && end <= te) {
+			*offset = bdev->bd_start_sect - ts;
+			found = t;
+			continue;
+		}
+		cs_cbt_mark(&t->cbt, max(start, ts) - ts, min(end, te) - max(start, ts));
+		invalidate_all(t, COWSNAP_INVALID_ORIGIN_IO);
+	}
+	return found;
+}
+
 static noinline void cs_filter(struct bio *bio)
 {
 	struct cs_tracker *t = NULL;
+	sector_t offset = 0;
 	int idx;
 
 	idx = srcu_read_lock(&filter_srcu);
-	if (op_is_write(bio_op(bio)) && bio->bi_bdev && bio->bi_end_io != wio_end_io)
+	if (op_is_write(bio_op(bio)) && bio->bi_bdev && bio->bi_end_io != wio_end_io) {
 		t = xa_load(&trackers, bio->bi_bdev->bd_dev);
+		if (!t && xa_load(&disks, disk_devt(bio->bi_bdev->bd_disk)))
+			t = lookup_by_place(bio, &offset);
+	}
 	if (t)
-		filter_write(t, bio);
+		filter_write(t, bio, offset);
 	else
 		cs_submit_own(bio);
 	srcu_read_unlock(&filter_srcu, idx);
@@ -382,6 +441,44 @@ void cs_tracker_put(struct cs_tracker *t)
 	kref_put(&t->kref, tracker_free);
 }
 
+static int disk_count(dev_t disk, int delta)
+{
+	unsigned long n = xa_to_value(xa_load(&disks, disk) ?: xa_mk_value(0));
+
+	lockdep_assert_held(&cs_lock);
+	n += delta;
+	if (!n) {
+		xa_erase(&disks, disk);
+		return 0;
+	}
+	return xa_err(xa_store(&disks, disk, xa_mk_value(n), GFP_KERNEL));
+}
+
+/* Does a tracker other than t lie on bdev's sectors of its disk? */
+static bool place_tracked(struct block_device *bdev)
+{
+	sector_t s = bdev->bd_start_sect, e = s + bdev_nr_sectors(bdev);
+	struct cs_tracker *t;
+	unsigned long index;
+
+	lockdep_assert_held(&cs_lock);
+	xa_for_each(&trackers, index, t) {
+		struct block_device *o = t->origin.bdev;
+
+		if (o->bd_disk == bdev->bd_disk && o->bd_start_sect < e &&
+		    s < o->bd_start_sect + bdev_nr_sectors(o))
+			return true;
+	}
+	return false;
+}
+
+static bool has_partitions(struct gendisk *disk)
+{
+	unsigned long index = 1;
+
+	return xa_find(&disk->part_tbl, &index, ULONG_MAX, XA_PRESENT);
+}
+
 struct cs_tracker *cs_tracker_lookup(dev_t dev)
 {
 	lockdep_assert_held(&cs_lock);
@@ -452,6 +549,16 @@ struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sector
 		NL_SET_ERR_MSG(extack, "zoned block devices cannot be snapshotted");
 		goto err_close;
 	}
+	ret = -EBUSY;
+	if (!bdev_is_partition(t->origin.bdev) && has_partitions(t->origin.bdev->bd_disk)) {
+		/* their filesystems would not be frozen with the disk */
+		NL_SET_ERR_MSG(extack, "the disk has partitions: snapshot the partitions");
+		goto err_close;
+	}
+	if (place_tracked(t->origin.bdev)) {
+		NL_SET_ERR_MSG(extack, "a partition or the whole disk of this device is tracked");
+		goto err_close;
+	}
 	kref_init(&t->kref);
 	t->devt = dev;
 	snprintf(t->name, sizeof(t->name), "%pg", t->origin.bdev);
@@ -467,10 +574,14 @@ struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sector
 	ret = cs_cbt_init(&t->cbt, bdev_nr_sectors(t->origin.bdev), t->chunk_shift);
 	if (ret)
 		goto err_close;
+	ret = disk_count(disk_devt(t->origin.bdev->bd_disk), 1);
+	if (ret)
+		goto err_cbt;
 	atomic_inc(&ntrackers);
 	ret = xa_insert(&trackers, dev, t, GFP_KERNEL);
 	if (ret) {
 		atomic_dec(&ntrackers);
+		disk_count(disk_devt(t->origin.bdev->bd_disk), -1);
 		goto err_cbt;
 	}
 	wait_untracked_writes(t);
@@ -504,6 +615,7 @@ void cs_tracker_unuse(struct cs_tracker *t)
 	if (t->users && --t->users)
 		return;
 	xa_erase(&trackers, t->devt);
+	disk_count(disk_devt(t->origin.bdev->bd_disk), -1);
 	synchronize_srcu(&filter_srcu);
 	wait_event(t->drain_wq, !atomic_read(&t->inflight));
 	cs_tracker_put(t);
