@@ -58,6 +58,7 @@ extern struct mutex cs_lock;
 struct cs_cbt {
 	u8 *map;
 	u64 chunks;
+	sector_t sectors;	/* origin size the map was made for */
 	unsigned int shift;	/* chunk = sector >> shift */
 	u8 seq;
 	uuid_t generation;
@@ -65,6 +66,8 @@ struct cs_cbt {
 
 int cs_cbt_init(struct cs_cbt *cbt, sector_t sectors, unsigned int shift);
 void cs_cbt_free(struct cs_cbt *cbt);
+u8 *cs_cbt_prepare(const struct cs_cbt *cbt, sector_t sectors);
+u8 *cs_cbt_switch(struct cs_cbt *cbt, u8 *map, sector_t sectors);
 void cs_cbt_mark(struct cs_cbt *cbt, sector_t sector, sector_t count);
 /* at take, writes drained: returns the sequence the snapshot compares with */
 u8 cs_cbt_take(struct cs_cbt *cbt, uuid_t *generation);
@@ -290,6 +293,7 @@ void cs_tracker_remove_snapshot(struct cs_tracker *t, struct cs_snapshot *s);
 void cs_submit_own(struct bio *bio);
 void cs_tracker_write_ready(struct cs_wio *w);
 void cs_wio_may_wait(struct cs_wio *w);
+void cs_tracker_free_map(u8 *map);
 
 /* snapshot.c */
 int cs_snapshot_init(void);

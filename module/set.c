@@ -297,8 +297,22 @@ static void thaw(struct cs_set *set, unsigned int n)
 	}
 }
 
+struct cs_take_map {
+	u8 *map;
+	sector_t sectors;
+};
+
+/* Maps prepared and not used, or replaced at the take. */
+static void free_maps(struct cs_take_map *maps, unsigned int n)
+{
+	while (n--)
+		cs_tracker_free_map(maps[n].map);
+	kfree(maps);
+}
+
 int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
 {
+	struct cs_take_map *maps;
 	unsigned int i, frozen = 0;
 	unsigned long deadline;
 	int ret;
@@ -316,9 +330,21 @@ int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
 		NL_SET_ERR_MSG(extack, "set has no storage");
 		return -EINVAL;
 	}
+	/* a new changed-block map for each origin that changed size */
+	maps = kcalloc(set->nvol, sizeof(*maps), GFP_KERNEL);
+	if (!maps)
+		return -ENOMEM;
 	for (i = 0; i < set->nvol; i++) {
-		struct cs_snapshot *s = cs_snapshot_create(set, set->vols[i].t);
+		struct cs_tracker *t = set->vols[i].t;
+		struct cs_snapshot *s;
 
+		maps[i].sectors = bdev_nr_sectors(t->origin.bdev);
+		maps[i].map = cs_cbt_prepare(&t->cbt, maps[i].sectors);
+		if (maps[i].sectors != t->cbt.sectors && !maps[i].map) {
+			ret = -ENOMEM;
+			goto err_snap;
+		}
+		s = cs_snapshot_create(set, t);
 		if (IS_ERR(s)) {
 			ret = PTR_ERR(s);
 			goto err_snap;
@@ -353,6 +379,9 @@ int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
 			s->sectors = bdev_nr_sectors(t->origin.bdev);
 			s->nr_chunks = (s->sectors + set->chunk_sectors - 1) >>
 				       t->chunk_shift;
+			if (maps[i].map)
+				maps[i].map = cs_cbt_switch(&t->cbt, maps[i].map,
+							    maps[i].sectors);
 			s->cbt_seq = cs_cbt_take(&t->cbt, &s->cbt_generation);
 			cs_tracker_add_snapshot(t, s);
 		}
@@ -377,9 +406,11 @@ err_thaw:
 		if (ret) {
 			NL_SET_ERR_MSG(extack, "cannot create the image disk");
 			cs_set_invalidate(set, COWSNAP_INVALID_NOMEM);
+			free_maps(maps, set->nvol);
 			return ret;
 		}
 	}
+	free_maps(maps, set->nvol);
 	pr_info("set %llu taken: %u volume(s)\n", set->id, set->nvol);
 	cs_netlink_event(COWSNAP_CMD_EVENT_SET_TAKEN, set, NULL, GFP_KERNEL);
 	return 0;
@@ -391,6 +422,7 @@ err_snap:
 			set->vols[i].s = NULL;
 		}
 	}
+	free_maps(maps, set->nvol);
 	return ret;
 }
 

@@ -36,6 +36,7 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/srcu.h>
+#include <linux/vmalloc.h>
 #include <linux/xarray.h>
 
 #include "cs.h"
@@ -621,6 +622,19 @@ void cs_tracker_unuse(struct cs_tracker *t)
 	cs_tracker_put(t);
 	if (xa_empty(&trackers))
 		hook_detach();
+}
+
+/*
+ * A changed-block map replaced at a take: writes made through another device
+ * of the disk (lookup_by_place()) mark without the hold gate, inside
+ * filter_srcu.  Free it once none can hold it.
+ */
+void cs_tracker_free_map(u8 *map)
+{
+	if (!map)
+		return;
+	synchronize_srcu(&filter_srcu);
+	vfree(map);
 }
 
 /* Start holding new writes; the caller then drains. */
