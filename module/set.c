@@ -10,6 +10,7 @@
  * release the held writes, thaw.  Every step is undone on any failure, and
  * nothing stays frozen or held past the take.
  */
+#include <linux/completion.h>
 #include <linux/jiffies.h>
 #include <linux/module.h>
 #include <linux/netlink.h>
@@ -287,14 +288,85 @@ int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 			      overlaps_tracked, NULL, extack);
 }
 
-static void thaw(struct cs_set *set, unsigned int n)
+/* Thaw the first n volumes of order, last frozen first. */
+static void thaw(struct cs_set *set, const u8 *order, unsigned int n)
 {
 	while (n--) {
-		int ret = bdev_thaw(set->vols[n].t->origin.bdev);
+		struct cs_tracker *t = set->vols[order[n]].t;
+		int ret = bdev_thaw(t->origin.bdev);
 
 		if (ret && ret != -EINVAL)
-			pr_warn("thawing %s failed: %d\n", set->vols[n].t->name, ret);
+			pr_warn("thawing %s failed: %d\n", t->name, ret);
 	}
+}
+
+struct cs_freeze {
+	struct work_struct work;
+	struct block_device *bdev;
+	struct completion done;
+	int ret;
+};
+
+static void freeze_work(struct work_struct *work)
+{
+	struct cs_freeze *f = container_of(work, struct cs_freeze, work);
+
+	f->ret = bdev_freeze(f->bdev);
+	complete(&f->done);
+}
+
+/*
+ * Freeze every volume's filesystem, in an order that works.  A volume can
+ * depend on another of the set: a loop device backed by a file on it cannot
+ * freeze (its filesystem's last writes go to that file) once the other is
+ * frozen.  Each freeze runs in a work item and gets the hold time; one that
+ * does not finish by then is stuck behind a volume frozen before it: the
+ * volumes frozen so far are thawed (which lets it finish), it is thawed
+ * too, and the round starts again with it first.  After as many rounds as
+ * volumes, the take fails.  Nothing stays frozen on any path.  On success
+ * order[] is the order the volumes were frozen in.
+ */
+static int freeze_all(struct cs_set *set, u8 *order, struct netlink_ext_ack *extack)
+{
+	unsigned long wait = msecs_to_jiffies(set->hold_ms);
+	unsigned int round, k, j;
+	struct cs_freeze f;
+
+	for (round = 0; round < set->nvol; round++) {
+		for (k = 0; k < set->nvol; k++) {
+			struct cs_tracker *t = set->vols[order[k]].t;
+
+			INIT_WORK_ONSTACK(&f.work, freeze_work);
+			init_completion(&f.done);
+			f.bdev = t->origin.bdev;
+			queue_work(system_unbound_wq, &f.work);
+			if (wait_for_completion_timeout(&f.done, wait)) {
+				flush_work(&f.work);
+				destroy_work_on_stack(&f.work);
+				if (!f.ret)
+					continue;
+				thaw(set, order, k);
+				NL_SET_ERR_MSG(extack, "freezing a volume failed");
+				return f.ret;
+			}
+			pr_info("set %llu: freezing %s waits for a volume frozen before it; trying it first\n",
+				set->id, t->name);
+			thaw(set, order, k);
+			wait_for_completion(&f.done);
+			flush_work(&f.work);
+			destroy_work_on_stack(&f.work);
+			if (!f.ret)
+				bdev_thaw(t->origin.bdev);
+			j = order[k];
+			memmove(order + 1, order, k);
+			order[0] = j;
+			break;
+		}
+		if (k == set->nvol)
+			return 0;
+	}
+	NL_SET_ERR_MSG(extack, "freezing the volumes did not finish in any order (a volume depends on another?)");
+	return -ETIMEDOUT;
 }
 
 struct cs_take_map {
@@ -313,6 +385,7 @@ static void free_maps(struct cs_take_map *maps, unsigned int n)
 int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
 {
 	struct cs_take_map *maps;
+	u8 order[CS_MAX_VOLUMES];
 	unsigned int i, frozen = 0;
 	unsigned long deadline;
 	int ret;
@@ -352,16 +425,15 @@ int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
 		set->vols[i].s = s;
 	}
 
+	for (i = 0; i < set->nvol; i++)
+		order[i] = i;
 	if (!(flags & COWSNAP_TAKE_F_NO_FREEZE)) {
-		for (; frozen < set->nvol; frozen++) {
-			ret = bdev_freeze(set->vols[frozen].t->origin.bdev);
-			if (ret) {
-				NL_SET_ERR_MSG(extack, "freezing a volume failed");
-				goto err_thaw;
-			}
-		}
+		ret = freeze_all(set, order, extack);
+		if (ret)
+			goto err_thaw;
+		frozen = set->nvol;
 	}
-	/* the freeze cannot be bounded; the hold is, from here */
+	/* the hold is bounded from here */
 	deadline = jiffies + msecs_to_jiffies(set->hold_ms);
 	for (i = 0; i < set->nvol; i++)
 		cs_tracker_hold(set->vols[i].t);
@@ -391,7 +463,7 @@ int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
 	for (i = 0; i < set->nvol; i++)
 		cs_tracker_release_held(set->vols[i].t);
 err_thaw:
-	thaw(set, frozen);
+	thaw(set, order, frozen);
 	if (ret)
 		goto err_snap;
 
