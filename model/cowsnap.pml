@@ -1,0 +1,532 @@
+/*
+ * cowsnap.pml: a model of cowsnap's hold/drain/take protocol and of the
+ * chunk state machine of the copy-on-write engine, for spin.  `make model'
+ * (model/run) verifies it exhaustively and checks that each known-bad
+ * variant below is caught.
+ *
+ * Keep it in step with the module.  What stands for what:
+ *
+ *   proctype write    one origin write: cs_filter() (the hold gate: count
+ *                     in inflight, then look at hold), process_write(),
+ *                     cs_cow_advance() (start copies, park on a busy chunk),
+ *                     the rerun from ready_work(), cs_submit_own() and
+ *                     wio_end_io() (tracker.c, snapshot.c)
+ *   proctype take     cs_set_take() (set.c) with cs_tracker_hold(),
+ *                     cs_tracker_drain() (bounded: the timeout branch),
+ *                     cs_tracker_add_snapshot() (the instant) and
+ *                     cs_tracker_release_held() (tracker.c); cs_image_add()
+ *   proctype cow      one copy, a cs_chunk's work: cow_read(), cow_store()
+ *                     (targets picked with snap_needs(); storage full or an
+ *                     I/O error: cs_set_invalidate()), cow_finish()
+ *                     (snapshot.c)
+ *   proctype reader   one image read: cs_snapshot_read() with its pins,
+ *                     its check of set->cause and set->dead before them and
+ *                     again after them, read_end() and unpin() (snapshot.c)
+ *   proctype admin    cs_set_destroy() (set.c; cs_tracker_remove_snapshot())
+ *                     or a cs_set_invalidate() from elsewhere (the set's
+ *                     other volume, origin deleted)
+ *   inline unbusy     chunk_idle_locked() + the cs_chunk_free() of
+ *                     chunk_done(); NEED() is need_copy()/snap_needs()
+ *
+ * Abstraction: one origin of NC chunks, under one set with one snapshot
+ * (the take's hold, drain and release are loops over the set's volumes in
+ * the module; rule 3, one instant for several volumes, is not modelled).
+ * A chunk's data is a version number; a write writes its own version.
+ * What the module does under cs_tracker.lock is one atomic step here (a
+ * spinlock: nothing inside it waits); what it does without the lock (the
+ * lock-free reads of hold and nlive, the I/O, set->cause and set->dead) is
+ * a step of its own, so that spin interleaves it.  Where the module takes
+ * two steps that nothing could tell apart, they are one here, to keep the
+ * state space small; each such place says why.  Spin's memory is
+ * sequentially consistent: a barrier is the order of two steps, a missing
+ * one is modelled by swapping them (COUNT_BEFORE_HOLD_CHECK).  Memory
+ * allocation never fails (mempools).  A busy chunk's waiters are a bitmask
+ * of writes; t->ready, another one that parked writes wait on.
+ *
+ * What is checked:
+ *   Rule 1 (a snapshot is immutable): every image read that succeeds
+ *     returns, for each chunk, the version the origin held at the instant
+ *     of the take (assert(!stale)); and at the instant no write is between
+ *     the gate and its completion (assert(drained)).
+ *   Rule 2 (the origin never loses a write): every write reaches the origin
+ *     and completes; none stays held or parked (a process that cannot end
+ *     is an invalid end state for spin), nothing is left held or counted,
+ *     and at the end the origin holds the last version written.  The write
+ *     path has no failure branch to take: a failed copy invalidates the set.
+ *   Chunks: an entry leaves the busy table (to be freed) only while it is
+ *     still in it, so never twice (assert(busy[c]) in unbusy), and none is
+ *     left in it at the end.
+ *
+ * The switches select known bugs (model/run verifies each must fail):
+ *   RECHECK_AFTER_PIN=0        an image read trusts its check of set->cause
+ *                              and set->dead made before it pinned the
+ *                              chunks: a write let through by an
+ *                              invalidation or a destroy in between reaches
+ *                              the read as success
+ *   WRITE_WAITS_FOR_READERS=0  a write waits for a busy chunk's copy but
+ *                              not for the image reads pinning it
+ *   COUNT_BEFORE_HOLD_CHECK=0  cs_filter() looks at hold before its inflight
+ *                              increment is visible (the smp_mb pair broken)
+ *   IDLE_UNDER_LOCK=0          cow_finish() and unpin() decide that a chunk
+ *                              is idle after dropping the tracker lock
+ *   RELEASE_ON_TIMEOUT=0       a take whose drain timed out returns without
+ *                              releasing the writes it held
+ */
+
+#ifndef RECHECK_AFTER_PIN
+#define RECHECK_AFTER_PIN 1
+#endif
+#ifndef WRITE_WAITS_FOR_READERS
+#define WRITE_WAITS_FOR_READERS 1
+#endif
+#ifndef COUNT_BEFORE_HOLD_CHECK
+#define COUNT_BEFORE_HOLD_CHECK 1
+#endif
+#ifndef IDLE_UNDER_LOCK
+#define IDLE_UNDER_LOCK 1
+#endif
+#ifndef RELEASE_ON_TIMEOUT
+#define RELEASE_ON_TIMEOUT 1
+#endif
+
+#define NC	2	/* chunks of the origin */
+#define NW	3	/* origin writes */
+#ifndef NR
+#define NR	1	/* image reads: 1, or 2 (model/run --deep) */
+#endif
+#define NONE	255
+
+/* the writes: chunks [wfirst, wlast], the version written, and the write
+ * that must complete before this one is issued (NW: none) */
+byte wfirst[NW], wlast[NW], wver[NW], wafter[NW];
+/* write states (ghost): INGATE counted, not past the gate yet; PASSED past
+ * the gate (hold seen clear, or released), not completed */
+mtype = { IDLE, INGATE, HELD, PASSED, DONE };
+mtype wst[NW];
+
+/* the origin, and the snapshot's data */
+byte origin[NC];
+byte snapv[NC];		/* ghost: the origin at the instant of the take */
+byte store[NC];		/* the chunk in the set's storage */
+bool mapped[NC];	/* s->map holds the chunk's slot */
+
+/* the tracker */
+byte inflight;		/* t->inflight */
+bool hold;		/* t->hold */
+byte held;		/* t->held, a bitmask of writes */
+byte go;		/* held writes handed to process_write() by release_held */
+bool live;		/* the snapshot is on t->snaps */
+byte nlive;		/* t->nlive */
+/* the busy table: at most one cs_chunk per chunk index */
+bool busy[NC];		/* in t->busy */
+bool copying[NC];
+byte readers[NC];
+byte waiters[NC];	/* bitmask of parked writes */
+byte ready;		/* t->ready: woken writes, to be run again */
+
+/* the set */
+bool cause;		/* set->cause != 0: INVALID */
+bool dead;		/* set->dead: destroyed */
+bool taken;		/* the instant happened */
+bool image;		/* the image disk exists */
+bool takedone;
+
+/* ghost: what has ended, for the checks at the end */
+byte wdone, rdone, cows;
+bool admindone;
+
+/* cs_filter()'s lock-free look at hold: past it, a write that saw no hold
+ * is on its way to the origin (PASSED) */
+#define GATE(h)	atomic { h = hold; if :: !h -> wst[id] = PASSED :: else fi }
+#define NEED(c)	(live && !cause && !mapped[c])
+#define BIT(i)	(1 << (i))
+
+/* Take chunk c's entry out of the table (chunk_idle_locked()) to free it
+ * (chunk_done()): it must still be there, or someone freed it before.  (An
+ * entry allocated again for c meanwhile is not idle: it is copied or read.) */
+inline unbusy(c, wake)
+{
+	assert(busy[c]);
+	busy[c] = false;
+	wake = waiters[c];
+	waiters[c] = 0
+}
+
+/*
+ * cs_set_take() for a set of one volume.  The freeze is not modelled (the
+ * filesystem's part); the hold is what makes the instant.
+ */
+proctype take()
+{
+	byte w, c, list;
+	bool drained;
+
+	/* cs_tracker_hold(): hold = true under the lock, then smp_mb() */
+	hold = true;
+	/* cs_tracker_drain(): wait_event_timeout(inflight == 0), bounded */
+	if
+	:: inflight == 0 ->
+		/* the instant: cs_tracker_add_snapshot() under the lock.  Every
+		 * write that passed the gate has completed: rule 1's "drained"
+		 * (one still INGATE sees hold, and is held) */
+		atomic {
+			drained = true;
+			for (w : 0 .. NW - 1) {
+				drained = drained && wst[w] != PASSED
+			}
+			assert(drained);
+			drained = false;
+			for (c : 0 .. NC - 1) {
+				snapv[c] = origin[c]
+			}
+			live = true;
+			nlive = 1;
+			taken = true
+		}
+	:: true ->	/* the deadline passed: -ETIMEDOUT, the take fails */
+#if !RELEASE_ON_TIMEOUT
+		takedone = true;
+		goto failed;
+#endif
+		skip
+	fi;
+	/* cs_tracker_release_held(): the held writes go on, counted again; then
+	 * the images (cs_image_add(), only for a taken set).  One step: no
+	 * drain runs now that could tell the parts apart. */
+	atomic {
+		hold = false;
+		list = held;
+		held = 0;
+		for (w : 0 .. NW - 1) {
+			if
+			:: list & BIT(w) ->
+				inflight++;
+				wst[w] = PASSED;
+				go = go | BIT(w)
+			:: else
+			fi
+		}
+		list = 0;
+		image = taken;
+		takedone = true
+	}
+#if !RELEASE_ON_TIMEOUT
+failed:
+#endif
+	skip
+}
+
+proctype write(byte id)
+{
+	byte c, blocked, started;
+	bool h, parked, done;
+
+	/* cs_filter(), once the write this one depends on (if any) completed:
+	 * count the write, then look at hold; cs_tracker_hold() sets hold,
+	 * then the drain reads inflight: one of the two sees the other */
+#if COUNT_BEFORE_HOLD_CHECK
+	atomic {
+		wafter[id] == NW || wst[wafter[id]] == DONE;
+		inflight++;
+		wst[id] = INGATE
+	}
+	GATE(h);
+#else
+	atomic {
+		wafter[id] == NW || wst[wafter[id]] == DONE;
+		GATE(h)
+	}
+	inflight++;
+#endif
+	if
+	:: h ->
+		/* under the lock: still held?  Then on t->held, uncounted */
+		atomic {
+			if
+			:: hold ->
+				held = held | BIT(id);
+				inflight--;
+				wst[id] = HELD
+			:: else ->
+				h = false;
+				wst[id] = PASSED
+			fi
+		}
+	:: else
+	fi;
+	/* process_write() looks at nlive without the lock; a held write does
+	 * so once cs_tracker_release_held() counted it again and let it go */
+	if
+	:: h ->
+		atomic {
+			go & BIT(id);
+			go = go & ~BIT(id);
+			done = nlive == 0;
+			c = wfirst[id]
+		}
+	:: else ->
+		atomic {
+			done = nlive == 0;
+			c = wfirst[id]
+		}
+	fi;
+
+	/* cs_cow_advance(): a pass over the chunks from w->next (c) under the
+	 * lock; again after starting copies, and when parked, once
+	 * chunk_done() -> cs_tracker_write_ready() -> ready_work() runs it */
+	do
+	:: done -> break
+	:: atomic {
+		!done && (!parked || (ready & BIT(id))) ->
+		ready = ready & ~BIT(id);
+		parked = false;
+		blocked = NONE;
+		started = 0;
+		for (c : c .. wlast[id]) {
+			if
+#if WRITE_WAITS_FOR_READERS
+			:: !busy[c] && !NEED(c) ->
+#else
+			:: (!busy[c] || !copying[c]) && !NEED(c) ->
+#endif
+				skip	/* nothing to copy or to wait for */
+			:: else ->
+				if
+				:: !busy[c] ->
+					/* a new cs_chunk; cow_start() */
+					busy[c] = true;
+					copying[c] = true;
+					started++;
+					cows++;
+					run cow(c)
+				:: busy[c] && !copying[c] && NEED(c) ->
+					/* pinned by a read: copy it too */
+					copying[c] = true;
+					started++;
+					cows++;
+					run cow(c)
+				:: else	/* being copied or read: wait */
+				fi;
+				if
+				:: blocked == NONE -> blocked = c
+				:: else
+				fi
+			fi
+		}
+		/* park on the first chunk to wait for (w->next), unless copies
+		 * were started: they run first (cow_read()), the next pass parks */
+		if
+		:: blocked == NONE -> done = true
+		:: else ->
+			c = blocked;
+			if
+			:: started == 0 ->
+				waiters[c] = waiters[c] | BIT(id);
+				parked = true
+			:: else
+			fi
+		fi
+	   }
+	od;
+
+	/* cs_submit_own(): the origin write.  Its completion, wio_end_io(),
+	 * is the same step: only a drain could tell them apart, and it waits
+	 * for the completion. */
+	atomic {
+		for (c : wfirst[id] .. wlast[id]) {
+			origin[c] = wver[id]
+		}
+		c = 0; blocked = 0; started = 0; h = false; done = false;
+		inflight--;
+		wst[id] = DONE;
+		wdone++
+	}
+}
+
+/* A copy of chunk c: cow_read(), cow_store(), cow_finish(). */
+proctype cow(byte c)
+{
+	byte wake;
+
+	/* cow_read(), cow_store() (pick the live snapshots that still need
+	 * the chunk, under the lock; write it to their storage) and the
+	 * xa_store() into s->map of cow_finish(), as one step: the origin
+	 * cannot change while the chunk is copied (every write to it waits:
+	 * the assertions of rule 1 check that), and nothing reads store[c]
+	 * unless mapped[c]. */
+	atomic {
+		if
+		:: NEED(c) ->
+			if
+			:: store[c] = origin[c];
+				mapped[c] = true
+			:: cause = true	/* no slot, or an I/O error: invalid */
+			fi
+		:: else
+		fi
+	}
+	/* cow_finish(): no longer copying; idle?  chunk_done() then wakes the
+	 * waiters (ready_work() continues them) and frees the entry */
+#if IDLE_UNDER_LOCK
+	atomic {
+		copying[c] = false;
+		if
+		:: readers[c] == 0 -> unbusy(c, wake)
+		:: else
+		fi;
+		ready = ready | wake;
+		cows--
+	}
+#else
+	atomic { copying[c] = false }
+	atomic {
+		if
+		:: !copying[c] && readers[c] == 0 -> unbusy(c, wake)
+		:: else
+		fi;
+		ready = ready | wake;
+		cows--
+	}
+#endif
+}
+
+/* An image read of chunks [first, last]: cs_snapshot_read(). */
+proctype reader(byte first; byte last)
+{
+	byte c, wake;
+	bool pinned, stale;
+
+	atomic {
+		takedone;
+		if
+		:: !image -> goto out	/* the take failed: no image */
+		:: cause || dead -> goto eio
+		:: else
+		fi
+	}
+	for (c : first .. last) {
+		/* Under the lock: a chunk in s->map is read from storage (it
+		 * never moves; the read is this same step), any other is pinned.
+		 * (The module first looks at s->map without the lock; a chunk
+		 * once mapped stays mapped, so that changes nothing.) */
+		atomic {
+			if
+			:: mapped[c] ->
+				stale = stale || store[c] != snapv[c]
+			:: else ->
+				busy[c] = true;
+				readers[c]++;
+				pinned = true
+			fi
+		}
+		/* the clone reads the origin; read_end() -> unpin(); the data
+		 * is stale if it is not what the chunk held at the take */
+		if
+		:: pinned ->
+#if IDLE_UNDER_LOCK
+			atomic {
+				stale = stale || origin[c] != snapv[c];
+				readers[c]--;
+				if
+				:: !copying[c] && readers[c] == 0 -> unbusy(c, wake)
+				:: else
+				fi;
+				ready = ready | wake;
+				pinned = false;
+				wake = 0
+			}
+#else
+			atomic {
+				stale = stale || origin[c] != snapv[c];
+				readers[c]--
+			}
+			atomic {
+				if
+				:: !copying[c] && readers[c] == 0 -> unbusy(c, wake)
+				:: else
+				fi;
+				ready = ready | wake;
+				pinned = false;
+				wake = 0
+			}
+#endif
+		:: else
+		fi
+	}
+	/* the parent bio completes */
+	atomic {
+#if RECHECK_AFTER_PIN
+		/* the chunks were pinned while the set was still valid: from
+		 * the pin on, no write could pass them uncopied; before it,
+		 * only one that the set's invalidation or destruction let
+		 * through, which shows here */
+		if
+		:: cause || dead -> goto eio
+		:: else
+		fi;
+#endif
+		/* success: rule 1 */
+		assert(!stale);
+		goto out
+	}
+eio:
+	skip;
+out:
+	rdone++
+}
+
+/* cs_set_destroy() or an invalidation from elsewhere, at any moment after
+ * the take (destroy holds cs_lock, so it comes after the whole take) */
+proctype admin()
+{
+	if
+	:: image ->
+		dead = true;
+		/* cs_tracker_remove_snapshot(): copies may be in flight */
+		atomic {
+			if
+			:: live -> live = false; nlive--
+			:: else
+			fi
+		}
+	:: taken -> cause = true
+	:: true
+	fi;
+	admindone = true
+}
+
+init {
+	byte c;
+
+	atomic {
+		/* w0 spans both chunks; w1 races it on chunk 1; w2 rewrites
+		 * chunk 0 once w0 has completed */
+		wfirst[0] = 0; wlast[0] = 1; wver[0] = 1; wafter[0] = NW;
+		wfirst[1] = 1; wlast[1] = 1; wver[1] = 2; wafter[1] = NW;
+		wfirst[2] = 0; wlast[2] = 0; wver[2] = 3; wafter[2] = 0;
+		wst[0] = IDLE; wst[1] = IDLE; wst[2] = IDLE;
+		run take();
+		run admin();
+		run write(0);
+		run write(1);
+		run write(2);
+		run reader(0, 1);
+#if NR > 1
+		/* a second read pins chunk 1 with the first */
+		run reader(1, 1);
+#endif
+		skip
+	}
+	/* everything ended (an invalid end state otherwise) */
+	wdone == NW && rdone == NR && takedone && admindone && cows == 0;
+	/* rule 2: the origin holds the last version written to each chunk */
+	assert(origin[0] == 3);
+	assert(origin[1] == 1 || origin[1] == 2);
+	/* nothing is left held, counted, parked or busy */
+	assert(!hold);
+	assert(held == 0 && go == 0);
+	assert(inflight == 0 && ready == 0);
+	for (c : 0 .. NC - 1) {
+		assert(!busy[c] && waiters[c] == 0 && readers[c] == 0)
+	}
+}
