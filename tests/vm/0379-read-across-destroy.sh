@@ -1,0 +1,36 @@
+#!/bin/bash
+# Issue 10, item 10: an image read that passed the set's state check and is
+# still running when the set is destroyed (or turns INVALID) must not return
+# success: once the set is gone its chunks are no longer copied, and its
+# storage may go to another set.  The origin under dm-delay (3 s a read):
+# a read of the image is under way when SET_DESTROY returns; it must fail
+# with EIO.
+# timeout: 120
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/03-helpers.bash"
+
+need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
+brd 2 64
+load_module_03
+modprobe dm-delay
+dmsetup create cs0379 --table "0 131072 delay /dev/ram0 0 3000 /dev/ram0 0 0" || fail "dm-delay"
+on_exit "dmsetup remove cs0379"
+dmsetup mknodes cs0379
+dev=/dev/mapper/cs0379
+wait_for 5 test -b "$dev" || fail "no $dev"
+
+sess_start
+new_set --chunk-sectors 128
+s add-volume "$SET" "$dev"
+s add-storage "$SET" /dev/ram1 0 65536
+s take "$SET"
+img=$(image_of "$SET" "$dev")
+dd if="$img" of="$T/out" bs=64k count=1 iflag=direct status=none 2> "$T/err" &
+rd=$!
+sleep 1
+s destroy "$SET"
+if wait "$rd"; then
+	fail "a read of the image under way across its set's destroy succeeded"
+fi
+grep -q "Input/output error" "$T/err" || fail "the read failed, but not with EIO: $(cat "$T/err")"
+sess_kill
