@@ -43,6 +43,7 @@ extern unsigned int cs_chunk_sectors;
 extern unsigned int cs_max_snapshots_per_volume;
 extern unsigned int cs_low_water_percent;
 extern unsigned int cs_hold_ms;
+extern unsigned int cs_test_defer_reads;
 
 extern struct workqueue_struct *cs_wq;
 extern struct mutex cs_lock;
@@ -222,6 +223,9 @@ struct cs_snapshot {
 	struct gendisk *disk;		/* cs_lock */
 	int minor;
 	struct work_struct free_work;
+	spinlock_t read_lock;		/* deferred */
+	struct bio_list deferred;	/* image reads waiting for read_work */
+	struct work_struct read_work;
 };
 
 struct cs_set_vol {

@@ -43,6 +43,9 @@ static mempool_t *chunk_pool;
 static mempool_t *page_pool;
 static struct bio_set cow_bs;		/* copies: reads and writes of chunks */
 static struct bio_set read_bs;		/* image reads: clones */
+/* image reads that wait for a chunk entry: one at a time, see read_image() */
+static struct workqueue_struct *read_wq;
+static atomic_t read_tries = ATOMIC_INIT(0);
 
 static void cow_work(struct work_struct *work);
 
@@ -605,11 +608,74 @@ static void read_run(struct cs_snapshot *s, struct bio *bio, sector_t off,
 }
 
 /*
+ * An entry to pin a chunk with, without waiting.  cs_test_defer_reads (a
+ * test knob) makes every Nth try fail, so that the deferred path runs.
+ */
+static struct cs_chunk *read_spare_nowait(void)
+{
+	unsigned int n = READ_ONCE(cs_test_defer_reads);
+	struct cs_chunk *e;
+
+	if (n && !(atomic_inc_return(&read_tries) % n))
+		return NULL;
+	e = chunk_alloc_nowait();
+	if (!e) {
+		e = mempool_alloc(chunk_pool, GFP_NOWAIT | __GFP_NOWARN);
+		if (e)
+			chunk_init(e);
+	}
+	return e;
+}
+
+/* The rest of bio, from done sectors on, goes on from read_work(). */
+static void read_defer(struct cs_snapshot *s, struct bio *bio, sector_t done)
+{
+	unsigned long flags;
+
+	if (done)
+		bio_advance(bio, done << SECTOR_SHIFT);
+	cs_snapshot_get(s);
+	spin_lock_irqsave(&s->read_lock, flags);
+	bio_list_add(&s->deferred, bio);
+	spin_unlock_irqrestore(&s->read_lock, flags);
+	queue_work(read_wq, &s->read_work);
+}
+
+static void read_image(struct cs_snapshot *s, struct bio *bio, bool may_sleep);
+
+/* Each deferred bio holds a reference on s; s is not touched after the last. */
+static void read_work(struct work_struct *work)
+{
+	struct cs_snapshot *s = container_of(work, struct cs_snapshot, read_work);
+	struct bio_list list;
+	unsigned long flags;
+	struct bio *bio;
+
+	spin_lock_irqsave(&s->read_lock, flags);
+	list = s->deferred;
+	bio_list_init(&s->deferred);
+	spin_unlock_irqrestore(&s->read_lock, flags);
+	while ((bio = bio_list_pop(&list))) {
+		read_image(s, bio, true);
+		cs_snapshot_put(s);
+	}
+}
+
+/*
  * A read of the image of s: copied chunks come from storage, the others from
  * the origin, pinned while read.  Neighbouring chunks with contiguous
  * places are read with one clone.
+ *
+ * Pinning takes a chunk entry.  Called from the image's submit_bio, the
+ * clones sent so far sit on current->bio_list until it returns, so waiting
+ * there for an entry could wait for our own pins: when none is free at
+ * once, what is pinned is sent and the rest of the bio goes to read_wq.
+ * There (may_sleep) the clones go out at once, and before waiting for an
+ * entry the pinned run is sent too, so a sleeping reader holds no pin of
+ * I/O not yet issued; read_wq is ordered, so only one reader waits at a
+ * time.
  */
-void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
+static void read_image(struct cs_snapshot *s, struct bio *bio, bool may_sleep)
 {
 	struct cs_tracker *t = s->t;
 	sector_t pos = bio->bi_iter.bi_sector, end = bio_end_sector(bio);
@@ -640,8 +706,20 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 
 		/* a stored chunk never moves: no pin needed */
 		v = xa_load(&s->map, c);
-		if (!v && !spare)
-			spare = cs_chunk_alloc();
+		if (!v && !spare) {
+			spare = read_spare_nowait();
+			if (!spare && run_bdev) {
+				read_run(s, bio, run_pos - start, pos - run_pos, run_bdev,
+					 run_sector, pin_first, pin_count);
+				run_bdev = NULL;
+			}
+			if (!spare && !may_sleep) {
+				read_defer(s, bio, pos - start);
+				return;
+			}
+			if (!spare)
+				spare = cs_chunk_alloc();
+		}
 		spin_lock_irqsave(&t->lock, flags);
 		if (!v)
 			v = xa_load(&s->map, c);
@@ -696,6 +774,11 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 	bio_endio(bio);
 }
 
+void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
+{
+	read_image(s, bio, false);
+}
+
 void cs_snapshot_get(struct cs_snapshot *s)
 {
 	kref_get(&s->kref);
@@ -741,6 +824,9 @@ struct cs_snapshot *cs_snapshot_create(struct cs_set *set, struct cs_tracker *t)
 	s->t = t;
 	INIT_LIST_HEAD(&s->tnode);
 	xa_init(&s->map);
+	spin_lock_init(&s->read_lock);
+	bio_list_init(&s->deferred);
+	INIT_WORK(&s->read_work, read_work);
 	atomic64_set(&s->copied, 0);
 	s->minor = -1;
 	return s;
@@ -770,8 +856,15 @@ int cs_snapshot_init(void)
 			  BIOSET_NEED_RESCUER);
 	if (ret)
 		goto err_cow;
+	read_wq = alloc_ordered_workqueue("cowsnap_read", WQ_MEM_RECLAIM);
+	if (!read_wq) {
+		ret = -ENOMEM;
+		goto err_read;
+	}
 	return 0;
 
+err_read:
+	bioset_exit(&read_bs);
 err_cow:
 	bioset_exit(&cow_bs);
 err_pages:
@@ -785,6 +878,7 @@ err_cache:
 
 void cs_snapshot_exit(void)
 {
+	destroy_workqueue(read_wq);
 	bioset_exit(&read_bs);
 	bioset_exit(&cow_bs);
 	mempool_destroy(page_pool);
