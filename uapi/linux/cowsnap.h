@@ -39,7 +39,11 @@
  * COWSNAP_CMD_SET_ADD_VOLUME: add a volume to a DEFINING set and mark it.
  *   -EBUSY when the volume is marked by another DEFINING set; -ENODEV when
  *   the device does not exist; -EEXIST when it is already in this set;
- *   -ENOSPC past the module parameter max_snapshots_per_volume.
+ *   -ENOSPC past the module parameter max_snapshots_per_volume;
+ *   -EOPNOTSUPP for a zoned device; -EBUSY for a whole disk that has
+ *   partitions (snapshot the partitions) or a disk one of whose partitions
+ *   is tracked (and the other way round); -EINVAL when the set's storage has
+ *   larger logical blocks than the volume.
  *   request: COWSNAP_A_SET_ID*          u64
  *            COWSNAP_A_DEV_MAJOR*       u32
  *            COWSNAP_A_DEV_MINOR*       u32
@@ -48,7 +52,9 @@
  *   device as difference storage.  Allowed while DEFINING and TAKEN (to grow
  *   a set after COWSNAP_CMD_EVENT_STORAGE_LOW).  The range must not overlap a
  *   volume of the set nor storage already given to any set; the module holds
- *   the device open until the set is gone.
+ *   the device open until the set is gone.  -EOPNOTSUPP for a zoned device;
+ *   -EINVAL when its logical blocks are larger than a volume's of the set.
+ *   A destroyed set's ranges may be given again once SET_DESTROY returned.
  *   request: COWSNAP_A_SET_ID*          u64
  *            COWSNAP_A_DEV_MAJOR*       u32
  *            COWSNAP_A_DEV_MINOR*       u32
@@ -59,16 +65,21 @@
  *   volumes (the kernel's own freeze), holds and drains writes on all of
  *   them for at most HOLD_MS, starts copy-on-write on all, releases, thaws.
  *   Afterwards the set is TAKEN and each volume has a read-only image disk
- *   /dev/cowsnapN.  -EINVAL when the set has no volume or no storage,
- *   -ETIMEDOUT when in-flight writes did not drain within HOLD_MS (the set
- *   stays DEFINING and may be taken again or destroyed).
+ *   /dev/cowsnapN.  Each freeze gets HOLD_MS too; one that does not finish
+ *   (a volume backed by a file on another volume of the set, frozen before
+ *   it) is undone and the volumes are frozen again with it first.  -EINVAL
+ *   when the set has no volume or no storage, -ETIMEDOUT when in-flight
+ *   writes did not drain within HOLD_MS or the volumes could not be frozen in
+ *   any order (the set stays DEFINING and may be taken again or destroyed);
+ *   nothing stays frozen or held on any error.
  *   request: COWSNAP_A_SET_ID*          u64
  *            COWSNAP_A_TAKE_FLAGS       u32     enum cowsnap_take_flags
  *   reply:   the set, as in SET_GET
  *
  * COWSNAP_CMD_SET_DESTROY: destroy a set in any state, drop its marks,
  *   remove its image disks (an image still open is removed when closed; its
- *   reads fail with -EIO from now on).
+ *   reads fail with -EIO from now on, also a read under way at the destroy).
+ *   Returns once no copy of the set is still writing to its storage.
  *   request: COWSNAP_A_SET_ID*          u64
  *
  * COWSNAP_CMD_SET_GET: one set (with SET_ID) or, as a dump, every set.
@@ -131,7 +142,8 @@
  *            COWSNAP_A_CBT_BITMAP       binary  bit i (LSB first) = chunk
  *                                               FIRST+i changed
  *
- * Events, multicast on group "events" (COWSNAP_GENL_MCGRP_EVENTS):
+ * Events, multicast on group "events" (COWSNAP_GENL_MCGRP_EVENTS); only a
+ * socket with CAP_SYS_ADMIN may join it (-EPERM otherwise):
  *   COWSNAP_CMD_EVENT_SET_TAKEN       SET_ID
  *   COWSNAP_CMD_EVENT_SET_DESTROYED   SET_ID
  *   COWSNAP_CMD_EVENT_STORAGE_LOW     SET_ID, STORAGE_SECTORS, STORAGE_USED
