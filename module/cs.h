@@ -16,6 +16,11 @@
  *     writes, live snapshot list, busy chunk table.
  *   cs_storage.lock (spinlock, irq-safe, nests inside cs_tracker.lock): the
  *     allocator.
+ *   cs_snapshot.read_lock (spinlock, irq-safe, innermost): image reads
+ *     deferred to read_work.
+ * Lock-free: the tracker and disk registries (xarrays, RCU; changed under
+ * cs_lock, looked up inside filter_srcu), the set owners (xarray, read by
+ * the socket-release notifier), the changed-block map (see cs_cbt).
  */
 #ifndef COWSNAP_CS_H
 #define COWSNAP_CS_H
