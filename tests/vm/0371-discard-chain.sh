@@ -25,13 +25,9 @@ load_module_03
 
 # Storage behind dm-delay: no delay while the later chunks are copied, then
 # 10 s for each write to it.
-modprobe dm-delay
 sectors=$((64 * 2048))
-dmsetup create cs-slow --table "0 $sectors delay /dev/ram0 0 0 /dev/ram0 0 0" || fail "dm-delay"
-on_exit "dmsetup remove cs-slow"
-dmsetup mknodes cs-slow
-slow=/dev/mapper/cs-slow
-wait_for 5 test -b "$slow" || fail "no $slow"
+dm_delay cs-slow /dev/ram0 0 0
+slow=$DM_DEV
 
 "$BLKSTAMP" fill "$disk" --version 1
 sess_start

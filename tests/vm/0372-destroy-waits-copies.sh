@@ -12,13 +12,9 @@
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
 brd 2 64
 load_module_03
-modprobe dm-delay
 sectors=$((64 * 2048))
-dmsetup create cs0372 --table "0 $sectors delay /dev/ram1 0 0 /dev/ram1 0 4000" || fail "dm-delay"
-on_exit "dmsetup remove cs0372"
-dmsetup mknodes cs0372
-slow=/dev/mapper/cs0372
-wait_for 5 test -b "$slow" || fail "no $slow"
+dm_delay cs0372 /dev/ram1 0 4000
+slow=$DM_DEV
 
 # writes of the delay target in flight: "0 SECTORS delay READS WRITES ..."
 delayed_writes() {

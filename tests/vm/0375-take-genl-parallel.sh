@@ -13,12 +13,8 @@ need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
 command -v genl > /dev/null || skip "no genl (iproute2)"
 brd 2 64
 load_module_03
-modprobe dm-delay
-dmsetup create cs0375 --table "0 131072 delay /dev/ram0 0 0 /dev/ram0 0 6000" || fail "dm-delay"
-on_exit "dmsetup remove cs0375"
-dmsetup mknodes cs0375
-dev=/dev/mapper/cs0375
-wait_for 5 test -b "$dev" || fail "no $dev"
+dm_delay cs0375 /dev/ram0 0 6000
+dev=$DM_DEV
 
 sess_start
 new_set --hold-ms 20000

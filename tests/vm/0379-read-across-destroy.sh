@@ -12,12 +12,8 @@
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
 brd 2 64
 load_module_03
-modprobe dm-delay
-dmsetup create cs0379 --table "0 131072 delay /dev/ram0 0 3000 /dev/ram0 0 0" || fail "dm-delay"
-on_exit "dmsetup remove cs0379"
-dmsetup mknodes cs0379
-dev=/dev/mapper/cs0379
-wait_for 5 test -b "$dev" || fail "no $dev"
+dm_delay cs0379 /dev/ram0 3000 0
+dev=$DM_DEV
 
 sess_start
 new_set --chunk-sectors 128

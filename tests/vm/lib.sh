@@ -97,3 +97,17 @@ wait_for() {
 	done
 	return 1
 }
+
+# dm_delay NAME DEV READ_MS WRITE_MS: a dm-delay device over the whole of DEV
+# (reads and writes delayed by those many ms), its path in $DM_DEV; removed
+# when the test exits.
+dm_delay() {
+	local sectors
+	modprobe dm-delay || fail "no dm-delay module"
+	sectors=$(blockdev --getsz "$2") || fail "no size of $2"
+	dmsetup create "$1" --table "0 $sectors delay $2 0 $3 $2 0 $4" || fail "dmsetup create $1"
+	on_exit "dmsetup remove $1 2>/dev/null"
+	dmsetup mknodes "$1"
+	DM_DEV=/dev/mapper/$1
+	wait_for 5 test -b "$DM_DEV" || fail "no $DM_DEV"
+}
