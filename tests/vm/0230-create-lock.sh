@@ -1,7 +1,7 @@
 #!/bin/bash
 # The shadow-set lock while the module takes a set: two `snapctl create
 # --no-writers' at once on the same volume.  The first one's take waits
-# for a write in flight (dm-delay holds it 8 s); meanwhile the second one
+# for a write in flight (dm-delay holds it 20 s); meanwhile the second one
 # hears "another shadow copy set is being created" at once, and a listing
 # asked for meanwhile waits and then answers.  The first one succeeds, and
 # its image holds the write it waited for (in flight at the take) and
@@ -13,8 +13,10 @@
 modprobe brd rd_nr=1 rd_size=32768 || fail "modprobe brd"
 on_exit "rmmod brd 2>/dev/null"
 modprobe dm-delay 2>/dev/null || skip "no dm-delay"
-# writes wait 8 s (less than the 10 s hold), reads pass at once
-dmsetup create cs0230 --table "0 65536 delay /dev/ram0 0 0 /dev/ram0 0 8000" ||
+# writes wait 20 s (less than the 30 s hold the module is loaded with),
+# reads pass at once: room for a slow guest (memory debugging, a loaded
+# host) to start the second snapctl well within the take
+dmsetup create cs0230 --table "0 65536 delay /dev/ram0 0 0 /dev/ram0 0 20000" ||
 	fail "dmsetup create"
 dmsetup mknodes cs0230
 on_exit "dmsetup remove cs0230 2>/dev/null"
@@ -23,7 +25,7 @@ wait_for 5 test -b "$dev" || fail "no $dev"
 make_loop st 64
 printf 'set-size 24M\ndevice %s\n' "$st" > "$CONF/storage.conf"
 
-load_module
+load_module hold_ms=30000
 start_daemon --config-dir "$CONF"
 on_exit delete_all_sets
 
