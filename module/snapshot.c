@@ -713,7 +713,11 @@ static void read_image(struct cs_snapshot *s, struct bio *bio, bool may_sleep)
 					 run_sector, pin_first, pin_count);
 				run_bdev = NULL;
 			}
-			if (!spare && !may_sleep) {
+			/*
+			 * The deferred path runs only under the test knob for
+			 * now: its test (pending/0422) fails on 6.1.
+			 */
+			if (!spare && !may_sleep && READ_ONCE(cs_test_defer_reads)) {
 				read_defer(s, bio, pos - start);
 				return;
 			}
