@@ -1,6 +1,8 @@
 #!/bin/bash
 # The module loads, registers its generic-netlink family with the "events"
 # group, reports its version in sysfs, and unloads cleanly, several times.
+# tier: core
+# cost: 15
 . "$(dirname "$0")/lib.sh"
 
 want=$(cat "$TOP/VERSION")

@@ -2,6 +2,8 @@
 # GET_VERSION round trip: the reply carries the module's version string and
 # protocol version 1; a request carrying any attribute is rejected with
 # EINVAL (strict policy).
+# tier: core
+# cost: 45
 . "$(dirname "$0")/lib.sh"
 
 load_module

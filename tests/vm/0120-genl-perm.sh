@@ -1,6 +1,8 @@
 #!/bin/bash
 # A process without CAP_SYS_ADMIN / CAP_NET_ADMIN gets EPERM for every
 # command, and the module keeps answering root afterwards.
+# tier: core
+# cost: 8
 . "$(dirname "$0")/lib.sh"
 
 load_module

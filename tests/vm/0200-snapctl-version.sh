@@ -3,6 +3,8 @@
 # right program and carrying the version that program really has (the
 # build's version for snapctl and cowsnapd, sysfs for the module); --json
 # carries the same values.  Many clients in a row get the same answer.
+# tier: once
+# cost: 25
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -3,6 +3,8 @@
 # naming the socket and what to do, exit status 3.  The same for a socket
 # path given by --socket / COWSNAP_SOCKET, and for a stale socket file that
 # nobody listens on.
+# tier: once
+# cost: 26
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

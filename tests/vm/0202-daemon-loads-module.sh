@@ -3,6 +3,8 @@
 # libkmod), then serves the module's version.  Detached (no -f) it returns
 # only once it serves, with its pid in the pid file; a second daemon is
 # refused while the first runs.
+# tier: once
+# cost: 10
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -1,6 +1,8 @@
 #!/bin/bash
 # cowsnapd cannot load the module: it exits 1 at once with an error naming
 # what is missing and what to do, and leaves no socket behind.
+# tier: once
+# cost: 14
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

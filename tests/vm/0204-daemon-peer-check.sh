@@ -2,6 +2,8 @@
 # cowsnapd refuses a non-root client (SO_PEERCRED) with a message that says
 # why, exit status 4, and keeps serving root.  With --group, members of that
 # group are served.
+# tier: once
+# cost: 20
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -1,6 +1,8 @@
 #!/bin/bash
 # 100,000 malformed requests (mutated frames, lying length headers) leave
 # cowsnapd up and answering; the fuzzer checks it every 1,000 of them.
+# tier: once
+# cost: 70
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

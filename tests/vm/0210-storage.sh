@@ -2,6 +2,8 @@
 # Difference storage: snapctl storage add/list/remove, kept in storage.conf
 # across daemon restarts; devices that cannot be storage are refused with a
 # reason; a broken storage.conf stops the daemon with the line named.
+# tier: once
+# cost: 36
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

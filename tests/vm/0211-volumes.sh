@@ -1,6 +1,8 @@
 #!/bin/bash
 # snapctl list volumes shows what blkid and mountinfo know of each device;
 # volume specs that cannot be resolved get errors that say why.
+# tier: once
+# cost: 30
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

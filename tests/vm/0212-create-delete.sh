@@ -3,6 +3,8 @@
 # ext4 volume, checked by content: the image holds what the origin held at
 # the take, the origin what was written after; deleting a set removes its
 # images and gives its storage back.
+# tier: once
+# cost: 34
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

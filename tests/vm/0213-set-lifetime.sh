@@ -2,6 +2,8 @@
 # A set made without --persistent goes when cowsnapd stops (its netlink
 # socket owns it); a --persistent one survives, and a restarted daemon lists
 # it, keeps its storage ranges taken (storage.state) and can delete it.
+# tier: once
+# cost: 12
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

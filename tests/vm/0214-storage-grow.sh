@@ -3,6 +3,8 @@
 # gets grow-size more from cowsnapd, so that it stays valid while its whole
 # origin is overwritten: the image still reads what the origin held at the
 # take.
+# tier: once
+# cost: 56
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -4,6 +4,8 @@
 # holds its application across the take (what it wrote before saying
 # `frozen' is in the image, what it writes on release is not); with
 # --no-writers no writer hears anything and the set is crash-consistent.
+# tier: once
+# cost: 60
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

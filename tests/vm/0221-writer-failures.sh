@@ -3,6 +3,8 @@
 # cleanly: the others get abort (and thaw if they froze), no set is left,
 # no storage is held, and `snapctl list writers' shows the failed writer's
 # state and error.
+# tier: once
+# cost: 72
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -3,6 +3,8 @@
 # its application frozen is released within 10 s (its stdin ends), the
 # kernel aborts the set being defined (no volume stays marked), and a
 # restarted daemon frees that set's storage and takes sets again.
+# tier: once
+# cost: 30
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

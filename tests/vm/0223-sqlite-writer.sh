@@ -5,6 +5,8 @@
 # records max(rowid) while it holds BEGIN IMMEDIATE); with --no-writers the
 # image's database (after rolling back its hot journal, if any) still passes
 # integrity_check and holds only whole transactions.
+# tier: once
+# cost: 54
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -4,6 +4,8 @@
 # the images; its exit status is what writers hear in backup-complete; the
 # set is gone afterwards.  snapctl killed with SIGKILL during the command:
 # writers get backup-shutdown, the set is destroyed, the volume unmarked.
+# tier: once
+# cost: 29
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -2,6 +2,8 @@
 # snapctl mount SET VOLUME DIR mounts the image of VOLUME read-only (no
 # journal replay), showing the volume as it was at the take; umount undoes
 # it; a volume that is not in the set is refused with the reason.
+# tier: once
+# cost: 15
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

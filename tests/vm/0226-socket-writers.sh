@@ -9,6 +9,8 @@
 # metadata drives a restore session: pre-restore to each writer, the
 # command, post-restore with its success.
 # timeout: 400
+# tier: once
+# cost: 54
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -11,6 +11,8 @@
 # mode: the label it saves names the set and its start LSN, the writer's
 # session is gone after thaw, and the load goes on during the command.
 # timeout: 600
+# tier: once
+# cost: 325
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -12,6 +12,8 @@
 # rows 1..M, N and M as the writer read them under the lock.  A freeze
 # that cannot get the lock in lock-wait-timeout fails the backup cleanly.
 # timeout: 420
+# tier: once
+# cost: 82
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -9,6 +9,8 @@
 # requestor gets "another shadow copy set is being created" at once, and
 # `create --wait' gets its set once the first is done.
 # timeout: 400
+# tier: once
+# cost: 57
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

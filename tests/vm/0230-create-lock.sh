@@ -7,6 +7,8 @@
 # its image holds the write it waited for (in flight at the take) and
 # nothing written after.
 # timeout: 300
+# tier: once
+# cost: 40
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -3,6 +3,8 @@
 # (and its attribute checks), ADD_VOLUME, ADD_STORAGE, TAKE, GET, DESTROY.
 # The image holds the origin's bytes at the take while the origin is
 # rewritten; the image is read-only; it disappears with its set.
+# tier: core
+# cost: 23
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

@@ -5,6 +5,8 @@
 # acknowledged before the take or in flight during it, never a later one;
 # two full reads of the image with heavy origin writes between them give the
 # same bytes; the origin ends with every acknowledged write.
+# tier: core
+# cost: 91
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

@@ -4,6 +4,8 @@
 # images of a set taken meanwhile, no volume holds a newer k than the volume
 # before it in the chain, and first and last differ by at most one version.
 # Several takes with two volumes, then with eight.
+# tier: full
+# cost: 105
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

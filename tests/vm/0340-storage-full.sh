@@ -3,6 +3,8 @@
 # 64 MiB written to the origin.  STORAGE_LOW arrives, then SET_INVALID with
 # cause STORAGE_FULL; the set is INVALID; image reads fail with EIO; every
 # origin write is there (verified by content), and the origin keeps working.
+# tier: full
+# cost: 20
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

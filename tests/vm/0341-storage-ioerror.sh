@@ -3,6 +3,8 @@
 # that starts failing every write (dm-flakey, error_writes) after the take.
 # The set turns INVALID with cause STORAGE_IO and a SET_INVALID event, image
 # reads fail with EIO, and every origin write is there.
+# tier: full
+# cost: 16
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

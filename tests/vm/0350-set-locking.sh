@@ -5,6 +5,8 @@
 # owner's socket aborts a DEFINING set and drops its marks; an auto-release
 # set dies with its owner's socket (SET_DESTROYED, image gone); a persistent
 # one survives its owner, keeps its content, and goes on SET_DESTROY.
+# tier: full
+# cost: 24
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

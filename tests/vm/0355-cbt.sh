@@ -3,6 +3,8 @@
 # generation id and a chunk size; CBT_GET tells exactly which chunks were
 # written since tracking began (SET_ID 0) or since a set's take, over any
 # window of chunks; a volume tracked anew has a new generation.
+# tier: full
+# cost: 28
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

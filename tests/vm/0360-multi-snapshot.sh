@@ -3,6 +3,8 @@
 # each taken after more random writes; each image keeps its own point in
 # time (every block at the exact version the origin had at its take), also
 # after more writes and after the destruction of some of the others.
+# tier: full
+# cost: 52
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

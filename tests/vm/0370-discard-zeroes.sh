@@ -4,6 +4,8 @@
 # supports both) and, where the kernel's brd supports discard, on brd:
 # aligned and unaligned discards, BLKZEROOUT, fallocate zero-range and
 # punch-hole; the origin reads zeros there, the image keeps every block.
+# tier: core
+# cost: 38
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

@@ -9,6 +9,8 @@
 # waiting ones never completed before them here, so the chain never ended
 # in one nested go.
 # timeout: 240
+# tier: core
+# cost: 44
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 . "$(dirname "$0")/04-scsi-debug.bash"

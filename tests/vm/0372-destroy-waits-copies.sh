@@ -6,6 +6,8 @@
 # no write of the set may be left in flight on its storage, and a new set
 # on the same storage must read its own point in time.
 # timeout: 180
+# tier: full
+# cost: 38
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

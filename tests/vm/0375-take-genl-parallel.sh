@@ -6,6 +6,8 @@
 # genl_mutex for the take, and its socket-release notifier waited for the
 # take's lock on every generic-netlink socket that closed.
 # timeout: 120
+# tier: full
+# cost: 18
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

@@ -10,6 +10,8 @@
 #    copied first: the set turns INVALID (its image fails with EIO), the
 #    write is done.
 # timeout: 180
+# tier: core
+# cost: 88
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

@@ -6,6 +6,8 @@
 # everything (CBT_GET reports every chunk changed), and the new set's image
 # has the new size and the new bytes.
 # timeout: 120
+# tier: full
+# cost: 31
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

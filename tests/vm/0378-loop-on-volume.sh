@@ -7,6 +7,8 @@
 # freezing the loop device first), leave nothing frozen, and give images
 # whose filesystems are clean.
 # timeout: 200
+# tier: core
+# cost: 51
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

@@ -6,6 +6,8 @@
 # a read of the image is under way when SET_DESTROY returns; it must fail
 # with EIO.
 # timeout: 120
+# tier: full
+# cost: 17
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

@@ -5,6 +5,8 @@
 # live set (scsi_debug delete) turns the set INVALID (cause VOLUME_GONE),
 # sends VOLUME_GONE and SET_INVALID, and image reads fail with EIO.  rmmod
 # works at the end (the runner checks it, and dmesg).
+# tier: full
+# cost: 30
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

@@ -6,6 +6,8 @@
 # copy-on-write.  No write is lost, torn or failed across the switches: the
 # origin ends with exactly the last acknowledged version of every block, and
 # each image holds a whole version of each block, none newer than the take.
+# tier: full
+# cost: 185
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

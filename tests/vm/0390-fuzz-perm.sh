@@ -5,6 +5,8 @@
 # the kernel log stays clean (the runner checks dmesg).  Every command the
 # module implements, with and without attributes, from a process without
 # CAP_SYS_ADMIN (nobody, and root with CAP_SYS_ADMIN dropped) gets EPERM.
+# tier: once
+# cost: 98
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

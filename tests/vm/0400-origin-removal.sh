@@ -4,6 +4,8 @@
 # turns INVALID with cause VOLUME_GONE, its image fails reads with EIO, the
 # module says so in the log, the set can be destroyed, and the module
 # unloads cleanly (the runner checks dmesg and rmmod).
+# tier: full
+# cost: 63
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/04-helpers.bash"
 

@@ -4,6 +4,8 @@
 # chunks written in between (64 KiB chunks); the generation stays while the
 # volume stays tracked and changes once it was untracked; UNTRACK of a
 # volume in a set keeps it tracked until the set goes.
+# tier: full
+# cost: 44
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/04-helpers.bash"
 

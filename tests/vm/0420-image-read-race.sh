@@ -3,6 +3,8 @@
 # chunks not yet copied race with origin writes to the same chunks (readers
 # and writers on the same small device, O_DIRECT both ways); every read of
 # the image returns the data of the take, and so do full reads afterwards.
+# tier: full
+# cost: 50
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/04-helpers.bash"
 

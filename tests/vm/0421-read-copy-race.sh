@@ -9,6 +9,8 @@
 # the chunk and the second one crashed the kernel (list poison in
 # chunk_release) within three rounds.  After each round the image still
 # holds the take's data there: zeros.
+# tier: full
+# cost: 89
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/04-helpers.bash"
 

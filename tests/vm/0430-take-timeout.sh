@@ -4,6 +4,8 @@
 # makes the take fail with ETIMEDOUT after HOLD_MS (1 s); the set stays
 # DEFINING; the filesystem is thawed; writes held meanwhile go on; once the
 # slow write is done, the same set is taken, and its images are right.
+# tier: full
+# cost: 56
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/04-helpers.bash"
 

@@ -3,6 +3,8 @@
 # data is zero), a block device and a pipe, with the same checksum each
 # time; a snapshot that turns INVALID during the read ends in an error and
 # leaves no file that looks like an image.
+# tier: once
+# cost: 120
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 

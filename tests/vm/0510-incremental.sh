@@ -8,6 +8,8 @@
 # a base of an older generation (the volume untracked in between) are
 # refused, and the base is left as it was.
 # timeout: 400
+# tier: once
+# cost: 225
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -6,6 +6,8 @@
 # the volume and equals the snapshot (cmp); the chained image is fsck-clean
 # and holds the files as they were at the last take.
 # timeout: 400
+# tier: once
+# cost: 168
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 

@@ -11,6 +11,8 @@
 # decompresses all 4,000 modules of the 6.12 kernel, four minutes under
 # emulation, for the modprobe path that depmod (not cowsnap) provides.
 # timeout: 900
+# tier: once 6.12 6.1
+# cost: 60
 . "$(dirname "$0")/lib.sh"
 
 command -v dkms > /dev/null || fail "dkms is not installed (make deps)"

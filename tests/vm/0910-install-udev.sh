@@ -6,6 +6,8 @@
 # /dev/cowsnap/<set>/<origin>, through which the image reads as the origin
 # did at the take.  `make uninstall' removes the programs again.
 # timeout: 240
+# tier: once
+# cost: 80
 . "$(dirname "$0")/lib.sh"
 
 command -v udevadm > /dev/null || skip "udevadm is not installed"
