@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Every difference between the kernels cowsnap supports (Debian's 6.1 and
- * 6.12) lives here, nowhere else.  The rest of the module is written against
- * the 6.12 API; for older kernels this file supplies the new names.  Kbuild
+ * Every difference between the kernels cowsnap supports (Debian's 6.1,
+ * 6.12, 6.18 and 7.x) lives here, nowhere else.  The rest of the module is
+ * written against the newest API; for older kernels this file supplies the
+ * new names.  Kbuild
  * force-includes it before every source file.
  */
 #ifndef COWSNAP_COMPAT_H
@@ -19,6 +20,7 @@
 
 #ifndef __ASSEMBLY__
 #include <linux/blkdev.h>
+#include <linux/blk-mq.h>
 #include <linux/fs.h>
 #include <linux/ftrace.h>
 #include <linux/err.h>
@@ -130,6 +132,28 @@ static inline struct gendisk *cs_alloc_disk(unsigned int lbs, unsigned int pbs,
  */
 #ifndef GENL_MCAST_CAP_SYS_ADMIN
 #define GENL_MCAST_CAP_SYS_ADMIN	0
+#endif
+
+/*
+ * 6.14 made blk_mq_freeze_queue() return the task's memalloc flags
+ * (__must_check), which blk_mq_unfreeze_queue() takes back.  Before, both
+ * returned nothing: supply the new signatures.  blk-mq.h is included above,
+ * before these macros, so its own prototypes stay as they are.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 14, 0)
+static inline unsigned int cs_blk_mq_freeze_queue(struct request_queue *q)
+{
+	blk_mq_freeze_queue(q);
+	return 0;
+}
+
+static inline void cs_blk_mq_unfreeze_queue(struct request_queue *q,
+					    unsigned int memflags)
+{
+	blk_mq_unfreeze_queue(q);
+}
+#define blk_mq_freeze_queue(q)		cs_blk_mq_freeze_queue(q)
+#define blk_mq_unfreeze_queue(q, m)	cs_blk_mq_unfreeze_queue(q, m)
 #endif
 
 /* 6.6 renamed ftrace_instruction_pointer_set(). */

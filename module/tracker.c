@@ -504,10 +504,11 @@ struct cs_tracker *cs_tracker_next(unsigned long *index)
 static void wait_untracked_writes(struct cs_tracker *t)
 {
 	struct request_queue *q = bdev_get_queue(t->origin.bdev);
+	unsigned int memflags;
 
 	synchronize_srcu(&filter_srcu);
-	blk_mq_freeze_queue(q);
-	blk_mq_unfreeze_queue(q);
+	memflags = blk_mq_freeze_queue(q);
+	blk_mq_unfreeze_queue(q, memflags);
 }
 
 /*
