@@ -9,17 +9,27 @@
 #   make demo             one guest shows a whole application-consistent backup
 #   make install          programs, units, rules, man pages (PREFIX=, DESTDIR=)
 #   make uninstall        removes them again
-#   make vmcheck          guest tests only (KERNELS="6.1 6.12" to choose)
+#   make vmcheck          guest tests only (KERNELS="6.1 6.12 6.18 7.x" to choose)
 #   make clean
 
 TOP := $(CURDIR)
 VERSION := $(shell cat $(TOP)/VERSION)
 
-# Supported kernels: Debian's stock 6.1 and 6.12 series, where headers exist.
-KVERS ?= $(if $(KVER),$(KVER),$(sort $(foreach d,$(wildcard /lib/modules/6.1.*/build /lib/modules/6.12.*/build),$(notdir $(patsubst %/build,%,$(d))))))
-KERNELS ?= 6.1 6.12
+# Supported kernels: Debian 12's stock 6.1 and 6.12, where the host has their
+# headers, and the 6.18 and newest 7.x kernels that scripts/kernels (run by
+# make deps) unpacks under build/kernels/<kver>/ and builds for in its trixie
+# chroot (their kbuild tools need trixie's glibc and gcc-14).
+HOST_KVERS := $(sort $(foreach d,$(wildcard /lib/modules/6.1.*/build /lib/modules/6.12.*/build),$(notdir $(patsubst %/build,%,$(d)))))
+FETCHED_KVERS := $(filter-out root,$(notdir $(patsubst %/.complete,%,$(wildcard $(TOP)/build/kernels/*/.complete))))
+KVERS ?= $(if $(KVER),$(KVER),$(HOST_KVERS) $(FETCHED_KVERS))
+# Kernel names for the guest runs (scripts/vm --kernel): the oldest first,
+# the newest last; 6.18 and 7.x when scripts/kernels has fetched them.
+KERNELS ?= 6.1 6.12 $(if $(filter 6.18.%,$(FETCHED_KVERS)),6.18) $(if $(filter 7.%,$(FETCHED_KVERS)),7.x)
 MODULE_SRCS := $(wildcard $(TOP)/module/*.c $(TOP)/module/*.h) $(TOP)/Kbuild \
 	$(TOP)/uapi/linux/cowsnap.h $(TOP)/VERSION
+# make -C <the headers of kernel $(1)>: on the host, or in scripts/kernels'
+# chroot for a kernel it fetched.
+kbuild = $(if $(wildcard $(TOP)/build/kernels/$(1)/.complete),$(TOP)/scripts/kernels make $(1),$(MAKE) -C /lib/modules/$(1)/build)
 
 .PHONY: all module userspace deps check unit model vmcheck clean bench demo dkms dkms-src $(KVERS:%=module-%)
 
@@ -27,7 +37,7 @@ all: module userspace
 
 module: $(KVERS:%=module-%)
 ifeq ($(strip $(KVERS)),)
-	@echo "make: no 6.1 or 6.12 kernel headers in /lib/modules/*/build; run 'make deps' (or pass KVER=)" >&2; exit 1
+	@echo "make: no 6.1 or 6.12 kernel headers in /lib/modules/*/build, no kernel in build/kernels; run 'make deps' (or pass KVER=)" >&2; exit 1
 endif
 
 # Each kernel gets build/<kver>/: symlinks to the sources, so that objects
@@ -37,7 +47,7 @@ $(KVERS:%=module-%): module-%: $(MODULE_SRCS)
 	@ln -sf $(TOP)/Kbuild build/$*/Kbuild
 	@for f in $(TOP)/module/*.c $(TOP)/module/*.h; do ln -sf $$f build/$*/module/; done
 	@find build/$*/module -xtype l -delete
-	$(MAKE) -C /lib/modules/$*/build M=$(TOP)/build/$* COWSNAP_TOP=$(TOP) W=1 modules
+	$(call kbuild,$*) M=$(TOP)/build/$* COWSNAP_TOP=$(TOP) W=1 modules
 
 # Userspace programs: the daemon, the tools, and the tests' own helpers.
 USERSPACE_DIRS := daemon tools tools/read tests/tools
@@ -93,7 +103,7 @@ dkms-src:
 
 dkms: dkms-src
 	dkms add cowsnap/$(VERSION) 2>/dev/null || dkms status cowsnap/$(VERSION) | grep -q .
-	@set -e; for k in $(KVERS); do dkms install cowsnap/$(VERSION) -k $$k; done
+	@set -e; for k in $(filter-out $(FETCHED_KVERS),$(KVERS)); do dkms install cowsnap/$(VERSION) -k $$k; done
 
 # Installation.  PREFIX defaults to /usr/local, the place for software built
 # from source; a package build passes PREFIX=/usr.  systemd, udev and
@@ -180,9 +190,10 @@ uninstall:
 	rmdir $(DESTDIR)$(CONFDIR)/writers.d $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 
 # The module without DKMS: into /lib/modules/<kver>/updates/ for every
-# kernel built (KVER= for one), then depmod.
+# kernel built (KVER= for one), then depmod; not for the kernels in
+# build/kernels, which only guests boot.
 install-module: module
-	@set -e; for k in $(KVERS); do \
+	@set -e; for k in $(filter-out $(FETCHED_KVERS),$(KVERS)); do \
 		$(MAKE) -C /lib/modules/$$k/build M=$(TOP)/build/$$k COWSNAP_TOP=$(TOP) \
 			INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=updates modules_install; \
 		[ -n "$(DESTDIR)" ] || depmod $$k; \
