@@ -199,8 +199,10 @@ install-module: module
 		[ -n "$(DESTDIR)" ] || depmod $$k; \
 	done
 
+# build/kernels stays (scripts/kernels' downloads and chroot, like make deps'
+# packages): rm -rf build/kernels to fetch them again.
 clean:
-	rm -rf build
+	find build -mindepth 1 -maxdepth 1 ! -name kernels -exec rm -rf {} + 2>/dev/null || true
 	@for d in $(USERSPACE_DIRS) tests/unit; do \
 		if [ -f $$d/Makefile ]; then $(MAKE) -C $$d clean; fi; \
 	done
