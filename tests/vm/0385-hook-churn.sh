@@ -7,14 +7,14 @@
 # origin ends with exactly the last acknowledged version of every block, and
 # each image holds a whole version of each block, none newer than the take.
 # tier: full
-# cost: 185
+# cost: 72
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
-brd 2 16
+brd 2 8
 load_module_03
-ROUNDS=24
+ROUNDS=12
 st=$T/st
 
 "$BLKSTAMP" write /dev/ram0 --state "$st" --threads 2 --max-run 4 --init > "$st.log" 2>&1 &
@@ -27,7 +27,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	new_set --chunk-sectors 8
 	s add-volume "$SET" /dev/ram0
 	if ((r % 2 == 0)); then
-		s add-storage "$SET" /dev/ram1 0 $((16 * 2048))
+		s add-storage "$SET" /dev/ram1 0 $((8 * 2048))
 		rm -f "$st.lo.ok" "$st.hi.ok"
 		kill -USR1 "$w"
 		wait_for 10 test -e "$st.lo.ok" || fail "round $r: the writer did not record lo"
