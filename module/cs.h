@@ -16,8 +16,6 @@
  *     writes, live snapshot list, busy chunk table.
  *   cs_storage.lock (spinlock, irq-safe, nests inside cs_tracker.lock): the
  *     allocator.
- *   cs_snapshot.read_lock (spinlock, irq-safe, innermost): image reads
- *     deferred to read_work.
  * Lock-free: the tracker and disk registries (xarrays, RCU; changed under
  * cs_lock, looked up inside filter_srcu), the set owners (xarray, read by
  * the socket-release notifier), the changed-block map (see cs_cbt).
@@ -48,7 +46,7 @@ extern unsigned int cs_chunk_sectors;
 extern unsigned int cs_max_snapshots_per_volume;
 extern unsigned int cs_low_water_percent;
 extern unsigned int cs_hold_ms;
-extern unsigned int cs_test_defer_reads;
+extern bool cs_test_reserve_only;
 
 extern struct workqueue_struct *cs_wq;
 extern struct mutex cs_lock;
@@ -228,9 +226,6 @@ struct cs_snapshot {
 	struct gendisk *disk;		/* cs_lock */
 	int minor;
 	struct work_struct free_work;
-	spinlock_t read_lock;		/* deferred */
-	struct bio_list deferred;	/* image reads waiting for read_work */
-	struct work_struct read_work;
 };
 
 struct cs_set_vol {

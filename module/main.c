@@ -73,9 +73,9 @@ unsigned int cs_hold_ms = 10000;
 module_param_cb(hold_ms, &hold_ms_ops, &cs_hold_ms, 0644);
 MODULE_PARM_DESC(hold_ms, "default bound on the write hold at take, ms (100..60000)");
 
-unsigned int cs_test_defer_reads;
-module_param_named(test_defer_reads, cs_test_defer_reads, uint, 0644);
-MODULE_PARM_DESC(test_defer_reads, "for tests: every Nth image read pin acts as if memory were short (0: off)");
+bool cs_test_reserve_only;
+module_param_named(test_reserve_only, cs_test_reserve_only, bool, 0644);
+MODULE_PARM_DESC(test_reserve_only, "for tests: chunk entries come from the 256-entry reserve only, as when memory is exhausted (0: off)");
 
 /* copy-on-write stages, parked writes, events: all in the I/O path */
 struct workqueue_struct *cs_wq;

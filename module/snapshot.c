@@ -35,6 +35,9 @@ struct cs_read {
 	struct bio clone;		/* last: bio_set front_pad */
 };
 
+/* chunk entries kept for when the slab gives none */
+#define CS_CHUNK_RESERVE	256
+
 /* pages of copies the allocator cannot give at once: 16 chunks of 64 KiB */
 #define CS_PAGE_RESERVE	(16 * CS_INLINE_PAGES)
 
@@ -43,9 +46,8 @@ static mempool_t *chunk_pool;
 static mempool_t *page_pool;
 static struct bio_set cow_bs;		/* copies: reads and writes of chunks */
 static struct bio_set read_bs;		/* image reads: clones */
-/* image reads that wait for a chunk entry: one at a time, see read_image() */
-static struct workqueue_struct *read_wq;
-static atomic_t read_tries = ATOMIC_INIT(0);
+/* the reserve is full: cs_test_reserve_only may refuse the slab from now on */
+static bool chunk_pool_ready;
 
 static void cow_work(struct work_struct *work);
 
@@ -62,6 +64,18 @@ static void chunk_init(struct cs_chunk *e)
 	INIT_WORK(&e->work, cow_work);
 }
 
+/*
+ * The slab behind chunk_pool.  cs_test_reserve_only (a test knob) makes it
+ * give nothing, as when memory is exhausted: only the pool's reserve is
+ * left, for writes and image reads alike.
+ */
+static void *chunk_slab_alloc(gfp_t gfp, void *cache)
+{
+	if (READ_ONCE(chunk_pool_ready) && READ_ONCE(cs_test_reserve_only))
+		return NULL;
+	return kmem_cache_alloc(cache, gfp);
+}
+
 struct cs_chunk *cs_chunk_alloc(void)
 {
 	struct cs_chunk *e = mempool_alloc(chunk_pool, GFP_NOIO);
@@ -72,7 +86,7 @@ struct cs_chunk *cs_chunk_alloc(void)
 
 static struct cs_chunk *chunk_alloc_nowait(void)
 {
-	struct cs_chunk *e = kmem_cache_alloc(chunk_cache, GFP_NOWAIT | __GFP_NOWARN);
+	struct cs_chunk *e = chunk_slab_alloc(GFP_NOWAIT | __GFP_NOWARN, chunk_cache);
 
 	if (e)
 		chunk_init(e);
@@ -607,17 +621,11 @@ static void read_run(struct cs_snapshot *s, struct bio *bio, sector_t off,
 	cs_submit_own(clone);
 }
 
-/*
- * An entry to pin a chunk with, without waiting.  cs_test_defer_reads (a
- * test knob) makes every Nth try fail, so that the deferred path runs.
- */
+/* An entry to pin a chunk with, without waiting. */
 static struct cs_chunk *read_spare_nowait(void)
 {
-	unsigned int n = READ_ONCE(cs_test_defer_reads);
 	struct cs_chunk *e;
 
-	if (n && !(atomic_inc_return(&read_tries) % n))
-		return NULL;
 	e = chunk_alloc_nowait();
 	if (!e) {
 		e = mempool_alloc(chunk_pool, GFP_NOWAIT | __GFP_NOWARN);
@@ -627,38 +635,32 @@ static struct cs_chunk *read_spare_nowait(void)
 	return e;
 }
 
-/* The rest of bio, from done sectors on, goes on from read_work(). */
-static void read_defer(struct cs_snapshot *s, struct bio *bio, sector_t done)
+static void read_rest_end(struct bio *rest)
 {
-	unsigned long flags;
+	struct bio *parent = rest->bi_private;
 
-	if (done)
-		bio_advance(bio, done << SECTOR_SHIFT);
-	cs_snapshot_get(s);
-	spin_lock_irqsave(&s->read_lock, flags);
-	bio_list_add(&s->deferred, bio);
-	spin_unlock_irqrestore(&s->read_lock, flags);
-	queue_work(read_wq, &s->read_work);
+	if (rest->bi_status && !parent->bi_status)
+		parent->bi_status = rest->bi_status;
+	bio_put(rest);
+	bio_endio(parent);
 }
 
-static void read_image(struct cs_snapshot *s, struct bio *bio, bool may_sleep);
-
-/* Each deferred bio holds a reference on s; s is not touched after the last. */
-static void read_work(struct work_struct *work)
+/*
+ * The part of bio from done sectors on, sent to the image again as a bio of
+ * its own.  The block layer issues the clones this call queued (to the
+ * origin and the storage, devices below the image) before it comes back to
+ * the image, so when the rest has to wait for a chunk entry, the pins taken
+ * here are on I/O already issued.
+ */
+static void read_rest(struct bio *bio, sector_t done)
 {
-	struct cs_snapshot *s = container_of(work, struct cs_snapshot, read_work);
-	struct bio_list list;
-	unsigned long flags;
-	struct bio *bio;
+	struct bio *rest = bio_alloc_clone(bio->bi_bdev, bio, GFP_NOIO, &read_bs);
 
-	spin_lock_irqsave(&s->read_lock, flags);
-	list = s->deferred;
-	bio_list_init(&s->deferred);
-	spin_unlock_irqrestore(&s->read_lock, flags);
-	while ((bio = bio_list_pop(&list))) {
-		read_image(s, bio, true);
-		cs_snapshot_put(s);
-	}
+	bio_advance(rest, done << SECTOR_SHIFT);
+	rest->bi_private = bio;
+	rest->bi_end_io = read_rest_end;
+	bio_inc_remaining(bio);
+	submit_bio_noacct(rest);
 }
 
 /*
@@ -666,16 +668,16 @@ static void read_work(struct work_struct *work)
  * the origin, pinned while read.  Neighbouring chunks with contiguous
  * places are read with one clone.
  *
- * Pinning takes a chunk entry.  Called from the image's submit_bio, the
- * clones sent so far sit on current->bio_list until it returns, so waiting
- * there for an entry could wait for our own pins: when none is free at
- * once, what is pinned is sent and the rest of the bio goes to read_wq.
- * There (may_sleep) the clones go out at once, and before waiting for an
- * entry the pinned run is sent too, so a sleeping reader holds no pin of
- * I/O not yet issued; read_wq is ordered, so only one reader waits at a
- * time.
+ * Pinning takes a chunk entry, and the clones queued here sit on
+ * current->bio_list until this returns: waiting for an entry while this
+ * call holds pins could wait for those very pins (the pool's reserve is
+ * shared), and their parked origin writes.  So an entry is first taken
+ * without waiting; when none is free, a call that holds pins sends what it
+ * has and passes the rest of the bio back to the image (read_rest()), and
+ * only a call that holds none waits, on the mempool's reserve, which pins
+ * on issued I/O give back.  A REQ_NOWAIT read ends with BLK_STS_AGAIN there.
  */
-static void read_image(struct cs_snapshot *s, struct bio *bio, bool may_sleep)
+static void read_image(struct cs_snapshot *s, struct bio *bio)
 {
 	struct cs_tracker *t = s->t;
 	sector_t pos = bio->bi_iter.bi_sector, end = bio_end_sector(bio);
@@ -683,6 +685,7 @@ static void read_image(struct cs_snapshot *s, struct bio *bio, bool may_sleep)
 	struct block_device *run_bdev = NULL;
 	struct cs_chunk *spare = NULL;
 	u64 pin_first = 0, pin_count = 0;
+	bool held = false;
 	unsigned long flags;
 
 	if (bio_op(bio) != REQ_OP_READ) {
@@ -708,18 +711,17 @@ static void read_image(struct cs_snapshot *s, struct bio *bio, bool may_sleep)
 		v = xa_load(&s->map, c);
 		if (!v && !spare) {
 			spare = read_spare_nowait();
-			if (!spare && run_bdev) {
-				read_run(s, bio, run_pos - start, pos - run_pos, run_bdev,
-					 run_sector, pin_first, pin_count);
+			if (!spare && held) {
+				if (run_bdev)
+					read_run(s, bio, run_pos - start, pos - run_pos,
+						 run_bdev, run_sector, pin_first, pin_count);
 				run_bdev = NULL;
+				read_rest(bio, pos - start);
+				break;
 			}
-			/*
-			 * The deferred path runs only under the test knob for
-			 * now: its test (pending/0422) fails on 6.1.
-			 */
-			if (!spare && !may_sleep && READ_ONCE(cs_test_defer_reads)) {
-				read_defer(s, bio, pos - start);
-				return;
+			if (!spare && (bio->bi_opf & REQ_NOWAIT)) {
+				bio->bi_status = BLK_STS_AGAIN;
+				break;
 			}
 			if (!spare)
 				spare = cs_chunk_alloc();
@@ -738,6 +740,7 @@ static void read_image(struct cs_snapshot *s, struct bio *bio, bool may_sleep)
 			}
 			e->readers++;
 			pinned = true;
+			held = true;
 		}
 		spin_unlock_irqrestore(&t->lock, flags);
 		if (v) {
@@ -780,7 +783,7 @@ static void read_image(struct cs_snapshot *s, struct bio *bio, bool may_sleep)
 
 void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 {
-	read_image(s, bio, false);
+	read_image(s, bio);
 }
 
 void cs_snapshot_get(struct cs_snapshot *s)
@@ -828,9 +831,6 @@ struct cs_snapshot *cs_snapshot_create(struct cs_set *set, struct cs_tracker *t)
 	s->t = t;
 	INIT_LIST_HEAD(&s->tnode);
 	xa_init(&s->map);
-	spin_lock_init(&s->read_lock);
-	bio_list_init(&s->deferred);
-	INIT_WORK(&s->read_work, read_work);
 	atomic64_set(&s->copied, 0);
 	s->minor = -1;
 	return s;
@@ -843,11 +843,13 @@ int cs_snapshot_init(void)
 	chunk_cache = KMEM_CACHE(cs_chunk, 0);
 	if (!chunk_cache)
 		return -ENOMEM;
-	chunk_pool = mempool_create_slab_pool(256, chunk_cache);
+	chunk_pool = mempool_create(CS_CHUNK_RESERVE, chunk_slab_alloc,
+				    mempool_free_slab, chunk_cache);
 	if (!chunk_pool) {
 		ret = -ENOMEM;
 		goto err_cache;
 	}
+	WRITE_ONCE(chunk_pool_ready, true);
 	page_pool = mempool_create_page_pool(CS_PAGE_RESERVE, 0);
 	if (!page_pool) {
 		ret = -ENOMEM;
@@ -860,15 +862,8 @@ int cs_snapshot_init(void)
 			  BIOSET_NEED_RESCUER);
 	if (ret)
 		goto err_cow;
-	read_wq = alloc_ordered_workqueue("cowsnap_read", WQ_MEM_RECLAIM);
-	if (!read_wq) {
-		ret = -ENOMEM;
-		goto err_read;
-	}
 	return 0;
 
-err_read:
-	bioset_exit(&read_bs);
 err_cow:
 	bioset_exit(&cow_bs);
 err_pages:
@@ -882,7 +877,6 @@ err_cache:
 
 void cs_snapshot_exit(void)
 {
-	destroy_workqueue(read_wq);
 	bioset_exit(&read_bs);
 	bioset_exit(&cow_bs);
 	mempool_destroy(page_pool);
