@@ -1,44 +1,48 @@
-#!/bin/bash
-# Issue 10: a real-world I/O matrix, part 1: O_DIRECT fio on raw devices
-# (part 2, 0396: page cache and filesystems; part 3, 0397: discards, dm
-# and md).
+# tests/vm/03-io-matrix.bash: the method of issue 10's real-world I/O
+# matrix (0395 raw devices, 0396 a loop device and filesystems, 0397
+# discards, dm and md), sourced after lib.sh and 03-helpers.bash.  Not a
+# test itself (the runner takes [0-9]*.sh only).
+#
 # What servers do on a snapshotted origin, checked by content with
 # verifiers that are not the project's own: fio's crc32c verify (fio exits
 # 0 with err=0 in every job: every write acknowledged; it reads back what
 # it wrote; a second pass, verify_only with O_DIRECT, re-reads the origin),
 # sha256sum of files, fsck, cmp with /dev/zero, and a CRC-32 per MiB of a
-# whole device read with O_DIRECT (python).  Each case fills its origin,
-# takes a set (the origin as volume, a RAM disk range as storage, 64 KiB
+# whole device read with O_DIRECT (python).  A case fills its origin,
+# takes a set (the origin as volume, a range of $STORE as storage, 64 KiB
 # chunks), runs the I/O, and checks the origin has what was written and
 # the image reads as at the take (twice, the second time after
-# drop_caches), its set TAKEN with chunks copied.  The fio mix: random 4k,
-# sequential 64k, 1M and 96k (across chunk edges) writes, 19 MiB in 22.
-# Each case runs in a subshell with its own cleanups, so that all run and
-# report (a summary at the end); the test fails if any case failed.
-# Cases (the origin filled by blkstamp; the image must read as the origin
-# did before the take):
-#   direct-psync, direct-libaio (iodepth 16), direct-io_uring (iodepth 32)
-#       on brd (a bio-based disk);
-#   io_uring-hipri: polled io_uring (--hipri) on a null_blk with a poll
-#       queue; skipped when the kernel refuses polled I/O without a snapshot;
-#   io_uring-short-queue: io_uring, iodepth 32, on a null_blk with
-#       hw_queue_depth=2, one submit queue and completions 100 us late (so
-#       that requests stay in flight): many REQ_NOWAIT bios find no tag, and
-#       EAGAIN must not reach fio ("Resource temporarily unavailable" with a
-#       snapshot live).  Control: the same writes without a snapshot pass.
-# timeout: 420
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/03-helpers.bash"
+# drop_caches), its set TAKEN with chunks copied.  Each case runs in a
+# subshell with its own cleanups, so that all run and report (a summary
+# at the end); the test fails if any case failed.  A fio that does not
+# finish within $FIO_LIMIT seconds is killed and fails its case.
+#
+#   matrix_start       after the test's devices and the module: fio in
+#                      tmpfs, the digest server; call before the cases
+#   run_case NAME FN [ARG...]   run case NAME (FN ARG...); COWSNAP_CASES
+#                      (names, space-separated) runs only those
+#   report             the outcomes; fails if any case failed
+#   mix FILE ENGINE IODEPTH DIRECT [OPTION...]
+#                      fio's job file of the mix (below) on FILE
+#   fio_case DEV ENGINE IODEPTH DIRECT [OPTION...]
+#                      a whole raw case on DEV with that mix
+#   run_fio WHAT JOBFILE   fio must succeed, every job err=0, in time
+#   take VOL...        a set of the volumes, taken; images in IMG[VOL]
+#   image_check VOL    after the I/O: the image as at the take, chunks copied
+#   image_recheck VOL...   again, after drop_caches
+#   release            destroy the set, end the session
+#   digests DEV        "MIB CRC32" per MiB of DEV
+#   nullb NAME ATTR=VALUE...   a null_blk disk through configfs: $NULLB
+#   tmpfs_loop SIZE    a loop device over a tmpfs file: $LOOP
+#   step WHAT          a note with the time into the case
+#
+# The mix: random 4k, sequential 64k, 1M and 96k (across chunk edges)
+# writes, all at once, 9.5 MiB in the first 12.5 MiB of the device
+# (divided by MIX_DIV).
 
-need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
-command -v fio > /dev/null || skip "no fio"
+type -P fio > /dev/null || skip "no fio"
 MiB=$((1024 * 1024))
-# ram0: origin, ram1: storage
-brd 2 40
-STORE=/dev/ram1 STORE_SECTORS=$((40 * 2048))
-load_module_03
-
-# ---- helpers (the same in 0395, 0396 and 0397) --------------------------
+FIO_LIMIT=120
 
 # A CRC-32 per MiB of a whole device, read with O_DIRECT, by one python
 # process for the whole test: started once, it is not reloaded over 9p
@@ -69,7 +73,6 @@ for line in sys.stdin:
 	exec {DIG_W}> "$T/dig.in" {DIG_R}< "$T/dig.out"
 }
 
-# digests DEV: "MIB CRC32" for each MiB of DEV.
 digests() {
 	local line
 	printf '%s\n' "$1" >&"$DIG_W"
@@ -146,8 +149,6 @@ take() {
 	done
 }
 
-# image_check DEV: after the I/O, the image of DEV reads as at the take,
-# its set is TAKEN and copied chunks of DEV.
 image_check() {
 	local info line w d state= n=
 	info=$("$NLCTL" get "$SET") || fail "$CASE: nlctl get $SET"
@@ -164,8 +165,6 @@ image_check() {
 	note "$CASE: image of $1 as at the take, $n chunks copied"
 }
 
-# image_recheck DEV...: after drop_caches, the images read as at the take
-# again.
 image_recheck() {
 	local v
 	echo 3 > /proc/sys/vm/drop_caches
@@ -179,25 +178,32 @@ release() {
 	sess_kill
 }
 
-# step WHAT: a note with the time into the case.
 step() {
 	note "$CASE: $* (${SECONDS}s)"
 }
 
-# run_fio WHAT JOBFILE: fio must exit 0 with err=0 in every job, within
-# $FIO_LIMIT seconds (else it is killed: I/O that never completes).
-FIO_LIMIT=180
+# inflight DEV...: "dev: reads writes" in flight, for a failure message.
+inflight() {
+	local d n
+	for d; do
+		n=$(basename "$(readlink -f "$d")")
+		[ -r "/sys/class/block/$n/inflight" ] || continue
+		printf '%s in flight: %s; ' "$n" "$(tr -s ' ' < "/sys/class/block/$n/inflight" | sed 's/^ //')"
+	done
+}
+
 run_fio() {
-	local out=$T/fio.out rc=0 pid wd done=
+	local out=$T/fio.out rc=0 pid wd done= devs
+	devs=$(sed -n 's/^filename=//p' "$2")
 	fio --output="$out" "$2" > "$out.stderr" 2>&1 &
 	pid=$!
 	sleep "$FIO_LIMIT" > /dev/null 2>&1 &
 	wd=$!
 	wait -n -p done "$pid" "$wd" && rc=0 || rc=$?
 	if [ "$done" != "$pid" ]; then
-		kill -9 "$pid" 2> /dev/null || true
-		fail "$CASE: $1: fio did not finish within ${FIO_LIMIT}s, killed; $(
-			grep -E 'WRITE|READ|err=' "$out" 2> /dev/null | head -n 2 | tr '\n' ' ' || true)$(
+		fail "$CASE: $1: fio did not finish within ${FIO_LIMIT}s (I/O that never completes?): $(
+			inflight $devs)fio in $(cat "/proc/$pid/wchan" 2> /dev/null || echo ?); $(
+			kill -9 "$pid" 2> /dev/null || true
 			tail -n 2 "$out.stderr" | tr '\n' ' ' || true)"
 	fi
 	kill "$wd" 2> /dev/null || true
@@ -209,8 +215,6 @@ run_fio() {
 	fi
 }
 
-# nullb NAME ATTR=VALUE...: a null_blk device made through configfs,
-# powered on, in $NULLB; removed by a cleanup.
 nullb() {
 	local name=$1 d=/sys/kernel/config/nullb/$1 a before
 	shift
@@ -233,13 +237,24 @@ nullb() {
 	wait_for 10 test -b "/dev/$NULLB" || fail "$CASE: no /dev/$NULLB"
 }
 
-# run_case NAME FUNCTION [ARG...]: run a case in a subshell with its own
-# cleanups (a failure or skip ends the case, not the test); its output
-# shown as it comes, prefixed with its name; the outcome in CASES, FAILED.
+tmpfs_loop() {
+	local f
+	f=$(mktemp "$T/loop.XXXXXX")
+	truncate -s "$1" "$f"
+	LOOP=$(losetup --find --show "$f") || fail "$CASE: losetup $f"
+	on_exit "losetup -d $LOOP; rm -f $f"
+}
+
+# A case's output is shown as it comes, prefixed with its name; the
+# outcome goes to CASES and FAILED.
 CASES=() FAILED=()
 run_case() {
 	local name=$1 rc t0=$SECONDS log=$T/case.$1 why
 	shift
+	if [ -n "${COWSNAP_CASES:-}" ] && [[ " $COWSNAP_CASES " != *" $name "* ]]; then
+		CASES+=("$name: not run (COWSNAP_CASES)")
+		return 0
+	fi
 	set +e
 	(
 		set -e
@@ -262,7 +277,6 @@ run_case() {
 	esac
 }
 
-# report: the cases' outcomes; fails if any case failed.
 report() {
 	local c
 	note "cases (setup ${SETUP_SECONDS}s, all ${SECONDS}s):"
@@ -272,9 +286,6 @@ report() {
 	[ ${#FAILED[@]} = 0 ] || fail "${#FAILED[@]} of ${#CASES[@]} cases failed: ${FAILED[*]}"
 }
 
-# mix FILE ENGINE IODEPTH DIRECT [OPTION...]: fio's job file of the mix
-# over the first 22 MiB of FILE, one job per pattern, all at once; each
-# job's size divided by $MIX_DIV (default 1).
 mix() {
 	local o d=${MIX_DIV:-1}
 	printf '[global]\nfilename=%s\nioengine=%s\niodepth=%s\ndirect=%s\n' "$1" "$2" "$3" "$4"
@@ -286,28 +297,25 @@ mix() {
 rw=randwrite
 bs=4k
 offset=0
-size=$((4096 / d))k
+size=$((2048 / d))k
 [seq64k]
 rw=write
 bs=64k
-offset=5m
-size=$((4096 / d))k
+offset=3m
+size=$((2048 / d))k
 [seq1m]
 rw=write
 bs=1m
-offset=10m
-size=$((8192 / d))k
+offset=6m
+size=$((4096 / d))k
 [seq96k]
 rw=write
 bs=96k
-offset=19m
-size=$((3072 / d))k
+offset=11m
+size=$((1536 / d))k
 EOF
 }
 
-# fio_case DEV ENGINE IODEPTH DIRECT [OPTION...]: a raw case on DEV: fill
-# it (blkstamp), take, the mix with these settings, fio's verify_only, the
-# image checked twice.
 fio_case() {
 	local dev=$1 engine=$2 depth=$3 direct=$4 w
 	shift 4
@@ -317,9 +325,9 @@ fio_case() {
 	take "$dev"
 	step "taken"
 	mix "$dev" "$engine" "$depth" "$direct" "$@" > "$T/mix.fio"
-	run_fio "writes after the take ($engine, iodepth $depth, direct=$direct)" "$T/mix.fio"
+	run_fio "writes after the take ($engine, iodepth $depth, direct=$direct${*:+, $*})" "$T/mix.fio"
 	w=$(sed -n 's/.*WRITE: .*io=\([0-9.]*\)\(KiB\|MiB\).*/\1 \2/p' "$T/fio.out")
-	step "fio wrote $w of $((19456 / ${MIX_DIV:-1})) KiB"
+	step "fio wrote $w of $((9728 / ${MIX_DIV:-1})) KiB"
 	# O_DIRECT reads bypass the page cache (after writing back what it
 	# holds); psync: the offsets and data do not depend on the engine.
 	mix "$dev" psync 1 1 verify_only=1 > "$T/verify.fio"
@@ -329,83 +337,17 @@ fio_case() {
 	release
 }
 
-# mib_same REF DEV WHAT MIB...: DEV's CRCs are REF's at the MiB given (N
-# or N-M).
-mib_same() {
-	local ref=$1 dev=$2 what=$3 out=$T/same d
-	shift 3
-	digests "$dev" > "$out" || fail "$CASE: reading $dev failed"
-	d=$(awk -v sel="$*" 'BEGIN { n = split(sel, r, " ")
-		for (i = 1; i <= n; i++) { k = split(r[i], b, "-"); for (m = b[1]; m <= b[k]; m++) want[m] = 1 } }
-		NR == FNR { a[$1] = $2; next }
-		($1 in want) && a[$1] != $2 { printf "%s ", $1 }' "$ref" "$out")
-	[ -z "$d" ] || fail "$CASE: $what: MiB $d changed"
+matrix_start() {
+	# fio and its 60-odd libraries (80 MB) in tmpfs: otherwise every fio
+	# after a drop_caches re-reads them over 9p (8 s under emulation).
+	FIO=$T/fio
+	mkdir "$FIO"
+	cp -L "$(type -P fio)" $(ldd "$(type -P fio)" | awk '$3 ~ /^\// { print $3 }') "$FIO/"
+	digest_server
+	on_exit "rmmod null_blk 2> /dev/null || true"
+	SETUP_SECONDS=$SECONDS
 }
 
-# zero_at DEV OFFSET LEN: the range reads as zeros.
-zero_at() {
-	cmp -s -n "$3" <(dd if="$1" bs=1M skip="$2" count="$3" iflag=direct,skip_bytes,count_bytes status=none) /dev/zero ||
-		fail "$CASE: $1: $3 bytes at $2 do not read as zeros after the discard/zeroing"
-}
-
-# tmpfs_loop SIZE: a loop device over a new tmpfs file, in $LOOP.
-tmpfs_loop() {
-	local f
-	f=$(mktemp "$T/loop.XXXXXX")
-	truncate -s "$1" "$f"
-	LOOP=$(losetup --find --show "$f") || fail "$CASE: losetup $f"
-	on_exit "losetup -d $LOOP; rm -f $f"
-}
-
-
-# ---- the cases -----------------------------------------------------------
-
-case_direct() {
-	fio_case /dev/ram0 "$1" "$2" 1
-}
-
-case_hipri() {
-	local q
-	nullb cs0395poll size=32 memory_backed=1 submit_queues=1 poll_queues=1
-	q=/sys/block/$NULLB/queue
-	[ "$(cat "$q/io_poll")" = 1 ] || skip "$NULLB has no poll queue (io_poll=$(cat "$q/io_poll"))"
-	# Polled I/O must work without a snapshot, or the kernel refuses it.
-	if ! fio --name=probe --filename="/dev/$NULLB" --ioengine=io_uring --hipri --direct=1 \
-		--rw=write --bs=4k --size=64k > "$T/probe.out" 2>&1; then
-		skip "the kernel refuses polled io_uring on $NULLB without a snapshot: $(grep -m 1 -i error "$T/probe.out")"
-	fi
-	fio_case "/dev/$NULLB" io_uring 32 1 hipri=1
-}
-
-case_short_queue() {
-	nullb cs0395short size=32 memory_backed=1 submit_queues=1 hw_queue_depth=2 \
-		irqmode=2 completion_nsec=100000
-	check_eq "$(cat "/sys/block/$NULLB/queue/nr_requests")" 2 "$CASE: $NULLB nr_requests"
-	# Tag starvation costs much CPU under emulation: half the mix.
-	MIX_DIV=2
-	# Control: without a snapshot the kernel retries what finds no tag.
-	mix "/dev/$NULLB" io_uring 32 1 > "$T/control.fio"
-	run_fio "control, the same writes without a snapshot" "$T/control.fio"
-	fio_case "/dev/$NULLB" io_uring 32 1
-}
-
-# ---- the matrix ----------------------------------------------------------
-
-# fio and its 60-odd libraries (80 MB) in tmpfs: otherwise every fio after
-# a drop_caches re-reads them over 9p (8 s under emulation).
-FIO=$T/fio
-mkdir "$FIO"
-cp -L "$(command -v fio)" $(ldd "$(command -v fio)" | awk '$3 ~ /^\// { print $3 }') "$FIO/"
 fio() {
 	LD_LIBRARY_PATH=$FIO "$FIO/fio" "$@"
 }
-digest_server
-on_exit "rmmod null_blk 2> /dev/null || true"
-SETUP_SECONDS=$SECONDS
-
-run_case direct-psync case_direct psync 1
-run_case direct-libaio case_direct libaio 16
-run_case direct-io_uring case_direct io_uring 32
-run_case io_uring-hipri case_hipri
-run_case io_uring-short-queue case_short_queue
-report
