@@ -22,9 +22,12 @@ VERSION := $(shell cat $(TOP)/VERSION)
 HOST_KVERS := $(sort $(foreach d,$(wildcard /lib/modules/6.1.*/build /lib/modules/6.12.*/build),$(notdir $(patsubst %/build,%,$(d)))))
 FETCHED_KVERS := $(filter-out root,$(notdir $(patsubst %/.complete,%,$(wildcard $(TOP)/build/kernels/*/.complete))))
 KVERS ?= $(if $(KVER),$(KVER),$(HOST_KVERS) $(FETCHED_KVERS))
-# Kernel names for the guest runs (scripts/vm --kernel): the oldest first,
-# the newest last; 6.18 and 7.x when scripts/kernels has fetched them.
-KERNELS ?= 6.1 6.12 $(if $(filter 6.18.%,$(FETCHED_KVERS)),6.18) $(if $(filter 7.%,$(FETCHED_KVERS)),7.x)
+# Kernel names for the guest runs (scripts/vm --kernel), the oldest first,
+# the newest last: KERNELS_ALL adds 6.18 and 7.x when scripts/kernels has
+# fetched them (make check KERNELS="$(KERNELS_ALL)").  The default stays
+# Debian 12's two until the tiered guest plan for four kernels fits CI.
+KERNELS_ALL := 6.1 6.12 $(if $(filter 6.18.%,$(FETCHED_KVERS)),6.18) $(if $(filter 7.%,$(FETCHED_KVERS)),7.x)
+KERNELS ?= 6.1 6.12
 MODULE_SRCS := $(wildcard $(TOP)/module/*.c $(TOP)/module/*.h) $(TOP)/Kbuild \
 	$(TOP)/uapi/linux/cowsnap.h $(TOP)/VERSION
 # make -C <the headers of kernel $(1)>: on the host, or in scripts/kernels'
