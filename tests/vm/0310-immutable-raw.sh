@@ -6,12 +6,12 @@
 # two full reads of the image with heavy origin writes between them give the
 # same bytes; the origin ends with every acknowledged write.
 # tier: core
-# cost: 91
+# cost: 62
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
 
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
-brd 2 64
+brd 2 32
 load_module_03
 
 round() {
@@ -22,8 +22,8 @@ round() {
 	sess_start
 	new_set --chunk-sectors "$chunk"
 	s add-volume "$SET" /dev/ram0
-	s add-storage "$SET" /dev/ram1 0 $((64 * 2048))
-	sleep 2
+	s add-storage "$SET" /dev/ram1 0 $((32 * 2048))
+	sleep 1
 	# lo: what was acknowledged before the take; hi: what was submitted
 	# before it returned.
 	kill -USR1 "$w"
@@ -32,11 +32,11 @@ round() {
 	kill -USR2 "$w"
 	wait_for 10 test -e "$st.hi.ok" || fail "writer did not record hi"
 	img=$(image_of "$SET" /dev/ram0)
-	sleep 6
+	sleep 3
 	"$BLKSTAMP" verify "$img" --lo "$st.lo" --hi "$st.hi" ||
 		fail "chunk $chunk: the image holds versions outside the take"
 	d1=$("$BLKSTAMP" digest "$img") || fail "reading $img failed"
-	sleep 4
+	sleep 2
 	d2=$("$BLKSTAMP" digest "$img") || fail "reading $img failed"
 	check_eq "$d2" "$d1" "chunk $chunk: image digest across heavy origin writes"
 	kill -TERM "$w"
