@@ -17,7 +17,7 @@ VERSION := $(shell cat $(TOP)/VERSION)
 
 # Supported kernels: Debian 12's stock 6.1 and 6.12, where the host has their
 # headers, and the 6.18 and newest 7.x kernels that scripts/kernels (run by
-# make deps) unpacks under build/kernels/<kver>/ and builds for in its trixie
+# make deps-kernels) unpacks under build/kernels/<kver>/ and builds for in its trixie
 # chroot (their kbuild tools need trixie's glibc and gcc-14).
 HOST_KVERS := $(sort $(foreach d,$(wildcard /lib/modules/6.1.*/build /lib/modules/6.12.*/build),$(notdir $(patsubst %/build,%,$(d)))))
 FETCHED_KVERS := $(filter-out root,$(notdir $(patsubst %/.complete,%,$(wildcard $(TOP)/build/kernels/*/.complete))))
@@ -34,7 +34,7 @@ MODULE_SRCS := $(wildcard $(TOP)/module/*.c $(TOP)/module/*.h) $(TOP)/Kbuild \
 # chroot for a kernel it fetched.
 kbuild = $(if $(wildcard $(TOP)/build/kernels/$(1)/.complete),$(TOP)/scripts/kernels make $(1),$(MAKE) -C /lib/modules/$(1)/build)
 
-.PHONY: all module userspace deps check unit model vmcheck clean bench demo dkms dkms-src $(KVERS:%=module-%)
+.PHONY: all module userspace deps deps-kernels check check-all unit model vmcheck clean bench demo dkms dkms-src $(KVERS:%=module-%)
 
 all: module userspace
 
@@ -63,6 +63,10 @@ userspace:
 deps:
 	scripts/deps
 
+# Also the 6.18 and 7.x kernels, for make check-all (scripts/kernels).
+deps-kernels:
+	COWSNAP_KERNELS=all scripts/deps
+
 unit: userspace
 	$(MAKE) -C tests/unit check
 
@@ -81,6 +85,10 @@ vmcheck: all
 # Unit tests, then the guest suite on each kernel; one summary line at the end.
 check: all
 	scripts/check $(KERNELS)
+
+# make check on every kernel fetched (make deps-kernels first): 6.1 6.12 6.18 7.x
+check-all: all
+	scripts/check $(KERNELS_ALL)
 
 # Benchmarks in guests on each kernel; writes bench/RESULTS.md.
 bench: all
