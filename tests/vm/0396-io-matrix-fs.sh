@@ -20,7 +20,7 @@
 #       on a copy, its log replayed: a frozen xfs keeps a dirty log);
 #       mounted read-only, its files those of the take.
 # timeout: 400
-# tier: full
+# tier: once
 # cost: 150
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

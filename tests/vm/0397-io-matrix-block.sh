@@ -15,7 +15,7 @@
 #   md-raid1: the same through an md raid1 whose two members are the
 #       volumes of one set: neither member's image may change.
 # timeout: 400
-# tier: full
+# tier: once
 # cost: 150
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
