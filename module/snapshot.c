@@ -621,17 +621,13 @@ static void read_run(struct cs_snapshot *s, struct bio *bio, sector_t off,
 	cs_submit_own(clone);
 }
 
-/* An entry to pin a chunk with, without waiting. */
+/* An entry to pin a chunk with, without waiting: the slab, else the reserve. */
 static struct cs_chunk *read_spare_nowait(void)
 {
-	struct cs_chunk *e;
+	struct cs_chunk *e = mempool_alloc(chunk_pool, GFP_NOWAIT | __GFP_NOWARN);
 
-	e = chunk_alloc_nowait();
-	if (!e) {
-		e = mempool_alloc(chunk_pool, GFP_NOWAIT | __GFP_NOWARN);
-		if (e)
-			chunk_init(e);
-	}
+	if (e)
+		chunk_init(e);
 	return e;
 }
 
@@ -677,7 +673,7 @@ static void read_rest(struct bio *bio, sector_t done)
  * only a call that holds none waits, on the mempool's reserve, which pins
  * on issued I/O give back.  A REQ_NOWAIT read ends with BLK_STS_AGAIN there.
  */
-static void read_image(struct cs_snapshot *s, struct bio *bio)
+void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 {
 	struct cs_tracker *t = s->t;
 	sector_t pos = bio->bi_iter.bi_sector, end = bio_end_sector(bio);
@@ -685,7 +681,7 @@ static void read_image(struct cs_snapshot *s, struct bio *bio)
 	struct block_device *run_bdev = NULL;
 	struct cs_chunk *spare = NULL;
 	u64 pin_first = 0, pin_count = 0;
-	bool held = false;
+	bool held = false, rest = false;
 	unsigned long flags;
 
 	if (bio_op(bio) != REQ_OP_READ) {
@@ -712,11 +708,7 @@ static void read_image(struct cs_snapshot *s, struct bio *bio)
 		if (!v && !spare) {
 			spare = read_spare_nowait();
 			if (!spare && held) {
-				if (run_bdev)
-					read_run(s, bio, run_pos - start, pos - run_pos,
-						 run_bdev, run_sector, pin_first, pin_count);
-				run_bdev = NULL;
-				read_rest(bio, pos - start);
+				rest = true;
 				break;
 			}
 			if (!spare && (bio->bi_opf & REQ_NOWAIT)) {
@@ -776,14 +768,11 @@ static void read_image(struct cs_snapshot *s, struct bio *bio)
 	if (run_bdev)
 		read_run(s, bio, run_pos - start, pos - run_pos, run_bdev, run_sector,
 			 pin_first, pin_count);
+	if (rest)
+		read_rest(bio, pos - start);
 	if (spare)
 		cs_chunk_free(spare);
 	bio_endio(bio);
-}
-
-void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
-{
-	read_image(s, bio);
 }
 
 void cs_snapshot_get(struct cs_snapshot *s)
