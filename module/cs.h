@@ -47,6 +47,7 @@ extern unsigned int cs_max_snapshots_per_volume;
 extern unsigned int cs_low_water_percent;
 extern unsigned int cs_hold_ms;
 extern bool cs_test_reserve_only;
+extern bool cs_test_copy_reserve_only;
 
 extern struct workqueue_struct *cs_wq;
 extern struct mutex cs_lock;

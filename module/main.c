@@ -77,6 +77,10 @@ bool cs_test_reserve_only;
 module_param_named(test_reserve_only, cs_test_reserve_only, bool, 0644);
 MODULE_PARM_DESC(test_reserve_only, "for tests: chunk entries come from the 256-entry reserve only, as when memory is exhausted (0: off)");
 
+bool cs_test_copy_reserve_only;
+module_param_named(test_copy_reserve_only, cs_test_copy_reserve_only, bool, 0644);
+MODULE_PARM_DESC(test_copy_reserve_only, "for tests: copy-on-write pages come from their reserve (16 chunks of 64 KiB) only, as when memory is exhausted (0: off)");
+
 /* copy-on-write stages, parked writes, events: all in the I/O path */
 struct workqueue_struct *cs_wq;
 

@@ -46,8 +46,8 @@ static mempool_t *chunk_pool;
 static mempool_t *page_pool;
 static struct bio_set cow_bs;		/* copies: reads and writes of chunks */
 static struct bio_set read_bs;		/* image reads: clones */
-/* the reserve is full: cs_test_reserve_only may refuse the slab from now on */
-static bool chunk_pool_ready;
+/* the reserves are full: the test knobs may refuse the allocators from now on */
+static bool chunk_pool_ready, page_pool_ready;
 
 static void cow_work(struct work_struct *work);
 
@@ -377,9 +377,21 @@ static void invalidate_needing(struct cs_tracker *t, struct cs_chunk *e, int cau
  */
 #define CS_COPY_GFP	(GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN)
 
+/*
+ * The page allocator behind page_pool and the copy path's first try.
+ * cs_test_copy_reserve_only (a test knob) makes it give nothing, as when
+ * memory is exhausted: only the pool's reserve is left.
+ */
+static void *copy_page_get(gfp_t gfp, void *order)
+{
+	if (READ_ONCE(page_pool_ready) && READ_ONCE(cs_test_copy_reserve_only))
+		return NULL;
+	return alloc_page(gfp);
+}
+
 static struct page *copy_page_alloc(void)
 {
-	struct page *page = alloc_page(CS_COPY_GFP);
+	struct page *page = copy_page_get(CS_COPY_GFP, NULL);
 
 	return page ?: mempool_alloc(page_pool, GFP_NOWAIT | __GFP_NOWARN);
 }
@@ -839,11 +851,14 @@ int cs_snapshot_init(void)
 		goto err_cache;
 	}
 	WRITE_ONCE(chunk_pool_ready, true);
-	page_pool = mempool_create_page_pool(CS_PAGE_RESERVE, 0);
+	/* order-0 pages: mempool_free_pages() reads the order from pool_data */
+	page_pool = mempool_create(CS_PAGE_RESERVE, copy_page_get, mempool_free_pages,
+				   (void *)0);
 	if (!page_pool) {
 		ret = -ENOMEM;
 		goto err_pool;
 	}
+	WRITE_ONCE(page_pool_ready, true);
 	ret = bioset_init(&cow_bs, 64, 0, BIOSET_NEED_BVECS);
 	if (ret)
 		goto err_pages;
