@@ -10,7 +10,7 @@
 # verifier expects.  Control, the knob off: the same load leaves a second
 # set TAKEN, its image exactly the take.
 # tier: full
-# cost: 60
+# cost: 45
 # timeout: 300
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
