@@ -1,7 +1,8 @@
 #!/bin/bash
 # snapctl mount SET VOLUME DIR mounts the image of VOLUME read-only (no
-# journal replay), showing the volume as it was at the take; umount undoes
-# it; a volume that is not in the set is refused with the reason.
+# journal replay, nosuid, nodev), showing the volume as it was at the take;
+# umount undoes it and refuses a directory where something else is mounted;
+# a volume that is not in the set is refused with the reason.
 # tier: once
 # cost: 15
 . "$(dirname "$0")/lib.sh"
@@ -34,7 +35,14 @@ on_exit "umount /tmp/i 2>/dev/null"
 check_eq "$(cat /tmp/i/file)" before "file in the mounted image"
 check_eq "$(cat /tmp/m/file)" after "file on the origin"
 touch /tmp/i/new 2>/dev/null && fail "the mounted image is writable"
-findmnt -n -o OPTIONS /tmp/i | grep -q '^ro' || fail "not mounted read-only: $(findmnt /tmp/i)"
+opts=$(findmnt -n -o OPTIONS /tmp/i)
+grep -q '^ro' <<< "$opts" || fail "not mounted read-only: $opts"
+grep -qw nosuid <<< "$opts" && grep -qw nodev <<< "$opts" || fail "not nosuid,nodev: $opts"
+# umount refuses what is not an image's mount, and leaves it mounted
+run_rc out err rc "$SNAPCTL" umount /tmp/m
+check_eq "$rc" 1 "snapctl umount of the origin's mount"
+echo "$err" | grep -qF "/tmp/m is not a cowsnap image's mount" || fail "umount /tmp/m: $err"
+check_eq "$(cat /tmp/m/file)" after "the origin, still mounted"
 "$SNAPCTL" umount /tmp/i || fail "snapctl umount"
 findmnt /tmp/i > /dev/null && fail "still mounted after umount"
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* snapctl mount / umount: an image read-only at a directory. */
+#include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,14 +78,19 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 		cs_result_free(CS_OP_SET_SHOW, &r);
 		return EXIT_FAILED;
 	}
-	/* ext3/4 want noload, xfs norecovery; try them in turn, quietly */
+	/*
+	 * ext3/4 want noload, xfs norecovery; try them in turn, quietly.  An
+	 * image holds whatever the volume held: no set-user-ID programs, no
+	 * device nodes from it.
+	 */
 	{
-		const char *const opts[] = { "ro,noload", "ro,norecovery", "ro" };
+		const char *const opts[] = { "ro,nosuid,nodev,noload", "ro,nosuid,nodev,norecovery",
+					     "ro,nosuid,nodev" };
 
 		ret = -1;
 		for (size_t i = 0; i < 3 && ret; i++) {
-			const char *const cmd[] = { "mount", "-o", opts[i], v->image, argv[3],
-						    NULL };
+			const char *const cmd[] = { "mount", "-o", opts[i], "--", v->image,
+						    argv[3], NULL };
 
 			if (i == 2) {
 				ret = run(cmd);
@@ -109,16 +117,97 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 
 static const char umount_usage[] = "umount DIR";
 
+/*
+ * The image mounted at DIR: its device name ("cowsnap3") in name, when the
+ * mount at DIR (the last one, the one umount removes) is of a cowsnap image.
+ * 0, or -1 with a message.
+ */
+static int image_mounted_at(struct snapctl *ctl, const char *dir, char *name, size_t size)
+{
+	char *real = realpath(dir, NULL), *line = NULL, link[PATH_MAX], sys[64];
+	unsigned int ma = 0, mi = 0;
+	bool found = false;
+	size_t cap = 0;
+	FILE *f;
+
+	if (!real) {
+		fprintf(stderr, "%s: umount: %s: %m\n", ctl->prog, dir);
+		return -1;
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f) {
+		fprintf(stderr, "%s: umount: /proc/self/mountinfo: %m\n", ctl->prog);
+		free(real);
+		return -1;
+	}
+	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...", the mount point octal-escaped */
+	while (getline(&line, &cap, f) > 0) {
+		char point[PATH_MAX], *o = point;
+		unsigned int lma, lmi;
+		int at;
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %n", &lma, &lmi, &at) != 2 || !at)
+			continue;
+		for (const char *p = line + at; *p && *p != ' ' && o < point + sizeof(point) - 1;
+		     p++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+				*o++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
+				p += 3;
+			} else {
+				*o++ = *p;
+			}
+		}
+		*o = 0;
+		if (!strcmp(point, real)) {
+			found = true;
+			ma = lma;
+			mi = lmi;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (!found) {
+		fprintf(stderr, "%s: umount: nothing is mounted at %s\n", ctl->prog, real);
+		free(real);
+		return -1;
+	}
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", ma, mi);
+	ssize_t n = readlink(sys, link, sizeof(link) - 1);
+
+	link[n > 0 ? n : 0] = 0;
+	const char *base = strrchr(link, '/');
+
+	base = base ? base + 1 : link;
+	if (strncmp(base, "cowsnap", 7) || !isdigit((unsigned char)base[7])) {
+		fprintf(stderr, "%s: umount: %s is not a cowsnap image's mount (device %u:%u%s%s); "
+			"use umount(8) for it\n", ctl->prog, real, ma, mi, *base ? ", " : "", base);
+		free(real);
+		return -1;
+	}
+	snprintf(name, size, "%.*s", (int)(size - 1), base);
+	free(real);
+	return 0;
+}
+
 int cmd_umount(struct snapctl *ctl, int argc, char **argv)
 {
-	const char *const cmd[] = { "umount", argc == 2 ? argv[1] : "", NULL };
+	char name[64];
 
 	if (argc == 2 && !strcmp(argv[1], "--help")) {
-		printf("Usage: %s %s\nUnmounts an image mounted with `snapctl mount'.\n",
-		       ctl->prog, umount_usage);
+		printf("Usage: %s %s\nUnmounts an image mounted with `snapctl mount'; refuses a\n"
+		       "directory where something else is mounted.\n", ctl->prog, umount_usage);
 		return EXIT_OK;
 	}
 	if (argc != 2)
 		return usage_error(ctl, umount_usage, "expected DIR");
-	return run(cmd) ? EXIT_FAILED : EXIT_OK;
+	if (image_mounted_at(ctl, argv[1], name, sizeof(name)))
+		return EXIT_FAILED;
+
+	const char *const cmd[] = { "umount", "--", argv[1], NULL };
+
+	if (run(cmd)) {
+		fprintf(stderr, "%s: cannot unmount %s (/dev/%s)\n", ctl->prog, argv[1], name);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
 }
