@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/cowsnap.h>
@@ -121,6 +122,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/*
+	 * Whatever umask started us: storage.conf, storage.state and the pid
+	 * file are root's, readable, never writable by others (a world-writable
+	 * storage.conf would let anyone name the devices the module overwrites).
+	 */
+	umask(022);
 	cs_log_init(verbose);
 
 	if (cs_server_open(&d, &err)) {

@@ -10,11 +10,15 @@
 make_loop st 64
 make_loop busy 32
 load_module
+# started from a shell with umask 000: the daemon's files are still 0644
+umask 000
 start_daemon --config-dir "$CONF"
+umask 022
 
 out=$("$SNAPCTL" storage add "$st") || fail "storage add $st failed"
 echo "$out" | grep -Eq "^$st +[0-9]+:[0-9]+ +64\.0MiB +0\.0KiB$" || fail "storage add output: $out"
 grep -qx "device $st" "$CONF/storage.conf" || fail "storage.conf lacks $st: $(cat "$CONF/storage.conf")"
+check_eq "$(stat -c %a "$CONF/storage.conf")" 644 "storage.conf's mode (daemon started with umask 000)"
 json=$("$SNAPCTL" --json list storage)
 echo "$json" | grep -qF "\"device\":\"$st\"" || fail "--json list storage: $json"
 echo "$json" | grep -qF "\"sectors\":131072" || fail "--json list storage size: $json"
