@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "mountinfo.h"
 #include "snapctl.h"
 
 static int run(const char *const argv[])
@@ -119,16 +119,17 @@ static const char umount_usage[] = "umount DIR";
 
 /*
  * The image mounted at DIR: its device name ("cowsnap3") in name, when the
- * mount at DIR (the last one, the one umount removes) is of a cowsnap image.
+ * last mount at DIR (the one umount removes) is of a cowsnap image.
  * 0, or -1 with a message.
  */
 static int image_mounted_at(struct snapctl *ctl, const char *dir, char *name, size_t size)
 {
-	char *real = realpath(dir, NULL), *line = NULL, link[PATH_MAX], sys[64];
-	unsigned int ma = 0, mi = 0;
-	bool found = false;
-	size_t cap = 0;
+	char *real = realpath(dir, NULL), line[3 * PATH_MAX], link[PATH_MAX], sys[64];
+	const char *base;
+	struct cs_mount m;
+	ssize_t n;
 	FILE *f;
+	int ret;
 
 	if (!real) {
 		fprintf(stderr, "%s: umount: %s: %m\n", ctl->prog, dir);
@@ -140,47 +141,21 @@ static int image_mounted_at(struct snapctl *ctl, const char *dir, char *name, si
 		free(real);
 		return -1;
 	}
-	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...", the mount point octal-escaped */
-	while (getline(&line, &cap, f) > 0) {
-		char point[PATH_MAX], *o = point;
-		unsigned int lma, lmi;
-		int at;
-
-		if (sscanf(line, "%*u %*u %u:%u %*s %n", &lma, &lmi, &at) != 2 || !at)
-			continue;
-		for (const char *p = line + at; *p && *p != ' ' && o < point + sizeof(point) - 1;
-		     p++) {
-			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
-				*o++ = (char)((p[1] - '0') << 6 | (p[2] - '0') << 3 | (p[3] - '0'));
-				p += 3;
-			} else {
-				*o++ = *p;
-			}
-		}
-		*o = 0;
-		if (!strcmp(point, real)) {
-			found = true;
-			ma = lma;
-			mi = lmi;
-		}
-	}
-	free(line);
+	ret = cs_mountinfo_find(f, real, line, sizeof(line), &m);
 	fclose(f);
-	if (!found) {
+	if (ret || strcmp(m.mountpoint, real)) {
 		fprintf(stderr, "%s: umount: nothing is mounted at %s\n", ctl->prog, real);
 		free(real);
 		return -1;
 	}
-	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", ma, mi);
-	ssize_t n = readlink(sys, link, sizeof(link) - 1);
-
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", m.major, m.minor);
+	n = readlink(sys, link, sizeof(link) - 1);
 	link[n > 0 ? n : 0] = 0;
-	const char *base = strrchr(link, '/');
-
+	base = strrchr(link, '/');
 	base = base ? base + 1 : link;
 	if (strncmp(base, "cowsnap", 7) || !isdigit((unsigned char)base[7])) {
-		fprintf(stderr, "%s: umount: %s is not a cowsnap image's mount (device %u:%u%s%s); "
-			"use umount(8) for it\n", ctl->prog, real, ma, mi, *base ? ", " : "", base);
+		fprintf(stderr, "%s: umount: %s is not a cowsnap image's mount (%s on %s); "
+			"use umount(8) for it\n", ctl->prog, real, m.fstype, m.source);
 		free(real);
 		return -1;
 	}
