@@ -260,6 +260,50 @@ static void describe_status(int status, char *buf, size_t size)
 }
 
 /*
+ * A hook gets the signal state of a fresh process.  The daemon blocks
+ * SIGTERM, SIGINT and SIGHUP (they are read from its signalfd) and ignores
+ * SIGPIPE; both would pass through exec to the hook and to every process it
+ * starts, where `kill', `timeout' and traps would then do nothing.  exec
+ * resets handlers but not ignored signals, so every signal goes to SIG_DFL
+ * (SIGKILL, SIGSTOP and glibc's internal ones refuse, harmlessly).
+ */
+static void default_signals(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* In the forked child: `exec EVENT', stdin from in, stdout to out, in a
+ * process group of its own (kill_and_reap kills the group). */
+static __attribute__((noreturn)) void exec_hook(const struct cs_writer *w, int ev,
+						const struct cs_session_env *env,
+						const char *setid, int in, int out)
+{
+	default_signals();
+	setpgid(0, 0);
+	dup2(in, 0);
+	dup2(out, 1);
+	close_range(3, ~0U, 0);
+	setenv("COWSNAP_EVENT", event_names[ev], 1);
+	setenv("COWSNAP_WRITER", w->name, 1);
+	setenv("COWSNAP_SET_ID", env->set_id ? setid : "", 1);
+	setenv("COWSNAP_VOLUMES", env->volumes, 1);
+	setenv("COWSNAP_BACKUP_TYPE", env->backup_type ? env->backup_type : "full", 1);
+	if (env->success)
+		setenv(ev == CS_EV_POST_RESTORE ? "COWSNAP_RESTORE_SUCCESS" :
+		       "COWSNAP_BACKUP_SUCCESS", env->success, 1);
+	execl(w->exec, w->exec, event_names[ev], (char *)NULL);
+	fprintf(stderr, "cowsnapd: writer %s: cannot run %s: %s\n", w->name, w->exec,
+		strerror(errno));
+	_exit(127);
+}
+
+/*
  * Run `exec EVENT'.  For freeze, the hook may print `frozen' and keep
  * running: HOOK_HELD, with w->hold_pid and w->hold_stdin set.  On failure
  * *error and msg say what happened.
@@ -283,24 +327,8 @@ static enum hook_result run_hook(struct cowsnapd *d, struct cs_writer *w, int ev
 	}
 	snprintf(setid, sizeof(setid), "%" PRIu64, env->set_id);
 	pid = fork();
-	if (pid == 0) {
-		setpgid(0, 0);
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close_range(3, ~0U, 0);
-		setenv("COWSNAP_EVENT", event_names[ev], 1);
-		setenv("COWSNAP_WRITER", w->name, 1);
-		setenv("COWSNAP_SET_ID", env->set_id ? setid : "", 1);
-		setenv("COWSNAP_VOLUMES", env->volumes, 1);
-		setenv("COWSNAP_BACKUP_TYPE", env->backup_type ? env->backup_type : "full", 1);
-		if (env->success)
-			setenv(ev == CS_EV_POST_RESTORE ? "COWSNAP_RESTORE_SUCCESS" :
-			       "COWSNAP_BACKUP_SUCCESS", env->success, 1);
-		execl(w->exec, w->exec, event_names[ev], (char *)NULL);
-		fprintf(stderr, "cowsnapd: writer %s: cannot run %s: %s\n", w->name, w->exec,
-			strerror(errno));
-		_exit(127);
-	}
+	if (pid == 0)
+		exec_hook(w, ev, env, setid, in[0], out[1]);
 	close(in[0]);
 	close(out[1]);
 	if (pid < 0) {

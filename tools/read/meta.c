@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "meta.h"
+#include "outfile.h"
 
 #define META_SUFFIX	".cowsnap-meta"
 #define META_FORMAT	1
@@ -81,6 +82,52 @@ static bool parse_line(struct image_meta *m, const char *key, const char *val,
 
 #define ALL_KEYS	((1U << 12) - 1)
 
+/*
+ * IMAGE.cowsnap-meta for reading: not through a symlink, and only when
+ * IMAGE's owner put it there (snapread writes both as one user), so that
+ * someone who may write IMAGE's directory but not IMAGE cannot have the
+ * next --incremental trust metadata of theirs.  NULL with errno and why.
+ */
+static FILE *meta_open(const char *image, const char *path, char *why, size_t size)
+{
+	struct stat st, ist;
+	FILE *f = NULL;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP) {
+		snprintf(why, size, "%s is a symbolic link, not the file snapread wrote: "
+			 "remove it", path);
+		errno = EPERM;
+		return NULL;
+	}
+	if (fd < 0) {
+		errno = -fail(why, size, errno, "cannot open ", path);
+		return NULL;
+	}
+	if (fstat(fd, &st)) {
+		ret = fail(why, size, errno, "cannot stat ", path);
+	} else if (stat(image, &ist)) {
+		ret = fail(why, size, errno, "cannot stat ", image);
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(why, size, "%s is not a regular file: remove it", path);
+		ret = -EPERM;
+	} else if (st.st_uid != ist.st_uid) {
+		snprintf(why, size, "%s is owned by uid %u and %s by uid %u: not the metadata "
+			 "snapread wrote with the image; remove it", path, (unsigned)st.st_uid,
+			 image, (unsigned)ist.st_uid);
+		ret = -EPERM;
+	} else {
+		f = fdopen(fd, "r");
+		if (f)
+			return f;
+		ret = fail(why, size, errno, "cannot read ", path);
+	}
+	close(fd);
+	errno = -ret;
+	return NULL;
+}
+
 int meta_read(const char *image, struct image_meta *m, char *why, size_t size)
 {
 	char path[PATH_MAX], line[PATH_MAX + 64];
@@ -90,9 +137,9 @@ int meta_read(const char *image, struct image_meta *m, char *why, size_t size)
 	memset(m, 0, sizeof(*m));
 	if (meta_path(image, path, sizeof(path)))
 		return fail(why, size, ENAMETOOLONG, "", image);
-	f = fopen(path, "re");
+	f = meta_open(image, path, why, size);
 	if (!f)
-		return fail(why, size, errno, "cannot open ", path);
+		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		char *val;
 
@@ -134,9 +181,17 @@ int meta_write(const char *image, struct image_meta *m, char *why, size_t size)
 	m->image_ino = (uint64_t)st.st_ino;
 	m->image_mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL +
 			    (uint64_t)st.st_mtim.tv_nsec;
-	f = fopen(tmp, "we");
-	if (!f)
-		return fail(why, size, errno, "cannot create ", tmp);
+	/* beside IMAGE, perhaps in /tmp: see outfile.h */
+	fd = outfile_create(tmp, why, size);
+	if (fd < 0)
+		return fd;
+	f = fdopen(fd, "w");
+	if (!f) {
+		ret = fail(why, size, errno, "cannot write ", tmp);
+		unlink(tmp);
+		close(fd);
+		return ret;
+	}
 	fprintf(f, "# cowsnap image metadata, written by snapread for --incremental\n"
 		"format %d\norigin %s\norigin_dev %u:%u\ngeneration %s\ncbt_seq %u\n"
 		"set_id %" PRIu64 "\nchunk_sectors %u\nsize %" PRIu64 "\nchecksum %s\n"
@@ -145,16 +200,15 @@ int meta_write(const char *image, struct image_meta *m, char *why, size_t size)
 		m->generation, m->cbt_seq, m->set_id, m->chunk_sectors, m->size,
 		m->checksum[0] ? m->checksum : "none", m->image_size, m->image_ino,
 		m->image_mtime_ns, m->complete ? 1 : 0);
-	if (fflush(f) || fsync(fileno(f)))
+	if (fflush(f) || fsync(fd))
 		ret = errno;
-	if (fclose(f) && !ret)
+	else if (rename(tmp, path))	/* while open, so locked: see outfile.h */
 		ret = errno;
-	if (!ret && rename(tmp, path))
-		ret = errno;
-	if (ret) {
+	if (ret)
 		unlink(tmp);
+	fclose(f);			/* flushed and synced: nothing left to fail */
+	if (ret)
 		return fail(why, size, ret, "cannot write ", path);
-	}
 	/* the rename itself must last */
 	snprintf(dir, sizeof(dir), "%s", path);
 	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -22,6 +22,7 @@
 #include "copy.h"
 #include "daemon.h"
 #include "meta.h"
+#include "outfile.h"
 #include "snapread.h"
 
 /* Defaults measured in the guest, on brd and on null_blk with 1 ms of
@@ -101,7 +102,9 @@ static void usage(FILE *f)
 "A file OUTPUT is written as OUTPUT.partial and renamed when complete, so a\n"
 "failed copy never leaves a file that looks like a good image; a failed\n"
 "--incremental leaves IMAGE's metadata marked incomplete, so that the next\n"
-"one refuses it.\n"
+"one refuses it.  OUTPUT.partial is created anew, mode 0600, never through\n"
+"a symlink: one an interrupted snapread of the same user left is replaced,\n"
+"anything else there (a symlink, another user's file) is refused (exit 2).\n"
 "exit status: 0 done, 1 read or write error, 2 bad usage, 3 verify mismatch,\n"
 "4 --incremental refused (do a full read)\n",
 		DEFAULT_QUEUE_DEPTH, MAX_QUEUE_DEPTH, DEFAULT_THREADS, MAX_THREADS);
@@ -326,7 +329,7 @@ int main(int argc, char **argv)
 	bool do_verify = false, force = false, json = false, quiet = false, progress = false;
 	bool incremental = false, have_snap = false;
 	char partial[PATH_MAX] = "", sum[SUM_HEX_MAX] = "", meta_file[PATH_MAX] = "";
-	char tag[SUM_TAG_MAX];
+	char tag[SUM_TAG_MAX], why[PATH_MAX + 128];
 	const char *src, *dst, *base = NULL;
 	struct snap_info si;
 	struct stat sst, st_dst;
@@ -455,9 +458,12 @@ int main(int argc, char **argv)
 			if (snprintf(partial, sizeof(partial), "%s.partial", dst) >=
 			    (int)sizeof(partial))
 				die(EXIT_USAGE, "output path too long: `%s'", dst);
-			c.out_fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			/* not through a link or into a file planted there */
+			c.out_fd = outfile_create(partial, why, sizeof(why));
+			if (c.out_fd == -EEXIST || c.out_fd == -EBUSY)
+				die(EXIT_USAGE, "%s", why);
 			if (c.out_fd < 0)
-				die(EXIT_IO, "cannot create %s: %s", partial, strerror(errno));
+				die(EXIT_IO, "%s", why);
 		}
 	}
 
@@ -504,7 +510,9 @@ int main(int argc, char **argv)
 	if (c.kind == OUT_FILE || c.kind == OUT_BLOCK) {
 		const char *check = c.kind == OUT_FILE ? partial : dst;
 
-		close(c.out_fd);
+		/* a file stays open, so locked, until renamed: see outfile.h */
+		if (c.kind == OUT_BLOCK)
+			close(c.out_fd);
 		if (do_verify && !verify(check, c.size, &ro, alg, sum)) {
 			if (c.kind == OUT_FILE)
 				unlink(partial);
@@ -513,15 +521,17 @@ int main(int argc, char **argv)
 		/* the metadata of the image this one replaces goes first */
 		if (c.kind == OUT_FILE)
 			meta_remove(dst);
+		/* an OUTPUT that is a symlink is replaced, not followed */
 		if (c.kind == OUT_FILE && rename(partial, dst))
 			die(EXIT_IO, "cannot rename %s to %s: %s", partial, dst, strerror(errno));
+		if (c.kind == OUT_FILE)
+			close(c.out_fd);
 	}
 	if (c.kind == OUT_FILE && have_snap) {
 		struct image_meta m = { .major = si.major, .minor = si.minor,
 					.cbt_seq = si.cbt_seq, .set_id = si.set_id,
 					.chunk_sectors = si.chunk_sectors, .size = c.size,
 					.complete = true };
-		char why[PATH_MAX + 128];
 
 		strcpy(m.origin, si.origin);
 		strcpy(m.generation, si.generation);

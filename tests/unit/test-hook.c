@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Check tests of how cowsnapd runs a hook writer (daemon/writers.c): the
+ * daemon blocks SIGTERM, SIGINT and SIGHUP (for its signalfd) and ignores
+ * SIGPIPE; a hook must start with no signal blocked or ignored, so that
+ * `kill -TERM', `timeout' and shell traps work in it and in what it starts.
+ * The hooks are shell scripts, run through the session's own entry point.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "daemon.h"
+#include "writers.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/var/tmp/test-hook.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "test-hook: could not remove %s\n", dir);
+}
+
+/* What the daemon does to its signals before it runs any hook (server.c). */
+static void block_as_the_daemon_does(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	ck_assert_int_eq(sigprocmask(SIG_BLOCK, &mask, NULL), 0);
+	ck_assert_ptr_ne(signal(SIGPIPE, SIG_IGN), SIG_ERR);
+}
+
+/* One selected hook writer running dir/hook, whose prepare-backup is body. */
+static void hook_writer(struct cowsnapd *d, const char *body)
+{
+	struct cs_writer *w = calloc(1, sizeof(*w));
+	FILE *f;
+
+	ck_assert_ptr_nonnull(w);
+	snprintf(w->exec, sizeof(w->exec), "%s/hook", dir);
+	f = fopen(w->exec, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\n[ \"$1\" = prepare-backup ] || exit 0\n%s\n", body);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(w->exec, 0755), 0);
+	strcpy(w->name, "hook");
+	w->kind = CS_WRITER_HOOK;
+	w->order = CS_ORDER_BACK_END;
+	w->freeze_timeout_ms = w->event_timeout_ms = 10000;
+	w->hold_stdin = -1;
+	w->selected = true;
+	d->writers.w = w;
+	d->writers.n = 1;
+}
+
+START_TEST(hook_starts_with_default_signals)
+{
+	struct cowsnapd d = { .signal_fd = -1 };
+	struct cs_session_env env = { .volumes = "/dev/vdb" };
+	struct cs_error err = { 0 };
+	char body[PATH_MAX + 128], path[PATH_MAX], got[256];
+	unsigned long long blk, ign, glibc = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/status", dir);
+	/* exec: what is read is the state the hook's commands inherit */
+	snprintf(body, sizeof(body), "exec grep -E '^Sig(Blk|Ign):' /proc/self/status > %s",
+		 path);
+	hook_writer(&d, body);
+	block_as_the_daemon_does();
+	ck_assert_msg(cs_writers_prepare(&d, &env, &err) == 0, "%s", err.message);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, got, sizeof(got) - 1);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	got[n] = '\0';
+	ck_assert_msg(sscanf(got, "SigBlk: %llx SigIgn: %llx", &blk, &ign) == 2, "%s", got);
+	/*
+	 * glibc keeps the signals below SIGRTMIN to itself (its sigaction
+	 * refuses them): they stay as whoever started the test left them.
+	 */
+	for (int sig = 32; sig < SIGRTMIN; sig++)
+		glibc |= 1ULL << (sig - 1);
+	ck_assert_msg(blk == 0, "the hook has signals blocked: %s", got);
+	ck_assert_msg((ign & ~glibc) == 0, "the hook has signals ignored: %s", got);
+	free(d.writers.w);
+}
+END_TEST
+
+/*
+ * The behaviour that matters: what a hook runs can be terminated with
+ * SIGTERM.  Not the shell itself: dash waits for its children with every
+ * signal unblocked, which hides the blocked mask from a `kill -TERM $$'.
+ */
+START_TEST(hook_dies_of_sigterm)
+{
+	struct cowsnapd d = { .signal_fd = -1 };
+	struct cs_session_env env = { .volumes = "/dev/vdb" };
+	struct cs_error err = { 0 };
+
+	hook_writer(&d, "(sleep 0.2; kill -TERM $$) &\nexec sleep 5");
+	block_as_the_daemon_does();
+	ck_assert_int_eq(cs_writers_prepare(&d, &env, &err), -EIO);
+	ck_assert_msg(strstr(err.message, "writer hook failed: prepare-backup killed by "
+			     "signal 15"), "message: %s", err.message);
+	free(d.writers.w);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("hook");
+	TCase *tc = tcase_create("signals");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, hook_starts_with_default_signals);
+	tcase_add_test(tc, hook_dies_of_sigterm);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
