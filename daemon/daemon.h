@@ -11,7 +11,7 @@
 #include "writers.h"
 #include "proto.h"
 
-#define CS_MAX_CLIENTS		128
+#define CS_MAX_CLIENTS		CS_PEER_MAX
 /* a client that does not take a reply within this time is dropped */
 #define CS_SEND_TIMEOUT_MS	2000
 
@@ -45,6 +45,7 @@ struct cowsnapd {
 	struct cs_nl_events *events;	/* NULL: no module, or no events */
 	struct cs_pool pool;
 	struct cs_writer_set writers;
+	struct cs_owners owners;	/* who created each set (cs_peer_may) */
 	int listen_fd;
 	int signal_fd;
 	int pid_fd;

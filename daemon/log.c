@@ -34,3 +34,20 @@ void cs_log(int prio, const char *fmt, ...)
 	}
 	va_end(ap);
 }
+
+bool cs_ratelimit(struct cs_ratelimit *r, unsigned long long now_ms, unsigned int *missed)
+{
+	*missed = 0;
+	if (!r->start_ms || now_ms - r->start_ms >= r->period_ms) {
+		*missed = r->missed;
+		r->start_ms = now_ms ? now_ms : 1;
+		r->n = 0;
+		r->missed = 0;
+	}
+	if (r->n < r->burst) {
+		r->n++;
+		return true;
+	}
+	r->missed++;
+	return false;
+}

@@ -204,5 +204,6 @@ out:
 	cs_nl_events_close(d.events);
 	cs_nl_close(d.nl);
 	cs_pool_free(&d.pool);
+	cs_owners_free(&d.owners);
 	return ret ? 1 : 0;
 }

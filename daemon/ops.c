@@ -276,6 +276,8 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 		goto abort_early;
 	}
 	env.set_id = id;
+	if (cs_owners_add(&d->owners, id, c->uid))
+		cs_warn("set %" PRIu64 ": out of memory: only root may delete it", id);
 	for (uint32_t i = 0; i < nvols; i++) {
 		const char *spec = i < a->nvolumes ? a->volumes[i].spec : vols[i].devnode;
 
@@ -366,6 +368,7 @@ destroy:
 		if (id && cs_nl_set_destroy(d->nl, id, &e))
 			cs_warn("set %" PRIu64 ": cleanup failed: %s", id, e.message);
 		cs_storage_release(d, id);
+		cs_owners_del(&d->owners, id);
 	}
 	goto out;
 abort_early:
@@ -424,11 +427,17 @@ static int op_set_show(struct cowsnapd *d, struct cs_client_conn *c,
 	return ret;
 }
 
-static int destroy_one(struct cowsnapd *d, uint64_t id, struct cs_set_delete_result *r,
-		       struct cs_error *err)
+static int destroy_one(struct cowsnapd *d, struct cs_client_conn *c, uint64_t id,
+		       struct cs_set_delete_result *r, struct cs_error *err)
 {
-	int ret = cs_nl_set_destroy(d->nl, id, err);
+	int ret;
 
+	if (!cs_owners_may_delete(&d->owners, id, c->uid)) {
+		cs_error_set(err, EACCES, "set %" PRIu64 " was not created by uid %u: only its "
+			     "creator or root may delete it", id, (unsigned int)c->uid);
+		return -EACCES;
+	}
+	ret = cs_nl_set_destroy(d->nl, id, err);
 	if (ret == -ENOENT) {
 		cs_error_set(err, ENOENT, "there is no set %" PRIu64 "; see `snapctl list sets'",
 			     id);
@@ -439,8 +448,9 @@ static int destroy_one(struct cowsnapd *d, uint64_t id, struct cs_set_delete_res
 		return ret;
 	}
 	cs_storage_release(d, id);
+	cs_owners_del(&d->owners, id);
 	r->ids[r->nids++] = id;
-	cs_info("set %" PRIu64 " deleted", id);
+	cs_info("set %" PRIu64 " deleted by uid %u", id, (unsigned int)c->uid);
 	return 0;
 }
 
@@ -467,7 +477,7 @@ static int op_set_delete(struct cowsnapd *d, struct cs_client_conn *c,
 		r->ids = calloc(1, sizeof(*r->ids));
 		if (!r->ids)
 			return -ENOMEM;
-		return destroy_one(d, a->id, r, err);
+		return destroy_one(d, c, a->id, r, err);
 	}
 	ret = dump_sets(d, &sets, &n, err);
 	if (ret)
@@ -478,8 +488,11 @@ static int op_set_delete(struct cowsnapd *d, struct cs_client_conn *c,
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < n && !ret; i++) {
+		/* all, oldest: of the sets this user may delete */
+		if (!cs_owners_may_delete(&d->owners, sets[i].id, c->uid))
+			continue;
 		if (a->all) {
-			ret = destroy_one(d, sets[i].id, r, err);
+			ret = destroy_one(d, c, sets[i].id, r, err);
 			continue;
 		}
 		if (sets[i].state == CS_SET_DEFINING)
@@ -496,7 +509,7 @@ static int op_set_delete(struct cowsnapd *d, struct cs_client_conn *c,
 	}
 	if (!a->all && !ret) {
 		if (oldest) {
-			ret = destroy_one(d, oldest->id, r, err);
+			ret = destroy_one(d, c, oldest->id, r, err);
 		} else {
 			cs_error_set(err, ENOENT, "no set holds a snapshot of %s (%s)", a->oldest,
 				     vol.devnode);
@@ -616,6 +629,7 @@ static int end_session(struct cowsnapd *d, struct cs_client_conn *c, bool gone,
 		if (cs_nl_set_destroy(d->nl, id, &e))
 			cs_warn("set %" PRIu64 ": %s", id, e.message);
 		cs_storage_release(d, id);
+		cs_owners_del(&d->owners, id);
 	}
 	cs_info("backup session of set %" PRIu64 " %s", id,
 		gone ? "ended: the requestor went away" :
@@ -701,19 +715,12 @@ static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
 		cs_error_set(err, ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < a->nwriters; i++) {
-		bool named = false;
-
-		for (uint32_t k = 0; k < a->ncomponents; k++) {
-			if (strcmp(a->components[k].writer, a->writers[i].spec))
-				continue;
-			refs[n] = a->components[k];
-			refs[n++].failed = false;
-			named = true;
-		}
-		if (!named)
-			snprintf(refs[n++].writer, sizeof(refs[0].writer), "%.255s", a->writers[i].spec);
+	ret = cs_restore_refs(a, refs, a->nwriters + a->ncomponents, err);
+	if (ret < 0) {
+		free(refs);
+		return ret;
 	}
+	n = (uint32_t)ret;
 	ret = cs_writers_select(d, refs, n, a->backup_type, false, err);
 	free(refs);
 	n = ret > 0 ? (uint32_t)ret : 0;
@@ -836,6 +843,13 @@ enum cs_handled cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
 		cs_error_set(&err, EOPNOTSUPP, "operation `%s' is not implemented by this cowsnapd",
 			     cs_ops[req.op].name);
 		ret = -EOPNOTSUPP;
+		goto reply;
+	}
+	if (!cs_peer_may(req.op, c->uid)) {
+		cs_error_set(&err, EACCES, "permission denied: `%s' is root's (difference storage, "
+			     "writer registration and restores); uid %u may back up, list, and "
+			     "delete its own sets", cs_ops[req.op].name, (unsigned int)c->uid);
+		ret = -EACCES;
 		goto reply;
 	}
 	/*

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,57 @@ void cs_pool_conf_free(struct cs_pool_conf *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/*
+ * What keeps a storage.conf line from holding path as it is (the syntax
+ * has no quoting: blanks separate, `#' comments, the newline ends the line),
+ * written to what; 0 when nothing does.
+ */
+static int path_problem(const char *path, char *what, size_t size)
+{
+	size_t i;
+
+	if (path[0] != '/') {
+		snprintf(what, size, "`%.64s' is not an absolute path", path);
+		return -EINVAL;
+	}
+	for (i = 0; path[i]; i++) {
+		unsigned char ch = (unsigned char)path[i];
+
+		if (ch >= 0x20 && ch != 0x7f && ch != ' ' && ch != '#')
+			continue;
+		if (ch == ' ' || ch == '#')
+			snprintf(what, size, "`%.*s%s' is followed by %s", (int)(i < 128 ? i : 128),
+				 path, i > 128 ? "..." : "", ch == ' ' ? "a blank" : "`#'");
+		else
+			snprintf(what, size, "`%.*s%s' is followed by control character 0x%02x",
+				 (int)(i < 128 ? i : 128), path, i > 128 ? "..." : "", ch);
+		return -EINVAL;
+	}
+	if (i > CS_PATH_MAX) {
+		snprintf(what, size, "`%.64s...' is longer than %d bytes", path, CS_PATH_MAX);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+int cs_pool_conf_device_line(const char *path, char *buf, size_t size, struct cs_error *err)
+{
+	char what[CS_ERRMSG_MAX / 2];
+	int ret = path_problem(path, what, sizeof(what));
+
+	if (ret) {
+		cs_error_set(err, -ret, "storage device path %s, which storage.conf cannot "
+			     "hold; name the device by another path (no blanks, `#' or control "
+			     "characters), such as one under /dev/disk/by-id/", what);
+		return ret;
+	}
+	if ((size_t)snprintf(buf, size, "device %s\n", path) >= size) {
+		cs_error_set(err, ENAMETOOLONG, "storage device path `%.64s...' is too long", path);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 		       struct cs_error *err)
 {
@@ -68,11 +120,10 @@ int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 		if (!ret)
 			continue;
 		if (!strcmp(key, "device")) {
-			char **d;
+			char what[CS_ERRMSG_MAX / 2], **d;
 
-			if (val[0] != '/') {
-				cs_error_set(err, EINVAL, "%s:%u: device `%s' is not an absolute path",
-					     name, lineno, val);
+			if (path_problem(val, what, sizeof(what))) {
+				cs_error_set(err, EINVAL, "%s:%u: device %s", name, lineno, what);
 				goto fail;
 			}
 			d = realloc(c->devices, (c->ndevices + 1) * sizeof(*d));

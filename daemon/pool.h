@@ -60,10 +60,15 @@ struct cs_pool_conf {
 };
 
 /* Lines: `device PATH', `set-size SIZE', `grow-size SIZE'; `#' comments.
- * err names the file (name) and line on error. */
+ * err names the file (name) and line on error, a PATH with a control
+ * character included. */
 int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 		       struct cs_error *err);
 void cs_pool_conf_free(struct cs_pool_conf *c);
+/* storage.conf's line for device path, "device PATH\n", into buf; -EINVAL
+ * (err saying what to use instead) when the line cannot hold path as it is:
+ * not absolute, a blank, `#' or a control character; -ENAMETOOLONG. */
+int cs_pool_conf_device_line(const char *path, char *buf, size_t size, struct cs_error *err);
 
 void cs_pool_init(struct cs_pool *p);
 void cs_pool_free(struct cs_pool *p);

@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,43 @@ static void refuse(int fd, int code, const char *msg)
 	close(fd);
 }
 
+/* Refusals are logged 5 per 10 s at most: anybody may connect. */
+static struct cs_ratelimit refusals = { .burst = 5, .period_ms = 10000 };
+
+static void log_refusal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void log_refusal(const char *fmt, ...)
+{
+	struct timespec ts;
+	unsigned int missed;
+	char line[256];
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!cs_ratelimit(&refusals, (unsigned long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+			  &missed)) {
+		if (refusals.missed == 1)
+			cs_warn("more refused connections in the next %u s are not logged",
+				refusals.period_ms / 1000);
+		return;
+	}
+	if (missed)
+		cs_warn("%u refused connection(s) were not logged", missed);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	cs_warn("%s", line);
+}
+
+static unsigned int clients_of(const struct cowsnapd *d, uid_t uid)
+{
+	unsigned int n = 0;
+
+	for (const struct cs_client_conn *c = d->clients; c; c = c->next)
+		n += c->uid == uid;
+	return n;
+}
+
 static void accept_one(struct cowsnapd *d)
 {
 	struct cs_client_conn *c;
@@ -217,9 +255,9 @@ static void accept_one(struct cowsnapd *d)
 	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen))
 		ngroups = (int)(glen / sizeof(gid_t));
 	if (!cs_peer_allowed(&d->peers, cred.uid, cred.gid, groups, ngroups)) {
-		cs_warn("refused client pid %d uid %u: not root%s%s", (int)cred.pid,
-			(unsigned)cred.uid, d->peers.have_group ? " and not in group " : "",
-			d->peers.have_group ? d->peers.group_name : "");
+		log_refusal("refused client pid %d uid %u: not root%s%s", (int)cred.pid,
+			    (unsigned)cred.uid, d->peers.have_group ? " and not in group " : "",
+			    d->peers.have_group ? d->peers.group_name : "");
 		snprintf(msg, sizeof(msg),
 			 "permission denied: uid %u is not root%s%s; run as root%s%s",
 			 (unsigned)cred.uid,
@@ -230,10 +268,14 @@ static void accept_one(struct cowsnapd *d)
 		refuse(fd, EACCES, msg);
 		return;
 	}
-	if (d->nclients >= CS_MAX_CLIENTS) {
-		cs_warn("refused client pid %d: %d connections already", (int)cred.pid,
-			CS_MAX_CLIENTS);
-		refuse(fd, EAGAIN, "too many connections to cowsnapd; try again later");
+	if (!cs_peer_admit(d->nclients, clients_of(d, cred.uid), cred.uid)) {
+		log_refusal("refused client pid %d uid %u: %u connections already, %u of them "
+			    "its uid's", (int)cred.pid, (unsigned)cred.uid, d->nclients,
+			    clients_of(d, cred.uid));
+		snprintf(msg, sizeof(msg), "too many connections to cowsnapd (%u, at most %u "
+			 "per user, and the last %u are root's); close some or try again later",
+			 d->nclients, CS_PEER_MAX_PER_UID, CS_PEER_ROOT_RESERVE);
+		refuse(fd, EAGAIN, msg);
 		return;
 	}
 	c = calloc(1, sizeof(*c));

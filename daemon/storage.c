@@ -140,10 +140,13 @@ int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
 	return 0;
 }
 
+/* storage.conf with the line add appended (cs_pool_conf_device_line's), or
+ * with the device drop_major:drop_minor's line deleted */
 static int rewrite_conf(struct cowsnapd *d, const char *add, uint32_t drop_major,
 			uint32_t drop_minor, struct cs_error *err)
 {
 	char conf[PATH_MAX], state[PATH_MAX], tmp[PATH_MAX + 8], line[CS_PATH_MAX + 64];
+	bool eol = true;	/* the last line kept ends with a newline */
 	FILE *in, *out;
 
 	paths(d, conf, state);
@@ -168,11 +171,13 @@ static int rewrite_conf(struct cowsnapd *d, const char *add, uint32_t drop_major
 		    minor(st.st_rdev) == drop_minor)
 			continue;
 		fputs(line, out);
+		eol = strchr(line, '\n') != NULL;
 	}
 	if (in)
 		fclose(in);
+	/* not joined to an admin's last line that has no newline */
 	if (add)
-		fprintf(out, "device %s\n", add);
+		fprintf(out, "%s%s", eol ? "" : "\n", add);
 	if (fflush(out) || fsync(fileno(out)) || fclose(out) || rename(tmp, conf)) {
 		cs_error_set(err, errno, "cannot write %s: %s", conf, strerror(errno));
 		return -errno;
@@ -182,17 +187,22 @@ static int rewrite_conf(struct cowsnapd *d, const char *add, uint32_t drop_major
 
 int cs_storage_add(struct cowsnapd *d, const char *path, struct cs_error *err)
 {
+	char line[CS_PATH_MAX + 64];
 	uint32_t ma, mi;
 	uint64_t sectors;
 	int ret;
 
+	/* before anything else: a path storage.conf cannot hold is refused */
+	ret = cs_pool_conf_device_line(path, line, sizeof(line), err);
+	if (ret)
+		return ret;
 	ret = probe_dev(path, true, &ma, &mi, &sectors, err);
 	if (ret)
 		return ret;
 	ret = cs_pool_add_dev(&d->pool, path, ma, mi, sectors, err);
 	if (ret)
 		return ret;
-	ret = rewrite_conf(d, path, 0, 0, err);
+	ret = rewrite_conf(d, line, 0, 0, err);
 	if (ret) {
 		cs_pool_remove_dev(&d->pool, ma, mi, NULL);
 		return ret;

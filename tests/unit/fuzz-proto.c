@@ -45,6 +45,23 @@ static size_t rndn(size_t n)
 	return n ? (size_t)(rnd() % n) : 0;
 }
 
+/* A restore request on to the references cowsnapd selects from, in an
+ * array sized as cowsnapd sizes it: refused with EINVAL, or no more than fit. */
+static void restore_refs(const struct cs_restore_args *a)
+{
+	uint32_t max = a->nwriters + a->ncomponents;
+	struct cs_component_ref *refs = calloc(max ? max : 1, sizeof(*refs));
+	struct cs_error err = { 0 };
+	int n;
+
+	if (!refs)
+		abort();
+	n = cs_restore_refs(a, refs, max, &err);
+	if (n < 0 ? !err.message[0] || err.code != EINVAL : (uint32_t)n > max)
+		abort();
+	free(refs);
+}
+
 /* The parser under test: returns whether the body was accepted. */
 static bool one_input(const char *data, size_t len)
 {
@@ -75,6 +92,8 @@ static bool one_input(const char *data, size_t len)
 	if (req.op == CS_OP_WRITER_REGISTER && cs_wmd_validate(req.args, &err) &&
 	    (!err.message[0] || err.code != EINVAL))
 		abort();
+	if (req.op == CS_OP_RESTORE_BEGIN)
+		restore_refs(req.args);
 	if (cs_encode_request(&b, req.id, req.op, req.args, &err) == 0) {
 		if (cs_decode_request(b.data + CS_FRAME_HDR, b.len - CS_FRAME_HDR, &again,
 				      &err) != 0 ||
@@ -110,7 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 #else
 
-#define NSEEDS 14
+#define NSEEDS 16
 static struct cs_buf seeds[NSEEDS];
 
 static void make_seeds(void)
@@ -147,6 +166,11 @@ static void make_seeds(void)
 			      .nbackup_types = 2, .components = comps, .ncomponents = 2 };
 	struct cs_component_ref refs[2] = { { "db1", "sales/orders", false },
 					    { "db1", "log", true } };
+	struct cs_component_ref rcomps[5] = {
+		{ "db1", "sales/orders", false }, { "db1", "log", false }, { "db1", "a", false },
+		{ "db1", "b", false }, { "web", "site", false },
+	};
+	struct cs_volume_spec rwriters[3] = { { "db1" }, { "web" }, { "db1" } };
 	struct cs_writer_event ev = { .event = 3, .set_id = 4, .backup_type = 2,
 				      .volumes = vols, .nvolumes = 2, .components = refs,
 				      .ncomponents = 2, .success = true, .timeout_ms = 60000 };
@@ -165,6 +189,15 @@ static void make_seeds(void)
 	create.nvolumes = 0;
 	cs_encode_request(&seeds[12], 13, CS_OP_SET_CREATE, &create, &err);
 	cs_encode_request(&seeds[13], 14, CS_OP_BACKUP_COMPLETE, &done, &err);
+	/* restores whose components are of their writers, then one that names
+	 * a writer twice (2 x 4 + 1 references would not fit in 3 + 5) */
+	rest.writers = rwriters;
+	rest.nwriters = 2;
+	rest.components = rcomps;
+	rest.ncomponents = 5;
+	cs_encode_request(&seeds[14], 15, CS_OP_RESTORE_BEGIN, &rest, &err);
+	rest.nwriters = 3;
+	cs_encode_request(&seeds[15], 16, CS_OP_RESTORE_BEGIN, &rest, &err);
 	for (int i = 0; i < NSEEDS; i++) {
 		if (!seeds[i].len) {
 			fprintf(stderr, "fuzz-proto: seed %d does not encode\n", i);

@@ -7,6 +7,7 @@
 
 #include <check.h>
 
+#include "log.h"
 #include "mountinfo.h"
 #include "peer.h"
 #include "pool.h"
@@ -34,6 +35,76 @@ START_TEST(peer_group)
 	ck_assert(cs_peer_allowed(&p, 1000, 1000, member, 2));
 	ck_assert(!cs_peer_allowed(&p, 1000, 1000, other, 2));
 	ck_assert(!cs_peer_allowed(&p, 1000, 1000, NULL, 0));
+}
+END_TEST
+
+START_TEST(peer_ops)
+{
+	ck_assert(cs_peer_may(CS_OP_STORAGE_ADD, 0));
+	ck_assert(!cs_peer_may(CS_OP_STORAGE_ADD, 1000));
+	ck_assert(!cs_peer_may(CS_OP_STORAGE_REMOVE, 1000));
+	ck_assert(!cs_peer_may(CS_OP_WRITER_REGISTER, 1000));
+	ck_assert(!cs_peer_may(CS_OP_RESTORE_BEGIN, 1000));
+	ck_assert(cs_peer_may(CS_OP_SET_CREATE, 1000));
+	ck_assert(cs_peer_may(CS_OP_SET_DELETE, 1000));
+	ck_assert(cs_peer_may(CS_OP_SET_LIST, 1000));
+	ck_assert(cs_peer_may(CS_OP_VOLUME_TRACK, 1000));
+	ck_assert(cs_peer_may(CS_OP_CBT_GET, 1000));
+}
+END_TEST
+
+START_TEST(peer_admit)
+{
+	/* root keeps the last slots; any other uid at most its share */
+	ck_assert(cs_peer_admit(CS_PEER_MAX - 1, 0, 0));
+	ck_assert(!cs_peer_admit(CS_PEER_MAX, 0, 0));
+	ck_assert(cs_peer_admit(CS_PEER_MAX - CS_PEER_ROOT_RESERVE - 1, 0, 1000));
+	ck_assert(!cs_peer_admit(CS_PEER_MAX - CS_PEER_ROOT_RESERVE, 0, 1000));
+	ck_assert(cs_peer_admit(40, CS_PEER_MAX_PER_UID - 1, 1000));
+	ck_assert(!cs_peer_admit(40, CS_PEER_MAX_PER_UID, 1000));
+	/* root is not limited per uid */
+	ck_assert(cs_peer_admit(100, 100, 0));
+}
+END_TEST
+
+START_TEST(ratelimit)
+{
+	struct cs_ratelimit r = { .burst = 3, .period_ms = 1000 };
+	unsigned int missed, logged = 0;
+
+	for (int i = 0; i < 10; i++) {
+		logged += cs_ratelimit(&r, 5000 + (unsigned long long)i, &missed);
+		ck_assert_uint_eq(missed, 0);
+	}
+	ck_assert_uint_eq(logged, 3);
+	/* the next period says how many were dropped */
+	ck_assert(cs_ratelimit(&r, 6000, &missed));
+	ck_assert_uint_eq(missed, 7);
+	ck_assert(cs_ratelimit(&r, 6001, &missed));
+	ck_assert_uint_eq(missed, 0);
+}
+END_TEST
+
+START_TEST(set_owners)
+{
+	struct cs_owners o = { 0 };
+
+	for (uint64_t id = 1; id <= 40; id++)
+		ck_assert_int_eq(cs_owners_add(&o, id, id % 2 ? 1000 : 1001), 0);
+	ck_assert(cs_owners_may_delete(&o, 7, 1000));
+	ck_assert(!cs_owners_may_delete(&o, 7, 1001));
+	ck_assert(cs_owners_may_delete(&o, 8, 1001));
+	ck_assert(cs_owners_may_delete(&o, 8, 0));
+	/* a set the daemon did not create: root's */
+	ck_assert(!cs_owners_may_delete(&o, 99, 1000));
+	ck_assert(cs_owners_may_delete(&o, 99, 0));
+	cs_owners_del(&o, 7);
+	ck_assert(!cs_owners_may_delete(&o, 7, 1000));
+	ck_assert(cs_owners_may_delete(&o, 9, 1000));
+	ck_assert(cs_owners_may_delete(&o, 40, 1001));
+	ck_assert_uint_eq(o.n, 39);
+	cs_owners_free(&o);
+	ck_assert_ptr_null(o.v);
 }
 END_TEST
 
@@ -181,6 +252,97 @@ START_TEST(pool_conf)
 	ck_assert_int_eq(parse_conf("device vdc\n", &c, &err), -EINVAL);
 	ck_assert_int_eq(parse_conf("device /dev/a /dev/b\n", &c, &err), -EINVAL);
 	ck_assert_str_eq(err.message, "storage.conf:1: `device' takes one value");
+}
+END_TEST
+
+/* What `snapctl storage add PATH' appends to storage.conf parses back as
+ * exactly PATH, and nothing else. */
+START_TEST(storage_conf_roundtrip)
+{
+	static char longest[CS_PATH_MAX + 1];
+	const char *const paths[] = {
+		"/dev/vdc", "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4-part1",
+		"/dev/disk/by-path/pci-0000:00:1f.2-ata-1.0", "/dev/mapper/vg0-cow--snap",
+		"/dev/disk/by-partlabel/st\xc3\xb6rage", "/dev/disk/by-label/a\\x20b", longest,
+	};
+	const size_t n = sizeof(paths) / sizeof(paths[0]);
+	char text[16384] = "set-size 64M\n", line[CS_PATH_MAX + 64];
+	struct cs_pool_conf c;
+	struct cs_error err = { 0 };
+
+	longest[0] = '/';
+	memset(longest + 1, 'x', CS_PATH_MAX - 1);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg(cs_pool_conf_device_line(paths[i], line, sizeof(line), &err) == 0,
+			      "%s: %s", paths[i], err.message);
+		ck_assert_uint_eq(strlen(line), strlen("device ") + strlen(paths[i]) + 1);
+		strcat(text, line);
+	}
+	ck_assert_msg(parse_conf(text, &c, &err) == 0, "%s", err.message);
+	ck_assert_uint_eq(c.ndevices, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(c.devices[i], paths[i]);
+	ck_assert_uint_eq(c.set_sectors, 64 * 2048);
+	ck_assert_uint_eq(c.grow_sectors, 64 * 2048);
+	cs_pool_conf_free(&c);
+}
+END_TEST
+
+/* Paths a storage.conf line cannot hold (it has no quoting) are refused
+ * with what to use instead. */
+START_TEST(storage_conf_refusals)
+{
+	static const struct {
+		const char *path, *msg;
+	} bad[] = {
+		{ "/dev/x\nset-size 1T", "`/dev/x' is followed by control character 0x0a" },
+		{ "/dev/x\ndevice /dev/sda", "`/dev/x' is followed by control character 0x0a" },
+		{ "/dev/my disk", "`/dev/my' is followed by a blank" },
+		{ "/dev/my\tdisk", "`/dev/my' is followed by control character 0x09" },
+		{ "/dev/sdb#2", "`/dev/sdb' is followed by `#'" },
+		{ "/dev/sdb\r", "`/dev/sdb' is followed by control character 0x0d" },
+		{ "/dev/sdb\x7f", "`/dev/sdb' is followed by control character 0x7f" },
+		{ "dev/sdb", "`dev/sdb' is not an absolute path" },
+		{ "", "`' is not an absolute path" },
+	};
+	char line[CS_PATH_MAX + 64];
+	struct cs_error err = { 0 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		strcpy(line, "untouched");
+		ck_assert_msg(cs_pool_conf_device_line(bad[i].path, line, sizeof(line), &err) ==
+			      -EINVAL, "accepted `%s'", bad[i].path);
+		ck_assert_msg(strstr(err.message, bad[i].msg), "`%s': %s", bad[i].path,
+			      err.message);
+		ck_assert_ptr_nonnull(strstr(err.message, "/dev/disk/by-id/"));
+		ck_assert_str_eq(line, "untouched");
+	}
+}
+END_TEST
+
+/* A storage.conf line the loader cannot read as written is an error naming
+ * the line, not another device. */
+START_TEST(storage_conf_bad_lines)
+{
+	static const struct {
+		const char *text, *msg;
+	} lines[] = {
+		{ "device /dev/vdc\ndevice /dev/sdb\r\n",
+		  "storage.conf:2: device `/dev/sdb' is followed by control character 0x0d" },
+		{ "device /dev/s\x01" "db\n",
+		  "storage.conf:1: device `/dev/s' is followed by control character 0x01" },
+		{ "# x\ndevice /dev/sdb\x7f\n",
+		  "storage.conf:2: device `/dev/sdb' is followed by control character 0x7f" },
+		{ "device /dev/my disk\n", "storage.conf:1: `device' takes one value" },
+	};
+	struct cs_pool_conf c;
+	struct cs_error err = { 0 };
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		ck_assert_msg(parse_conf(lines[i].text, &c, &err) == -EINVAL, "accepted %s",
+			      lines[i].text);
+		ck_assert_str_eq(err.message, lines[i].msg);
+	}
 }
 END_TEST
 
@@ -451,6 +613,10 @@ int main(void)
 
 	tcase_add_test(t, peer_root_only);
 	tcase_add_test(t, peer_group);
+	tcase_add_test(t, peer_ops);
+	tcase_add_test(t, set_owners);
+	tcase_add_test(t, peer_admit);
+	tcase_add_test(t, ratelimit);
 	suite_add_tcase(s, t);
 	t = tcase_create("mountinfo");
 	tcase_add_test(t, mountinfo_parse_line);
@@ -461,6 +627,9 @@ int main(void)
 	t = tcase_create("storage");
 	tcase_add_test(t, sizes);
 	tcase_add_test(t, pool_conf);
+	tcase_add_test(t, storage_conf_roundtrip);
+	tcase_add_test(t, storage_conf_refusals);
+	tcase_add_test(t, storage_conf_bad_lines);
 	tcase_add_test(t, pool_alloc_release);
 	tcase_add_test(t, pool_state);
 	tcase_add_test(t, writer_conf);

@@ -656,6 +656,158 @@ START_TEST(errno_names)
 }
 END_TEST
 
+/* restore_begin's writers and components, as `snapctl restore --metadata'
+ * reads them from a file that travels with backups. */
+static void restore_args(struct cs_restore_args *a, const char *const *writers,
+			 const char *const *comps)
+{
+	memset(a, 0, sizeof(*a));
+	while (writers[a->nwriters])
+		a->nwriters++;
+	while (comps[2 * a->ncomponents])
+		a->ncomponents++;
+	a->writers = calloc(a->nwriters, sizeof(*a->writers));
+	a->components = calloc(a->ncomponents ? a->ncomponents : 1, sizeof(*a->components));
+	ck_assert(a->writers && a->components);
+	for (uint32_t i = 0; i < a->nwriters; i++)
+		snprintf(a->writers[i].spec, sizeof(a->writers[i].spec), "%s", writers[i]);
+	for (uint32_t k = 0; k < a->ncomponents; k++) {
+		snprintf(a->components[k].writer, sizeof(a->components[k].writer), "%s",
+			 comps[2 * k]);
+		snprintf(a->components[k].path, sizeof(a->components[k].path), "%s",
+			 comps[2 * k + 1]);
+		a->components[k].failed = true;
+	}
+}
+
+/* refs sized as cowsnapd sizes them; under ASan an overflow aborts */
+static int restore_refs(const struct cs_restore_args *a, struct cs_component_ref **refs,
+			struct cs_error *err)
+{
+	*refs = calloc(a->nwriters + a->ncomponents, sizeof(**refs));
+	ck_assert_ptr_nonnull(*refs);
+	return cs_restore_refs(a, *refs, a->nwriters + a->ncomponents, err);
+}
+
+START_TEST(restore_refs_build)
+{
+	static const char *const writers[] = { "web", "sw1", "sys", NULL };
+	static const char *const comps[] = { "sw1", "db/main", "sys", "", "sw1", "db/logs",
+					     NULL };
+	static const char *const want[][2] = {
+		{ "web", "" }, { "sw1", "db/main" }, { "sw1", "db/logs" }, { "sys", "" },
+	};
+	struct cs_error err = { 0 };
+	struct cs_component_ref *refs;
+	struct cs_restore_args a;
+
+	restore_args(&a, writers, comps);
+	ck_assert_msg(restore_refs(&a, &refs, &err) == 4, "%s", err.message);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_str_eq(refs[i].writer, want[i][0]);
+		ck_assert_str_eq(refs[i].path, want[i][1]);
+		ck_assert(!refs[i].failed);
+	}
+	/* checks only, as snapctl runs them */
+	ck_assert_int_eq(cs_restore_refs(&a, NULL, 0, &err), 4);
+	/* never more than max, whatever the request */
+	memset(refs, 0, 4 * sizeof(*refs));
+	ck_assert_int_eq(cs_restore_refs(&a, refs, 2, &err), -E2BIG);
+	ck_assert_str_eq(refs[2].writer, "");
+	free(refs);
+	free(a.writers);
+	free(a.components);
+}
+END_TEST
+
+START_TEST(restore_refs_refusals)
+{
+	/* every component would be added once per duplicate: 3 x 16 > 3 + 16 */
+	static const char *const dup3[] = { "db", "db", "db", NULL };
+	static const char *const db16[] = {
+		"db", "c0", "db", "c1", "db", "c2", "db", "c3", "db", "c4", "db", "c5",
+		"db", "c6", "db", "c7", "db", "c8", "db", "c9", "db", "c10", "db", "c11",
+		"db", "c12", "db", "c13", "db", "c14", "db", "c15", NULL
+	};
+	static const char *const db[] = { "db", NULL }, *const two[] = { "db", "web", NULL };
+	static const char *const none[] = { NULL };
+	static const char *const stray[] = { "db", "a", "web", "x", "mail", "y", NULL };
+	static const char *const twice[] = { "db", "a/b", "web", "", "db", "a/b", NULL };
+	static const char *const dup_json = "{\"proto\":1,\"id\":5,\"op\":\"restore_begin\","
+		"\"args\":{\"writers\":[\"db\",\"web\",\"db\"],\"components\":["
+		"{\"writer\":\"db\",\"path\":\"a\"},{\"writer\":\"db\",\"path\":\"b\"}]}}";
+	static const struct {
+		const char *const *writers, *const *comps;
+		const char *msg;
+	} bad[] = {
+		{ dup3, db16, "writers[1]: writer `db' is named twice" },
+		{ dup3, none, "writers[1]: writer `db' is named twice" },
+		{ db, stray, "components[1]: writer `web' is not among the backup's writers" },
+		{ two, twice, "components[2]: component `a/b' of writer db is named twice" },
+	};
+	struct cs_error err = { 0 };
+	struct cs_component_ref *refs;
+	struct cs_restore_args a;
+	struct cs_request req;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		restore_args(&a, bad[i].writers, bad[i].comps);
+		ck_assert_int_eq(restore_refs(&a, &refs, &err), -EINVAL);
+		ck_assert_str_eq(err.message, bad[i].msg);
+		ck_assert_int_eq(cs_restore_refs(&a, NULL, 0, &err), -EINVAL);
+		free(refs);
+		free(a.writers);
+		free(a.components);
+	}
+	/* as a client sends it */
+	ck_assert_int_eq(decode_req(dup_json, &req, &err), 0);
+	ck_assert_int_eq(restore_refs(req.args, &refs, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "writers[2]: writer `db' is named twice");
+	free(refs);
+	cs_request_free(&req);
+}
+END_TEST
+
+START_TEST(restore_refs_limits)
+{
+	static const char *const db[] = { "db", NULL }, *const none[] = { NULL };
+	const char *many[2 * (CS_MAX_COMPONENTS + 1) + 1];
+	char names[CS_MAX_COMPONENTS + 1][8];
+	struct cs_error err = { 0 };
+	struct cs_component_ref *refs;
+	struct cs_restore_args a;
+
+	for (int i = 0; i <= CS_MAX_COMPONENTS; i++) {
+		snprintf(names[i], sizeof(names[i]), "c%d", i);
+		many[2 * i] = "db";
+		many[2 * i + 1] = names[i];
+	}
+	many[2 * (CS_MAX_COMPONENTS + 1)] = NULL;
+	restore_args(&a, db, many);
+	ck_assert_int_eq(restore_refs(&a, &refs, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "writer db: more than 64 components");
+	free(refs);
+	/* one fewer is what a writer may declare */
+	a.ncomponents--;
+	ck_assert_int_eq(restore_refs(&a, &refs, &err), CS_MAX_COMPONENTS);
+	free(refs);
+	free(a.writers);
+	free(a.components);
+
+	restore_args(&a, db, none);
+	memset(a.writers[0].spec, 'w', CS_NAME_MAX + 1);
+	ck_assert_int_eq(restore_refs(&a, &refs, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "is longer than 255 characters"));
+	free(refs);
+	a.writers[0].spec[0] = '\0';
+	ck_assert_int_eq(restore_refs(&a, &refs, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "writers[0]: empty writer name");
+	free(refs);
+	free(a.writers);
+	free(a.components);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -687,6 +839,9 @@ static Suite *proto_suite(void)
 	tcase_add_test(t, wmd_schema_refusals);
 	tcase_add_test(t, wmd_semantic_refusals);
 	tcase_add_test(t, writer_event_roundtrip);
+	tcase_add_test(t, restore_refs_build);
+	tcase_add_test(t, restore_refs_refusals);
+	tcase_add_test(t, restore_refs_limits);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -379,7 +379,8 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* The document --save-metadata wrote, strictly decoded. */
+/* The document --save-metadata wrote, strictly decoded, its writers and
+ * components checked as cowsnapd checks them. */
 static int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup_doc *doc)
 {
 	struct json_object *j;
@@ -416,6 +417,15 @@ static int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup
 	if (!ret) {
 		ret = cs_schema_decode(&cs_backup_doc_schema, j, doc, "metadata", &err);
 		json_object_put(j);
+	}
+	if (!ret) {
+		const struct cs_restore_args a = {
+			.writers = doc->writers, .nwriters = doc->nwriters,
+			.components = doc->components, .ncomponents = doc->ncomponents,
+		};
+
+		ret = cs_restore_refs(&a, NULL, 0, &err);
+		ret = ret < 0 ? ret : 0;
 	}
 	if (ret) {
 		cs_schema_free(&cs_backup_doc_schema, doc);

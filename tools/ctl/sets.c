@@ -510,7 +510,9 @@ int cmd_storage(struct snapctl *ctl, int argc, char **argv)
 		      "Difference storage: block devices that cowsnapd carves for sets.\n"
 		      "`add' and `remove' also update storage.conf in cowsnapd's\n"
 		      "configuration directory.  A device holding storage of a set cannot\n"
-		      "be removed.  Everything on an added device is overwritten.\n", ctl))
+		      "be removed.  Everything on an added device is overwritten.  A path\n"
+		      "with a blank, `#' or a control character cannot be added (storage.conf\n"
+		      "cannot hold it): use another name, e.g. under /dev/disk/by-id/.\n", ctl))
 		return EXIT_OK;
 	if (argc == 2 && !strcmp(argv[1], "list"))
 		return list_storage(ctl);

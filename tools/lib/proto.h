@@ -483,6 +483,18 @@ extern const char *const cs_writer_kind_names[];
 /* Checks beyond the schema (wmd.c): names, UUID, paths, duplicates.
  * 0, or -EINVAL with err naming the offending field. */
 int cs_wmd_validate(const struct cs_wmd *w, struct cs_error *err);
+/*
+ * restore_begin's writers and components as one list of references for the
+ * daemon's selection: each writer followed by its components, or alone when
+ * none of its components is named.  refs holds max entries (nwriters +
+ * ncomponents always suffice); refs NULL: only the checks.  The number of
+ * references; -EINVAL with err naming the offending entry when a writer is
+ * named twice, a component's writer is not among the writers, a component
+ * is named twice or a writer has more than CS_MAX_COMPONENTS; -E2BIG when
+ * max is too small.
+ */
+int cs_restore_refs(const struct cs_restore_args *a, struct cs_component_ref *refs,
+		    uint32_t max, struct cs_error *err);
 /* "logical/path/name" of a component */
 void cs_component_path(const struct cs_wmd_component *c, char *buf, size_t size);
 /* true when the frame body is a reply (has "ok"), not a request */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
 /*
- * Writer Metadata Documents: the checks the schema table cannot express.
- * cowsnapd runs them on every writer_register; a writer may run them
- * before it connects.
+ * Writer Metadata Documents and restore requests: the checks the schema
+ * table cannot express.  cowsnapd runs them on every writer_register and
+ * restore_begin; a writer may run them before it connects, snapctl before
+ * it sends a restore.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -154,4 +155,121 @@ int cs_wmd_validate(const struct cs_wmd *w, struct cs_error *err)
 		}
 	}
 	return 0;
+}
+
+/* writers[i]: a name that fits a reference, not named before */
+static int restore_writer_ok(const struct cs_restore_args *a, uint32_t i, struct cs_error *err)
+{
+	const char *name = a->writers[i].spec;
+
+	if (!*name) {
+		cs_error_set(err, EINVAL, "writers[%u]: empty writer name", i);
+		return -EINVAL;
+	}
+	if (strlen(name) > CS_NAME_MAX) {
+		cs_error_set(err, EINVAL, "writers[%u]: `%.64s...' is longer than %d characters, "
+			     "not a writer name", i, name, CS_NAME_MAX);
+		return -EINVAL;
+	}
+	for (uint32_t j = 0; j < i; j++) {
+		if (!strcmp(a->writers[j].spec, name)) {
+			cs_error_set(err, EINVAL, "writers[%u]: writer `%s' is named twice", i,
+				     name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* components[k]: of one of the writers */
+static int restore_component_ok(const struct cs_restore_args *a, uint32_t k,
+				struct cs_error *err)
+{
+	const char *writer = a->components[k].writer;
+
+	for (uint32_t i = 0; i < a->nwriters; i++)
+		if (!strcmp(a->writers[i].spec, writer))
+			return 0;
+	cs_error_set(err, EINVAL, "components[%u]: writer `%s' is not among the backup's writers",
+		     k, writer);
+	return -EINVAL;
+}
+
+/* Appends one reference when there is room; counts it in any case. */
+static int restore_add_ref(struct cs_component_ref *refs, uint32_t max, uint32_t *n,
+			   const char *writer, const char *path, struct cs_error *err)
+{
+	if (refs) {
+		if (*n >= max) {
+			cs_error_set(err, E2BIG, "more than %u component references", max);
+			return -E2BIG;
+		}
+		memset(&refs[*n], 0, sizeof(refs[*n]));
+		snprintf(refs[*n].writer, sizeof(refs[*n].writer), "%.*s", CS_NAME_MAX, writer);
+		snprintf(refs[*n].path, sizeof(refs[*n].path), "%.*s", CS_COMPONENT_PATH_MAX, path);
+	}
+	(*n)++;
+	return 0;
+}
+
+/* writers[i]'s references: its components, each named once, or the writer alone */
+static int restore_writer_refs(const struct cs_restore_args *a, uint32_t i,
+			       struct cs_component_ref *refs, uint32_t max, uint32_t *n,
+			       struct cs_error *err)
+{
+	const char *name = a->writers[i].spec;
+	uint32_t mine[CS_MAX_COMPONENTS], nmine = 0;
+	int ret;
+
+	for (uint32_t k = 0; k < a->ncomponents; k++) {
+		const char *path = a->components[k].path;
+
+		if (strcmp(a->components[k].writer, name))
+			continue;
+		for (uint32_t j = 0; j < nmine; j++) {
+			if (!strcmp(a->components[mine[j]].path, path)) {
+				cs_error_set(err, EINVAL, "components[%u]: component `%s' of "
+					     "writer %s is named twice", k, path, name);
+				return -EINVAL;
+			}
+		}
+		if (nmine == CS_MAX_COMPONENTS) {
+			cs_error_set(err, EINVAL, "writer %s: more than %d components", name,
+				     CS_MAX_COMPONENTS);
+			return -EINVAL;
+		}
+		mine[nmine++] = k;
+	}
+	if (!nmine)
+		return restore_add_ref(refs, max, n, name, "", err);
+	for (uint32_t j = 0; j < nmine; j++) {
+		ret = restore_add_ref(refs, max, n, name, a->components[mine[j]].path, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int cs_restore_refs(const struct cs_restore_args *a, struct cs_component_ref *refs,
+		    uint32_t max, struct cs_error *err)
+{
+	uint32_t n = 0;
+	int ret;
+
+	for (uint32_t i = 0; i < a->nwriters; i++) {
+		ret = restore_writer_ok(a, i, err);
+		if (ret)
+			return ret;
+	}
+	for (uint32_t k = 0; k < a->ncomponents; k++) {
+		ret = restore_component_ok(a, k, err);
+		if (ret)
+			return ret;
+	}
+	for (uint32_t i = 0; i < a->nwriters; i++) {
+		ret = restore_writer_refs(a, i, refs, max, &n, err);
+		if (ret)
+			return ret;
+	}
+	return (int)n;
 }
