@@ -14,6 +14,8 @@
 #define CS_MAX_CLIENTS		CS_PEER_MAX
 /* a client that does not take a reply within this time is dropped */
 #define CS_SEND_TIMEOUT_MS	2000
+/* ... within this, while a session waits for a writer or the module */
+#define CS_SESSION_SEND_MS	100
 
 struct cs_nl;
 struct cs_nl_events;
@@ -64,6 +66,9 @@ struct cowsnapd {
 	 * that need the module are deferred (the netlink socket is in use) */
 	bool nl_busy;
 	uint32_t event_seq;		/* ids of writer_event requests */
+	/* --max-freeze: from the first writer's freeze until every writer is
+	 * thawed, at most this (0: CS_MAX_FREEZE_MS) */
+	unsigned max_freeze_ms;
 	/* poll() that answers other clients meanwhile (server.c) */
 	int (*wait_fn)(struct cowsnapd *d, struct pollfd *p, nfds_t n, int timeout_ms);
 };

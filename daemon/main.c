@@ -42,6 +42,9 @@ static void usage(FILE *f)
 "  -c, --config-dir DIR configuration (storage.conf) in DIR (default:\n"
 "                       $COWSNAP_CONFIG_DIR or /etc/cowsnap)\n"
 "  -g, --group GROUP    also serve members of GROUP (default: root only)\n"
+"      --max-freeze DUR from the first writer's freeze until every writer\n"
+"                       is thawed, at most DUR (e.g. 60s, 500ms, 2m;\n"
+"                       default 60s): past it the create aborts\n"
 "  -v, --verbose        log debug messages\n"
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n"
@@ -59,6 +62,7 @@ int main(int argc, char **argv)
 		{ "group", required_argument, NULL, 'g' },
 		{ "config-dir", required_argument, NULL, 'c' },
 		{ "no-module", no_argument, NULL, 'N' },
+		{ "max-freeze", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -102,6 +106,13 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			no_module = true;
+			break;
+		case 'F':
+			if (cs_parse_duration(optarg, &d.max_freeze_ms)) {
+				fprintf(stderr, "cowsnapd: invalid duration for --max-freeze: `%s' "
+					"(e.g. 60s, 500ms, 2m)\n", optarg);
+				return 2;
+			}
 			break;
 		case 'v':
 			verbose = true;

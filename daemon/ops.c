@@ -305,6 +305,8 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 	with_writers = nsel > 0;
 	if (with_writers) {
 		ret = cs_writers_freeze(d, &env, err);
+		if (!ret)
+			ret = cs_writers_hold_check(d, &env, err);
 		if (ret)
 			goto abort;
 	}

@@ -263,7 +263,8 @@ static int take(struct cs_pool_dev *d, uint64_t start, uint64_t len)
 		struct cs_extent *e = &d->free[i];
 		uint64_t end = start + len, eend = e->start + e->len;
 
-		if (start < e->start || end > eend)
+		/* len > eend - start: end would be past eend, or wrap */
+		if (start < e->start || start > eend || len > eend - start)
 			continue;
 		if (start == e->start && end == eend) {
 			memmove(e, e + 1, (d->nfree - i - 1) * sizeof(*e));
@@ -456,6 +457,7 @@ int cs_pool_state_read(struct cs_pool *p, FILE *f, struct cs_error *err)
 	unsigned lineno = 0;
 
 	while (fgets(line, sizeof(line), f)) {
+		struct cs_pool_dev *d;
 		struct cs_alloc a;
 		char tail;
 
@@ -466,8 +468,14 @@ int cs_pool_state_read(struct cs_pool *p, FILE *f, struct cs_error *err)
 			return -EINVAL;
 		}
 		/* a range of a device no longer configured is simply gone */
-		if (!cs_pool_find_dev(p, a.major, a.minor))
+		d = cs_pool_find_dev(p, a.major, a.minor);
+		if (!d)
 			continue;
+		if (!a.len || a.start >= d->sectors || a.len > d->sectors - a.start) {
+			cs_error_set(err, EINVAL, "storage state line %u is beyond the end of %s",
+				     lineno, d->path);
+			return -EINVAL;
+		}
 		if (cs_pool_reserve(p, &a)) {
 			cs_error_set(err, EEXIST, "storage state line %u overlaps another range",
 				     lineno);

@@ -294,8 +294,9 @@ static void accept_one(struct cowsnapd *d)
 	cs_dbg("client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
 }
 
-/* Answer the whole frames buffered for c; false when c must be closed. */
-static bool client_frames(struct cowsnapd *d, struct cs_client_conn *c)
+/* Answer the whole frames buffered for c, taking at most send_ms to send
+ * the replies; false when c must be closed. */
+static bool client_frames(struct cowsnapd *d, struct cs_client_conn *c, int send_ms)
 {
 	struct cs_buf out = { 0 };
 	const char *body;
@@ -332,14 +333,14 @@ static bool client_frames(struct cowsnapd *d, struct cs_client_conn *c)
 		}
 	}
 out:
-	if (out.len && cs_frame_write(c->fd, &out, CS_SEND_TIMEOUT_MS))
+	if (out.len && cs_frame_write(c->fd, &out, send_ms))
 		keep = false;
 	cs_buf_free(&out);
 	return keep;
 }
 
 /* Read what is there and answer every whole frame; false to drop. */
-static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
+static bool client_input(struct cowsnapd *d, struct cs_client_conn *c, int send_ms)
 {
 	size_t room;
 	ssize_t n;
@@ -354,7 +355,32 @@ static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR;
 	cs_framer_filled(&c->in, (size_t)n);
-	return client_frames(d, c);
+	return client_frames(d, c, send_ms);
+}
+
+static int ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (int)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/*
+ * How long a reply to another client may take within a wait of timeout_ms
+ * that began at t0: briefly, and never past the wait's end.  A client that
+ * does not read its replies is dropped instead of holding off a writer's
+ * deadline and every other client; one that reads gets a reply of any size
+ * through a socket buffer well within it.
+ */
+static int send_budget(const struct timespec *t0, int timeout_ms)
+{
+	int left;
+
+	if (timeout_ms < 0)
+		return CS_SESSION_SEND_MS;
+	left = timeout_ms - ms_since(t0);
+	return left <= 0 ? 0 : left < CS_SESSION_SEND_MS ? left : CS_SESSION_SEND_MS;
 }
 
 /*
@@ -362,13 +388,14 @@ static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
  * other clients (ops.c answers only what reads, and a second requestor gets
  * EBUSY at once).  Nobody is dropped here: a client that closed is marked
  * gone and dropped by the main loop, since a session may hold pointers to
- * connections.  The session's requestor and socket writers are left alone.
+ * connections; so is one that does not take its reply before the wait ends
+ * (send_budget).  The session's requestor and socket writers are left alone.
  */
 static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int timeout_ms)
 {
 	struct pollfd pfd[CS_MAX_CLIENTS + 8];
 	struct cs_client_conn *conns[CS_MAX_CLIENTS];
-	struct timespec t0, t1;
+	struct timespec t0;
 	nfds_t k, i;
 	int ret, left = timeout_ms;
 
@@ -403,16 +430,15 @@ static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int time
 				ret++;
 		}
 		for (i = 0; i < nc; i++)
-			if (pfd[n + 1 + i].revents && !client_input(d, conns[i]))
+			if (pfd[n + 1 + i].revents &&
+			    !client_input(d, conns[i], send_budget(&t0, timeout_ms)))
 				conns[i]->gone = true;
 		if (pfd[n].revents)
 			accept_one(d);
 		if (ret)
 			return ret;
 		if (timeout_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			left = timeout_ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
-						  (t1.tv_nsec - t0.tv_nsec) / 1000000);
+			left = timeout_ms - ms_since(&t0);
 			if (left <= 0)
 				return 0;
 		}
@@ -481,7 +507,7 @@ int cs_server_run(struct cowsnapd *d)
 		/* requests left while the module was busy with a session */
 		for (c = d->clients; c; c = next) {
 			next = c->next;
-			if (c->deferred && !client_frames(d, c))
+			if (c->deferred && !client_frames(d, c, CS_SEND_TIMEOUT_MS))
 				client_drop(d, c);
 		}
 		pfd[0] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };
@@ -507,7 +533,7 @@ int cs_server_run(struct cowsnapd *d)
 		for (i = 3; i < n; i++) {
 			if (!pfd[i].revents)
 				continue;
-			if (!client_input(d, conns[i - 3]))
+			if (!client_input(d, conns[i - 3], CS_SEND_TIMEOUT_MS))
 				client_drop(d, conns[i - 3]);
 		}
 		if (pfd[1].revents)

@@ -53,6 +53,32 @@ int cs_parse_duration(const char *s, unsigned *ms)
 	return 0;
 }
 
+int64_t cs_freeze_deadline(int64_t phase_start, unsigned ceiling_ms,
+			   const struct cs_freeze_window *w, size_t n)
+{
+	int64_t end = phase_start + ceiling_ms;
+
+	for (size_t i = 0; i < n; i++)
+		if (w[i].start_ms + w[i].timeout_ms < end)
+			end = w[i].start_ms + w[i].timeout_ms;
+	return end;
+}
+
+static unsigned max_freeze(const struct cowsnapd *d)
+{
+	return d->max_freeze_ms ? d->max_freeze_ms : CS_MAX_FREEZE_MS;
+}
+
+/* A freeze timeout above the ceiling could never be used: say so. */
+static void clamp_freeze(const struct cowsnapd *d, struct cs_writer *w)
+{
+	if (w->freeze_timeout_ms <= max_freeze(d))
+		return;
+	cs_info("writer %s: freeze timeout of %u ms cut to cowsnapd's --max-freeze of %u ms",
+		w->name, w->freeze_timeout_ms, max_freeze(d));
+	w->freeze_timeout_ms = max_freeze(d);
+}
+
 int cs_writer_conf_parse(FILE *f, const char *file, struct cs_writer *w,
 			 struct cs_error *err)
 {
@@ -175,6 +201,7 @@ int cs_writers_load(struct cowsnapd *d, struct cs_error *err)
 			cs_warn("writer %s left out: %s", w.name, e.message);
 			continue;
 		}
+		clamp_freeze(d, &w);
 		n = realloc(d->writers.w, (d->writers.n + 1) * sizeof(*n));
 		if (!n)
 			break;
@@ -199,6 +226,30 @@ static int64_t now_ms(void)
 }
 
 enum hook_result { HOOK_OK, HOOK_HELD, HOOK_FAILED };
+
+/* How long a writer has for an event: freeze, no longer than the writers
+ * frozen before it may wait (env->freeze_deadline). */
+static unsigned event_timeout(const struct cs_writer *w, int ev,
+			      const struct cs_session_env *env)
+{
+	int64_t left;
+
+	if (ev != CS_EV_FREEZE)
+		return w->event_timeout_ms;
+	left = env->freeze_deadline - now_ms();
+	if (!env->freeze_deadline || left >= w->freeze_timeout_ms)
+		return w->freeze_timeout_ms;
+	return left > 0 ? (unsigned)left : 0;
+}
+
+/* Why an event's time was short, for the message of its timeout. */
+static const char *timeout_why(const struct cs_writer *w, int ev, unsigned timeout)
+{
+	if (ev == CS_EV_FREEZE && timeout < w->freeze_timeout_ms)
+		return " (what was left of the freeze bound: cowsnapd's --max-freeze and "
+		       "the freeze windows of the writers frozen before)";
+	return "";
+}
 
 #define event_names cs_event_names
 
@@ -312,7 +363,7 @@ static enum hook_result run_hook(struct cowsnapd *d, struct cs_writer *w, int ev
 				 const struct cs_session_env *env, int *error,
 				 char *msg, size_t msgsize)
 {
-	unsigned timeout = ev == CS_EV_FREEZE ? w->freeze_timeout_ms : w->event_timeout_ms;
+	unsigned timeout = event_timeout(w, ev, env);
 	int64_t deadline = now_ms() + timeout;
 	int in[2], out[2], pidfd, status;
 	char buf[512], setid[32], why[40];
@@ -349,8 +400,8 @@ static enum hook_result run_hook(struct cowsnapd *d, struct cs_writer *w, int ev
 		if (left <= 0) {
 			kill_and_reap(pid);
 			*error = CS_WE_TIMEOUT;
-			snprintf(msg, msgsize, "%s did not finish within %u ms", event_names[ev],
-				 timeout);
+			snprintf(msg, msgsize, "%s did not finish within %u ms%s", event_names[ev],
+				 timeout, timeout_why(w, ev, timeout));
 			goto failed;
 		}
 		if (p[0].fd < 0 && waitpid(pid, &status, WNOHANG) == pid)
@@ -402,9 +453,12 @@ failed:
 }
 
 /* Release a freeze hook that holds its application: end of file on its
- * stdin, then it must exit 0 within event-timeout. */
+ * stdin, then it must exit 0 within event-timeout, and never takes longer
+ * than the ceiling on a freeze to let go. */
 static int release_hold(struct cowsnapd *d, struct cs_writer *w, char *msg, size_t msgsize)
 {
+	unsigned wait_ms = w->event_timeout_ms < max_freeze(d) ? w->event_timeout_ms :
+			   max_freeze(d);
 	int pidfd, status, ret;
 	char buf[64];
 
@@ -413,14 +467,14 @@ static int release_hold(struct cowsnapd *d, struct cs_writer *w, char *msg, size
 	close(w->hold_stdin);
 	w->hold_stdin = -1;
 	pidfd = pidfd_open(w->hold_pid, 0);
-	ret = wait_exit(d, w->hold_pid, pidfd, now_ms() + w->event_timeout_ms, &status);
+	ret = wait_exit(d, w->hold_pid, pidfd, now_ms() + wait_ms, &status);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (ret) {
 		kill_and_reap(w->hold_pid);
 		w->hold_pid = 0;
 		snprintf(msg, msgsize, "the freeze hook did not let go within %u ms of thaw",
-			 w->event_timeout_ms);
+			 wait_ms);
 		return CS_WE_TIMEOUT;
 	}
 	w->hold_pid = 0;
@@ -507,11 +561,139 @@ static enum hook_result sock_gone(struct cs_writer *w, int ev, int *error, char 
 	return HOOK_FAILED;
 }
 
+/*
+ * Close a socket writer's connection that cannot be trusted any more: a
+ * frame went out in part, the writer sent garbage, or it does not read what
+ * cowsnapd sends.  Waiting for such a peer would hold every other writer and
+ * client; it hears no more events, and the main loop drops the connection
+ * (c->gone: the session may still hold pointers to it).
+ */
+static enum hook_result sock_drop(struct cs_writer *w, int ev, int *error, char *msg,
+				  size_t msgsize, const char *why)
+{
+	w->dead = true;
+	if (w->conn) {
+		shutdown(w->conn->fd, SHUT_RDWR);
+		w->conn->gone = true;
+	}
+	*error = CS_WE_NONRETRYABLE;
+	snprintf(msg, msgsize, "%s: %s; cowsnapd closed its connection", event_names[ev], why);
+	return HOOK_FAILED;
+}
+
+/*
+ * Send an event by the deadline.  While the writer's socket is full, other
+ * clients are answered (cs_daemon_wait), as while waiting for its answer.
+ * 0, or -ETIMEDOUT / -errno with *sent bytes gone out.
+ */
+static int sock_send(struct cowsnapd *d, int fd, const struct cs_buf *b, int64_t deadline,
+		     size_t *sent)
+{
+	*sent = 0;
+	while (*sent < b->len) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		ssize_t n = send(fd, b->data + *sent, b->len - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int64_t left;
+
+		if (n > 0) {
+			*sent += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		cs_daemon_wait(d, &p, 1, (int)left);
+	}
+	return 0;
+}
+
+/* No answer from the writer yet (sock_answer, sock_frames). */
+enum { SOCK_WAIT = 1 };
+
+/* The writer asks something while it owes an answer: EBUSY, into out. */
+static void sock_refuse(int ev, const char *body, size_t len, struct cs_buf *out)
+{
+	struct cs_request req;
+	struct cs_error e;
+
+	cs_decode_request(body, len, &req, &e);
+	cs_request_free(&req);
+	cs_error_set(&e, EBUSY, "cowsnapd waits for your answer to %s", event_names[ev]);
+	cs_encode_error(out, req.have_id ? req.id : 0, &e);
+}
+
+/* Go through the frames buffered from the writer, the deadline checked
+ * after each: 0 for an ok answer to event id, SOCK_WAIT, -ETIMEDOUT, or
+ * -EIO with *error and msg set (a veto, a bad answer). */
+static int sock_answer(struct cs_writer *w, int ev, uint32_t id, int64_t deadline,
+		       struct cs_buf *out, int *error, char *msg, size_t msgsize)
+{
+	struct cs_client_conn *c = w->conn;
+	struct cs_empty none;
+	struct cs_error e;
+	const char *body;
+	uint32_t rid;
+	bool remote;
+	size_t len;
+	int ret;
+
+	while ((ret = cs_framer_next(&c->in, &body, &len)) != 0) {
+		if (ret < 0) {
+			sock_drop(w, ev, error, msg, msgsize, "the writer sent a broken frame");
+			return -EIO;
+		}
+		if (!cs_frame_is_reply(body, len)) {
+			sock_refuse(ev, body, len, out);
+		} else {
+			rid = 0;
+			ret = cs_decode_reply(body, len, CS_OP_WRITER_EVENT, &rid, &none, &remote,
+					      &e);
+			if (rid == id && !ret)
+				return 0;
+			if (rid == id) {
+				*error = remote ? veto_error(e.code) : CS_WE_NONRETRYABLE;
+				snprintf(msg, msgsize, "%s %s: %.300s", event_names[ev],
+					 remote ? (*error == CS_WE_RETRYABLE ?
+						   "vetoed (retryable)" : "vetoed")
+						: "answered with a malformed reply", e.message);
+				return -EIO;
+			}
+			/* a late answer to an earlier event */
+		}
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+	}
+	return SOCK_WAIT;
+}
+
+/*
+ * What the writer sent since the last read, and the EBUSY replies to its
+ * requests among it, sent at once without waiting: a writer that does not
+ * take them (it floods faster than it reads, or not at all) would make
+ * cowsnapd wait for it, so its connection goes instead.
+ */
+static int sock_frames(struct cs_writer *w, int ev, uint32_t id, int64_t deadline,
+		       int *error, char *msg, size_t msgsize)
+{
+	struct cs_buf out = { 0 };
+	int ret = sock_answer(w, ev, id, deadline, &out, error, msg, msgsize);
+
+	if (out.len && !w->dead && cs_frame_write(w->conn->fd, &out, 0)) {
+		sock_drop(w, ev, error, msg, msgsize, "the writer sends requests instead of "
+			  "its answer and does not read the replies");
+		ret = -EIO;
+	}
+	cs_buf_free(&out);
+	return ret;
+}
+
 static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int ev,
 				   const struct cs_session_env *env, int *error, char *msg,
 				   size_t msgsize)
 {
-	unsigned timeout = ev == CS_EV_FREEZE ? w->freeze_timeout_ms : w->event_timeout_ms;
+	unsigned timeout = event_timeout(w, ev, env);
 	int64_t deadline = now_ms() + timeout;
 	struct cs_component_ref comps[CS_MAX_COMPONENTS];
 	struct cs_volume_spec vols[CS_MAX_VOLUMES];
@@ -523,6 +705,7 @@ static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int 
 	struct cs_buf b = { 0 };
 	struct cs_error e;
 	char vbuf[sizeof(env->volumes)], *tok, *save;
+	size_t sent;
 	uint32_t id;
 	int ret;
 
@@ -544,56 +727,35 @@ static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int 
 		snprintf(msg, msgsize, "%s: %.300s", event_names[ev], e.message);
 		return HOOK_FAILED;
 	}
-	ret = cs_frame_write(c->fd, &b, (int)timeout);
+	ret = sock_send(d, c->fd, &b, deadline, &sent);
 	cs_buf_free(&b);
+	if (ret && sent)
+		return sock_drop(w, ev, error, msg, msgsize, "the writer did not read the "
+				 "event in time");
 	if (ret == -ETIMEDOUT)
 		goto timeout;
 	if (ret)
 		return sock_gone(w, ev, error, msg, msgsize, "broke");
+	/* a flood of frames cannot hold the deadline off: checked after each */
 	for (;;) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		struct cs_empty none;
-		const char *body;
-		uint32_t rid = 0;
-		bool remote;
-		size_t len, room;
+		size_t room;
 		ssize_t n;
 		char *buf;
 
-		ret = cs_framer_next(&c->in, &body, &len);
-		if (ret < 0) {
-			*error = CS_WE_NONRETRYABLE;
-			snprintf(msg, msgsize, "%s: the writer sent a broken frame", event_names[ev]);
-			w->dead = true;
+		ret = sock_frames(w, ev, id, deadline, error, msg, msgsize);
+		if (ret == 0)
+			return HOOK_OK;
+		if (ret == -ETIMEDOUT)
+			goto timeout;
+		if (ret < 0)
 			return HOOK_FAILED;
-		}
-		if (ret > 0) {
-			if (!cs_frame_is_reply(body, len)) {
-				/* the writer asks something: not now */
-				struct cs_request req;
-
-				cs_decode_request(body, len, &req, &e);
-				cs_request_free(&req);
-				cs_error_set(&e, EBUSY, "cowsnapd waits for your answer to %s",
-					     event_names[ev]);
-				if (!cs_encode_error(&b, req.have_id ? req.id : 0, &e))
-					cs_frame_write(c->fd, &b, 1000);
-				cs_buf_free(&b);
-				continue;
-			}
-			ret = cs_decode_reply(body, len, CS_OP_WRITER_EVENT, &rid, &none, &remote, &e);
-			if (rid != id)
-				continue;	/* late answer to an earlier event */
-			if (!ret)
-				return HOOK_OK;
-			*error = remote ? veto_error(e.code) : CS_WE_NONRETRYABLE;
-			snprintf(msg, msgsize, "%s %s: %.300s", event_names[ev],
-				 remote ? (*error == CS_WE_RETRYABLE ? "vetoed (retryable)" : "vetoed")
-					: "answered with a malformed reply", e.message);
-			return HOOK_FAILED;
-		}
 		if (now_ms() >= deadline)
 			goto timeout;
+		/* others are served between two reads, however busy the writer */
+		cs_daemon_wait(d, &p, 1, (int)(deadline - now_ms()));
+		if (!p.revents)
+			continue;
 		buf = cs_framer_space(&c->in, 4096, &room);
 		if (!buf) {
 			*error = CS_WE_OUT_OF_RESOURCES;
@@ -601,19 +763,17 @@ static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int 
 			return HOOK_FAILED;
 		}
 		n = recv(c->fd, buf, room, MSG_DONTWAIT);
-		if (n > 0) {
+		if (n > 0)
 			cs_framer_filled(&c->in, (size_t)n);
-			continue;
-		}
-		if (n == 0)
+		else if (n == 0)
 			return sock_gone(w, ev, error, msg, msgsize, "closed");
-		if (errno != EAGAIN && errno != EINTR)
+		else if (errno != EAGAIN && errno != EINTR)
 			return sock_gone(w, ev, error, msg, msgsize, "broke");
-		cs_daemon_wait(d, &p, 1, (int)(deadline - now_ms()));
 	}
 timeout:
 	*error = CS_WE_TIMEOUT;
-	snprintf(msg, msgsize, "%s was not answered within %u ms", event_names[ev], timeout);
+	snprintf(msg, msgsize, "%s was not answered within %u ms%s", event_names[ev], timeout,
+		 timeout_why(w, ev, timeout));
 	return HOOK_FAILED;
 }
 
@@ -668,8 +828,6 @@ static int send_event(struct cowsnapd *d, struct cs_writer *w, int ev,
 		return -EIO;
 	}
 	w->state = next_state;
-	if (ev == CS_EV_FREEZE)
-		w->frozen_at = now_ms();
 	return 0;
 }
 
@@ -862,6 +1020,7 @@ int cs_writers_register(struct cowsnapd *d, struct cs_client_conn *c, pid_t pid,
 	w->order = wmd->order;
 	w->freeze_timeout_ms = wmd->freeze_timeout_ms ? wmd->freeze_timeout_ms : 60000;
 	w->event_timeout_ms = wmd->event_timeout_ms ? wmd->event_timeout_ms : 30000;
+	clamp_freeze(d, w);
 	w->hold_stdin = -1;
 	w->conn = c;
 	w->pid = pid;
@@ -929,20 +1088,88 @@ int cs_writers_prepare(struct cowsnapd *d, struct cs_session_env *env,
 	return 0;
 }
 
+/* When the writers sent freeze so far must all be thawed. */
+static int64_t freeze_deadline(struct cowsnapd *d, const struct cs_session_env *env)
+{
+	struct cs_freeze_window win[CS_MAX_WRITERS];
+	size_t n = 0;
+
+	for_each_selected(d, w)
+		if (w->freeze_start && n < CS_MAX_WRITERS)
+			win[n++] = (struct cs_freeze_window){ w->freeze_start, w->freeze_timeout_ms };
+	return cs_freeze_deadline(env->freeze_began, max_freeze(d), win, n);
+}
+
+/*
+ * Freeze in order.  Every writer frozen waits for the ones after it, so a
+ * writer's freeze gets no more time than the bound of those frozen before
+ * it (their windows, the ceiling) leaves.
+ */
 int cs_writers_freeze(struct cowsnapd *d, struct cs_session_env *env,
 		      struct cs_error *err)
 {
+	env->freeze_began = now_ms();
+	for_each_selected(d, w)
+		w->freeze_start = 0;
 	/* writers are sorted front-end, back-end, system */
 	for_each_selected(d, w) {
-		int ret = send_event(d, w, CS_EV_FREEZE, env, CS_WS_WAITING_FOR_THAW, err);
+		int ret;
 
+		if (w->dead)
+			continue;
+		w->freeze_start = now_ms();
+		env->freeze_deadline = freeze_deadline(d, env);
+		if (!event_timeout(w, CS_EV_FREEZE, env)) {
+			fail_writer(w, CS_WS_FAILED_AT_FREEZE, CS_WE_TIMEOUT, "freeze not sent: "
+				    "no time was left%s", timeout_why(w, CS_EV_FREEZE, 0));
+			cs_error_set(err, EIO, "writer %s failed: %s", w->name, w->last_message);
+			return -EIO;
+		}
+		ret = send_event(d, w, CS_EV_FREEZE, env, CS_WS_WAITING_FOR_THAW, err);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
+int cs_writers_hold_check(struct cowsnapd *d, struct cs_session_env *env,
+			  struct cs_error *err)
+{
+	if (!env->freeze_deadline || now_ms() < env->freeze_deadline)
+		return 0;
+	cs_error_set(err, ETIMEDOUT, "the writers were frozen for %" PRId64 " ms, as long as "
+		     "they may be (cowsnapd --max-freeze, the writers' freeze-timeout); the set "
+		     "was not taken", now_ms() - env->freeze_began);
+	return -ETIMEDOUT;
+}
+
+/* Held frozen past its window or the ceiling: msg says which. */
+static bool held_too_long(struct cowsnapd *d, const struct cs_writer *w,
+			  const struct cs_session_env *env, char *msg, size_t msgsize)
+{
+	int64_t now = now_ms();
+
+	if (!w->freeze_start)
+		return false;
+	if (now - w->freeze_start > (int64_t)w->freeze_timeout_ms) {
+		snprintf(msg, msgsize, "held frozen for %" PRId64 " ms, longer than its freeze "
+			 "window of %u ms", now - w->freeze_start, w->freeze_timeout_ms);
+		return true;
+	}
+	if (now - env->freeze_began > (int64_t)max_freeze(d)) {
+		snprintf(msg, msgsize, "held frozen for %" PRId64 " ms, longer than cowsnapd's "
+			 "--max-freeze of %u ms", now - env->freeze_began, max_freeze(d));
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Thaw in reverse order.  After a take, a writer held past its bound fails
+ * (its image may not be consistent as it expects); when the session aborts
+ * it has failed already, and the writers only need to let go.
+ */
+static int thaw_all(struct cowsnapd *d, struct cs_session_env *env, bool check,
 		    struct cs_error *err)
 {
 	int ret = 0;
@@ -957,15 +1184,11 @@ int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
 		if (w->state != CS_WS_WAITING_FOR_THAW && w->state != CS_WS_FAILED_AT_FREEZE &&
 		    w->hold_pid <= 0)
 			continue;
-		if (w->kind == CS_WRITER_HOOK) {
+		if (w->kind == CS_WRITER_HOOK)
 			error = release_hold(d, w, msg, sizeof(msg));
-		} else if (w->state == CS_WS_WAITING_FOR_THAW &&
-			   now_ms() - w->frozen_at > (int64_t)w->freeze_timeout_ms) {
+		if (!error && check && w->state == CS_WS_WAITING_FOR_THAW &&
+		    held_too_long(d, w, env, msg, sizeof(msg)))
 			error = CS_WE_TIMEOUT;
-			snprintf(msg, sizeof(msg), "held frozen for %" PRId64 " ms, longer than "
-				 "its freeze window of %u ms", now_ms() - w->frozen_at,
-				 w->freeze_timeout_ms);
-		}
 		if (error) {
 			fail_writer(w, CS_WS_FAILED_AT_THAW, error, "%s", msg);
 			if (!ret)
@@ -979,6 +1202,12 @@ int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
 			ret = -EIO;
 	}
 	return ret;
+}
+
+int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
+		    struct cs_error *err)
+{
+	return thaw_all(d, env, true, err);
 }
 
 int cs_writers_post_snapshot(struct cowsnapd *d, struct cs_session_env *env,
@@ -1019,7 +1248,7 @@ void cs_writers_abort(struct cowsnapd *d, struct cs_session_env *env)
 {
 	struct cs_error e;
 
-	cs_writers_thaw(d, env, &e);
+	thaw_all(d, env, false, &e);
 	for_each_selected(d, w) {
 		notify(d, w, CS_EV_ABORT, env);
 		/* a failed writer keeps its FAILED_AT state and error */

@@ -18,7 +18,8 @@ struct cs_client_conn;
  *	order ORDER            front-end | back-end | system (default back-end);
  *	                       freeze goes in this order, thaw in reverse
  *	freeze-timeout DUR     how long the writer may take to freeze and stay
- *	                       frozen (default 60s)
+ *	                       frozen, from its freeze event until thaw
+ *	                       (default 60s, at most the daemon's max-freeze)
  *	event-timeout DUR      any other event (default 30s)
  *
  * Events: prepare-backup, prepare-snapshot, freeze, thaw, post-snapshot,
@@ -103,13 +104,30 @@ struct cs_writer {
 	bool selected, whole;
 	struct cs_component_ref *sel;
 	uint32_t nsel;
-	int64_t frozen_at;		/* monotonic ms */
+	/* monotonic ms when it was sent freeze in this session, 0 before */
+	int64_t freeze_start;
 };
 
 struct cs_writer_set {
 	struct cs_writer *w;
 	size_t n;
 };
+
+/* The ceiling on a writer's freeze: the default of cowsnapd --max-freeze. */
+#define CS_MAX_FREEZE_MS	60000
+
+/*
+ * Pure: when the writers frozen so far must all be thawed.  Each writer's
+ * freeze window runs timeout_ms from start_ms, when it was sent freeze; the
+ * daemon's ceiling, ceiling_ms from the start of the freeze phase, bounds
+ * them all.  Past the earliest of these the session aborts.
+ */
+struct cs_freeze_window {
+	int64_t start_ms;
+	unsigned timeout_ms;
+};
+int64_t cs_freeze_deadline(int64_t phase_start, unsigned ceiling_ms,
+			   const struct cs_freeze_window *w, size_t n);
 
 /* Parse one writer's configuration (pure; err names file and line). */
 int cs_writer_conf_parse(FILE *f, const char *file, struct cs_writer *w,
@@ -126,6 +144,9 @@ void cs_writers_free(struct cowsnapd *d);
  * writer frozen; returns its result.  On any writer failure the writers
  * get abort (and thaw), *writer_failed is set, err names the writer. */
 struct cs_session_env {
+	/* the freeze phase: when it began, and when every writer must be
+	 * thawed at the latest (cs_freeze_deadline); 0 outside it */
+	int64_t freeze_began, freeze_deadline;
 	uint64_t set_id;
 	char volumes[1024];
 	const char *backup_type;
@@ -158,7 +179,12 @@ int cs_writers_prepare(struct cowsnapd *d, struct cs_session_env *env,
 		       struct cs_error *err);
 int cs_writers_freeze(struct cowsnapd *d, struct cs_session_env *env,
 		      struct cs_error *err);
-/* Always thaws every writer that is frozen; -errno when one failed. */
+/* -ETIMEDOUT with err saying so once the freeze phase is past its bound
+ * (the take must not start then). */
+int cs_writers_hold_check(struct cowsnapd *d, struct cs_session_env *env,
+			  struct cs_error *err);
+/* Always thaws every writer that is frozen; -errno when one failed (one
+ * held past its freeze window or the ceiling fails with TIMEOUT). */
 int cs_writers_thaw(struct cowsnapd *d, struct cs_session_env *env,
 		    struct cs_error *err);
 int cs_writers_post_snapshot(struct cowsnapd *d, struct cs_session_env *env,

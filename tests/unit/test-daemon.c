@@ -452,6 +452,40 @@ START_TEST(pool_state)
 }
 END_TEST
 
+/* A range that runs past the end of its device, or whose end does not fit
+ * in 64 bits, is refused and leaves the device's free space as it was (found
+ * by fuzz-docs: the end wrapped and corrupted the free list). */
+START_TEST(pool_state_bad_ranges)
+{
+	static const char *const bad[] = {
+		"5 8:16 18446744073709551615 2048\n",
+		"5 8:16 2048 18446744073709551615\n",
+		"5 8:16 2097152 2048\n",
+		"5 8:16 2095104 4096\n",
+	};
+	struct cs_error err;
+	struct cs_pool p;
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cs_pool_init(&p);
+		ck_assert_int_eq(cs_pool_add_dev(&p, "/dev/sdb", 8, 16, 1024 * 2048, &err), 0);
+		f = fmemopen((void *)bad[i], strlen(bad[i]), "r");
+		memset(&err, 0, sizeof(err));
+		ck_assert_msg(cs_pool_state_read(&p, f, &err) == -EINVAL, "%s: %s", bad[i],
+			      err.message);
+		fclose(f);
+		ck_assert_msg(strstr(err.message, "line 1 is beyond the end of /dev/sdb"), "%s",
+			      err.message);
+		ck_assert_uint_eq(p.nallocs, 0);
+		ck_assert_uint_eq(p.devs[0].nfree, 1);
+		ck_assert_uint_eq(p.devs[0].free[0].start, 0);
+		ck_assert_uint_eq(p.devs[0].free[0].len, 1024 * 2048);
+		cs_pool_free(&p);
+	}
+}
+END_TEST
+
 static int parse_writer(const char *text, struct cs_writer *w, struct cs_error *err)
 {
 	FILE *f = fmemopen((void *)text, strlen(text), "r");
@@ -632,6 +666,7 @@ int main(void)
 	tcase_add_test(t, storage_conf_bad_lines);
 	tcase_add_test(t, pool_alloc_release);
 	tcase_add_test(t, pool_state);
+	tcase_add_test(t, pool_state_bad_ranges);
 	tcase_add_test(t, writer_conf);
 	tcase_add_test(t, writer_selection);
 	suite_add_tcase(s, t);

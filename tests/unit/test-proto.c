@@ -614,6 +614,48 @@ START_TEST(missing_and_limits)
 }
 END_TEST
 
+/* json-c keeps the last of a key given twice; the protocol refuses such a
+ * message, at any depth, whatever escapes spell the key. */
+START_TEST(duplicate_keys)
+{
+	static const struct bad_case c[] = {
+		{ "{\"proto\":1,\"id\":1,\"id\":2,\"op\":\"version\",\"args\":{}}", EINVAL,
+		  "field `id' given twice" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_delete\",\"args\":{\"id\":3},"
+		  "\"op\":\"set_delete\",\"args\":{\"all\":true}}", EINVAL,
+		  "field `op' given twice" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[\"/a\"],"
+		  "\"persistent\":false,\"persistent\":true}}", EINVAL,
+		  "args: field `persistent' given twice" },
+		{ WMD_HEAD WMD_OK_KEYS ",\"components\":[{\"name\":\"a\"},"
+		  "{\"name\":\"b\",\"selectable\":true,\"name\":\"c\"}]}}", EINVAL,
+		  "args.components[1]: field `name' given twice" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":{\"volumes\":[\"/a\"],"
+		  "\"volu\\u006des\":[\"/b\"]}}", EINVAL, "args: field `volumes' given twice" },
+	};
+	struct cs_version v = { 0 };
+	struct cs_request req;
+	struct cs_error err = { 0 };
+	const char *rep = "{\"proto\":1,\"id\":5,\"ok\":false,\"ok\":true,\"result\":"
+			  "{\"daemon_version\":\"1\",\"proto_version\":1}}";
+	uint32_t id;
+	bool remote;
+
+	check_bad(c, sizeof(c) / sizeof(c[0]));
+	ck_assert_int_eq(cs_decode_reply(rep, strlen(rep), CS_OP_VERSION, &id, &v, &remote,
+					 &err), -EPROTO);
+	ck_assert_msg(strstr(err.message, "field `ok' given twice"), "%s", err.message);
+	/* the same key in different objects is fine */
+	ck_assert_msg(decode_req(wmd_good, &req, &err) == 0, "%s", err.message);
+	cs_request_free(&req);
+	ck_assert_msg(decode_req("{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":"
+				 "{\"components\":[{\"writer\":\"a\",\"path\":\"x\"},"
+				 "{\"writer\":\"a\",\"path\":\"y\"}]}}", &req, &err) == 0,
+		      "%s", err.message);
+	cs_request_free(&req);
+}
+END_TEST
+
 START_TEST(id_kept_on_errors)
 {
 	struct cs_request req;
@@ -833,6 +875,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(t, wrong_types);
 	tcase_add_test(t, missing_and_limits);
 	tcase_add_test(t, id_kept_on_errors);
+	tcase_add_test(t, duplicate_keys);
 	tcase_add_test(t, malformed_replies);
 	tcase_add_test(t, encoder_refuses_bad_structs);
 	tcase_add_test(t, wmd_valid);

@@ -60,6 +60,7 @@ int call_create(struct snapctl *ctl, struct cs_client *c, const struct cs_set_cr
 {
 	int64_t deadline = mono_ms() + (int64_t)wait_s * 1000;
 	unsigned pause_ms = 100;
+	char buf[TERM_TEXT_MAX];
 	bool told = false;
 	int ret;
 
@@ -69,31 +70,13 @@ int call_create(struct snapctl *ctl, struct cs_client *c, const struct cs_set_cr
 		    !strstr(err->message, "being created") || mono_ms() >= deadline)
 			return ret;
 		if (!told && isatty(STDERR_FILENO))
-			fprintf(stderr, "%s: waiting: %s\n", ctl->prog, err->message);
+			fprintf(stderr, "%s: waiting: %s\n", ctl->prog,
+				term_text(err->message, buf, sizeof(buf)));
 		told = true;
 		usleep(pause_ms * 1000);
 		if (pause_ms < 1000)
 			pause_ms *= 2;
 	}
-}
-
-static int run_cmd(const char *cmd, const char *const env[])
-{
-	int status;
-	pid_t pid;
-
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		for (int i = 0; env[i]; i += 2)
-			setenv(env[i], env[i + 1], 1);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		perror("/bin/sh");
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static int run_exec(const char *cmd, const struct cs_set *s, const char *type,
@@ -231,8 +214,10 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 			       "CMD may list components that failed, one WRITER[:PATH] a line, in\n"
 			       "the file $COWSNAP_FAILED_COMPONENTS.  Then the set is deleted\n"
 			       "(unless --persistent).  If snapctl dies before that, writers get\n"
-			       "backup-shutdown and the set goes.  Exits with 0 when CMD and the\n"
-			       "writers succeeded, 1 otherwise.\n"
+			       "backup-shutdown and the set goes.  CMD ends with snapctl:\n"
+			       "SIGTERM, SIGINT and SIGHUP are passed to its process group,\n"
+			       "SIGKILL of snapctl sends it SIGTERM.  Exits with 0 when CMD and\n"
+			       "the writers succeeded, 1 otherwise.\n"
 			       "  --type TYPE         full (default), copy, incremental, differential,\n"
 			       "                      log; writers that do not support it are left out\n"
 			       "  --component W[:P]   only writer W (all of it, or its component P,\n"
@@ -379,18 +364,18 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* The document --save-metadata wrote, strictly decoded, its writers and
- * components checked as cowsnapd checks them. */
+/* The document --save-metadata wrote (cs_backup_doc_decode). */
 static int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup_doc *doc)
 {
-	struct json_object *j;
 	struct cs_error err = { 0 };
+	char buf[TERM_TEXT_MAX];
 	struct stat st;
 	char *text;
 	size_t n;
 	int ret;
 	FILE *f = fopen(file, "re");
 
+	memset(doc, 0, sizeof(*doc));
 	if (!f || fstat(fileno(f), &st)) {
 		fprintf(stderr, "%s: cannot read %s: %s\n", ctl->prog, file, strerror(errno));
 		if (f)
@@ -406,31 +391,17 @@ static int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup
 	text = malloc((size_t)st.st_size);
 	n = text ? fread(text, 1, (size_t)st.st_size, f) : 0;
 	fclose(f);
-	memset(doc, 0, sizeof(*doc));
 	if (n != (size_t)st.st_size) {
 		cs_error_set(&err, EIO, "short read");
 		ret = -EIO;
 	} else {
-		ret = cs_json_parse(text, n, &j, &err);
+		ret = cs_backup_doc_decode(text, n, doc, &err);
 	}
 	free(text);
-	if (!ret) {
-		ret = cs_schema_decode(&cs_backup_doc_schema, j, doc, "metadata", &err);
-		json_object_put(j);
-	}
-	if (!ret) {
-		const struct cs_restore_args a = {
-			.writers = doc->writers, .nwriters = doc->nwriters,
-			.components = doc->components, .ncomponents = doc->ncomponents,
-		};
-
-		ret = cs_restore_refs(&a, NULL, 0, &err);
-		ret = ret < 0 ? ret : 0;
-	}
 	if (ret) {
-		cs_schema_free(&cs_backup_doc_schema, doc);
 		fprintf(stderr, "%s: %s is not backup metadata written by `snapctl backup "
-			"--save-metadata': %s\n", ctl->prog, file, err.message);
+			"--save-metadata': %s\n", ctl->prog, file,
+			term_text(err.message, buf, sizeof(buf)));
 		return -1;
 	}
 	return 0;
@@ -463,8 +434,9 @@ int cmd_restore(struct snapctl *ctl, int argc, char **argv)
 			       "(/bin/sh -c) with COWSNAP_RESTORE_METADATA (FILE), COWSNAP_SET_ID\n"
 			       "(the backup's set) and COWSNAP_BACKUP_TYPE in its environment, then\n"
 			       "the writers get post-restore with CMD's success.  If snapctl dies\n"
-			       "before that, writers get post-restore as failed.  Exits with 0 when\n"
-			       "CMD and the writers succeeded, 1 otherwise.\n",
+			       "before that, writers get post-restore as failed.  CMD ends with\n"
+			       "snapctl, as for backup.  Exits with 0 when CMD and the writers\n"
+			       "succeeded, 1 otherwise.\n",
 			       ctl->prog, restore_usage);
 			return EXIT_OK;
 		}

@@ -23,38 +23,39 @@ int report_error(struct snapctl *ctl, struct cs_client *c, int ret,
 {
 	const char *sock = ctl->socket ? ctl->socket : cs_socket_path();
 	bool remote = c && cs_client_remote(c);
+	char buf[TERM_TEXT_MAX];
+	/* the daemon's messages quote writers, hooks and other users */
+	const char *msg = term_text(err->message, buf, sizeof(buf));
 
 	if (!remote && (ret == -ENOENT || ret == -ECONNREFUSED || ret == -ENOTSOCK)) {
 		fprintf(stderr, "%s: %s\n"
 			"%s: is cowsnapd running? Start it (`cowsnapd', or `systemctl start cowsnapd'),\n"
 			"%s: or point --socket or $" CS_SOCKET_ENV " at its socket.\n",
-			ctl->prog, err->message, ctl->prog, ctl->prog);
+			ctl->prog, msg, ctl->prog, ctl->prog);
 		return EXIT_NO_DAEMON;
 	}
 	if (!remote && ret == -EACCES) {
-		fprintf(stderr, "%s: %s\n%s: run snapctl as root.\n", ctl->prog,
-			err->message, ctl->prog);
+		fprintf(stderr, "%s: %s\n%s: run snapctl as root.\n", ctl->prog, msg, ctl->prog);
 		return EXIT_DENIED;
 	}
 	if (remote && ret == -EACCES) {
-		fprintf(stderr, "%s: cowsnapd at %s refused: %s\n", ctl->prog, sock,
-			err->message);
+		fprintf(stderr, "%s: cowsnapd at %s refused: %s\n", ctl->prog, sock, msg);
 		return EXIT_DENIED;
 	}
 	if (remote && ret != -EPROTO) {
-		fprintf(stderr, "%s: %s\n", ctl->prog, err->message);
+		fprintf(stderr, "%s: %s\n", ctl->prog, msg);
 		return EXIT_FAILED;
 	}
 	if (ret == -EPROTO || ret == -ETIMEDOUT) {
 		fprintf(stderr, "%s: %s\n%s: snapctl and cowsnapd may be of different versions; "
-			"see `snapctl version'.\n", ctl->prog, err->message, ctl->prog);
+			"see `snapctl version'.\n", ctl->prog, msg, ctl->prog);
 		return EXIT_PROTO;
 	}
 	if (!remote) {
-		fprintf(stderr, "%s: %s\n", ctl->prog, err->message);
+		fprintf(stderr, "%s: %s\n", ctl->prog, msg);
 		return ret == -ECONNRESET || ret == -EPIPE ? EXIT_NO_DAEMON : EXIT_FAILED;
 	}
-	fprintf(stderr, "%s: %s\n", ctl->prog, err->message);
+	fprintf(stderr, "%s: %s\n", ctl->prog, msg);
 	return EXIT_FAILED;
 }
 

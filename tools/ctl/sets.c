@@ -457,7 +457,7 @@ int list_writers(struct snapctl *ctl)
 		       "LAST ERROR", "MESSAGE");
 		for (uint32_t i = 0; i < r.nwriters; i++) {
 			const struct cs_writer_info *w = &r.writers[i];
-			char kind[32];
+			char kind[32], name[4 * CS_NAME_MAX + 1], msg[TERM_TEXT_MAX];
 
 			if (w->kind == CS_WRITER_KIND_SOCKET && w->connected)
 				snprintf(kind, sizeof(kind), "socket:%u", w->pid);
@@ -465,10 +465,11 @@ int list_writers(struct snapctl *ctl)
 				snprintf(kind, sizeof(kind), "socket:gone");
 			else
 				snprintf(kind, sizeof(kind), "hook");
-			printf("%-16s %-12s %-9s %-28s %-13s %s\n", w->name, kind,
+			printf("%-16s %-12s %-9s %-28s %-13s %s\n",
+			       term_text(w->name, name, sizeof(name)), kind,
 			       cs_writer_order_names[w->order], cs_writer_state_names[w->state],
 			       cs_writer_error_names[w->last_error],
-			       w->message[0] ? w->message : "-");
+			       w->message[0] ? term_text(w->message, msg, sizeof(msg)) : "-");
 		}
 	}
 	cs_result_free(CS_OP_WRITER_LIST, &r);

@@ -51,6 +51,15 @@ int cmd_untrack(struct snapctl *ctl, int argc, char **argv);
 /* mount.c */
 int cmd_mount(struct snapctl *ctl, int argc, char **argv);
 int cmd_umount(struct snapctl *ctl, int argc, char **argv);
+/* term.c: s with control characters and bytes that are not UTF-8 shown as
+ * `\xHH', into buf of size bytes (TERM_TEXT_MAX holds any cs_error message;
+ * cut with "..." when it does not fit); returns buf.  For text that writers
+ * and cowsnapd supply, on its way to a terminal. */
+#define TERM_TEXT_MAX	(4 * CS_ERRMSG_MAX)
+const char *term_text(const char *s, char *buf, size_t size);
+/* exec.c: CMD (/bin/sh -c) with env (NAME, VALUE, ..., NULL) added; its exit
+ * status, 128 + the signal that killed it, -1 when it cannot run. */
+int run_cmd(const char *cmd, const char *const env[]);
 /* backup.c */
 int cmd_backup(struct snapctl *ctl, int argc, char **argv);
 int cmd_restore(struct snapctl *ctl, int argc, char **argv);

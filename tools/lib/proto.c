@@ -434,6 +434,196 @@ static bool plain_json(const char *s, size_t len)
 	return true;
 }
 
+/*
+ * Duplicate keys.  json-c keeps the last value of a key given twice, and
+ * says nothing; one reader of such a message would see one thing and the
+ * next another, so the protocol refuses it.  The text, which json-c has
+ * just parsed, is walked beside the tree: an object holding more keys in
+ * the text than in the tree has a key twice.  Its keys are then matched in
+ * order against the tree's, which keeps each key where it first appeared:
+ * the first text key that is not the tree's next is a repeat.  Objects are
+ * only descended into when they have no repeat, so that text and tree
+ * agree on every value below.
+ */
+struct jscan {
+	const char *s;
+	size_t len, pos;
+};
+
+static bool jscan_at(const struct jscan *sc, char c)
+{
+	return sc->pos < sc->len && sc->s[sc->pos] == c;
+}
+
+static void skip_ws(struct jscan *sc)
+{
+	while (jscan_at(sc, ' ') || jscan_at(sc, '\t') || jscan_at(sc, '\r') ||
+	       jscan_at(sc, '\n'))
+		sc->pos++;
+}
+
+/* From the opening quote of a string to past its closing one. */
+static void skip_string(struct jscan *sc)
+{
+	for (sc->pos++; sc->pos < sc->len && sc->s[sc->pos] != '"'; sc->pos++)
+		if (sc->s[sc->pos] == '\\')
+			sc->pos++;
+	sc->pos++;
+}
+
+/* Past one value, containers with all they hold. */
+static void skip_value(struct jscan *sc)
+{
+	int depth = 0;
+
+	skip_ws(sc);
+	while (sc->pos < sc->len) {
+		char c = sc->s[sc->pos];
+
+		if (c == '"') {
+			skip_string(sc);
+			if (!depth)
+				return;
+			continue;
+		}
+		if (!depth && strchr(",}] \t\r\n", c))
+			return;		/* the end of a number or literal */
+		sc->pos++;
+		if (c == '{' || c == '[')
+			depth++;
+		else if ((c == '}' || c == ']') && !--depth)
+			return;
+	}
+}
+
+/* Past the next member's key and colon; false at the end of the object.
+ * The key's text, quotes included, in *key and *klen. */
+static bool next_key(struct jscan *sc, const char **key, size_t *klen)
+{
+	skip_ws(sc);
+	if (jscan_at(sc, ','))
+		sc->pos++;
+	skip_ws(sc);
+	if (!jscan_at(sc, '"'))
+		return false;
+	*key = sc->s + sc->pos;
+	skip_string(sc);
+	*klen = sc->s + sc->pos - *key;
+	skip_ws(sc);
+	sc->pos++;		/* ':' */
+	return true;
+}
+
+/* Keys of the object whose '{' is at sc->pos. */
+static size_t count_keys(struct jscan sc)
+{
+	const char *key;
+	size_t n = 0, klen;
+
+	for (sc.pos++; next_key(&sc, &key, &klen); n++)
+		skip_value(&sc);
+	return n;
+}
+
+/* A key's text, quotes included, as a JSON string (NULL if out of memory). */
+static json_object *decode_key(const char *key, size_t klen)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *k;
+
+	if (!tok)
+		return NULL;
+	k = json_tokener_parse_ex(tok, key, (int)klen);
+	json_tokener_free(tok);
+	if (k && !json_object_is_type(k, json_type_string)) {
+		json_object_put(k);
+		k = NULL;
+	}
+	return k;
+}
+
+/* The object at sc->pos has a key twice: name the first repeat. */
+static int dup_key(struct jscan *sc, json_object *j, const char *path, struct cs_error *err)
+{
+	struct json_object_iterator it = json_object_iter_begin(j);
+	struct json_object_iterator end = json_object_iter_end(j);
+	const char *key, *name = "?";
+	json_object *k = NULL;
+	size_t klen;
+
+	for (sc->pos++; next_key(sc, &key, &klen); skip_value(sc)) {
+		json_object_put(k);
+		k = decode_key(key, klen);
+		name = k ? json_object_get_string(k) : "?";
+		if (!k || json_object_iter_equal(&it, &end) ||
+		    strcmp(name, json_object_iter_peek_name(&it)))
+			break;
+		json_object_iter_next(&it);
+	}
+	cs_error_set(err, EINVAL, "%s%sfield `%.64s' given twice", path, *path ? ": " : "",
+		     name);
+	json_object_put(k);
+	return -EINVAL;
+}
+
+static int scan_value(struct jscan *sc, json_object *j, const char *path, struct cs_error *err);
+
+static int scan_object(struct jscan *sc, json_object *j, const char *path, struct cs_error *err)
+{
+	struct json_object_iterator it = json_object_iter_begin(j);
+	struct json_object_iterator end = json_object_iter_end(j);
+	char sub[256];
+	const char *key;
+	size_t klen;
+	int ret;
+
+	if (count_keys(*sc) != (size_t)json_object_object_length(j))
+		return dup_key(sc, j, path, err);
+	for (sc->pos++; next_key(sc, &key, &klen); json_object_iter_next(&it)) {
+		if (json_object_iter_equal(&it, &end))
+			break;		/* cannot be: as many keys as in the text */
+		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
+			 json_object_iter_peek_name(&it));
+		ret = scan_value(sc, json_object_iter_peek_value(&it), sub, err);
+		if (ret)
+			return ret;
+	}
+	skip_ws(sc);
+	sc->pos++;		/* '}' */
+	return 0;
+}
+
+static int scan_value(struct jscan *sc, json_object *j, const char *path, struct cs_error *err)
+{
+	char sub[256];
+	size_t i = 0;
+	int ret;
+
+	skip_ws(sc);
+	if (jscan_at(sc, '{') && json_object_is_type(j, json_type_object))
+		return scan_object(sc, j, path, err);
+	if (!jscan_at(sc, '[') || !json_object_is_type(j, json_type_array)) {
+		skip_value(sc);
+		return 0;
+	}
+	for (sc->pos++, skip_ws(sc); !jscan_at(sc, ']') && sc->pos < sc->len; i++) {
+		size_t at = sc->pos;
+
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		ret = scan_value(sc, json_object_array_get_idx(j, i), sub, err);
+		if (ret)
+			return ret;
+		skip_ws(sc);
+		if (jscan_at(sc, ','))
+			sc->pos++;
+		skip_ws(sc);
+		if (sc->pos == at)
+			break;		/* not JSON: json-c would have said */
+	}
+	sc->pos++;		/* ']' */
+	return 0;
+}
+
 int cs_json_parse(const char *body, size_t len, json_object **out,
 		  struct cs_error *err)
 {
@@ -483,6 +673,10 @@ int cs_json_parse(const char *body, size_t len, json_object **out,
 	}
 	if (!json_object_is_type(j, json_type_object)) {
 		cs_error_set(err, EINVAL, "message is %s, not an object", jtype_name(j));
+		json_object_put(j);
+		return -EINVAL;
+	}
+	if (scan_value(&(struct jscan){ .s = body, .len = len }, j, "", err)) {
 		json_object_put(j);
 		return -EINVAL;
 	}

@@ -28,10 +28,11 @@
  *
  * "proto" must equal CS_PROTO_VERSION (a peer that speaks another version
  * gets EPROTO).  "id" is chosen by the requester, 0..2^32-1.  Every object,
- * at every depth, is checked against its schema: unknown keys, missing
- * required keys, wrong JSON types, integers out of range, strings too long,
- * arrays too long are rejected with EINVAL and a message that names the
- * offending key path ("args.volumes[2]: string longer than 4095 bytes").
+ * at every depth, is checked against its schema: unknown keys, keys given
+ * twice in one object, missing required keys, wrong JSON types, integers
+ * out of range, strings too long, arrays too long are rejected with EINVAL
+ * and a message that names the offending key path ("args.volumes[2]:
+ * string longer than 4095 bytes").
  * Optional keys that are absent read as 0, false, "" or an empty array, and
  * are left out when encoding such a value.  Integers are JSON integers in
  * 0..2^63-1 (no fractions, no exponents).
@@ -495,6 +496,12 @@ int cs_wmd_validate(const struct cs_wmd *w, struct cs_error *err);
  */
 int cs_restore_refs(const struct cs_restore_args *a, struct cs_component_ref *refs,
 		    uint32_t max, struct cs_error *err);
+/* A document --save-metadata wrote, strictly decoded into doc (freed with
+ * cs_schema_free(&cs_backup_doc_schema, doc)), its writers and components
+ * checked as cs_restore_refs checks them.  0, or -errno with err naming the
+ * offending key; doc is then empty. */
+int cs_backup_doc_decode(const char *text, size_t len, struct cs_backup_doc *doc,
+			 struct cs_error *err);
 /* "logical/path/name" of a component */
 void cs_component_path(const struct cs_wmd_component *c, char *buf, size_t size);
 /* true when the frame body is a reply (has "ok"), not a request */
@@ -530,7 +537,8 @@ int cs_schema_encode(const struct cs_schema *s, const void *obj,
 /* Free the arrays a decode allocated; the struct itself stays. */
 void cs_schema_free(const struct cs_schema *s, void *obj);
 
-/* Parse one frame body strictly into a JSON object (refcount 1). */
+/* Parse one frame body strictly into a JSON object (refcount 1); a key given
+ * twice in one object is refused (EINVAL, the key and its path named). */
 int cs_json_parse(const char *body, size_t len, struct json_object **out,
 		  struct cs_error *err);
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <json.h>
+
 #include "proto.h"
 
 static bool name_ok(const char *s)
@@ -272,4 +274,30 @@ int cs_restore_refs(const struct cs_restore_args *a, struct cs_component_ref *re
 			return ret;
 	}
 	return (int)n;
+}
+
+int cs_backup_doc_decode(const char *text, size_t len, struct cs_backup_doc *doc,
+			 struct cs_error *err)
+{
+	struct cs_restore_args a;
+	json_object *j;
+	int ret;
+
+	memset(doc, 0, sizeof(*doc));
+	ret = cs_json_parse(text, len, &j, err);
+	if (ret)
+		return ret;
+	ret = cs_schema_decode(&cs_backup_doc_schema, j, doc, "metadata", err);
+	json_object_put(j);
+	if (!ret) {
+		a = (struct cs_restore_args){
+			.writers = doc->writers, .nwriters = doc->nwriters,
+			.components = doc->components, .ncomponents = doc->ncomponents,
+		};
+		ret = cs_restore_refs(&a, NULL, 0, err);
+		ret = ret < 0 ? ret : 0;
+	}
+	if (ret)
+		cs_schema_free(&cs_backup_doc_schema, doc);
+	return ret;
 }

@@ -29,58 +29,65 @@ static int fail(char *why, size_t size, int err, const char *what, const char *a
 	return -err;
 }
 
-/* One "key value" line into m; false when the key or value is bad. */
-static bool parse_line(struct image_meta *m, const char *key, const char *val,
-		       unsigned *seen)
+#define ALL_KEYS	((1U << 12) - 1)	/* all required */
+#define FORMAT_KEY	(1U << 12)	/* optional */
+
+/* One "key value" line into m: 0, -EEXIST when the key was given before,
+ * -EINVAL when the key or value is bad. */
+static int parse_line(struct image_meta *m, const char *key, const char *val,
+		      unsigned *seen)
 {
 	unsigned long long v;
 	char *end;
 
+	/* KEY(k, bit) { ... }: the block for key k, which marks it seen and
+	 * refuses it the second time */
+#define KEY(k, bit) \
+	if (!strcmp(key, k) && (*seen & (bit))) \
+		return -EEXIST; \
+	if (!strcmp(key, k) && (*seen |= (bit)))
 #define NUM(k, field, bit) \
-	if (!strcmp(key, k)) { \
+	KEY(k, bit) { \
 		errno = 0; \
 		v = strtoull(val, &end, 10); \
 		if (errno || *end || end == val) \
-			return false; \
+			return -EINVAL; \
 		m->field = v; \
-		if (m->field != v) \
-			return false; \
-		*seen |= bit; \
-		return true; \
+		return m->field == v ? 0 : -EINVAL; \
 	}
 #define STR(k, field, bit) \
-	if (!strcmp(key, k)) { \
+	KEY(k, bit) { \
 		if (strlen(val) >= sizeof(m->field)) \
-			return false; \
+			return -EINVAL; \
 		strcpy(m->field, val); \
-		*seen |= bit; \
-		return true; \
+		return 0; \
 	}
-	if (!strcmp(key, "format"))
-		return !strcmp(val, "1");
+	KEY("format", FORMAT_KEY)
+		return strcmp(val, "1") ? -EINVAL : 0;
 	STR("origin", origin, 1 << 0)
-	if (!strcmp(key, "origin_dev")) {
-		if (sscanf(val, "%u:%u", &m->major, &m->minor) != 2)
-			return false;
-		*seen |= 1 << 1;
-		return true;
-	}
+	KEY("origin_dev", 1 << 1)
+		return sscanf(val, "%u:%u", &m->major, &m->minor) == 2 ? 0 : -EINVAL;
 	STR("generation", generation, 1 << 2)
 	NUM("cbt_seq", cbt_seq, 1 << 3)
 	NUM("set_id", set_id, 1 << 4)
 	NUM("chunk_sectors", chunk_sectors, 1 << 5)
 	NUM("size", size, 1 << 6)
-	STR("checksum", checksum, 1 << 7)
+	KEY("checksum", 1 << 7) {
+		/* meta_write's "none" for no checksum */
+		if (strlen(val) >= sizeof(m->checksum))
+			return -EINVAL;
+		strcpy(m->checksum, strcmp(val, "none") ? val : "");
+		return 0;
+	}
 	NUM("image_size", image_size, 1 << 8)
 	NUM("image_ino", image_ino, 1 << 9)
 	NUM("image_mtime_ns", image_mtime_ns, 1 << 10)
 	NUM("complete", complete, 1 << 11)
 #undef NUM
 #undef STR
-	return false;
+#undef KEY
+	return -EINVAL;
 }
-
-#define ALL_KEYS	((1U << 12) - 1)
 
 /*
  * IMAGE.cowsnap-meta for reading: not through a symlink, and only when
@@ -128,18 +135,13 @@ static FILE *meta_open(const char *image, const char *path, char *why, size_t si
 	return NULL;
 }
 
-int meta_read(const char *image, struct image_meta *m, char *why, size_t size)
+int meta_parse(FILE *f, const char *path, struct image_meta *m, char *why, size_t size)
 {
-	char path[PATH_MAX], line[PATH_MAX + 64];
+	char line[PATH_MAX + 64];
 	unsigned seen = 0, lineno = 0;
-	FILE *f;
+	int ret;
 
 	memset(m, 0, sizeof(*m));
-	if (meta_path(image, path, sizeof(path)))
-		return fail(why, size, ENAMETOOLONG, "", image);
-	f = meta_open(image, path, why, size);
-	if (!f)
-		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		char *val;
 
@@ -150,19 +152,52 @@ int meta_read(const char *image, struct image_meta *m, char *why, size_t size)
 		val = strchr(line, ' ');
 		if (val)
 			*val++ = '\0';
-		if (!val || !parse_line(m, line, val, &seen)) {
-			fclose(f);
+		ret = val ? parse_line(m, line, val, &seen) : -EINVAL;
+		if (ret == -EEXIST) {
+			snprintf(why, size, "%s, line %u: `%.80s' given twice", path, lineno, line);
+			return -EINVAL;
+		}
+		if (ret) {
 			snprintf(why, size, "%s, line %u: not understood: `%.80s%s%.80s'",
 				 path, lineno, line, val ? " " : "", val ? val : "");
 			return -EINVAL;
 		}
 	}
-	fclose(f);
-	if (seen != ALL_KEYS) {
+	if ((seen & ALL_KEYS) != ALL_KEYS) {
 		snprintf(why, size, "%s is incomplete (keys missing)", path);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int meta_read(const char *image, struct image_meta *m, char *why, size_t size)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	if (meta_path(image, path, sizeof(path)))
+		return fail(why, size, ENAMETOOLONG, "", image);
+	f = meta_open(image, path, why, size);
+	if (!f)
+		return -errno;
+	ret = meta_parse(f, path, m, why, size);
+	fclose(f);
+	return ret;
+}
+
+int meta_print(FILE *f, const struct image_meta *m)
+{
+	fprintf(f, "# cowsnap image metadata, written by snapread for --incremental\n"
+		"format %d\norigin %s\norigin_dev %u:%u\ngeneration %s\ncbt_seq %u\n"
+		"set_id %" PRIu64 "\nchunk_sectors %u\nsize %" PRIu64 "\nchecksum %s\n"
+		"image_size %" PRIu64 "\nimage_ino %" PRIu64 "\nimage_mtime_ns %" PRIu64
+		"\ncomplete %d\n", META_FORMAT, m->origin, m->major, m->minor,
+		m->generation, m->cbt_seq, m->set_id, m->chunk_sectors, m->size,
+		m->checksum[0] ? m->checksum : "none", m->image_size, m->image_ino,
+		m->image_mtime_ns, m->complete ? 1 : 0);
+	return ferror(f) ? -EIO : 0;
 }
 
 int meta_write(const char *image, struct image_meta *m, char *why, size_t size)
@@ -192,14 +227,7 @@ int meta_write(const char *image, struct image_meta *m, char *why, size_t size)
 		close(fd);
 		return ret;
 	}
-	fprintf(f, "# cowsnap image metadata, written by snapread for --incremental\n"
-		"format %d\norigin %s\norigin_dev %u:%u\ngeneration %s\ncbt_seq %u\n"
-		"set_id %" PRIu64 "\nchunk_sectors %u\nsize %" PRIu64 "\nchecksum %s\n"
-		"image_size %" PRIu64 "\nimage_ino %" PRIu64 "\nimage_mtime_ns %" PRIu64
-		"\ncomplete %d\n", META_FORMAT, m->origin, m->major, m->minor,
-		m->generation, m->cbt_seq, m->set_id, m->chunk_sectors, m->size,
-		m->checksum[0] ? m->checksum : "none", m->image_size, m->image_ino,
-		m->image_mtime_ns, m->complete ? 1 : 0);
+	meta_print(f, m);
 	if (fflush(f) || fsync(fd))
 		ret = errno;
 	else if (rename(tmp, path))	/* while open, so locked: see outfile.h */

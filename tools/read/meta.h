@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "proto.h"
 
@@ -43,6 +44,10 @@ struct image_meta {
 int meta_path(const char *image, char *out, size_t size);
 /* 0, or -errno with why; -ENOENT when there is none. */
 int meta_read(const char *image, struct image_meta *m, char *why, size_t size);
+/* The lines of f (path names it in why) into m; 0, or -EINVAL with why. */
+int meta_parse(FILE *f, const char *path, struct image_meta *m, char *why, size_t size);
+/* m as meta_parse reads it; 0, or -EIO. */
+int meta_print(FILE *f, const struct image_meta *m);
 /* Atomically (a temporary file renamed over it), with the image's size,
  * inode and mtime filled in from the file as it is now. */
 int meta_write(const char *image, struct image_meta *m, char *why, size_t size);

@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Check tests of cowsnapd's deadlines against hostile socket writers: the
+ * real daemon runs on the host (--no-module, a socket and configuration in a
+ * temporary directory), a writer registers, and a restore (restore_begin
+ * sends pre-restore, which needs no module) waits for it.  When the writer
+ * answers pre-restore with a flood of frames, the restore must fail within
+ * the writer's event timeout plus a margin, and other clients must be
+ * answered meanwhile.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "cowsnap.h"
+
+#ifndef COWSNAPD_BIN
+#define COWSNAPD_BIN "../../daemon/cowsnapd"
+#endif
+/* $COWSNAPD runs another build (an older one, to see a test fail) */
+static const char *cowsnapd_bin(void)
+{
+	const char *p = getenv("COWSNAPD");
+
+	return p && *p ? p : COWSNAPD_BIN;
+}
+
+#define EVENT_TIMEOUT_MS	2000
+/* the restore must fail within the event timeout plus this, and other
+ * clients be answered within it (room for a machine busy with guests) */
+#define MARGIN_MS		2000
+/* how long a hostile writer keeps flooding at most */
+#define FLOOD_MS		20000
+
+static char dir[64], sock[128];
+static pid_t daemon_pid, writer_pid, client_pids[8];
+static int hostile_clients;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void start_daemon(void)
+{
+	char conf[128], log[128];
+	struct cs_client *c;
+	struct cs_error err;
+	int64_t until;
+
+	snprintf(dir, sizeof(dir), "/tmp/test-session.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	snprintf(conf, sizeof(conf), "%s/conf", dir);
+	snprintf(log, sizeof(log), "%s/cowsnapd.log", dir);
+	ck_assert_int_eq(mkdir(conf, 0755), 0);
+	daemon_pid = fork();
+	ck_assert_int_ge(daemon_pid, 0);
+	if (daemon_pid == 0) {
+		if (!freopen(log, "w", stderr))
+			_exit(126);
+		execl(cowsnapd_bin(), "cowsnapd", "--no-module", "-f", "-v", "-s", sock, "-c",
+		      conf, (char *)NULL);
+		_exit(127);
+	}
+	for (until = now_ms() + 5000; now_ms() < until; usleep(20000)) {
+		if (!cs_client_open(sock, &c, &err)) {
+			cs_client_close(c);
+			return;
+		}
+	}
+	ck_abort_msg("cowsnapd did not start on %s (see %s)", sock, log);
+}
+
+static void stop(pid_t *pid, int sig)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, sig);
+	waitpid(*pid, NULL, 0);
+	*pid = 0;
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	stop(&writer_pid, SIGKILL);
+	for (int i = 0; i < hostile_clients; i++)
+		stop(&client_pids[i], SIGKILL);
+	stop(&daemon_pid, SIGTERM);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd))
+		fprintf(stderr, "test-session: could not remove %s\n", dir);
+}
+
+enum flood {
+	FLOOD_REQUESTS,		/* requests, never reading the replies */
+	FLOOD_REPLIES,		/* answers to events never sent, never reading */
+	FLOOD_NONE,		/* never answers, sends nothing */
+};
+
+/* At least size bytes of frames to send many times: requests (each gets a
+ * reply), or answers to an event that was never sent (ignored). */
+static int flood_frames(enum flood what, struct cs_buf *b, size_t size)
+{
+	struct cs_empty none = { 0 };
+	struct cs_error err;
+	int ret = 0;
+
+	while (!ret && b->len < size)
+		ret = what != FLOOD_REPLIES ?
+		      cs_encode_request(b, 7, CS_OP_VERSION, &none, &err) :
+		      cs_encode_reply(b, 4000000000U, CS_OP_WRITER_EVENT, &none, &err);
+	return ret;
+}
+
+/*
+ * In a child: register writer `flood' and wait for an event; then, instead
+ * of the answer, send frames without end (until FLOOD_MS are over or the
+ * daemon drops the connection).
+ */
+static void hostile_writer(enum flood what)
+{
+	struct cs_backup_type_item types[1] = { { .type = 0 } };
+	struct cs_wmd wmd = {
+		.name = "flood", .class_id = "5f1a0c0e-2b7e-4c11-9a3b-6f0d8e1c2a44",
+		.usage = 0, .restore_method = 0, .order = 1, .backup_types = types,
+		.nbackup_types = 1, .event_timeout_ms = EVENT_TIMEOUT_MS,
+	};
+	struct cs_writer_client *w;
+	struct cs_writer_event ev;
+	struct cs_error err;
+	struct cs_buf many = { 0 };
+	int ready[2], fd;
+	char c;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	writer_pid = fork();
+	ck_assert_int_ge(writer_pid, 0);
+	if (writer_pid) {
+		close(ready[1]);
+		ck_assert_int_eq(read(ready[0], &c, 1), 1);
+		close(ready[0]);
+		return;
+	}
+	if (cs_writer_register(sock, &wmd, &w, &err)) {
+		fprintf(stderr, "test-session: register: %s\n", err.message);
+		_exit(1);
+	}
+	if (write(ready[1], "r", 1) != 1 || cs_writer_next_event(w, &ev, 10000, &err))
+		_exit(1);
+	fd = cs_writer_fd(w);
+	if (what == FLOOD_NONE)
+		pause();
+	/* 64 KiB per send: more than cowsnapd reads at once, so that its
+	 * input is never empty */
+	if (flood_frames(what, &many, 65536))
+		_exit(1);
+	for (int64_t until = now_ms() + FLOOD_MS; now_ms() < until;)
+		if (send(fd, many.data, many.len, MSG_NOSIGNAL) < 0)
+			break;
+	_exit(0);
+}
+
+/* Clients that send requests without end once the writer has its event,
+ * and never read the replies. */
+static void start_hostile_clients(void)
+{
+	for (int i = 0; i < hostile_clients; i++) {
+		struct cs_buf many = { 0 };
+		struct cs_client *c;
+		struct cs_error err;
+
+		client_pids[i] = fork();
+		ck_assert_int_ge(client_pids[i], 0);
+		if (client_pids[i])
+			continue;
+		if (cs_client_open(sock, &c, &err) || flood_frames(FLOOD_REQUESTS, &many, 65536))
+			_exit(1);
+		for (int64_t until = now_ms() + FLOOD_MS; now_ms() < until;)
+			if (send(cs_client_fd(c), many.data, many.len, MSG_NOSIGNAL) < 0)
+				break;
+		_exit(0);
+	}
+}
+
+/* Other clients while the restore waits: the longest time a writer_list
+ * took, and whether one got no answer at all. */
+struct prober {
+	int64_t worst_ms;
+	int failures;
+	volatile bool stop;
+};
+
+static void *probe(void *arg)
+{
+	struct prober *p = arg;
+
+	while (!p->stop) {
+		struct cs_writer_list_result r = { 0 };
+		struct cs_client *c;
+		struct cs_error err;
+		int64_t t0 = now_ms(), took;
+
+		if (cs_client_open(sock, &c, &err)) {
+			p->failures++;
+		} else {
+			cs_client_set_timeout(c, MARGIN_MS);
+			if (cs_call(c, CS_OP_WRITER_LIST, &(struct cs_empty){ 0 }, &r, &err))
+				p->failures++;
+			cs_result_free(CS_OP_WRITER_LIST, &r);
+			cs_client_close(c);
+		}
+		took = now_ms() - t0;
+		if (took > p->worst_ms)
+			p->worst_ms = took;
+		usleep(100000);
+	}
+	return NULL;
+}
+
+/* The writer's state and error after the restore, from writer_list. */
+static void writer_outcome(const char **state, const char **error, char *msg, size_t size)
+{
+	struct cs_writer_list_result r = { 0 };
+	struct cs_client *c;
+	struct cs_error err;
+
+	ck_assert_msg(cs_client_open(sock, &c, &err) == 0, "%s", err.message);
+	ck_assert_msg(cs_call(c, CS_OP_WRITER_LIST, &(struct cs_empty){ 0 }, &r, &err) == 0,
+		      "%s", err.message);
+	*state = *error = "(not listed)";
+	for (uint32_t i = 0; i < r.nwriters; i++) {
+		if (strcmp(r.writers[i].name, "flood"))
+			continue;
+		*state = cs_writer_state_names[r.writers[i].state];
+		*error = cs_writer_error_names[r.writers[i].last_error];
+		snprintf(msg, size, "%s", r.writers[i].message);
+	}
+	cs_result_free(CS_OP_WRITER_LIST, &r);
+	cs_client_close(c);
+}
+
+/* restore_begin with writer `flood'; returns how long it took. */
+static int64_t restore_with_flood(enum flood what, int *ret, struct cs_error *err,
+				  struct prober *p)
+{
+	struct cs_volume_spec name = { .spec = "flood" };
+	struct cs_restore_args a = { .writers = &name, .nwriters = 1 };
+	struct cs_restore_result r = { 0 };
+	struct cs_client *c;
+	pthread_t t;
+	int64_t t0;
+
+	start_daemon();
+	hostile_writer(what);
+	ck_assert_msg(cs_client_open(sock, &c, err) == 0, "%s", err->message);
+	cs_client_set_timeout(c, FLOOD_MS + 10000);
+	ck_assert_int_eq(pthread_create(&t, NULL, probe, p), 0);
+	t0 = now_ms();
+	start_hostile_clients();
+	*ret = cs_call(c, CS_OP_RESTORE_BEGIN, &a, &r, err);
+	t0 = now_ms() - t0;
+	p->stop = true;
+	pthread_join(t, NULL);
+	cs_client_close(c);
+	return t0;
+}
+
+/* ... and other clients answered within slowest_ms each */
+static void check_flood(enum flood what, int64_t slowest_ms)
+{
+	struct prober p = { 0 };
+	struct cs_error err = { 0 };
+	char msg[CS_ERRMSG_MAX];
+	const char *state, *error;
+	int ret;
+	int64_t took = restore_with_flood(what, &ret, &err, &p);
+
+	ck_assert_msg(ret == -EIO, "restore_begin: %d %s", ret, err.message);
+	ck_assert_msg(took <= EVENT_TIMEOUT_MS + MARGIN_MS, "restore_begin took %lld ms, "
+		      "the writer's event timeout is %d ms", (long long)took, EVENT_TIMEOUT_MS);
+	ck_assert_msg(p.failures == 0 && p.worst_ms <= slowest_ms, "other clients were not answered "
+		      "meanwhile: %d unanswered, the slowest after %lld ms", p.failures,
+		      (long long)p.worst_ms);
+	writer_outcome(&state, &error, msg, sizeof(msg));
+	ck_assert_msg(!strcmp(state, "FAILED_AT_PRE_RESTORE"), "writer state %s (%s)", state,
+		      msg);
+	/* one that does not read the replies to its requests is dropped at once */
+	ck_assert_msg(!strcmp(error, what == FLOOD_REQUESTS ? "NONRETRYABLE" : "TIMEOUT"),
+		      "writer error %s (%s)", error, msg);
+}
+
+/* Floods answers to other events: failed at the deadline (TIMEOUT). */
+START_TEST(writer_flooding_answers)
+{
+	check_flood(FLOOD_REPLIES, MARGIN_MS);
+}
+END_TEST
+
+/* Floods requests and never reads the EBUSY replies: dropped, not waited for. */
+START_TEST(writer_flooding_requests)
+{
+	check_flood(FLOOD_REQUESTS, MARGIN_MS);
+}
+END_TEST
+
+/*
+ * Other clients flood requests and do not read the replies while the
+ * writer keeps silent: each of them held the daemon for the 2 s a reply
+ * could take; within a writer's wait, a reply may take 100 ms at most.
+ */
+START_TEST(clients_flooding_during_a_wait)
+{
+	hostile_clients = 8;
+	check_flood(FLOOD_NONE, MARGIN_MS / 2);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("session");
+	TCase *tc = tcase_create("hostile writers");
+	SRunner *sr;
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, writer_flooding_answers);
+	tcase_add_test(tc, writer_flooding_requests);
+	tcase_add_test(tc, clients_flooding_during_a_wait);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
