@@ -35,23 +35,9 @@
 #include "meta.h"
 #include "pool.h"
 #include "proto.h"
+#include "mutate.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-
-static uint64_t rng_state = 88172645463325252ULL;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static size_t rndn(size_t n)
-{
-	return n ? (size_t)(rnd() % n) : 0;
-}
 
 static void fail(const char *target, const char *what, const char *data, size_t len)
 {
@@ -428,10 +414,7 @@ static const char *const line_tokens[] = {
 #define MAX_SEEDS	8
 #define CAP		16384
 
-static struct {
-	char *data;
-	size_t len;
-} seeds[MAX_SEEDS];
+static struct fz_seed seeds[MAX_SEEDS];	/* data malloc'd */
 static size_t nseeds;
 
 /* data: malloc'd, NUL-terminated */
@@ -463,68 +446,18 @@ static void make_seeds(const struct target *t)
 static void free_seeds(void)
 {
 	for (size_t i = 0; i < nseeds; i++)
-		free(seeds[i].data);
+		free((char *)seeds[i].data);
 	nseeds = 0;
-}
-
-static void insert(char *buf, size_t *len, size_t at, const char *s, size_t k)
-{
-	if (*len + k > CAP)
-		return;
-	memmove(buf + at + k, buf + at, *len - at);
-	memcpy(buf + at, s, k);
-	*len += k;
 }
 
 /* A mutated seed in buf (CAP bytes); returns its length. */
 static size_t mutate(const struct target *t, char *buf)
 {
-	size_t s = rndn(nseeds), len = seeds[s].len, n = 1 + rndn(8), np = strlen(t->punct) + 1;
+	const struct fz_dict d = {
+		seeds, nseeds, t->punct, strlen(t->punct) + 1, t->tokens, t->ntokens,
+	};
 
-	memcpy(buf, seeds[s].data, len);
-	while (n--) {
-		size_t at = rndn(len + 1), k;
-
-		switch (rndn(7)) {
-		case 0:		/* bit flip */
-			if (len)
-				buf[rndn(len)] ^= (char)(1 << rndn(8));
-			break;
-		case 1:		/* punctuation, NUL included */
-			if (len)
-				buf[rndn(len)] = t->punct[rndn(np)];
-			break;
-		case 2:		/* truncate */
-			len = at;
-			break;
-		case 3:		/* delete a range */
-			k = rndn(len - at + 1);
-			memmove(buf + at, buf + at + k, len - at - k);
-			len -= k;
-			break;
-		case 4: {	/* insert a token */
-			const char *tok = t->tokens[rndn(t->ntokens)];
-
-			insert(buf, &len, at, tok, strlen(tok));
-			break;
-		}
-		case 5:		/* duplicate a range */
-			k = rndn(len - at + 1);
-			insert(buf, &len, at, buf + at, k);
-			break;
-		case 6: {	/* splice from another seed */
-			size_t o = rndn(nseeds), from = rndn(seeds[o].len + 1);
-
-			k = seeds[o].len - from;
-			if (at + k > CAP)
-				break;
-			memcpy(buf + at, seeds[o].data + from, k);
-			len = at + k;
-			break;
-		}
-		}
-	}
-	return len;
+	return fz_mutate(&d, buf, CAP);
 }
 
 #define TARGET(n, fn, texts, p, toks) \
@@ -566,7 +499,7 @@ int main(int argc, char **argv)
 			count = strtoul(optarg, NULL, 0);
 			break;
 		case 's':
-			rng_state = strtoull(optarg, NULL, 0) | 1;
+			fz_seed_rng(strtoull(optarg, NULL, 0));
 			break;
 		default:
 			fprintf(stderr, "usage: fuzz-docs [-t TARGET] [-n COUNT] [-s SEED]\n");

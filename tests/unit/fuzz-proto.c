@@ -29,21 +29,7 @@
 
 #include "cowsnap.h"
 #include "proto.h"
-
-static uint64_t rng_state = 88172645463325252ULL;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static size_t rndn(size_t n)
-{
-	return n ? (size_t)(rnd() % n) : 0;
-}
+#include "mutate.h"
 
 /* A restore request on to the references cowsnapd selects from, in an
  * array sized as cowsnapd sizes it: refused with EINVAL, or no more than fit. */
@@ -131,6 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #define NSEEDS 16
 static struct cs_buf seeds[NSEEDS];
+/* their bodies, without the frame headers, for the mutations */
+static struct fz_seed bodies[NSEEDS];
 
 static void make_seeds(void)
 {
@@ -203,74 +191,25 @@ static void make_seeds(void)
 			fprintf(stderr, "fuzz-proto: seed %d does not encode\n", i);
 			exit(1);
 		}
+		bodies[i].data = seeds[i].data + CS_FRAME_HDR;
+		bodies[i].len = seeds[i].len - CS_FRAME_HDR;
 	}
 }
+
+static const char punct[] = "{}[]\":,\\ 0-1e.ntf\x00\xff\xc3u";
+static const char *const tokens[] = {
+	"null", "true", "1e999", "-1", "18446744073709551616", "\"\\u0000\"",
+	"{}", "[]", "\"proto\":2", "\"x\":1", ",\"args\":{}", "\"\\ud800\"",
+	"[[[[[[[[[[[[[[[[[[[[", "0.5", "\"op\":\"version\"",
+};
+static const struct fz_dict dict = {
+	bodies, NSEEDS, punct, sizeof(punct) - 1, tokens, sizeof(tokens) / sizeof(tokens[0]),
+};
 
 /* Body of a mutated frame in buf (cap bytes); returns its length. */
 static size_t mutate(char *buf, size_t cap)
 {
-	static const char punct[] = "{}[]\":,\\ 0-1e.ntf\x00\xff\xc3u";
-	static const char *const tokens[] = {
-		"null", "true", "1e999", "-1", "18446744073709551616", "\"\\u0000\"",
-		"{}", "[]", "\"proto\":2", "\"x\":1", ",\"args\":{}", "\"\\ud800\"",
-		"[[[[[[[[[[[[[[[[[[[[", "0.5", "\"op\":\"version\"",
-	};
-	const struct cs_buf *s = &seeds[rndn(NSEEDS)];
-	size_t len = s->len - CS_FRAME_HDR, n = 1 + rndn(8);
-
-	memcpy(buf, s->data + CS_FRAME_HDR, len);
-	while (n--) {
-		size_t at = rndn(len + 1), k;
-
-		switch (rndn(7)) {
-		case 0:		/* bit flip */
-			if (len)
-				buf[rndn(len)] ^= (char)(1 << rndn(8));
-			break;
-		case 1:		/* punctuation */
-			if (len)
-				buf[rndn(len)] = punct[rndn(sizeof(punct) - 1)];
-			break;
-		case 2:		/* truncate */
-			len = at;
-			break;
-		case 3:		/* delete a range */
-			k = rndn(len - at + 1);
-			memmove(buf + at, buf + at + k, len - at - k);
-			len -= k;
-			break;
-		case 4: {	/* insert a token */
-			const char *t = tokens[rndn(sizeof(tokens) / sizeof(tokens[0]))];
-
-			k = strlen(t);
-			if (len + k > cap)
-				break;
-			memmove(buf + at + k, buf + at, len - at);
-			memcpy(buf + at, t, k);
-			len += k;
-			break;
-		}
-		case 5:		/* duplicate a range */
-			k = rndn(len - at + 1);
-			if (len + k > cap)
-				break;
-			memmove(buf + at + k, buf + at, len - at);
-			len += k;
-			break;
-		case 6: {	/* splice from another seed */
-			const struct cs_buf *o = &seeds[rndn(NSEEDS)];
-			size_t from = CS_FRAME_HDR + rndn(o->len - CS_FRAME_HDR);
-
-			k = o->len - from;
-			if (at + k > cap)
-				break;
-			memcpy(buf + at, o->data + from, k);
-			len = at + k;
-			break;
-		}
-		}
-	}
-	return len;
+	return fz_mutate(&dict, buf, cap);
 }
 
 static int run_local(unsigned long count)
@@ -289,7 +228,7 @@ static int run_local(unsigned long count)
 		accepted += one_input(buf, len);
 		/* and through the framer with a header that may lie */
 		cs_framer_init(&f);
-		be = htonl(rndn(4) ? (uint32_t)len : (uint32_t)rnd());
+		be = htonl(fz_rndn(4) ? (uint32_t)len : (uint32_t)fz_rnd());
 		p = cs_framer_space(&f, len + 4, &room);
 		memcpy(p, &be, 4);
 		memcpy(p + 4, buf, len);
@@ -346,7 +285,7 @@ static int run_socket(const char *path, unsigned long count)
 
 	for (unsigned long i = 0; i < count; i++) {
 		size_t len = mutate(buf + 4, sizeof(buf) - 4);
-		uint32_t be = htonl(rndn(50) ? (uint32_t)len : (uint32_t)rnd());
+		uint32_t be = htonl(fz_rndn(50) ? (uint32_t)len : (uint32_t)fz_rnd());
 
 		memcpy(buf, &be, 4);
 		if (send(fd, buf, len + 4, MSG_NOSIGNAL) < 0) {
@@ -358,7 +297,7 @@ static int run_socket(const char *path, unsigned long count)
 		}
 		sent++;
 		drain(fd);
-		if (rndn(50) == 0 || be != htonl((uint32_t)len)) {
+		if (fz_rndn(50) == 0 || be != htonl((uint32_t)len)) {
 			/* a lying header leaves the stream out of step */
 			close(fd);
 			fd = connect_to(path);
@@ -396,7 +335,7 @@ int main(int argc, char **argv)
 			count = strtoul(optarg, NULL, 0);
 			break;
 		case 's':
-			rng_state = strtoull(optarg, NULL, 0) | 1;
+			fz_seed_rng(strtoull(optarg, NULL, 0));
 			break;
 		default:
 			fprintf(stderr, "usage: fuzz-proto [--socket PATH] [-n COUNT] [-s SEED]\n");
