@@ -19,9 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json.h>
+
 #include "cowsnap.h"
 #include "daemon.h"
 #include "meta.h"
+#include "report.h"
 #include "snapread.h"
 
 #define FULL	"; do a full read (snapread SNAPDEV IMAGE)"
@@ -113,6 +116,34 @@ static void check_snap(const char *snapdev, int fd, const char *base,
 		    (unsigned long long)m->size, si->origin);
 }
 
+/* The --json summary of an update: keys and their order in snapread(1). */
+static struct json_object *incr_report(const struct copy *c, const struct image_meta *m,
+				       const struct image_meta *old, size_t extents, double secs)
+{
+	struct json_object *j = json_object_new_object();
+	char meta_file[PATH_MAX];
+
+	meta_path(c->dst_name, meta_file, sizeof(meta_file));
+	json_object_object_add(j, "source", report_str(c->src_name));
+	json_object_object_add(j, "output", report_str(c->dst_name));
+	json_object_object_add(j, "incremental", json_object_new_boolean(true));
+	json_object_object_add(j, "base_set_id", report_u64(old->set_id));
+	json_object_object_add(j, "set_id", report_u64(m->set_id));
+	json_object_object_add(j, "chunk_bytes", report_u64((uint64_t)m->chunk_sectors << 9));
+	json_object_object_add(j, "extents", report_u64(extents));
+	json_object_object_add(j, "image_bytes", report_u64(m->size));
+	json_object_object_add(j, "bytes_read", report_u64(c->size));
+	json_object_object_add(j, "bytes_written", report_u64(c->written));
+	json_object_object_add(j, "bytes_skipped", report_u64(c->skipped));
+	json_object_object_add(j, "seconds", report_fixed(secs, 3));
+	json_object_object_add(j, "throughput_bytes_per_second",
+			       report_fixed(secs > 0 ? c->size / secs : 0.0, 0));
+	json_object_object_add(j, "checksum", report_str(m->checksum[0] ? m->checksum : NULL));
+	json_object_object_add(j, "verified", json_object_new_boolean(false));
+	json_object_object_add(j, "metadata", report_str(meta_file));
+	return j;
+}
+
 int run_incremental(const char *snapdev, const char *base, const struct read_opts *ro,
 		    const struct incr_opts *o)
 {
@@ -193,29 +224,13 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 		die(EXIT_IO, "%s is updated, but its metadata could not be: %s" FULL, base, why);
 	free(ext);
 
-	if (o->json) {
-		fputs("{\"source\":", stdout);
-		json_str(stdout, snapdev);
-		fputs(",\"output\":", stdout);
-		json_str(stdout, base);
-		printf(",\"incremental\":true,\"base_set_id\":%llu,\"set_id\":%llu,"
-		       "\"chunk_bytes\":%llu,\"extents\":%zu,\"image_bytes\":%llu,"
-		       "\"bytes_read\":%llu,\"bytes_written\":%llu,\"bytes_skipped\":%llu,"
-		       "\"seconds\":%.3f,\"throughput_bytes_per_second\":%.0f,\"checksum\":",
-		       (unsigned long long)old.set_id, (unsigned long long)si.set_id,
-		       (unsigned long long)chunk_sectors << 9, n, (unsigned long long)m.size,
-		       (unsigned long long)c.size, (unsigned long long)c.written,
-		       (unsigned long long)c.skipped, secs, secs > 0 ? c.size / secs : 0.0);
-		if (m.checksum[0])
-			json_str(stdout, m.checksum);
-		else
-			fputs("null", stdout);
-		fputs(",\"verified\":false,\"metadata\":", stdout);
-		meta_path(base, why, sizeof(why));
-		json_str(stdout, why);
-		fputs("}\n", stdout);
-	} else if (!o->quiet && o->alg != SUM_NONE) {
-		printf("%s  %s\n", sum, snapdev);
-	}
+	ret = 0;
+	if (o->json)
+		ret = report_print(stdout, incr_report(&c, &m, &old, n, secs));
+	else if (!o->quiet && o->alg != SUM_NONE)
+		ret = report_printf(stdout, "%s  %s\n", sum, snapdev);
+	if (ret)
+		return output_lost(stdout, ret, "%s is updated, but its %s", base,
+				   o->json ? "JSON summary" : "checksum line");
 	return EXIT_OK;
 }

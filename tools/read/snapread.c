@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json.h>
+
 #include "copy.h"
 #include "daemon.h"
 #include "meta.h"
 #include "outfile.h"
+#include "report.h"
 #include "snapread.h"
 
 /* Defaults measured in the guest, on brd and on null_blk with 1 ms of
@@ -56,9 +60,23 @@ double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void usage(FILE *f)
+int output_lost(FILE *f, int err, const char *fmt, ...)
 {
-	fprintf(f,
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " could not be written to %s: %s%s\n",
+		f == stderr ? "standard error" : "standard output", strerror(-err),
+		err == -EPIPE ? " (its reader exited)" : "");
+	return EXIT_CLOSED;
+}
+
+static int usage(FILE *f)
+{
+	return report_printf(f,
 "usage: snapread [options] SOURCE [OUTPUT]\n"
 "       snapread [options] --incremental --base IMAGE SNAPDEV\n"
 "\n"
@@ -93,7 +111,8 @@ static void usage(FILE *f)
 "      --base IMAGE        the earlier full image to update\n"
 "  -f, --force             replace an existing OUTPUT file\n"
 "      --json              print a JSON summary on standard output (on\n"
-"                          standard error when the image goes there)\n"
+"                          standard error when the image goes there); the\n"
+"                          bytes of names that are not UTF-8 show as U+FFFD\n"
 "  -q, --quiet             no progress, no checksum line\n"
 "      --progress          show progress even when stderr is not a terminal\n"
 "  -h, --help              this text\n"
@@ -105,8 +124,12 @@ static void usage(FILE *f)
 "one refuses it.  OUTPUT.partial is created anew, mode 0600, never through\n"
 "a symlink: one an interrupted snapread of the same user left is replaced,\n"
 "anything else there (a symlink, another user's file) is refused (exit 2).\n"
+"A pipe closed by its reader (`snapread ... | head') ends snapread with exit\n"
+"5, saying what was cut short: the image, or only the checksum line or JSON\n"
+"summary (a file or device OUTPUT is complete then).\n"
 "exit status: 0 done, 1 read or write error, 2 bad usage, 3 verify mismatch,\n"
-"4 --incremental refused (do a full read)\n",
+"4 --incremental refused (do a full read), 5 output cut short: a pipe closed\n"
+"by its reader, or the checksum line or JSON summary could not be written\n",
 		DEFAULT_QUEUE_DEPTH, MAX_QUEUE_DEPTH, DEFAULT_THREADS, MAX_THREADS);
 }
 
@@ -208,23 +231,6 @@ static int copy_block(struct sink *s, const void *buf, off_t off, size_t len)
 	return flush_run(c, p + len - run, run, off + (off_t)(len - run));
 }
 
-/* A JSON string: quotes, backslashes and control bytes escaped. */
-void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 uint64_t fd_size(int fd, const char *name)
 {
 	struct stat st;
@@ -302,6 +308,62 @@ static bool verify(const char *path, uint64_t size, const struct read_opts *o,
 	return true;
 }
 
+/* The copy failed with ret (-errno) at fail: leave nothing usable; the exit code. */
+static int copy_failed(struct copy *c, int ret, off_t fail, const char *partial)
+{
+	if (c->show_progress)
+		fputc('\n', stderr);
+	if (ret == -EPIPE && c->kind == OUT_STREAM) {
+		fprintf(stderr, "%s: %s was closed by its reader before the copy of %s was "
+			"complete (writing at offset %lld): the image it got is incomplete\n",
+			prog, c->out_fd == STDOUT_FILENO ? "standard output" : c->dst_name,
+			c->src_name, (long long)fail);
+		return EXIT_CLOSED;
+	}
+	fprintf(stderr, "%s: copy of %s failed at offset %lld: %s\n", prog, c->src_name,
+		(long long)fail, strerror(-ret));
+	if (ret == -EIO)
+		fprintf(stderr, "%s: if %s is a cowsnap image, its snapshot may have "
+			"become invalid (see `snapctl list sets')\n", prog, c->src_name);
+	if (c->kind == OUT_FILE) {
+		unlink(partial);
+		fprintf(stderr, "%s: removed the incomplete %s\n", prog, partial);
+	} else if (c->kind == OUT_BLOCK) {
+		/* Wipe the start so the device is not taken for a good image. */
+		static char zero[1 << 16];
+		uint64_t n = c->size < sizeof(zero) * 16 ? c->size : sizeof(zero) * 16;
+		uint64_t o;
+
+		for (o = 0; o < n; o += sizeof(zero))
+			if (write_full(c->out_fd, zero, sizeof(zero), (off_t)o, true))
+				break;
+		fsync(c->out_fd);
+		fprintf(stderr, "%s: wiped the first %llu KiB of %s: it does not "
+			"hold a complete image\n", prog, (unsigned long long)n >> 10, c->dst_name);
+	}
+	return EXIT_IO;
+}
+
+/* The --json summary of a full read: keys and their order in snapread(1). */
+static struct json_object *full_report(const struct copy *c, double secs, const char *tag,
+				       bool verified, const char *meta_file)
+{
+	struct json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "source", report_str(c->src_name));
+	json_object_object_add(j, "output", report_str(c->dst_name));
+	json_object_object_add(j, "bytes_read", report_u64(c->size));
+	json_object_object_add(j, "bytes_written", report_u64(c->written));
+	json_object_object_add(j, "bytes_skipped", report_u64(c->skipped));
+	json_object_object_add(j, "seconds", report_fixed(secs, 3));
+	json_object_object_add(j, "throughput_bytes_per_second",
+			       report_fixed(secs > 0 ? c->size / secs : 0.0, 0));
+	json_object_object_add(j, "checksum", report_str(tag[0] ? tag : NULL));
+	json_object_object_add(j, "verified", json_object_new_boolean(verified));
+	json_object_object_add(j, "metadata", report_str(meta_file[0] ? meta_file : NULL));
+	return j;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -334,10 +396,13 @@ int main(int argc, char **argv)
 	struct snap_info si;
 	struct stat sst, st_dst;
 	int opt, src_fd, ret;
+	FILE *out;
 	double secs;
 	off_t fail;
 	int64_t v;
 
+	/* a closed pipe is an EPIPE to report, the copy cleaned up: not a death */
+	signal(SIGPIPE, SIG_IGN);
 	while ((opt = getopt_long(argc, argv, "b:d:t:fqhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
@@ -374,8 +439,12 @@ int main(int argc, char **argv)
 		case 'P': progress = true; break;
 		case 'I': incremental = true; break;
 		case 'B': base = optarg; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		case 'V': printf("snapread %s\n", COWSNAP_VERSION); return EXIT_OK;
+		case 'h':
+			ret = usage(stdout);
+			return ret ? output_lost(stdout, ret, "the usage") : EXIT_OK;
+		case 'V':
+			ret = report_printf(stdout, "snapread %s\n", COWSNAP_VERSION);
+			return ret ? output_lost(stdout, ret, "the version") : EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
@@ -478,32 +547,8 @@ int main(int argc, char **argv)
 	secs = now() - c.start;
 	close(src_fd);
 
-	if (ret) {
-		if (c.show_progress)
-			fputc('\n', stderr);
-		fprintf(stderr, "%s: copy of %s failed at offset %lld: %s\n", prog, src,
-			(long long)fail, strerror(-ret));
-		if (ret == -EIO)
-			fprintf(stderr, "%s: if %s is a cowsnap image, its snapshot may have "
-				"become invalid (see `snapctl list sets')\n", prog, src);
-		if (c.kind == OUT_FILE) {
-			unlink(partial);
-			fprintf(stderr, "%s: removed the incomplete %s\n", prog, partial);
-		} else if (c.kind == OUT_BLOCK) {
-			/* Wipe the start so the device is not taken for a good image. */
-			static char zero[1 << 16];
-			uint64_t n = c.size < sizeof(zero) * 16 ? c.size : sizeof(zero) * 16;
-			uint64_t o;
-
-			for (o = 0; o < n; o += sizeof(zero))
-				if (write_full(c.out_fd, zero, sizeof(zero), (off_t)o, true))
-					break;
-			fsync(c.out_fd);
-			fprintf(stderr, "%s: wiped the first %llu KiB of %s: it does not "
-				"hold a complete image\n", prog, (unsigned long long)n >> 10, dst);
-		}
-		return EXIT_IO;
-	}
+	if (ret)
+		return copy_failed(&c, ret, fail, partial);
 
 	sum_hex(&c.sum, sum);
 	sum_tag(alg, sum, tag, sizeof(tag));
@@ -542,33 +587,16 @@ int main(int argc, char **argv)
 			meta_path(dst, meta_file, sizeof(meta_file));
 	}
 
-	if (json) {
-		FILE *j = c.kind == OUT_STREAM && c.out_fd == STDOUT_FILENO ? stderr : stdout;
-
-		fputs("{\"source\":", j);
-		json_str(j, src);
-		fputs(",\"output\":", j);
-		json_str(j, dst);
-		fprintf(j, ",\"bytes_read\":%llu,\"bytes_written\":%llu,"
-			"\"bytes_skipped\":%llu,\"seconds\":%.3f,"
-			"\"throughput_bytes_per_second\":%.0f,\"checksum\":",
-			(unsigned long long)c.size, (unsigned long long)c.written,
-			(unsigned long long)c.skipped, secs, secs > 0 ? c.size / secs : 0.0);
-		if (tag[0])
-			json_str(j, tag);
-		else
-			fputs("null", j);
-		fprintf(j, ",\"verified\":%s,\"metadata\":", do_verify ? "true" : "false");
-		if (meta_file[0])
-			json_str(j, meta_file);
-		else
-			fputs("null", j);
-		fputs("}\n", j);
-	} else if (!quiet && alg != SUM_NONE) {
-		FILE *o = c.kind == OUT_STREAM && c.out_fd == STDOUT_FILENO ? stderr : stdout;
-
-		fprintf(o, "%s  %s\n", sum, src);
-	}
+	/* the image goes to standard output: what is said of it to stderr */
+	ret = 0;
+	out = c.kind == OUT_STREAM && c.out_fd == STDOUT_FILENO ? stderr : stdout;
+	if (json)
+		ret = report_print(out, full_report(&c, secs, tag, do_verify, meta_file));
+	else if (!quiet && alg != SUM_NONE)
+		ret = report_printf(out, "%s  %s\n", sum, src);
 	sum_free(&c.sum);
+	if (ret)
+		return output_lost(out, ret, "%s is complete, but its %s", c.kind == OUT_STREAM ?
+				   "the copy" : dst, json ? "JSON summary" : "checksum line");
 	return EXIT_OK;
 }

@@ -15,6 +15,8 @@ enum {
 	EXIT_USAGE = 2,
 	EXIT_VERIFY = 3,	/* output does not match what was read */
 	EXIT_BASE = 4,		/* --incremental refused: do a full read */
+	EXIT_CLOSED = 5,	/* output cut short: a pipe's reader gone, or the
+				 * checksum line or JSON summary not written */
 };
 
 enum out_kind { OUT_FILE, OUT_BLOCK, OUT_STREAM };
@@ -38,7 +40,10 @@ void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), no
 double now(void);
 void show_progress(struct sink *s, uint64_t done);
 int write_full(int fd, const char *p, size_t len, off_t off, bool seekable);
-void json_str(FILE *f, const char *s);
+/* Say on stderr that what fmt names could not be written to f (stdout or
+ * stderr), err (-errno) why; returns EXIT_CLOSED. */
+int output_lost(FILE *f, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 uint64_t fd_size(int fd, const char *name);
 int open_source(const char *name, bool fallback);
 /* The checksum (alg) of the first size bytes of path, in hex. */
