@@ -247,8 +247,14 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 	for (uint32_t i = 0; i < nvols; i++) {
 		avoid[i][0] = vols[i].major;
 		avoid[i][1] = vols[i].minor;
-		snprintf(env.volumes + strlen(env.volumes), sizeof(env.volumes) - strlen(env.volumes),
-			 "%s%s", i ? " " : "", vols[i].devnode);
+		ret = cs_session_env_add_volume(&env, vols[i].devnode);
+		if (ret) {
+			/* a hook must never see a cut or split name */
+			cs_error_set(err, -ret, "cannot pass %s to the writers in "
+				     "COWSNAP_VOLUMES: %s", vols[i].devnode,
+				     ret == -EINVAL ? "not one word" : "the list is too long");
+			goto out;
+		}
 	}
 	if (!d->pool.ndevs) {
 		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "

@@ -56,6 +56,10 @@ static int dev_name(uint32_t major, uint32_t minor, char *name, size_t size)
 	return 0;
 }
 
+/* "/dev/" and any name fit devnode whole: COWSNAP_VOLUMES is sized on it */
+_Static_assert(sizeof("/dev/") - 1 + sizeof(((struct cs_resolved *)0)->name) <=
+	       CS_DEVNODE_SIZE, "devnode cannot hold /dev/NAME");
+
 static int set_resolved(uint32_t major, uint32_t minor, const char *spec,
 			struct cs_resolved *out, struct cs_error *err)
 {

@@ -8,11 +8,15 @@
 
 struct cs_nl;
 
+/* The size of a resolved device node, its NUL included: "/dev/" and a
+ * kernel name always fit whole (COWSNAP_VOLUMES is sized on it). */
+#define CS_DEVNODE_SIZE 80
+
 /* A volume named by the admin, resolved to the block device holding it. */
 struct cs_resolved {
 	uint32_t major, minor;
 	char name[64];		/* kernel name: "vdb1" */
-	char devnode[80];	/* "/dev/vdb1" */
+	char devnode[CS_DEVNODE_SIZE];	/* "/dev/vdb1" */
 };
 
 /*

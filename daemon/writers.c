@@ -1063,6 +1063,20 @@ void cs_writers_conn_gone(struct cowsnapd *d, struct cs_client_conn *c)
 	}
 }
 
+int cs_session_env_add_volume(struct cs_session_env *env, const char *devnode)
+{
+	size_t len = strlen(env->volumes), n = strlen(devnode), sep = len ? 1 : 0;
+
+	if (!n || strchr(devnode, ' '))
+		return -EINVAL;
+	if (sep + n >= sizeof(env->volumes) - len)
+		return -ENAMETOOLONG;
+	if (sep)
+		env->volumes[len] = ' ';
+	memcpy(env->volumes + len + sep, devnode, n + 1);
+	return 0;
+}
+
 int cs_writers_prepare(struct cowsnapd *d, struct cs_session_env *env,
 		       struct cs_error *err)
 {

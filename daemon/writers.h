@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "proto.h"
+#include "volumes.h"
 
 struct cowsnapd;
 struct cs_client_conn;
@@ -25,7 +26,7 @@ struct cs_client_conn;
  * Events: prepare-backup, prepare-snapshot, freeze, thaw, post-snapshot,
  * backup-complete, abort, backup-shutdown.  The hook's environment carries COWSNAP_EVENT,
  * COWSNAP_WRITER, COWSNAP_SET_ID (once known), COWSNAP_VOLUMES (the origin
- * devices, space-separated), COWSNAP_BACKUP_TYPE, and for backup-complete
+ * device nodes, space-separated, whole), COWSNAP_BACKUP_TYPE, and for backup-complete
  * COWSNAP_BACKUP_SUCCESS (1 or 0).  Exit 0 is success, 75
  * (EX_TEMPFAIL) a retryable veto, anything else a non-retryable one.
  *
@@ -148,13 +149,22 @@ struct cs_session_env {
 	 * thawed at the latest (cs_freeze_deadline); 0 outside it */
 	int64_t freeze_began, freeze_deadline;
 	uint64_t set_id;
-	char volumes[1024];
+	/* COWSNAP_VOLUMES (cs_session_env_add_volume): up to CS_MAX_VOLUMES
+	 * device nodes, each followed by a space or the final NUL */
+	char volumes[CS_MAX_VOLUMES * CS_DEVNODE_SIZE];
 	const char *backup_type;
 	const char *success;		/* backup-complete: "1" or "0" */
 	/* backup-complete: components the requestor says failed */
 	const struct cs_component_ref *failed;
 	uint32_t nfailed;
 };
+
+/* Append one origin device node to env->volumes (COWSNAP_VOLUMES),
+ * space-separated, whole or not at all: -EINVAL for "" or a name with a
+ * space (a hook would read two), -ENAMETOOLONG when it does not fit (never
+ * for CS_MAX_VOLUMES nodes from cs_volume_resolve).  The list is left as
+ * it was on error. */
+int cs_session_env_add_volume(struct cs_session_env *env, const char *devnode);
 
 /* Start a session: forget the last one's failures and gone writers, and
  * select who takes part: with n == 0 every writer, whole; else the named

@@ -5,6 +5,7 @@
  * SIGPIPE; a hook must start with no signal blocked or ignored, so that
  * `kill -TERM', `timeout' and shell traps work in it and in what it starts.
  * The hooks are shell scripts, run through the session's own entry point.
+ * And what a hook is told: COWSNAP_VOLUMES names every origin whole.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <check.h>
 
 #include "daemon.h"
+#include "volumes.h"
 #include "writers.h"
 
 static char dir[64];
@@ -130,6 +132,86 @@ START_TEST(hook_dies_of_sigterm)
 }
 END_TEST
 
+/* The longest device node the resolver returns (cs_volume_resolve). */
+#define DEVNODE_LEN (sizeof(((struct cs_resolved *)0)->devnode) - 1)
+
+/* Device node i, DEVNODE_LEN long; the number at the end tells them apart,
+ * so a name cut short would name another device (or none). */
+static void long_devnode(char *name, unsigned i)
+{
+	memset(name, 'x', DEVNODE_LEN);
+	memcpy(name, "/dev/mapper/", strlen("/dev/mapper/"));
+	snprintf(name + DEVNODE_LEN - 3, 4, "-%02u", i);
+}
+
+/*
+ * A set of CS_MAX_VOLUMES volumes whose device nodes are as long as the
+ * resolver makes them: the hook's COWSNAP_VOLUMES is the whole list, built
+ * as op_set_create builds it (daemon/ops.c), space-separated.
+ */
+START_TEST(hook_sees_every_volume)
+{
+	struct cowsnapd d = { .signal_fd = -1 };
+	static struct cs_session_env env;
+	struct cs_error err = { 0 };
+	size_t max = CS_MAX_VOLUMES * (DEVNODE_LEN + 1);
+	char body[PATH_MAX + 128], path[PATH_MAX], name[DEVNODE_LEN + 1];
+	char *want = calloc(1, max + 1), *got = calloc(1, max + 2);
+	size_t wlen = 0, glen = 0;
+	ssize_t n;
+	int fd;
+
+	ck_assert_ptr_nonnull(want);
+	ck_assert_ptr_nonnull(got);
+	memset(&env, 0, sizeof(env));
+	name[DEVNODE_LEN] = '\0';
+	for (unsigned i = 0; i < CS_MAX_VOLUMES; i++) {
+		long_devnode(name, i);
+		ck_assert_int_eq(cs_session_env_add_volume(&env, name), 0);
+		wlen += sprintf(want + wlen, "%s%s", i ? " " : "", name);
+	}
+	snprintf(path, sizeof(path), "%s/volumes", dir);
+	snprintf(body, sizeof(body), "printf '%%s' \"$COWSNAP_VOLUMES\" > %s", path);
+	hook_writer(&d, body);
+	ck_assert_msg(cs_writers_prepare(&d, &env, &err) == 0, "%s", err.message);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	while ((n = read(fd, got + glen, max + 1 - glen)) > 0)
+		glen += n;
+	close(fd);
+	ck_assert_msg(glen == wlen && !memcmp(got, want, wlen),
+		      "the hook saw %zu of %zu bytes; its last volume: `%s'", glen, wlen,
+		      strrchr(got, ' ') ? strrchr(got, ' ') + 1 : got);
+	free(want);
+	free(got);
+	free(d.writers.w);
+}
+END_TEST
+
+/* What cannot be passed whole is refused, and the list is left as it was. */
+START_TEST(add_volume_refuses_rather_than_cuts)
+{
+	static struct cs_session_env env;
+	char name[DEVNODE_LEN + 1], before[sizeof(env.volumes)];
+
+	memset(&env, 0, sizeof(env));
+	ck_assert_int_eq(cs_session_env_add_volume(&env, "/dev/vdb"), 0);
+	ck_assert_int_eq(cs_session_env_add_volume(&env, "/dev/odd name"), -EINVAL);
+	ck_assert_int_eq(cs_session_env_add_volume(&env, ""), -EINVAL);
+	ck_assert_str_eq(env.volumes, "/dev/vdb");
+
+	memset(&env, 0, sizeof(env));
+	name[DEVNODE_LEN] = '\0';
+	for (unsigned i = 0; i < CS_MAX_VOLUMES; i++) {
+		long_devnode(name, i);
+		ck_assert_int_eq(cs_session_env_add_volume(&env, name), 0);
+	}
+	memcpy(before, env.volumes, sizeof(before));
+	ck_assert_int_eq(cs_session_env_add_volume(&env, "/dev/vdc"), -ENAMETOOLONG);
+	ck_assert_int_eq(memcmp(before, env.volumes, sizeof(before)), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hook");
@@ -141,6 +223,12 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, hook_starts_with_default_signals);
 	tcase_add_test(tc, hook_dies_of_sigterm);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("volumes");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, hook_sees_every_volume);
+	tcase_add_test(tc, add_volume_refuses_rather_than_cuts);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
