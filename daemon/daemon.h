@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "peer.h"
@@ -12,10 +13,17 @@
 #include "proto.h"
 
 #define CS_MAX_CLIENTS		CS_PEER_MAX
-/* a client that does not take a reply within this time is dropped */
-#define CS_SEND_TIMEOUT_MS	2000
-/* ... within this, while a session waits for a writer or the module */
-#define CS_SESSION_SEND_MS	100
+/*
+ * Replies wait in a client's output queue until its socket takes them; the
+ * daemon never blocks on a write.  A client that lets more than CS_OUT_MAX
+ * (16 frames of the largest size) pile up, or that leaves its queue
+ * undrained for CS_OUT_DRAIN_MS, is dropped.
+ */
+#define CS_OUT_MAX		(4u << 20)
+#define CS_OUT_DRAIN_MS		10000
+/* --idle-timeout's default: a non-root connection that has sent nothing for
+ * this long, and has nothing in progress, is closed (0: never) */
+#define CS_IDLE_TIMEOUT_MS	60000
 
 struct cs_nl;
 struct cs_nl_events;
@@ -34,6 +42,11 @@ struct cs_client_conn {
 	bool restore;			/* a restore session waits for restore_end */
 	bool gone;			/* closed, seen while a session ran */
 	bool deferred;			/* a request waits in `in' for the module */
+	/* replies the client has not taken yet: out.data[out_off, out.len) */
+	struct cs_buf out;
+	size_t out_off;
+	int64_t out_since;		/* monotonic ms: queue non-empty since (0: empty) */
+	int64_t last_input;		/* monotonic ms: the client last sent bytes */
 	struct cs_client_conn *next;
 };
 
@@ -69,6 +82,8 @@ struct cowsnapd {
 	/* --max-freeze: from the first writer's freeze until every writer is
 	 * thawed, at most this (0: CS_MAX_FREEZE_MS) */
 	unsigned max_freeze_ms;
+	/* --idle-timeout (CS_IDLE_TIMEOUT_MS unless given; 0: never) */
+	unsigned idle_timeout_ms;
 	/* poll() that answers other clients meanwhile (server.c) */
 	int (*wait_fn)(struct cowsnapd *d, struct pollfd *p, nfds_t n, int timeout_ms);
 };

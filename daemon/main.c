@@ -45,6 +45,9 @@ static void usage(FILE *f)
 "      --max-freeze DUR from the first writer's freeze until every writer\n"
 "                       is thawed, at most DUR (e.g. 60s, 500ms, 2m;\n"
 "                       default 60s): past it the create aborts\n"
+"      --idle-timeout DUR close a non-root connection that sends nothing\n"
+"                       for DUR and has no session or writer (default\n"
+"                       60s; 0: never)\n"
 "  -v, --verbose        log debug messages\n"
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n"
@@ -63,12 +66,14 @@ int main(int argc, char **argv)
 		{ "config-dir", required_argument, NULL, 'c' },
 		{ "no-module", no_argument, NULL, 'N' },
 		{ "max-freeze", required_argument, NULL, 'F' },
+		{ "idle-timeout", required_argument, NULL, 'I' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct cowsnapd d = { .listen_fd = -1, .signal_fd = -1, .pid_fd = -1 };
+	struct cowsnapd d = { .listen_fd = -1, .signal_fd = -1, .pid_fd = -1,
+			      .idle_timeout_ms = CS_IDLE_TIMEOUT_MS };
 	struct cs_error err = { 0 };
 	bool foreground = false, verbose = false, no_module = false;
 	struct group *gr;
@@ -111,6 +116,16 @@ int main(int argc, char **argv)
 			if (cs_parse_duration(optarg, &d.max_freeze_ms)) {
 				fprintf(stderr, "cowsnapd: invalid duration for --max-freeze: `%s' "
 					"(e.g. 60s, 500ms, 2m)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'I':
+			/* 0 turns it off; cs_parse_duration takes no 0 */
+			if (!strcmp(optarg, "0"))
+				d.idle_timeout_ms = 0;
+			else if (cs_parse_duration(optarg, &d.idle_timeout_ms)) {
+				fprintf(stderr, "cowsnapd: invalid duration for --idle-timeout: "
+					"`%s' (e.g. 60s, 5m, 0 for never)\n", optarg);
 				return 2;
 			}
 			break;

@@ -144,6 +144,7 @@ static void client_free(struct cs_client_conn *c)
 {
 	close(c->fd);
 	cs_framer_free(&c->in);
+	cs_buf_free(&c->out);
 	free(c);
 }
 
@@ -180,7 +181,8 @@ void cs_server_close(struct cowsnapd *d)
 	d->listen_fd = d->signal_fd = d->pid_fd = -1;
 }
 
-/* Refuse a connection with a reply that says why, then close it. */
+/* Refuse a connection with a reply that says why, then close it: one
+ * non-blocking attempt (a new socket's buffer takes the short reply). */
 static void refuse(int fd, int code, const char *msg)
 {
 	struct cs_error e;
@@ -188,33 +190,52 @@ static void refuse(int fd, int code, const char *msg)
 
 	cs_error_set(&e, code, "%s", msg);
 	if (!cs_encode_error(&b, 0, &e))
-		cs_frame_write(fd, &b, 200);
+		cs_frame_write(fd, &b, 0);
 	cs_buf_free(&b);
 	close(fd);
 }
 
-/* Refusals are logged 5 per 10 s at most: anybody may connect. */
-static struct cs_ratelimit refusals = { .burst = 5, .period_ms = 10000 };
-
-static void log_refusal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void log_refusal(const char *fmt, ...)
+static int64_t now_ms(void)
 {
 	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * What anybody allowed to connect can cause is logged 5 per 10 s at most
+ * per kind: refusals, dropped clients (replies not read), idle closes.
+ */
+struct limited_log {
+	struct cs_ratelimit rl;
+	const char *what;		/* "refused connection(s)" */
+};
+
+static struct limited_log refusals = { { .burst = 5, .period_ms = 10000 },
+				       "refused connection(s)" };
+static struct limited_log drops = { { .burst = 5, .period_ms = 10000 },
+				    "dropped client(s)" };
+static struct limited_log idle_closes = { { .burst = 5, .period_ms = 10000 },
+					  "idle connection(s) closed" };
+
+static void log_limited(struct limited_log *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void log_limited(struct limited_log *l, const char *fmt, ...)
+{
 	unsigned int missed;
 	char line[256];
 	va_list ap;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (!cs_ratelimit(&refusals, (unsigned long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-			  &missed)) {
-		if (refusals.missed == 1)
-			cs_warn("more refused connections in the next %u s are not logged",
-				refusals.period_ms / 1000);
+	if (!cs_ratelimit(&l->rl, (unsigned long long)now_ms(), &missed)) {
+		if (l->rl.missed == 1)
+			cs_warn("more %s in the next %u s are not logged", l->what,
+				l->rl.period_ms / 1000);
 		return;
 	}
 	if (missed)
-		cs_warn("%u refused connection(s) were not logged", missed);
+		cs_warn("%u %s were not logged", missed, l->what);
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
@@ -255,8 +276,9 @@ static void accept_one(struct cowsnapd *d)
 	if (!getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen))
 		ngroups = (int)(glen / sizeof(gid_t));
 	if (!cs_peer_allowed(&d->peers, cred.uid, cred.gid, groups, ngroups)) {
-		log_refusal("refused client pid %d uid %u: not root%s%s", (int)cred.pid,
-			    (unsigned)cred.uid, d->peers.have_group ? " and not in group " : "",
+		log_limited(&refusals, "refused client pid %d uid %u: not root%s%s",
+			    (int)cred.pid, (unsigned)cred.uid,
+			    d->peers.have_group ? " and not in group " : "",
 			    d->peers.have_group ? d->peers.group_name : "");
 		snprintf(msg, sizeof(msg),
 			 "permission denied: uid %u is not root%s%s; run as root%s%s",
@@ -269,9 +291,9 @@ static void accept_one(struct cowsnapd *d)
 		return;
 	}
 	if (!cs_peer_admit(d->nclients, clients_of(d, cred.uid), cred.uid)) {
-		log_refusal("refused client pid %d uid %u: %u connections already, %u of them "
-			    "its uid's", (int)cred.pid, (unsigned)cred.uid, d->nclients,
-			    clients_of(d, cred.uid));
+		log_limited(&refusals, "refused client pid %d uid %u: %u connections already, "
+			    "%u of them its uid's", (int)cred.pid, (unsigned)cred.uid,
+			    d->nclients, clients_of(d, cred.uid));
 		snprintf(msg, sizeof(msg), "too many connections to cowsnapd (%u, at most %u "
 			 "per user, and the last %u are root's); close some or try again later",
 			 d->nclients, CS_PEER_MAX_PER_UID, CS_PEER_ROOT_RESERVE);
@@ -288,15 +310,112 @@ static void accept_one(struct cowsnapd *d)
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	cs_framer_init(&c->in);
+	c->last_input = now_ms();
 	c->next = d->clients;
 	d->clients = c;
 	d->nclients++;
 	cs_dbg("client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
 }
 
-/* Answer the whole frames buffered for c, taking at most send_ms to send
- * the replies; false when c must be closed. */
-static bool client_frames(struct cowsnapd *d, struct cs_client_conn *c, int send_ms)
+static bool out_pending(const struct cs_client_conn *c)
+{
+	return c->out_off < c->out.len;
+}
+
+/* Send what the socket takes now; -errno when the connection broke. */
+static int out_flush(struct cs_client_conn *c)
+{
+	ssize_t n;
+
+	while (out_pending(c)) {
+		n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return n < 0 ? -errno : -EPIPE;
+	}
+	c->out.len = c->out_off = 0;
+	c->out_since = 0;
+	/* a long reply once is no reason to keep its buffer */
+	if (c->out.cap > 65536)
+		cs_buf_free(&c->out);
+	return 0;
+}
+
+/* Append b to c's queue.  What was sent is moved out of the way only when
+ * the buffer is full: a queue of megabytes is not moved for every reply. */
+static int out_append(struct cs_client_conn *c, const struct cs_buf *b)
+{
+	size_t left = c->out.len - c->out_off, cap;
+	char *p;
+
+	if (c->out_off && c->out.len + b->len > c->out.cap) {
+		memmove(c->out.data, c->out.data + c->out_off, left);
+		c->out.len = left;
+		c->out_off = 0;
+	}
+	if (c->out.len + b->len > c->out.cap) {
+		cap = c->out.cap ? c->out.cap : 4096;
+		while (cap < c->out.len + b->len)
+			cap *= 2;
+		p = realloc(c->out.data, cap);
+		if (!p)
+			return -ENOMEM;
+		c->out.data = p;
+		c->out.cap = cap;
+	}
+	memcpy(c->out.data + c->out.len, b->data, b->len);
+	c->out.len += b->len;
+	return 0;
+}
+
+/*
+ * Queue replies for c and send what its socket takes now; false when c
+ * must be dropped.  A registered writer must take each reply at once:
+ * writers.c writes events to its socket directly, and they must not land
+ * between the bytes of a queued reply.
+ */
+static bool out_queue(struct cs_client_conn *c, const struct cs_buf *b)
+{
+	size_t queued = c->out.len - c->out_off;
+	int ret;
+
+	if (queued + b->len > CS_OUT_MAX) {
+		log_limited(&drops, "dropped client pid %d uid %u: it does not read its replies "
+			    "(%zu bytes queued, at most %u)", (int)c->pid, (unsigned)c->uid,
+			    queued + b->len, CS_OUT_MAX);
+		return false;
+	}
+	if (out_append(c, b)) {
+		cs_warn("dropped client pid %d uid %u: out of memory for its replies",
+			(int)c->pid, (unsigned)c->uid);
+		return false;
+	}
+	if (!c->out_since)
+		c->out_since = now_ms();
+	ret = out_flush(c);
+	if (ret) {
+		cs_dbg("client pid %d: send: %s", (int)c->pid, strerror(-ret));
+		return false;
+	}
+	if (c->writer && out_pending(c)) {
+		log_limited(&drops, "dropped writer client pid %d uid %u: its socket did not "
+			    "take a reply at once; a writer must read what it is sent",
+			    (int)c->pid, (unsigned)c->uid);
+		return false;
+	}
+	return true;
+}
+
+/* Answer the whole frames buffered for c (the replies are queued, never
+ * waited for); false when c must be closed. */
+static bool client_frames(struct cowsnapd *d, struct cs_client_conn *c)
 {
 	struct cs_buf out = { 0 };
 	const char *body;
@@ -333,14 +452,17 @@ static bool client_frames(struct cowsnapd *d, struct cs_client_conn *c, int send
 		}
 	}
 out:
-	if (out.len && cs_frame_write(c->fd, &out, send_ms))
+	/* a last error reply before a close: one attempt, as refuse() */
+	if (out.len && !keep && !out_pending(c))
+		cs_frame_write(c->fd, &out, 0);
+	else if (out.len && !out_queue(c, &out))
 		keep = false;
 	cs_buf_free(&out);
 	return keep;
 }
 
 /* Read what is there and answer every whole frame; false to drop. */
-static bool client_input(struct cowsnapd *d, struct cs_client_conn *c, int send_ms)
+static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
 {
 	size_t room;
 	ssize_t n;
@@ -354,54 +476,50 @@ static bool client_input(struct cowsnapd *d, struct cs_client_conn *c, int send_
 		return false;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR;
+	c->last_input = now_ms();
 	cs_framer_filled(&c->in, (size_t)n);
-	return client_frames(d, c, send_ms);
+	return client_frames(d, c);
 }
 
-static int ms_since(const struct timespec *t0)
+/* poll() said c is ready: take its input, send its queue; false to drop. */
+static bool client_ready(struct cowsnapd *d, struct cs_client_conn *c, short revents)
 {
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (int)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
+	if ((revents & POLLOUT) && out_flush(c))
+		return false;
+	if (revents & (POLLIN | POLLHUP | POLLERR))
+		return client_input(d, c);
+	return true;
 }
 
 /*
- * How long a reply to another client may take within a wait of timeout_ms
- * that began at t0: briefly, and never past the wait's end.  A client that
- * does not read its replies is dropped instead of holding off a writer's
- * deadline and every other client; one that reads gets a reply of any size
- * through a socket buffer well within it.
+ * A client's requests are read only while it takes its replies: one that
+ * does not read costs a socket buffer of replies, not a CPU, and is dropped
+ * CS_OUT_DRAIN_MS later (expire_clients).
  */
-static int send_budget(const struct timespec *t0, int timeout_ms)
+static short client_events(const struct cs_client_conn *c)
 {
-	int left;
-
-	if (timeout_ms < 0)
-		return CS_SESSION_SEND_MS;
-	left = timeout_ms - ms_since(t0);
-	return left <= 0 ? 0 : left < CS_SESSION_SEND_MS ? left : CS_SESSION_SEND_MS;
+	return out_pending(c) ? POLLOUT : POLLIN;
 }
 
 /*
  * poll() for a session that waits for a writer: meanwhile accept and answer
  * other clients (ops.c answers only what reads, and a second requestor gets
- * EBUSY at once).  Nobody is dropped here: a client that closed is marked
- * gone and dropped by the main loop, since a session may hold pointers to
- * connections; so is one that does not take its reply before the wait ends
- * (send_budget).  The session's requestor and socket writers are left alone.
+ * EBUSY at once) and send their queued replies.  Nobody is dropped here: a
+ * client that closed, or must be dropped, is marked gone and dropped by the
+ * main loop, since a session may hold pointers to connections.  The
+ * session's requestor and socket writers are left alone.
  */
 static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int timeout_ms)
 {
 	struct pollfd pfd[CS_MAX_CLIENTS + 8];
 	struct cs_client_conn *conns[CS_MAX_CLIENTS];
-	struct timespec t0;
+	int64_t t0;
 	nfds_t k, i;
 	int ret, left = timeout_ms;
 
 	if (!d->in_session || n > 4 || d->listen_fd < 0)
 		return poll(p, n, timeout_ms);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_ms();
 	for (;;) {
 		struct cs_client_conn *c;
 		unsigned nc = 0;
@@ -418,7 +536,7 @@ static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int time
 			if (i < n)
 				continue;
 			conns[nc++] = c;
-			pfd[k++] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+			pfd[k++] = (struct pollfd){ .fd = c->fd, .events = client_events(c) };
 		}
 		ret = poll(pfd, k, left);
 		if (ret < 0)
@@ -430,15 +548,15 @@ static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int time
 				ret++;
 		}
 		for (i = 0; i < nc; i++)
-			if (pfd[n + 1 + i].revents &&
-			    !client_input(d, conns[i], send_budget(&t0, timeout_ms)))
+			if (pfd[n + 1 + i].revents && !conns[i]->gone &&
+			    !client_ready(d, conns[i], pfd[n + 1 + i].revents))
 				conns[i]->gone = true;
 		if (pfd[n].revents)
 			accept_one(d);
 		if (ret)
 			return ret;
 		if (timeout_ms >= 0) {
-			left = timeout_ms - ms_since(&t0);
+			left = timeout_ms - (int)(now_ms() - t0);
 			if (left <= 0)
 				return 0;
 		}
@@ -479,11 +597,64 @@ static void handle_signals(struct cowsnapd *d)
 	}
 }
 
+/*
+ * May c be closed for sending nothing: not root's (root must always get
+ * in, and CS_PEER_ROOT_RESERVE keeps room for it), and nothing of it is in
+ * progress: no session, writer, restore or deferred request.
+ */
+static bool idle_closable(const struct cowsnapd *d, const struct cs_client_conn *c)
+{
+	return d->idle_timeout_ms && c->uid != 0 && !c->session_set && !c->writer &&
+	       !c->restore && !c->deferred && !c->gone && c != d->session_owner;
+}
+
+/* When c must have done something, or INT64_MAX. */
+static int64_t client_deadline(const struct cowsnapd *d, const struct cs_client_conn *c)
+{
+	int64_t t = INT64_MAX;
+
+	if (out_pending(c))
+		t = c->out_since + CS_OUT_DRAIN_MS;
+	if (idle_closable(d, c) && c->last_input + d->idle_timeout_ms < t)
+		t = c->last_input + d->idle_timeout_ms;
+	return t;
+}
+
+/* Drop the clients whose deadline has passed; returns the poll() timeout
+ * until the next one (-1: none). */
+static int expire_clients(struct cowsnapd *d)
+{
+	struct cs_client_conn *c, *next;
+	int64_t now = now_ms(), first = INT64_MAX, t;
+
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		t = client_deadline(d, c);
+		if (t > now) {
+			first = t < first ? t : first;
+			continue;
+		}
+		if (out_pending(c))
+			log_limited(&drops, "dropped client pid %d uid %u: it does not read its "
+				    "replies (queued for %d s)", (int)c->pid, (unsigned)c->uid,
+				    CS_OUT_DRAIN_MS / 1000);
+		else
+			log_limited(&idle_closes, "closed idle client pid %d uid %u: nothing "
+				    "sent for %u s (--idle-timeout)", (int)c->pid,
+				    (unsigned)c->uid, d->idle_timeout_ms / 1000);
+		client_drop(d, c);
+	}
+	if (first == INT64_MAX)
+		return -1;
+	return first - now > INT32_MAX ? INT32_MAX : (int)(first - now);
+}
+
 int cs_server_run(struct cowsnapd *d)
 {
 	struct pollfd *pfd;
 	struct cs_client_conn **conns;
 	unsigned n, i;
+	int timeout;
 
 	pfd = calloc(CS_MAX_CLIENTS + 3, sizeof(*pfd));
 	conns = calloc(CS_MAX_CLIENTS, sizeof(*conns));
@@ -507,9 +678,10 @@ int cs_server_run(struct cowsnapd *d)
 		/* requests left while the module was busy with a session */
 		for (c = d->clients; c; c = next) {
 			next = c->next;
-			if (c->deferred && !client_frames(d, c, CS_SEND_TIMEOUT_MS))
+			if (c->deferred && !client_frames(d, c))
 				client_drop(d, c);
 		}
+		timeout = expire_clients(d);
 		pfd[0] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = d->events ? cs_nl_events_fd(d->events) : -1,
@@ -517,9 +689,9 @@ int cs_server_run(struct cowsnapd *d)
 		n = 3;
 		for (c = d->clients; c; c = c->next) {
 			conns[n - 3] = c;
-			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
+			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = client_events(c) };
 		}
-		if (poll(pfd, n, -1) < 0) {
+		if (poll(pfd, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			cs_err("poll: %s", strerror(errno));
@@ -530,11 +702,14 @@ int cs_server_run(struct cowsnapd *d)
 		/* events first: a set may have gone since a request was sent */
 		if (pfd[2].revents)
 			cs_events_process(d);
+		/* a session run for one client may mark others gone: not
+		 * touched again here, dropped at the top of the loop */
 		for (i = 3; i < n; i++) {
-			if (!pfd[i].revents)
+			c = conns[i - 3];
+			if (!pfd[i].revents || c->gone)
 				continue;
-			if (!client_input(d, conns[i - 3], CS_SEND_TIMEOUT_MS))
-				client_drop(d, conns[i - 3]);
+			if (!client_ready(d, c, pfd[i].revents))
+				client_drop(d, c);
 		}
 		if (pfd[1].revents)
 			accept_one(d);

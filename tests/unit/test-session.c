@@ -9,6 +9,7 @@
  * answered meanwhile.
  */
 #include <errno.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,15 +55,37 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void start_daemon(void)
+/* cowsnapd's log in the test's directory contains s */
+static bool log_has(const char *s)
+{
+	char path[128], line[1024];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cowsnapd.log", dir);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, s) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* cowsnapd with extra options (up to 6, NULL-terminated) */
+static void start_daemon_with(const char *const *opts)
 {
 	char conf[128], log[128];
+	const char *argv[16] = { "cowsnapd", "--no-module", "-f", "-v", "-s", sock, "-c", conf };
+	int argc = 8;
 	struct cs_client *c;
 	struct cs_error err;
 	int64_t until;
 
 	snprintf(dir, sizeof(dir), "/tmp/test-session.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* a client that drops root must reach the socket */
+	ck_assert_int_eq(chmod(dir, 0755), 0);
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(conf, sizeof(conf), "%s/conf", dir);
 	snprintf(log, sizeof(log), "%s/cowsnapd.log", dir);
@@ -72,8 +95,9 @@ static void start_daemon(void)
 	if (daemon_pid == 0) {
 		if (!freopen(log, "w", stderr))
 			_exit(126);
-		execl(cowsnapd_bin(), "cowsnapd", "--no-module", "-f", "-v", "-s", sock, "-c",
-		      conf, (char *)NULL);
+		for (int i = 0; opts && opts[i] && argc < 14; i++)
+			argv[argc++] = opts[i];
+		execv(cowsnapd_bin(), (char *const *)argv);
 		_exit(127);
 	}
 	for (until = now_ms() + 5000; now_ms() < until; usleep(20000)) {
@@ -83,6 +107,11 @@ static void start_daemon(void)
 		}
 	}
 	ck_abort_msg("cowsnapd did not start on %s (see %s)", sock, log);
+}
+
+static void start_daemon(void)
+{
+	start_daemon_with(NULL);
 }
 
 static void stop(pid_t *pid, int sig)
@@ -331,6 +360,117 @@ START_TEST(clients_flooding_during_a_wait)
 }
 END_TEST
 
+/* the slowest answer to other clients while one does not read its replies */
+#define NOT_READING_SLOWEST_MS	300
+
+/*
+ * A client floods requests and never reads: the daemon used to block up to
+ * 2 s on each of its replies, and every other client waited meanwhile.  Its
+ * replies are queued now, and it is dropped once they pile up.
+ */
+START_TEST(client_not_reading)
+{
+	struct prober p = { .worst_ms = 0 };
+	pthread_t t;
+	int status;
+
+	start_daemon();
+	ck_assert_int_eq(pthread_create(&t, NULL, probe, &p), 0);
+	client_pids[0] = fork();
+	ck_assert_int_ge(client_pids[0], 0);
+	if (client_pids[0] == 0) {
+		struct cs_buf many = { 0 };
+		struct cs_client *c;
+		struct cs_error err;
+
+		if (cs_client_open(sock, &c, &err) || flood_frames(FLOOD_REQUESTS, &many, 65536))
+			_exit(1);
+		for (int64_t until = now_ms() + FLOOD_MS; now_ms() < until;)
+			if (send(cs_client_fd(c), many.data, many.len, MSG_NOSIGNAL) < 0)
+				_exit(0);
+		_exit(3);	/* never dropped */
+	}
+	hostile_clients = 1;
+	usleep(3000000);
+	p.stop = true;
+	pthread_join(t, NULL);
+	ck_assert_msg(p.failures == 0 && p.worst_ms <= NOT_READING_SLOWEST_MS,
+		      "other clients waited for one that does not read: %d unanswered, "
+		      "the slowest after %lld ms", p.failures, (long long)p.worst_ms);
+	ck_assert_int_eq(waitpid(client_pids[0], &status, 0), client_pids[0]);
+	client_pids[0] = 0;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the client that does not read was not dropped (status %#x)", status);
+	ck_assert_msg(log_has("does not read its replies"), "no log line for the drop");
+}
+END_TEST
+
+/*
+ * In a child that is nobody (65534, admitted through --group): one
+ * connection talks every 400 ms, another is idle; after 2.4 s with an idle
+ * timeout of 1 s, the idle one must be closed and the other not.  Exit 0
+ * when so.
+ */
+static void idle_nobody(void)
+{
+	struct cs_version v;
+	struct cs_client *busy, *idle;
+	struct cs_error err;
+
+	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534))
+		_exit(10);
+	if (cs_client_open(sock, &busy, &err) || cs_client_open(sock, &idle, &err))
+		_exit(11);
+	cs_client_set_timeout(busy, 1000);
+	cs_client_set_timeout(idle, 1000);
+	if (cs_call_version(busy, &v, &err) || cs_call_version(idle, &v, &err))
+		_exit(12);
+	for (int i = 0; i < 6; i++) {
+		usleep(400000);
+		if (cs_call_version(busy, &v, &err))
+			_exit(13);
+	}
+	if (!cs_call_version(idle, &v, &err))
+		_exit(14);
+	_exit(0);
+}
+
+START_TEST(idle_connections)
+{
+	static const char *const codes[] = {
+		[10] = "cannot become nobody", [11] = "nobody cannot connect",
+		[12] = "nobody is not answered", [13] = "a busy connection was closed",
+		[14] = "an idle connection was not closed",
+	};
+	struct group *gr = getgrgid(65534);
+	struct cs_version v;
+	struct cs_client *root;
+	struct cs_error err;
+	int status, code;
+
+	ck_assert_ptr_nonnull(gr);
+	start_daemon_with((const char *const[]){ "--idle-timeout", "1s", "--group", gr->gr_name,
+						 NULL });
+	ck_assert_msg(cs_client_open(sock, &root, &err) == 0, "%s", err.message);
+	client_pids[0] = fork();
+	ck_assert_int_ge(client_pids[0], 0);
+	if (client_pids[0] == 0)
+		idle_nobody();
+	hostile_clients = 1;
+	usleep(2500000);
+	ck_assert_msg(cs_call_version(root, &v, &err) == 0, "root's idle connection: %s",
+		      err.message);
+	cs_client_close(root);
+	ck_assert_int_eq(waitpid(client_pids[0], &status, 0), client_pids[0]);
+	client_pids[0] = 0;
+	code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	ck_assert_msg(code == 0, "nobody's connections: %s (status %#x)",
+		      code >= 10 && code <= 14 ? codes[code] : "?", status);
+	ck_assert_msg(log_has("closed idle client"), "no log line for the idle close");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("session");
@@ -344,6 +484,8 @@ int main(void)
 	tcase_add_test(tc, writer_flooding_answers);
 	tcase_add_test(tc, writer_flooding_requests);
 	tcase_add_test(tc, clients_flooding_during_a_wait);
+	tcase_add_test(tc, client_not_reading);
+	tcase_add_test(tc, idle_connections);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
