@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Difference-storage bookkeeping (see pool.h).  Pure logic. */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,34 +8,16 @@
 
 #include "conf.h"
 #include "pool.h"
+#include "size.h"
 
-int cs_parse_size(const char *s, uint64_t *sectors)
+/* set-size and grow-size: cs_size_parse's syntax, whole MiB, not 0. */
+static int parse_pool_size(const char *s, uint64_t *sectors)
 {
-	unsigned long long v;
-	uint64_t mult = 1;
-	char *end;
+	uint64_t bytes;
 
-	if (!isdigit((unsigned char)*s))
+	if (cs_size_parse(s, &bytes) || !bytes || bytes % (CS_POOL_ALIGN * 512))
 		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (*end) {
-	case 'T': mult <<= 10; /* fall through */
-	case 'G': mult <<= 10; /* fall through */
-	case 'M': mult <<= 10; /* fall through */
-	case 'K': mult <<= 10; end++; break;
-	case '\0': break;
-	default: return -EINVAL;
-	}
-	if (*end == 'i' && end[1] == 'B')
-		end += 2;
-	else if (*end == 'B' && mult > 1)
-		end++;
-	if (*end || !v || v > UINT64_MAX / mult || (v * mult) % 512)
-		return -EINVAL;
-	*sectors = v * mult / 512;
+	*sectors = bytes / 512;
 	return 0;
 }
 
@@ -137,9 +118,9 @@ int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 		} else if (!strcmp(key, "set-size") || !strcmp(key, "grow-size")) {
 			uint64_t s;
 
-			if (cs_parse_size(val, &s) || s % CS_POOL_ALIGN) {
-				cs_error_set(err, EINVAL, "%s:%u: invalid size `%s' (a multiple of "
-					     "1M, e.g. 256M or 2G)", name, lineno, val);
+			if (parse_pool_size(val, &s)) {
+				cs_error_set(err, EINVAL, "%s:%u: invalid size `%s' (a whole "
+					     "multiple of 1M: 256M, 1536M, 2G)", name, lineno, val);
 				goto fail;
 			}
 			if (key[0] == 's')

@@ -48,10 +48,6 @@ struct cs_pool {
 	uint64_t grow_sectors;		/* added on STORAGE_LOW */
 };
 
-/* "64M", "1G", "1048576" (bytes), suffixes K M G T (powers of 1024); the
- * result must be a whole number of sectors.  0 or -EINVAL. */
-int cs_parse_size(const char *s, uint64_t *sectors);
-
 /* A parsed storage.conf line. */
 struct cs_pool_conf {
 	char **devices;

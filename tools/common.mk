@@ -16,7 +16,7 @@ CS_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -I$(TOP)/uapi -I$(TOP)/tools/lib \
 	-DCOWSNAP_VERSION='"$(COWSNAP_VERSION)"' -MMD -MP \
 	$(shell $(PKG_CONFIG) --cflags json-c)
 
-LIB_SRCS := $(addprefix $(TOP)/tools/lib/,proto.c msgs.c client.c wmd.c writer.c)
+LIB_SRCS := $(addprefix $(TOP)/tools/lib/,proto.c msgs.c client.c wmd.c writer.c size.c)
 LIB_LIBS := $(shell $(PKG_CONFIG) --libs json-c)
 
 .DEFAULT_GOAL := all

@@ -197,28 +197,6 @@ START_TEST(path_under)
 }
 END_TEST
 
-START_TEST(sizes)
-{
-	uint64_t s;
-
-	ck_assert_int_eq(cs_parse_size("64M", &s), 0);
-	ck_assert_uint_eq(s, 64 * 2048);
-	ck_assert_int_eq(cs_parse_size("2GiB", &s), 0);
-	ck_assert_uint_eq(s, 2ULL * 1024 * 2048);
-	ck_assert_int_eq(cs_parse_size("1T", &s), 0);
-	ck_assert_uint_eq(s, 1ULL << 31);
-	ck_assert_int_eq(cs_parse_size("4096", &s), 0);
-	ck_assert_uint_eq(s, 8);
-	ck_assert_int_eq(cs_parse_size("1000", &s), -EINVAL);	/* not whole sectors */
-	ck_assert_int_eq(cs_parse_size("0", &s), -EINVAL);
-	ck_assert_int_eq(cs_parse_size("12k3", &s), -EINVAL);
-	ck_assert_int_eq(cs_parse_size("-1M", &s), -EINVAL);
-	ck_assert_int_eq(cs_parse_size("M", &s), -EINVAL);
-	ck_assert_int_eq(cs_parse_size("99999999999999999999", &s), -EINVAL);
-	ck_assert_int_eq(cs_parse_size("17179869184T", &s), -EINVAL);	/* overflows */
-}
-END_TEST
-
 static int parse_conf(const char *text, struct cs_pool_conf *c, struct cs_error *err)
 {
 	FILE *f = fmemopen((void *)text, strlen(text), "r");
@@ -252,6 +230,36 @@ START_TEST(pool_conf)
 	ck_assert_int_eq(parse_conf("device vdc\n", &c, &err), -EINVAL);
 	ck_assert_int_eq(parse_conf("device /dev/a /dev/b\n", &c, &err), -EINVAL);
 	ck_assert_str_eq(err.message, "storage.conf:1: `device' takes one value");
+}
+END_TEST
+
+/* storage.conf's sizes: cs_size_parse's syntax, in whole MiB, not 0. */
+START_TEST(sizes)
+{
+	static const struct { const char *line; uint64_t sectors; } ok[] = {
+		{ "set-size 64M\n", 64 * 2048 }, { "set-size 2GiB\n", 2ULL * 1024 * 2048 },
+		{ "set-size 1t\n", 1ULL << 31 }, { "set-size 1048576\n", 2048 },
+		{ "set-size 64mb\n", 64 * 2048 }, { "set-size 2048K\n", 2 * 2048 },
+	};
+	static const char *const bad[] = {
+		"set-size 0\n", "set-size 4096\n", "set-size 1000\n", "set-size 1.5G\n",
+		"set-size -1M\n", "set-size M\n", "set-size 16E\n",
+		"set-size 99999999999999999999\n", "set-size 17179869184T\n",
+		"set-size 1M B\n",
+	};
+	struct cs_pool_conf c;
+	struct cs_error err;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_msg(parse_conf(ok[i].line, &c, &err) == 0, "%s: %s", ok[i].line,
+			      err.message);
+		ck_assert_uint_eq(c.set_sectors, ok[i].sectors);
+		cs_pool_conf_free(&c);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(parse_conf(bad[i], &c, &err) == -EINVAL, "accepted %s", bad[i]);
+		ck_assert_ptr_nonnull(strstr(err.message, "storage.conf:1: "));
+	}
 }
 END_TEST
 

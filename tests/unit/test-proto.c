@@ -10,6 +10,7 @@
 #include <json.h>
 
 #include "proto.h"
+#include "size.h"
 
 /* A frame body from a C string. */
 static int decode_req(const char *json, struct cs_request *req, struct cs_error *err)
@@ -177,12 +178,8 @@ START_TEST(malformed_replies)
 	static const char *const bad[] = {
 		"{\"proto\":1,\"id\":3,\"ok\":true}",
 		"{\"proto\":1,\"id\":3,\"ok\":true,\"result\":{}}",
-		"{\"proto\":1,\"id\":3,\"ok\":true,\"result\":{\"daemon_version\":\"x\","
-		"\"proto_version\":1,\"extra\":1}}",
 		"{\"proto\":1,\"id\":3,\"ok\":false}",
 		"{\"proto\":1,\"id\":3,\"ok\":false,\"error\":{\"code\":\"EIO\"}}",
-		"{\"proto\":1,\"id\":3,\"ok\":false,\"error\":{\"code\":\"EIO\","
-		"\"message\":\"m\",\"x\":1}}",
 		"{\"proto\":1,\"id\":3,\"ok\":\"yes\",\"result\":{}}",
 		"{\"proto\":2,\"id\":3,\"ok\":true,\"result\":{}}",
 		"[1,2]",
@@ -850,6 +847,130 @@ START_TEST(restore_refs_limits)
 }
 END_TEST
 
+/* A newer daemon may add keys to its replies: an older client reads on. */
+START_TEST(replies_tolerate_new_keys)
+{
+	static const char ver[] =
+		"{\"proto\":1,\"id\":3,\"ok\":true,\"trace\":\"abc\",\"result\":"
+		"{\"daemon_version\":\"9.9\",\"proto_version\":1,\"features\":[\"x\"]}}";
+	static const char list[] =
+		"{\"proto\":1,\"id\":4,\"ok\":true,\"result\":{\"sets\":[{\"id\":7,"
+		"\"state\":\"taken\",\"tier\":{\"a\":1},\"volumes\":[{\"origin\":\"/dev/vda\","
+		"\"major\":254,\"minor\":0,\"sectors\":2048,\"queue\":3}]}],\"more\":false}}";
+	static const char fail[] =
+		"{\"proto\":1,\"id\":5,\"ok\":false,\"error\":{\"code\":\"EBUSY\","
+		"\"message\":\"busy\",\"retry_ms\":100},\"hint\":1}";
+	struct cs_set_list_result o = { 0 };
+	struct cs_version v = { 0 };
+	struct cs_error err = { 0 };
+	uint32_t id;
+	bool remote;
+
+	ck_assert_msg(cs_decode_reply(ver, strlen(ver), CS_OP_VERSION, &id, &v, &remote,
+				      &err) == 0, "%s", err.message);
+	ck_assert_str_eq(v.daemon_version, "9.9");
+	ck_assert_uint_eq(v.proto_version, 1);
+	ck_assert_msg(cs_decode_reply(list, strlen(list), CS_OP_SET_LIST, &id, &o, &remote,
+				      &err) == 0, "%s", err.message);
+	ck_assert_uint_eq(o.nsets, 1);
+	ck_assert_uint_eq(o.sets[0].id, 7);
+	ck_assert_uint_eq(o.sets[0].volumes[0].sectors, 2048);
+	cs_schema_free(cs_ops[CS_OP_SET_LIST].result, &o);
+	ck_assert_int_eq(cs_decode_reply(fail, strlen(fail), CS_OP_VERSION, &id, &v, &remote,
+					 &err), -EBUSY);
+	ck_assert(remote);
+	ck_assert_str_eq(err.message, "busy");
+}
+END_TEST
+
+/* Tolerance stops at unknown keys: types, limits and repeats still count. */
+START_TEST(replies_still_checked)
+{
+	static const char *const bad[] = {
+		"{\"proto\":1,\"id\":3,\"ok\":true,\"result\":{\"daemon_version\":1,"
+		"\"proto_version\":1,\"new\":1}}",
+		"{\"proto\":1,\"id\":3,\"ok\":true,\"result\":{\"daemon_version\":\"x\","
+		"\"proto_version\":1,\"new\":1,\"new\":2}}",
+		"{\"proto\":1,\"id\":3,\"ok\":true,\"result\":{\"new\":1}}",
+	};
+	struct cs_error got;
+	struct cs_version v;
+	uint32_t id;
+	bool remote;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&v, 0, sizeof(v));
+		ck_assert_msg(cs_decode_reply(bad[i], strlen(bad[i]), CS_OP_VERSION, &id, &v,
+					      &remote, &got) == -EPROTO, "accepted %s", bad[i]);
+	}
+}
+END_TEST
+
+/* Requests, from older or newer clients alike, stay strict. */
+START_TEST(requests_stay_strict)
+{
+	static const struct bad_case c[] = {
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_list\",\"args\":{\"tier\":1}}", EINVAL,
+		  "args: unknown field `tier'" },
+		{ "{\"proto\":1,\"id\":1,\"op\":\"set_list\",\"args\":{},\"trace\":\"abc\"}",
+		  EINVAL, "unknown field `trace'" },
+	};
+
+	check_bad(c, sizeof(c) / sizeof(c[0]));
+}
+END_TEST
+
+struct size_case {
+	const char *in;
+	int ret;
+	uint64_t bytes;
+};
+
+START_TEST(size_parse)
+{
+	static const struct size_case c[] = {
+		{ "0", 0, 0 }, { "4096", 0, 4096 }, { "4096B", 0, 4096 },
+		{ "4k", 0, 4096 }, { "4K", 0, 4096 }, { "4KiB", 0, 4096 }, { "4kb", 0, 4096 },
+		{ "64M", 0, 64 << 20 }, { "64MiB", 0, 64 << 20 }, { "64mib", 0, 64 << 20 },
+		{ "2G", 0, 2ULL << 30 }, { "2GB", 0, 2ULL << 30 }, { "1T", 0, 1ULL << 40 },
+		{ "1P", 0, 1ULL << 50 }, { "15E", 0, 15ULL << 60 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "16E", -ERANGE, 0 }, { "18446744073709551616", -ERANGE, 0 },
+		{ "99999999999999999999", -ERANGE, 0 }, { "17179869184T", -ERANGE, 0 },
+		{ "", -EINVAL, 0 }, { "M", -EINVAL, 0 }, { "-1", -EINVAL, 0 }, { "-1M", -EINVAL, 0 },
+		{ "+1", -EINVAL, 0 }, { " 1M", -EINVAL, 0 }, { "1M ", -EINVAL, 0 }, { "1 M", -EINVAL, 0 },
+		{ "1.5G", -EINVAL, 0 }, { "12k3", -EINVAL, 0 }, { "1MM", -EINVAL, 0 },
+		{ "1iB", -EINVAL, 0 }, { "1MiBB", -EINVAL, 0 }, { "1X", -EINVAL, 0 },
+		{ "0x10", -EINVAL, 0 }, { "1e3", -EINVAL, 0 },
+	};
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		v = 12345;
+		ck_assert_msg(cs_size_parse(c[i].in, &v) == c[i].ret, "`%s': not %d",
+			      c[i].in, c[i].ret);
+		ck_assert_msg(v == (c[i].ret ? 12345 : c[i].bytes), "`%s': %llu", c[i].in,
+			      (unsigned long long)v);
+	}
+	ck_assert_int_eq(cs_size_parse(NULL, &v), -EINVAL);
+}
+END_TEST
+
+START_TEST(size_format)
+{
+	static const struct { uint64_t bytes; const char *out; } c[] = {
+		{ 0, "0.0KiB" }, { 512, "0.5KiB" }, { 4096, "4.0KiB" },
+		{ 64ULL << 20, "64.0MiB" }, { 1536ULL << 20, "1.5GiB" },
+		{ 16ULL << 20, "16.0MiB" }, { 1ULL << 40, "1.0TiB" },
+		{ 1023ULL << 10, "1023.0KiB" }, { UINT64_MAX, "16.0EiB" },
+	};
+	char buf[16];
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		ck_assert_str_eq(cs_size_format(c[i].bytes, buf, sizeof(buf)), c[i].out);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -885,6 +1006,17 @@ static Suite *proto_suite(void)
 	tcase_add_test(t, restore_refs_build);
 	tcase_add_test(t, restore_refs_refusals);
 	tcase_add_test(t, restore_refs_limits);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("compat");
+	tcase_add_test(t, replies_tolerate_new_keys);
+	tcase_add_test(t, replies_still_checked);
+	tcase_add_test(t, requests_stay_strict);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("size");
+	tcase_add_test(t, size_parse);
+	tcase_add_test(t, size_format);
 	suite_add_tcase(s, t);
 	return s;
 }

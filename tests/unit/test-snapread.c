@@ -39,6 +39,7 @@ static const char *snapread_bin(void)
 
 #define SRC_SIZE	(1 << 20)	/* the first half data, the second zeroes */
 #define EXIT_CLOSED	5		/* snapread's: output cut short */
+#define EXIT_USAGE	2
 /* a quote, a backslash, a newline and a byte that is not UTF-8 */
 #define HOSTILE		"\"\\\n\xff"
 /* ... as the JSON shows it: 0xff replaced by U+FFFD */
@@ -398,6 +399,30 @@ START_TEST(report_escapes)
 }
 END_TEST
 
+/* -b takes the sizes every tool takes (tools/lib/size.c), and says why not. */
+START_TEST(block_sizes)
+{
+	static const struct { const char *arg, *why; } bad[] = {
+		{ "1.5M", "a whole number" }, { "16E", "a whole number" },
+		{ " 1M", "a whole number" }, { "1M ", "a whole number" },
+		{ "-1", "a whole number" }, { "", "a whole number" },
+		{ "3k", "a power of two" }, { "128M", "a power of two" },
+	};
+	const char *argv[] = { "-b", NULL, "--force", src, out, NULL };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		argv[1] = bad[i].arg;
+		assert_exit(run(TO_LOG, TO_LOG, argv), EXIT_USAGE, bad[i].arg);
+		ck_assert_msg(strstr(slurp(err_log), "invalid block size") &&
+			      strstr(slurp(err_log), bad[i].why), "-b `%s': %s", bad[i].arg,
+			      slurp(err_log));
+	}
+	argv[1] = "64KiB";
+	assert_exit(run(TO_LOG, TO_LOG, argv), 0, "-b 64KiB");
+	ck_assert_int_eq(file_size(out), SRC_SIZE);
+}
+END_TEST
+
 static Suite *snapread_suite(void)
 {
 	Suite *s = suite_create("snapread output");
@@ -414,6 +439,7 @@ static Suite *snapread_suite(void)
 	tcase_add_test(tc, json_hostile_names);
 	tcase_add_test(tc, json_stream_no_checksum);
 	tcase_add_test(tc, json_verify_xxh128);
+	tcase_add_test(tc, block_sizes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("closed output");

@@ -84,17 +84,3 @@ void print_json(struct snapctl *ctl, enum cs_op op, const void *result)
 					    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
 }
-
-const char *format_sectors(unsigned long long sectors, char *buf, unsigned size)
-{
-	static const char units[] = "KMGTPE";
-	double v = (double)sectors / 2;		/* KiB */
-	int u = 0;
-
-	while (v >= 1024 && units[u + 1]) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, "%.1f%ciB", v, units[u]);
-	return buf;
-}

@@ -108,8 +108,7 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 	struct cs_set_result r = { 0 };
 	struct cs_error err = { 0 };
 	struct cs_client *cl;
-	unsigned long long chunk;
-	char *end;
+	uint64_t chunk;
 	int c, ret, wait_s = 0;
 
 	if (want_help(argc, argv, create_usage,
@@ -134,14 +133,12 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 			a.no_writers = true;
 			break;
 		case 'c':
-			chunk = strtoull(optarg, &end, 10);
-			if (*end == 'K' || *end == 'k')
-				chunk <<= 10, end++;
-			else if (*end == 'M')
-				chunk <<= 20, end++;
-			if (*end || chunk < 4096 || chunk > (64ULL << 20) || (chunk & (chunk - 1)))
-				return usage_error(ctl, create_usage, "invalid chunk size: `%s'",
-						   optarg);
+			if (cs_size_parse(optarg, &chunk))
+				return usage_error(ctl, create_usage, "invalid chunk size: `%s' "
+						   "(" CS_SIZE_SYNTAX ")", optarg);
+			if (chunk < 4096 || chunk > (64ULL << 20) || (chunk & (chunk - 1)))
+				return usage_error(ctl, create_usage, "invalid chunk size: `%s' "
+						   "(a power of two from 4K to 64M)", optarg);
 			a.chunk_sectors = (uint32_t)(chunk / 512);
 			break;
 		case 'w':
@@ -247,15 +244,17 @@ static void print_set(const struct cs_set *s)
 	printf("  created:  %s\n", fmt_time(s->created_ns, t, sizeof(t)));
 	printf("  taken:    %s\n", fmt_time(s->taken_ns, t, sizeof(t)));
 	if (s->chunk_sectors)
-		printf("  chunk:    %s\n", format_sectors(s->chunk_sectors, b1, sizeof(b1)));
+		printf("  chunk:    %s\n",
+		       cs_size_format((uint64_t)s->chunk_sectors << 9, b1, sizeof(b1)));
 	printf("  storage:  %s given, %s used\n",
-	       format_sectors(s->storage_sectors, b1, sizeof(b1)),
-	       format_sectors(s->storage_used, b2, sizeof(b2)));
+	       cs_size_format(s->storage_sectors << 9, b1, sizeof(b1)),
+	       cs_size_format(s->storage_used << 9, b2, sizeof(b2)));
 	for (uint32_t i = 0; i < s->nvolumes; i++) {
 		const struct cs_set_volume *v = &s->volumes[i];
 
 		printf("  volume:   %s %s (%s, %" PRIu64 " chunks copied)\n", v->origin,
-		       v->image[0] ? v->image : "-", format_sectors(v->sectors, b1, sizeof(b1)),
+		       v->image[0] ? v->image : "-",
+		       cs_size_format(v->sectors << 9, b1, sizeof(b1)),
 		       v->chunks_copied);
 	}
 }
@@ -339,10 +338,10 @@ int list_volumes(struct snapctl *ctl)
 			char ch[32] = "-";
 
 			if (v->tracked)
-				format_sectors(v->changed_bytes >> 9, ch, sizeof(ch));
+				cs_size_format(v->changed_bytes, ch, sizeof(ch));
 			snprintf(mm, sizeof(mm), "%u:%u", v->major, v->minor);
 			printf("%-16s %-8s %-10s %-8s %-9s %-9u %-10s %s\n", v->device, mm,
-			       format_sectors(v->sectors, b, sizeof(b)),
+			       cs_size_format(v->sectors << 9, b, sizeof(b)),
 			       v->fstype[0] ? v->fstype : "-",
 			       v->kept ? "kept" : v->tracked ? "yes" : "no",
 			       v->snapshots, ch, v->mountpoint[0] ? v->mountpoint : "-");
@@ -385,8 +384,8 @@ static int track(struct snapctl *ctl, int argc, char **argv, bool keep)
 	else if (keep)
 		printf("%s: kept tracked, generation %s, %s chunks, %s changed since "
 		       "tracking began\n", r.device, r.cbt_generation,
-		       format_sectors(r.cbt_chunk_sectors, b, sizeof(b)),
-		       format_sectors(r.changed_bytes >> 9, c, sizeof(c)));
+		       cs_size_format((uint64_t)r.cbt_chunk_sectors << 9, b, sizeof(b)),
+		       cs_size_format(r.changed_bytes, c, sizeof(c)));
 	else if (r.tracked)
 		printf("%s: no longer kept tracked; tracked while sets hold snapshots of "
 		       "it (%u)\n", r.device, r.snapshots);
@@ -416,12 +415,12 @@ static void print_storage(const struct cs_storage_list_result *r)
 
 		snprintf(mm, sizeof(mm), "%u:%u", s->major, s->minor);
 		printf("%-24s %-8s %-10s %s\n", s->device, mm,
-		       format_sectors(s->sectors, b1, sizeof(b1)),
-		       format_sectors(s->used, b2, sizeof(b2)));
+		       cs_size_format(s->sectors << 9, b1, sizeof(b1)),
+		       cs_size_format(s->used << 9, b2, sizeof(b2)));
 	}
 	printf("each new set gets %s; a set running low gets %s more\n",
-	       format_sectors(r->set_sectors, b1, sizeof(b1)),
-	       format_sectors(r->grow_sectors, b2, sizeof(b2)));
+	       cs_size_format(r->set_sectors << 9, b1, sizeof(b1)),
+	       cs_size_format(r->grow_sectors << 9, b2, sizeof(b2)));
 }
 
 int list_storage(struct snapctl *ctl)

@@ -36,7 +36,6 @@ int report_error(struct snapctl *ctl, struct cs_client *c, int ret,
 int usage_error(struct snapctl *ctl, const char *cmd_usage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void print_json(struct snapctl *ctl, enum cs_op op, const void *result);
-const char *format_sectors(unsigned long long sectors, char *buf, unsigned size);
 
 /* version.c */
 int cmd_version(struct snapctl *ctl, int argc, char **argv);

@@ -17,6 +17,7 @@
 #define COWSNAP_H
 
 #include "proto.h"
+#include "size.h"
 
 struct cs_client;
 

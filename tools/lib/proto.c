@@ -101,8 +101,11 @@ static int get_uint(json_object *j, uint64_t *v)
 	return 0;
 }
 
+static int decode_object(const struct cs_schema *s, json_object *j, void *obj,
+			 const char *where, bool strict, struct cs_error *err);
+
 static int decode_field(const struct cs_field *f, json_object *v, char *p,
-			const char *path, struct cs_error *err)
+			const char *path, bool strict, struct cs_error *err)
 {
 	uint64_t u;
 
@@ -162,7 +165,7 @@ static int decode_field(const struct cs_field *f, json_object *v, char *p,
 		return -EINVAL;
 	}
 	case CS_F_OBJ:
-		return cs_schema_decode(f->sub, v, p + f->off, path, err);
+		return decode_object(f->sub, v, p + f->off, path, strict, err);
 	case CS_F_ARR: {
 		size_t n, i;
 		char *arr;
@@ -195,10 +198,10 @@ static int decode_field(const struct cs_field *f, json_object *v, char *p,
 			 * element schema with one field named "" */
 			if (f->sub->nfields == 1 && !f->sub->fields[0].name[0])
 				ret = decode_field(&f->sub->fields[0], e,
-						   arr + i * f->sub->size, sub, err);
+						   arr + i * f->sub->size, sub, strict, err);
 			else
-				ret = cs_schema_decode(f->sub, e, arr + i * f->sub->size,
-						       sub, err);
+				ret = decode_object(f->sub, e, arr + i * f->sub->size,
+						    sub, strict, err);
 			/* count what is filled so that free sees it */
 			*(uint32_t *)(p + f->count_off) = (uint32_t)i + 1;
 			if (ret)
@@ -217,9 +220,31 @@ type:
 	return -EINVAL;
 }
 
-int cs_schema_decode(const struct cs_schema *s, json_object *j, void *obj,
-		     const char *where, struct cs_error *err)
+/* A key of j that s does not name, or NULL. */
+static const char *unknown_key(const struct cs_schema *s, json_object *j)
 {
+	size_t i;
+
+	json_object_object_foreach(j, key, val) {
+		(void)val;
+		for (i = 0; i < s->nfields; i++)
+			if (!strcmp(s->fields[i].name, key))
+				break;
+		if (i == s->nfields)
+			return key;
+	}
+	return NULL;
+}
+
+/*
+ * strict: an unknown key is refused, at every depth (requests, documents).
+ * Otherwise it is skipped, at every depth too (replies: a newer daemon may
+ * add keys); the keys that are known are checked all the same.
+ */
+static int decode_object(const struct cs_schema *s, json_object *j, void *obj,
+			 const char *where, bool strict, struct cs_error *err)
+{
+	const char *key;
 	char path[256];
 	size_t i;
 	int ret;
@@ -229,16 +254,11 @@ int cs_schema_decode(const struct cs_schema *s, json_object *j, void *obj,
 			     jtype_name(j));
 		return -EINVAL;
 	}
-	/* unknown keys first: a key we do not know is never ignored */
-	json_object_object_foreach(j, key, val) {
-		(void)val;
-		for (i = 0; i < s->nfields; i++)
-			if (!strcmp(s->fields[i].name, key))
-				break;
-		if (i == s->nfields) {
-			cs_error_set(err, EINVAL, "%s: unknown field `%.64s'", where, key);
-			return -EINVAL;
-		}
+	/* unknown keys first, before any field is filled */
+	key = strict ? unknown_key(s, j) : NULL;
+	if (key) {
+		cs_error_set(err, EINVAL, "%s: unknown field `%.64s'", where, key);
+		return -EINVAL;
 	}
 	for (i = 0; i < s->nfields; i++) {
 		const struct cs_field *f = &s->fields[i];
@@ -252,11 +272,23 @@ int cs_schema_decode(const struct cs_schema *s, json_object *j, void *obj,
 			}
 			continue;
 		}
-		ret = decode_field(f, v, obj, path, err);
+		ret = decode_field(f, v, obj, path, strict, err);
 		if (ret)
 			return ret;
 	}
 	return 0;
+}
+
+int cs_schema_decode(const struct cs_schema *s, json_object *j, void *obj,
+		     const char *where, struct cs_error *err)
+{
+	return decode_object(s, j, obj, where, true, err);
+}
+
+int cs_schema_decode_reply(const struct cs_schema *s, json_object *j, void *obj,
+			   const char *where, struct cs_error *err)
+{
+	return decode_object(s, j, obj, where, false, err);
 }
 
 static bool field_is_zero(const struct cs_field *f, const char *p)
@@ -808,14 +840,11 @@ int cs_encode_error(struct cs_buf *out, uint32_t id, const struct cs_error *e)
 	return ret;
 }
 
-/* Envelopes are objects with fixed keys; checked by hand here since their
- * content (args/result) depends on op. */
+/* A request's envelope has fixed keys, checked by hand here since its
+ * content (args) depends on op.  A reply's envelope, as its result and
+ * error, may carry keys a newer daemon added: those are skipped. */
 static const struct cs_field envelope_req_fields[] = {
 	{ .name = "proto" }, { .name = "id" }, { .name = "op" }, { .name = "args" },
-};
-static const struct cs_field envelope_rep_fields[] = {
-	{ .name = "proto" }, { .name = "id" }, { .name = "ok" },
-	{ .name = "result" }, { .name = "error" },
 };
 
 static int check_keys(json_object *j, const struct cs_field *keys, size_t n,
@@ -931,10 +960,6 @@ void cs_request_free(struct cs_request *req)
 	req->args = NULL;
 }
 
-static const struct cs_field error_fields[] = {
-	{ .name = "code" }, { .name = "message" },
-};
-
 int cs_decode_reply(const char *body, size_t len, enum cs_op op, uint32_t *id,
 		    void *result, bool *remote, struct cs_error *err)
 {
@@ -953,9 +978,6 @@ int cs_decode_reply(const char *body, size_t len, enum cs_op op, uint32_t *id,
 	ret = check_head(j, id, &have_id, err);
 	if (ret)
 		goto out;
-	ret = check_keys(j, envelope_rep_fields, 5, err);
-	if (ret)
-		goto out;
 	ret = -EINVAL;
 	if (!json_object_object_get_ex(j, "ok", &v) ||
 	    !json_object_is_type(v, json_type_boolean)) {
@@ -971,7 +993,7 @@ int cs_decode_reply(const char *body, size_t len, enum cs_op op, uint32_t *id,
 			cs_error_set(err, EINVAL, "result: required field missing");
 			goto out;
 		}
-		ret = cs_schema_decode(cs_ops[op].result, v, result, "result", err);
+		ret = cs_schema_decode_reply(cs_ops[op].result, v, result, "result", err);
 		if (ret)
 			cs_schema_free(cs_ops[op].result, result);
 		goto out;
@@ -979,7 +1001,6 @@ int cs_decode_reply(const char *body, size_t len, enum cs_op op, uint32_t *id,
 	if (json_object_object_get_ex(j, "result", &v) ||
 	    !json_object_object_get_ex(j, "error", &e) ||
 	    !json_object_is_type(e, json_type_object) ||
-	    check_keys(e, error_fields, 2, err) ||
 	    !json_object_object_get_ex(e, "code", &c) ||
 	    !json_object_is_type(c, json_type_string) ||
 	    !json_object_object_get_ex(e, "message", &m) ||

@@ -32,7 +32,9 @@
  * twice in one object, missing required keys, wrong JSON types, integers
  * out of range, strings too long, arrays too long are rejected with EINVAL
  * and a message that names the offending key path ("args.volumes[2]:
- * string longer than 4095 bytes").
+ * string longer than 4095 bytes").  Replies are the one exception: keys
+ * this side does not know are skipped there (a newer daemon may add some),
+ * so that requestors keep working across an upgrade; the rest is checked.
  * Optional keys that are absent read as 0, false, "" or an empty array, and
  * are left out when encoding such a value.  Integers are JSON integers in
  * 0..2^63-1 (no fractions, no exponents).
@@ -530,6 +532,10 @@ struct json_object;
  * -EINVAL and explains in err, naming the key path prefixed by where. */
 int cs_schema_decode(const struct cs_schema *s, struct json_object *j,
 		     void *obj, const char *where, struct cs_error *err);
+/* The same for what a newer peer may have extended (replies): keys the
+ * schema does not name are skipped, at every depth, instead of refused. */
+int cs_schema_decode_reply(const struct cs_schema *s, struct json_object *j,
+			   void *obj, const char *where, struct cs_error *err);
 /* Build the JSON object for the struct at obj; -EINVAL (in err) when the
  * struct holds a value its schema does not allow. */
 int cs_schema_encode(const struct cs_schema *s, const void *obj,
@@ -575,7 +581,8 @@ void cs_request_free(struct cs_request *req);
 /* Decode a reply to a request for op.  Returns 0 and fills result (a struct
  * of cs_ops[op].result, zeroed by the caller) on success; -errno with err
  * set either from the peer's error reply (*remote = true) or because the
- * reply is malformed (*remote = false, -EPROTO). */
+ * reply is malformed (*remote = false, -EPROTO).  Keys this side does not
+ * know, which a newer daemon may send, are skipped at every depth. */
 int cs_decode_reply(const char *body, size_t len, enum cs_op op,
 		    uint32_t *id, void *result, bool *remote,
 		    struct cs_error *err);

@@ -14,7 +14,6 @@
  * the copying runs on as many CPUs as there are workers, with no thread of
  * its own for the sink to wait on.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <libaio.h>
 #include <pthread.h>
@@ -34,34 +33,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-int64_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: return -1;
-	}
-	if (*end == 'i' && end[1] == 'B')
-		end += 2;
-	else if (*end == 'B' && shift)
-		end++;
-	if (*end || v > (unsigned long long)(INT64_MAX >> shift))
-		return -1;
-	return (int64_t)(v << shift);
 }
 
 bool all_zero(const void *p, size_t len)

@@ -45,9 +45,6 @@ int read_all(int fd, uint64_t size, const struct read_opts *o, struct sink *s,
 int read_extents(int fd, const struct extent *ext, size_t n, const struct read_opts *o,
 		 struct sink *s, off_t *fail_off);
 
-/* Parse "4096", "64K", "1M", "1G" (binary units); -1 on bad input. */
-int64_t parse_size(const char *s);
-
 /* True when len bytes at p are all zero. */
 bool all_zero(const void *p, size_t len);
 

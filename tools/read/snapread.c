@@ -27,6 +27,7 @@
 #include "meta.h"
 #include "outfile.h"
 #include "report.h"
+#include "size.h"
 #include "snapread.h"
 
 /* Defaults measured in the guest, on brd and on null_blk with 1 ms of
@@ -97,7 +98,7 @@ static int usage(FILE *f)
 "\n"
 "options:\n"
 "  -b, --block-size SIZE   bytes per read request (default 1M; 4K..64M,\n"
-"                          a power of two; K, M, G suffixes)\n"
+"                          a power of two; K, M, G, T suffixes of 1024)\n"
 "  -d, --queue-depth N     read requests in flight (default %d, 1..%d)\n"
 "  -t, --threads N         threads submitting reads and taking turns at the\n"
 "                          checksum and output (default %d, 1..%d)\n"
@@ -133,16 +134,17 @@ static int usage(FILE *f)
 		DEFAULT_QUEUE_DEPTH, MAX_QUEUE_DEPTH, DEFAULT_THREADS, MAX_THREADS);
 }
 
-static void human(char *b, size_t n, double v)
+/* A count of 1..max in decimal; 0 when s is not one. */
+static unsigned int parse_count(const char *s, unsigned int max)
 {
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int i = 0;
+	unsigned long v;
+	char *end;
 
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(b, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	if (*s < '1' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	return (errno || *end || v > max) ? 0 : (unsigned int)v;
 }
 
 void show_progress(struct sink *s, uint64_t done)
@@ -154,9 +156,9 @@ void show_progress(struct sink *s, uint64_t done)
 
 	if (!c->show_progress)
 		return;
-	human(a, sizeof(a), (double)done);
-	human(b, sizeof(b), (double)c->size);
-	human(r, sizeof(r), rate);
+	cs_size_format(done, a, sizeof(a));
+	cs_size_format(c->size, b, sizeof(b));
+	cs_size_format((uint64_t)rate, r, sizeof(r));
 	if (rate > 0) {
 		unsigned long e = (unsigned long)((c->size - done) / rate);
 
@@ -399,32 +401,32 @@ int main(int argc, char **argv)
 	FILE *out;
 	double secs;
 	off_t fail;
-	int64_t v;
+	uint64_t v;
 
 	/* a closed pipe is an EPIPE to report, the copy cleaned up: not a death */
 	signal(SIGPIPE, SIG_IGN);
 	while ((opt = getopt_long(argc, argv, "b:d:t:fqhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'b':
-			v = parse_size(optarg);
+			if (cs_size_parse(optarg, &v))
+				die(EXIT_USAGE, "invalid block size: `%s' (" CS_SIZE_SYNTAX ")",
+				    optarg);
 			if (v < 4096 || v > (64 << 20) || (v & (v - 1)))
 				die(EXIT_USAGE, "invalid block size: `%s' (a power of two "
 				    "from 4K to 64M)", optarg);
 			ro.block_size = (size_t)v;
 			break;
 		case 'd':
-			v = parse_size(optarg);
-			if (v < 1 || v > MAX_QUEUE_DEPTH)
+			ro.queue_depth = parse_count(optarg, MAX_QUEUE_DEPTH);
+			if (!ro.queue_depth)
 				die(EXIT_USAGE, "invalid queue depth: `%s' (1 to %d)", optarg,
 				    MAX_QUEUE_DEPTH);
-			ro.queue_depth = (unsigned int)v;
 			break;
 		case 't':
-			v = parse_size(optarg);
-			if (v < 1 || v > MAX_THREADS)
+			ro.threads = parse_count(optarg, MAX_THREADS);
+			if (!ro.threads)
 				die(EXIT_USAGE, "invalid number of threads: `%s' (1 to %d)", optarg,
 				    MAX_THREADS);
-			ro.threads = (unsigned int)v;
 			break;
 		case 'c':
 			if (sum_parse(optarg, &alg))
