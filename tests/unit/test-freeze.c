@@ -153,6 +153,27 @@ static const char *hook_log(void)
 #define HOLDS "echo frozen\ncat > /dev/null\necho \"$COWSNAP_WRITER let go\" >> ${0%/*}/log"
 
 /*
+ * a (front end, freeze-timeout a_window_ms) freezes and holds; b (back
+ * end) takes 30 s to freeze, within its 60 s freeze-timeout.  The freeze,
+ * aborted when it fails: its result in *ret, how long it took returned.
+ */
+static int64_t hold_then_slow_freeze(struct cowsnapd *d, uint32_t a_window_ms, int *ret,
+				     struct cs_error *err)
+{
+	struct cs_session_env env = { .volumes = "/dev/vdb" };
+	int64_t t0;
+
+	writers(d, 2);
+	hook(d, 0, "a", CS_ORDER_FRONT_END, HOLDS, a_window_ms, 10000);
+	hook(d, 1, "b", CS_ORDER_BACK_END, "sleep 30\necho frozen", 60000, 10000);
+	t0 = now_ms();
+	*ret = cs_writers_freeze(d, &env, err);
+	if (*ret)
+		cs_writers_abort(d, &env);
+	return now_ms() - t0;
+}
+
+/*
  * a freezes first and holds; b takes 30 s to freeze, within its 60 s
  * freeze-timeout.  With --max-freeze 2 s, a may not stay frozen that long:
  * b's freeze is cut short, the session fails, a lets go and hears thaw and
@@ -161,19 +182,10 @@ static const char *hook_log(void)
 START_TEST(later_writer_cannot_extend_the_hold)
 {
 	struct cowsnapd d = { .signal_fd = -1, .max_freeze_ms = 2000 };
-	struct cs_session_env env = { .volumes = "/dev/vdb" };
 	struct cs_error err = { 0 };
-	int64_t t0, took;
 	int ret;
+	int64_t took = hold_then_slow_freeze(&d, 60000, &ret, &err);
 
-	writers(&d, 2);
-	hook(&d, 0, "a", CS_ORDER_FRONT_END, HOLDS, 60000, 10000);
-	hook(&d, 1, "b", CS_ORDER_BACK_END, "sleep 30\necho frozen", 60000, 10000);
-	t0 = now_ms();
-	ret = cs_writers_freeze(&d, &env, &err);
-	if (ret)
-		cs_writers_abort(&d, &env);
-	took = now_ms() - t0;
 	ck_assert_msg(ret == -EIO, "freeze: %d %s", ret, err.message);
 	ck_assert_msg(took <= 2000 + MARGIN_MS, "a was held frozen %lld ms, the ceiling is "
 		      "2000 ms", (long long)took);
@@ -193,19 +205,10 @@ END_TEST
 START_TEST(earlier_window_bounds_later_freeze)
 {
 	struct cowsnapd d = { .signal_fd = -1, .max_freeze_ms = 60000 };
-	struct cs_session_env env = { .volumes = "/dev/vdb" };
 	struct cs_error err = { 0 };
-	int64_t t0, took;
 	int ret;
+	int64_t took = hold_then_slow_freeze(&d, 1000, &ret, &err);
 
-	writers(&d, 2);
-	hook(&d, 0, "a", CS_ORDER_FRONT_END, HOLDS, 1000, 10000);
-	hook(&d, 1, "b", CS_ORDER_BACK_END, "sleep 30\necho frozen", 60000, 10000);
-	t0 = now_ms();
-	ret = cs_writers_freeze(&d, &env, &err);
-	if (ret)
-		cs_writers_abort(&d, &env);
-	took = now_ms() - t0;
 	ck_assert_msg(ret == -EIO, "freeze: %d %s", ret, err.message);
 	ck_assert_msg(took <= 1000 + MARGIN_MS, "a was held frozen %lld ms, its window is "
 		      "1000 ms", (long long)took);

@@ -132,12 +132,7 @@ static struct json_object *incr_report(const struct copy *c, const struct image_
 	json_object_object_add(j, "chunk_bytes", report_u64((uint64_t)m->chunk_sectors << 9));
 	json_object_object_add(j, "extents", report_u64(extents));
 	json_object_object_add(j, "image_bytes", report_u64(m->size));
-	json_object_object_add(j, "bytes_read", report_u64(c->size));
-	json_object_object_add(j, "bytes_written", report_u64(c->written));
-	json_object_object_add(j, "bytes_skipped", report_u64(c->skipped));
-	json_object_object_add(j, "seconds", report_fixed(secs, 3));
-	json_object_object_add(j, "throughput_bytes_per_second",
-			       report_fixed(secs > 0 ? c->size / secs : 0.0, 0));
+	report_transfer(j, c, secs);
 	json_object_object_add(j, "checksum", report_str(m->checksum[0] ? m->checksum : NULL));
 	json_object_object_add(j, "verified", json_object_new_boolean(false));
 	json_object_object_add(j, "metadata", report_str(meta_file));

@@ -347,6 +347,17 @@ static int copy_failed(struct copy *c, int ret, off_t fail, const char *partial)
 }
 
 /* The --json summary of a full read: keys and their order in snapread(1). */
+/* The keys of a copy's figures, shared by the full and incremental summaries. */
+void report_transfer(struct json_object *j, const struct copy *c, double secs)
+{
+	json_object_object_add(j, "bytes_read", report_u64(c->size));
+	json_object_object_add(j, "bytes_written", report_u64(c->written));
+	json_object_object_add(j, "bytes_skipped", report_u64(c->skipped));
+	json_object_object_add(j, "seconds", report_fixed(secs, 3));
+	json_object_object_add(j, "throughput_bytes_per_second",
+			       report_fixed(secs > 0 ? c->size / secs : 0.0, 0));
+}
+
 static struct json_object *full_report(const struct copy *c, double secs, const char *tag,
 				       bool verified, const char *meta_file)
 {
@@ -354,12 +365,7 @@ static struct json_object *full_report(const struct copy *c, double secs, const 
 
 	json_object_object_add(j, "source", report_str(c->src_name));
 	json_object_object_add(j, "output", report_str(c->dst_name));
-	json_object_object_add(j, "bytes_read", report_u64(c->size));
-	json_object_object_add(j, "bytes_written", report_u64(c->written));
-	json_object_object_add(j, "bytes_skipped", report_u64(c->skipped));
-	json_object_object_add(j, "seconds", report_fixed(secs, 3));
-	json_object_object_add(j, "throughput_bytes_per_second",
-			       report_fixed(secs > 0 ? c->size / secs : 0.0, 0));
+	report_transfer(j, c, secs);
 	json_object_object_add(j, "checksum", report_str(tag[0] ? tag : NULL));
 	json_object_object_add(j, "verified", json_object_new_boolean(verified));
 	json_object_object_add(j, "metadata", report_str(meta_file[0] ? meta_file : NULL));

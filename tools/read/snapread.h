@@ -44,6 +44,10 @@ int write_full(int fd, const char *p, size_t len, off_t off, bool seekable);
  * stderr), err (-errno) why; returns EXIT_CLOSED. */
 int output_lost(FILE *f, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Add a copy's figures (bytes read, written, skipped, seconds, throughput)
+ * to a --json summary, in snapread(1)'s order. */
+struct json_object;
+void report_transfer(struct json_object *j, const struct copy *c, double secs);
 uint64_t fd_size(int fd, const char *name);
 int open_source(const char *name, bool fallback);
 /* The checksum (alg) of the first size bytes of path, in hex. */
