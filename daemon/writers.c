@@ -227,8 +227,13 @@ static int64_t now_ms(void)
 
 enum hook_result { HOOK_OK, HOOK_HELD, HOOK_FAILED };
 
-/* How long a writer has for an event: freeze, no longer than the writers
- * frozen before it may wait (env->freeze_deadline). */
+/*
+ * How long a writer has for an event: freeze, no longer than the writers
+ * frozen before it may wait (env->freeze_deadline).  Its freeze window
+ * starts at w->freeze_start, which the deadline counts from: measured from
+ * a later reading of the clock, a writer bound by its own window would lose
+ * the milliseconds in between and be told the bound was cut short.
+ */
 static unsigned event_timeout(const struct cs_writer *w, int ev,
 			      const struct cs_session_env *env)
 {
@@ -236,7 +241,7 @@ static unsigned event_timeout(const struct cs_writer *w, int ev,
 
 	if (ev != CS_EV_FREEZE)
 		return w->event_timeout_ms;
-	left = env->freeze_deadline - now_ms();
+	left = env->freeze_deadline - (w->freeze_start ? w->freeze_start : now_ms());
 	if (!env->freeze_deadline || left >= w->freeze_timeout_ms)
 		return w->freeze_timeout_ms;
 	return left > 0 ? (unsigned)left : 0;

@@ -25,6 +25,32 @@
 
 static char dir[64];
 
+/*
+ * clock_gettime as the daemon sees it (test-freeze links with
+ * --wrap=clock_gettime): with tick_ms set, CLOCK_MONOTONIC moves on that
+ * much at every read, as on a slow machine where milliseconds pass between
+ * two lines of the session.
+ */
+static int64_t tick_ms, skew_ms;
+int __real_clock_gettime(clockid_t clk, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t clk, struct timespec *ts);
+
+int __wrap_clock_gettime(clockid_t clk, struct timespec *ts)
+{
+	int ret = __real_clock_gettime(clk, ts);
+
+	if (ret || clk != CLOCK_MONOTONIC || !tick_ms)
+		return ret;
+	skew_ms += tick_ms;
+	ts->tv_sec += skew_ms / 1000;
+	ts->tv_nsec += (skew_ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+	return 0;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -219,6 +245,31 @@ START_TEST(earlier_window_bounds_later_freeze)
 END_TEST
 
 /*
+ * A writer alone, bound by its own freeze-timeout of 1 s, on a machine slow
+ * enough that a millisecond passes between two readings of the clock: its
+ * freeze gets its whole window and the message names the window, not a
+ * freeze bound cut short by the writers before it (there are none).
+ */
+START_TEST(own_window_on_a_slow_clock)
+{
+	struct cowsnapd d = { .signal_fd = -1, .max_freeze_ms = 60000 };
+	struct cs_session_env env = { .volumes = "/dev/vdb" };
+	struct cs_error err = { 0 };
+	int ret;
+
+	writers(&d, 1);
+	hook(&d, 0, "b", CS_ORDER_BACK_END, "exec sleep 30", 1000, 10000);
+	tick_ms = 1;
+	ret = cs_writers_freeze(&d, &env, &err);
+	tick_ms = 0;
+	ck_assert_msg(ret == -EIO, "freeze: %d %s", ret, err.message);
+	ck_assert_str_eq(err.message, "writer b failed: freeze did not finish within 1000 ms");
+	cs_writers_abort(&d, &env);
+	cs_writers_free(&d);
+}
+END_TEST
+
+/*
  * A freeze hook that says `frozen' and then sleeps instead of letting go at
  * end of file: its event-timeout of 30 s would hold the application that
  * long after thaw; --max-freeze 2 s kills it and fails it at thaw.
@@ -266,6 +317,7 @@ int main(void)
 	tcase_add_test(hooks, later_writer_cannot_extend_the_hold);
 	tcase_add_test(hooks, earlier_window_bounds_later_freeze);
 	tcase_add_test(hooks, hook_that_does_not_let_go);
+	tcase_add_test(hooks, own_window_on_a_slow_clock);
 	suite_add_tcase(s, hooks);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
