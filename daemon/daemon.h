@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "peer.h"
 #include "pool.h"
@@ -24,6 +25,21 @@
 /* --idle-timeout's default: a non-root connection that has sent nothing for
  * this long, and has nothing in progress, is closed (0: never) */
 #define CS_IDLE_TIMEOUT_MS	60000
+/* --max-session's default: a backup session with writers, or a restore,
+ * holds the shadow-set lock (and keeps its writers waiting) at most this
+ * long; then it ends as if its requestor had gone (0: never) */
+#define CS_MAX_SESSION_MS	(24u * 3600 * 1000)
+/* the most --max-session takes: 30 days */
+#define CS_MAX_SESSION_CAP_MS	(30u * 24 * 3600 * 1000)
+
+/* CLOCK_MONOTONIC in ms: every deadline of the daemon */
+static inline int64_t cs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct cs_nl;
 struct cs_nl_events;
@@ -38,6 +54,12 @@ struct cs_client_conn {
 	uint64_t session_set;
 	bool session_persistent, session_writers;
 	struct cs_session_env session_env;
+	/* monotonic ms: its backup or restore session began (--max-session) */
+	int64_t session_began;
+	/* the set whose session --max-session ended, for backup_complete's
+	 * error (0: none); restore_expired: the same for restore_end */
+	uint64_t session_expired;
+	bool restore_expired;
 	bool writer;			/* a socket writer registered on it */
 	bool restore;			/* a restore session waits for restore_end */
 	bool gone;			/* closed, seen while a session ran */
@@ -84,6 +106,8 @@ struct cowsnapd {
 	unsigned max_freeze_ms;
 	/* --idle-timeout (CS_IDLE_TIMEOUT_MS unless given; 0: never) */
 	unsigned idle_timeout_ms;
+	/* --max-session (CS_MAX_SESSION_MS unless given; 0: never) */
+	unsigned max_session_ms;
 	/* poll() that answers other clients meanwhile (server.c) */
 	int (*wait_fn)(struct cowsnapd *d, struct pollfd *p, nfds_t n, int timeout_ms);
 };
@@ -106,6 +130,9 @@ int cs_server_run(struct cowsnapd *d);
 void cs_events_process(struct cowsnapd *d);
 /* ops.c: a client went away (ends its backup session) */
 void cs_ops_client_gone(struct cowsnapd *d, struct cs_client_conn *c);
+/* ops.c: c's session held the lock for --max-session: end it as if c had
+ * gone, c stays connected */
+void cs_ops_session_expired(struct cowsnapd *d, struct cs_client_conn *c);
 /* ops.c: answer one frame from a client */
 enum cs_handled {
 	CS_HANDLED_CLOSE,	/* the connection must be closed */

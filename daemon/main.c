@@ -48,6 +48,10 @@ static void usage(FILE *f)
 "      --idle-timeout DUR close a non-root connection that sends nothing\n"
 "                       for DUR and has no session or writer (default\n"
 "                       60s; 0: never)\n"
+"      --max-session DUR a backup session with writers, or a restore,\n"
+"                       holds the shadow-set lock at most DUR (e.g. 8h,\n"
+"                       2d; default 24h, at most 30d; 0: never); then\n"
+"                       it ends as if its requestor had gone\n"
 "  -v, --verbose        log debug messages\n"
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n"
@@ -67,13 +71,15 @@ int main(int argc, char **argv)
 		{ "no-module", no_argument, NULL, 'N' },
 		{ "max-freeze", required_argument, NULL, 'F' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "max-session", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct cowsnapd d = { .listen_fd = -1, .signal_fd = -1, .pid_fd = -1,
-			      .idle_timeout_ms = CS_IDLE_TIMEOUT_MS };
+			      .idle_timeout_ms = CS_IDLE_TIMEOUT_MS,
+			      .max_session_ms = CS_MAX_SESSION_MS };
 	struct cs_error err = { 0 };
 	bool foreground = false, verbose = false, no_module = false;
 	struct group *gr;
@@ -126,6 +132,16 @@ int main(int argc, char **argv)
 			else if (cs_parse_duration(optarg, &d.idle_timeout_ms)) {
 				fprintf(stderr, "cowsnapd: invalid duration for --idle-timeout: "
 					"`%s' (e.g. 60s, 5m, 0 for never)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'S':
+			if (!strcmp(optarg, "0"))
+				d.max_session_ms = 0;
+			else if (cs_parse_duration_max(optarg, CS_MAX_SESSION_CAP_MS,
+						       &d.max_session_ms)) {
+				fprintf(stderr, "cowsnapd: invalid duration for --max-session: "
+					"`%s' (e.g. 8h, 2d, at most 30d; 0 for never)\n", optarg);
 				return 2;
 			}
 			break;

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "netlink.h"
+#include "reply.h"
 #include "storage.h"
 #include "volumes.h"
 
@@ -166,6 +167,58 @@ static int describe_session(struct cowsnapd *d, struct cs_set_result *r, struct 
 	return 0;
 }
 
+/*
+ * Whether the reply to a create of nvols volumes with the writers selected
+ * can carry what it must (the set, the writers' metadata documents for
+ * --save-metadata): measured on a stand-in with every field of the set at
+ * its longest, before any writer or the module is asked for anything.
+ */
+static int create_reply_fits(struct cowsnapd *d, uint32_t nvols, int nsel,
+			     struct cs_error *err)
+{
+	struct cs_set_result r = {
+		.set = {
+			.id = INT64_MAX, .state = CS_SET_INVALID, .persistent = true,
+			.auto_release = true, .chunk_sectors = UINT32_MAX,
+			.created_ns = INT64_MAX, .taken_ns = INT64_MAX,
+			.storage_sectors = INT64_MAX, .storage_used = INT64_MAX,
+			.nvolumes = nvols,
+		},
+		.consistency = CS_CONSISTENCY_APPLICATION, .writers = (uint32_t)nsel,
+	};
+	size_t bytes;
+	int ret;
+
+	memset(r.set.invalid_cause, 'x', sizeof(r.set.invalid_cause) - 1);
+	r.set.volumes = calloc(nvols ? nvols : 1, sizeof(*r.set.volumes));
+	if (!r.set.volumes) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < nvols; i++) {
+		struct cs_set_volume *v = &r.set.volumes[i];
+
+		/* the module names a volume /dev/DISK_NAME, well within these */
+		memset(v->origin, 'x', CS_DEVNODE_SIZE - 1);
+		memset(v->image, 'x', CS_DEVNODE_SIZE - 1);
+		memset(v->cbt_generation, 'x', CS_GENERATION_MAX);
+		v->major = v->minor = v->image_major = v->image_minor = UINT32_MAX;
+		v->sectors = v->chunks_copied = INT64_MAX;
+		v->cbt_seq = 255;
+	}
+	ret = describe_session(d, &r, err);
+	if (!ret && cs_reply_fits(CS_OP_SET_CREATE, &r, &bytes, err) == -EMSGSIZE) {
+		cs_error_set(err, EMSGSIZE, "the writers' metadata documents are too large to "
+			     "report together (the reply would take %zu bytes, more than one "
+			     "message may: %d); nothing was done.  Select fewer writers (snapctl "
+			     "backup --component WRITER[:PATH]) or none (--no-writers)", bytes,
+			     CS_FRAME_MAX);
+		ret = -EMSGSIZE;
+	}
+	cs_schema_free(cs_ops[CS_OP_SET_CREATE].result, &r);
+	return ret;
+}
+
 /* The shadow-set lock, and who may take it: EBUSY while another
  * connection's session holds it. */
 static int may_start_session(struct cowsnapd *d, struct cs_client_conn *c,
@@ -235,6 +288,10 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 	if (ret < 0)
 		goto out;
 	nsel = ret;
+	/* as many volumes as a set may have: the components may add some */
+	ret = create_reply_fits(d, CS_MAX_VOLUMES, nsel, err);
+	if (ret)
+		goto out;
 	ret = component_volumes(d, a->ncomponents > 0, vols, &nvols, err);
 	if (ret)
 		goto out;
@@ -350,6 +407,8 @@ static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 	}
 	if (a->backup) {
 		c->session_set = id;
+		c->session_expired = 0;
+		c->session_began = cs_now_ms();
 		c->session_persistent = a->persistent;
 		c->session_writers = with_writers;
 		c->session_env = env;
@@ -609,11 +668,17 @@ static int op_writer_list(struct cowsnapd *d, struct cs_client_conn *c,
 	return 0;
 }
 
+/* How a session ends: its requestor says so, goes away, or runs out of
+ * time (--max-session). */
+enum session_end { SESSION_COMPLETED, SESSION_GONE, SESSION_EXPIRED };
+
 /* End c's backup session: backup-complete (or backup-shutdown when the
- * requestor is gone), then the set goes unless it is persistent. */
-static int end_session(struct cowsnapd *d, struct cs_client_conn *c, bool gone,
+ * requestor is gone or out of time), then the set goes unless it is
+ * persistent. */
+static int end_session(struct cowsnapd *d, struct cs_client_conn *c, enum session_end how,
 		       bool success, struct cs_error *err)
 {
+	bool gone = how != SESSION_COMPLETED;
 	uint64_t id = c->session_set;
 	struct cs_error e;
 	int ret = 0;
@@ -640,7 +705,8 @@ static int end_session(struct cowsnapd *d, struct cs_client_conn *c, bool gone,
 		cs_owners_del(&d->owners, id);
 	}
 	cs_info("backup session of set %" PRIu64 " %s", id,
-		gone ? "ended: the requestor went away" :
+		how == SESSION_GONE ? "ended: the requestor went away" :
+		how == SESSION_EXPIRED ? "ended: not completed within --max-session" :
 		success ? "completed" : "completed as failed");
 	return ret;
 }
@@ -667,12 +733,34 @@ void cs_ops_client_gone(struct cowsnapd *d, struct cs_client_conn *c)
 	struct cs_error e;
 
 	if (c->session_set)
-		end_session(d, c, true, false, NULL);
+		end_session(d, c, SESSION_GONE, false, NULL);
 	/* a requestor that goes away mid-restore: the restore failed */
 	if (c->restore)
 		end_restore(d, c, false, &e);
 	if (c->writer)
 		cs_writers_conn_gone(d, c);
+	if (d->session_owner == c)
+		d->session_owner = NULL;
+}
+
+void cs_ops_session_expired(struct cowsnapd *d, struct cs_client_conn *c)
+{
+	struct cs_error e;
+
+	if (c->session_set) {
+		cs_warn("backup session of set %" PRIu64 " (pid %d) held the shadow-set lock "
+			"for --max-session (%u s) without completing: ending it",
+			c->session_set, (int)c->pid, d->max_session_ms / 1000);
+		c->session_expired = c->session_set;
+		end_session(d, c, SESSION_EXPIRED, false, NULL);
+	}
+	if (c->restore) {
+		cs_warn("restore session of pid %d held the shadow-set lock for --max-session "
+			"(%u s) without ending: the writers get post-restore as failed",
+			(int)c->pid, d->max_session_ms / 1000);
+		c->restore_expired = true;
+		end_restore(d, c, false, &e);
+	}
 	if (d->session_owner == c)
 		d->session_owner = NULL;
 }
@@ -759,6 +847,8 @@ static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
 		return ret;
 	}
 	c->restore = true;
+	c->restore_expired = false;
+	c->session_began = cs_now_ms();
 	r->writers = (uint32_t)n;
 	cs_info("restore session of pid %d: %u writer(s) ready", (int)c->pid, n);
 	return 0;
@@ -769,6 +859,13 @@ static int op_restore_end(struct cowsnapd *d, struct cs_client_conn *c,
 {
 	const struct cs_restore_end_args *a = args;
 
+	if (c->restore_expired) {
+		c->restore_expired = false;
+		cs_error_set(err, ETIMEDOUT, "the restore session was not ended within "
+			     "cowsnapd's --max-session of %u s: the writers got post-restore "
+			     "as failed", d->max_session_ms / 1000);
+		return -ETIMEDOUT;
+	}
 	if (!c->restore) {
 		cs_error_set(err, ESTALE, "this connection has no restore session");
 		return -ESTALE;
@@ -781,6 +878,13 @@ static int op_backup_complete(struct cowsnapd *d, struct cs_client_conn *c,
 {
 	const struct cs_backup_complete_args *a = args;
 
+	if (c->session_expired && c->session_expired == a->id) {
+		cs_error_set(err, ETIMEDOUT, "the backup session of set %" PRIu64 " was not "
+			     "completed within cowsnapd's --max-session of %u s: the writers "
+			     "got backup-shutdown%s", a->id, d->max_session_ms / 1000,
+			     c->session_persistent ? "" : " and the set was deleted");
+		return -ETIMEDOUT;
+	}
 	if (!c->session_set || c->session_set != a->id) {
 		cs_error_set(err, ESTALE, "set %" PRIu64 " has no backup session on this "
 			     "connection", a->id);
@@ -788,7 +892,7 @@ static int op_backup_complete(struct cowsnapd *d, struct cs_client_conn *c,
 	}
 	c->session_env.failed = a->failed;
 	c->session_env.nfailed = a->nfailed;
-	return end_session(d, c, false, a->success, err);
+	return end_session(d, c, SESSION_COMPLETED, a->success, err);
 }
 
 static int op_volume_track(struct cowsnapd *d, struct cs_client_conn *c,
@@ -828,6 +932,13 @@ static const op_fn handlers[__CS_OP_COUNT] = {
 	[CS_OP_STORAGE_ADD] = op_storage_add,
 	[CS_OP_STORAGE_REMOVE] = op_storage_remove,
 };
+
+static bool is_list(enum cs_op op)
+{
+	const struct cs_field *items, *next;
+
+	return !cs_list_fields(op, &items, &next);
+}
 
 enum cs_handled cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
 		   const char *body, size_t len, struct cs_buf *out)
@@ -893,6 +1004,9 @@ enum cs_handled cs_ops_handle(struct cowsnapd *d, struct cs_client_conn *c,
 		goto reply;
 	}
 	ret = handlers[req.op](d, c, req.args, result, &err);
+	if (!ret && is_list(req.op))
+		ret = cs_reply_page(req.op, result, ((const struct cs_list_args *)req.args)->from,
+				    CS_PAGE_BUDGET, &err);
 	if (!ret)
 		ret = cs_encode_reply(out, req.id, req.op, result, &err);
 reply:

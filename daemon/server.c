@@ -195,13 +195,6 @@ static void refuse(int fd, int code, const char *msg)
 	close(fd);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * What anybody allowed to connect can cause is logged 5 per 10 s at most
@@ -228,7 +221,7 @@ static void log_limited(struct limited_log *l, const char *fmt, ...)
 	char line[256];
 	va_list ap;
 
-	if (!cs_ratelimit(&l->rl, (unsigned long long)now_ms(), &missed)) {
+	if (!cs_ratelimit(&l->rl, (unsigned long long)cs_now_ms(), &missed)) {
 		if (l->rl.missed == 1)
 			cs_warn("more %s in the next %u s are not logged", l->what,
 				l->rl.period_ms / 1000);
@@ -310,7 +303,7 @@ static void accept_one(struct cowsnapd *d)
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	cs_framer_init(&c->in);
-	c->last_input = now_ms();
+	c->last_input = cs_now_ms();
 	c->next = d->clients;
 	d->clients = c;
 	d->nclients++;
@@ -398,7 +391,7 @@ static bool out_queue(struct cs_client_conn *c, const struct cs_buf *b)
 		return false;
 	}
 	if (!c->out_since)
-		c->out_since = now_ms();
+		c->out_since = cs_now_ms();
 	ret = out_flush(c);
 	if (ret) {
 		cs_dbg("client pid %d: send: %s", (int)c->pid, strerror(-ret));
@@ -476,7 +469,7 @@ static bool client_input(struct cowsnapd *d, struct cs_client_conn *c)
 		return false;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR;
-	c->last_input = now_ms();
+	c->last_input = cs_now_ms();
 	cs_framer_filled(&c->in, (size_t)n);
 	return client_frames(d, c);
 }
@@ -507,7 +500,10 @@ static short client_events(const struct cs_client_conn *c)
  * EBUSY at once) and send their queued replies.  Nobody is dropped here: a
  * client that closed, or must be dropped, is marked gone and dropped by the
  * main loop, since a session may hold pointers to connections.  The
- * session's requestor and socket writers are left alone.
+ * session's requestor and socket writers are left alone.  The module's
+ * events are handled too (another set running low on storage must grow
+ * while a writer takes its time), unless the session's netlink request is
+ * outstanding: handling them needs the netlink socket.
  */
 static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int timeout_ms)
 {
@@ -519,7 +515,7 @@ static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int time
 
 	if (!d->in_session || n > 4 || d->listen_fd < 0)
 		return poll(p, n, timeout_ms);
-	t0 = now_ms();
+	t0 = cs_now_ms();
 	for (;;) {
 		struct cs_client_conn *c;
 		unsigned nc = 0;
@@ -527,6 +523,9 @@ static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int time
 		memcpy(pfd, p, n * sizeof(*p));
 		k = n;
 		pfd[k++] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
+		/* a negative fd is left out by poll() */
+		pfd[k++] = (struct pollfd){ .fd = d->events && !d->nl_busy ?
+					    cs_nl_events_fd(d->events) : -1, .events = POLLIN };
 		for (c = d->clients; c && nc < CS_MAX_CLIENTS; c = c->next) {
 			if (c == d->session_owner || c->writer || c->gone)
 				continue;
@@ -548,15 +547,17 @@ static int session_wait(struct cowsnapd *d, struct pollfd *p, nfds_t n, int time
 				ret++;
 		}
 		for (i = 0; i < nc; i++)
-			if (pfd[n + 1 + i].revents && !conns[i]->gone &&
-			    !client_ready(d, conns[i], pfd[n + 1 + i].revents))
+			if (pfd[n + 2 + i].revents && !conns[i]->gone &&
+			    !client_ready(d, conns[i], pfd[n + 2 + i].revents))
 				conns[i]->gone = true;
 		if (pfd[n].revents)
 			accept_one(d);
+		if (pfd[n + 1].revents)
+			cs_events_process(d);
 		if (ret)
 			return ret;
 		if (timeout_ms >= 0) {
-			left = timeout_ms - (int)(now_ms() - t0);
+			left = timeout_ms - (int)(cs_now_ms() - t0);
 			if (left <= 0)
 				return 0;
 		}
@@ -620,12 +621,28 @@ static int64_t client_deadline(const struct cowsnapd *d, const struct cs_client_
 	return t;
 }
 
-/* Drop the clients whose deadline has passed; returns the poll() timeout
- * until the next one (-1: none). */
+/* When the session holding the shadow-set lock must end (--max-session),
+ * or INT64_MAX.  Not while its own steps run: their deadlines bound them. */
+static int64_t session_deadline(const struct cowsnapd *d)
+{
+	const struct cs_client_conn *c = d->session_owner;
+
+	if (!c || !d->max_session_ms || d->in_session || c->gone ||
+	    (!c->session_set && !c->restore))
+		return INT64_MAX;
+	return c->session_began + d->max_session_ms;
+}
+
+/* End an overdue session, drop the clients whose deadline has passed;
+ * returns the poll() timeout until the next deadline (-1: none). */
 static int expire_clients(struct cowsnapd *d)
 {
 	struct cs_client_conn *c, *next;
-	int64_t now = now_ms(), first = INT64_MAX, t;
+	int64_t now = cs_now_ms(), first, t;
+
+	if (session_deadline(d) <= now)
+		cs_ops_session_expired(d, d->session_owner);
+	first = session_deadline(d);
 
 	for (c = d->clients; c; c = next) {
 		next = c->next;

@@ -33,21 +33,33 @@ static void writer_release(struct cs_writer *w);
 
 int cs_parse_duration(const char *s, unsigned *ms)
 {
+	return cs_parse_duration_max(s, 24U * 3600 * 1000, ms);
+}
+
+int cs_parse_duration_max(const char *s, unsigned max_ms, unsigned *ms)
+{
 	unsigned long long v;
 	char *end;
 
 	if (*s < '0' || *s > '9')
 		return -EINVAL;
+	errno = 0;
 	v = strtoull(s, &end, 10);
+	if (errno || v > max_ms)
+		return -EINVAL;
 	if (!strcmp(end, "ms"))
 		;
 	else if (!strcmp(end, "s") || !*end)
 		v *= 1000;
 	else if (!strcmp(end, "m"))
 		v *= 60000;
+	else if (!strcmp(end, "h"))
+		v *= 3600000;
+	else if (!strcmp(end, "d"))
+		v *= 86400000;
 	else
 		return -EINVAL;
-	if (!v || v > 24ULL * 3600 * 1000)
+	if (!v || v > max_ms)
 		return -EINVAL;
 	*ms = (unsigned)v;
 	return 0;
@@ -201,6 +213,12 @@ int cs_writers_load(struct cowsnapd *d, struct cs_error *err)
 			cs_warn("writer %s left out: %s", w.name, e.message);
 			continue;
 		}
+		if (d->writers.n >= CS_MAX_WRITERS) {
+			cs_warn("writer %s left out: more than %d writers", w.name,
+				CS_MAX_WRITERS);
+			writer_release(&w);
+			continue;
+		}
 		clamp_freeze(d, &w);
 		n = realloc(d->writers.w, (d->writers.n + 1) * sizeof(*n));
 		if (!n)
@@ -217,13 +235,6 @@ int cs_writers_load(struct cowsnapd *d, struct cs_error *err)
 
 /* ------------------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 enum hook_result { HOOK_OK, HOOK_HELD, HOOK_FAILED };
 
@@ -241,7 +252,7 @@ static unsigned event_timeout(const struct cs_writer *w, int ev,
 
 	if (ev != CS_EV_FREEZE)
 		return w->event_timeout_ms;
-	left = env->freeze_deadline - (w->freeze_start ? w->freeze_start : now_ms());
+	left = env->freeze_deadline - (w->freeze_start ? w->freeze_start : cs_now_ms());
 	if (!env->freeze_deadline || left >= w->freeze_timeout_ms)
 		return w->freeze_timeout_ms;
 	return left > 0 ? (unsigned)left : 0;
@@ -271,7 +282,7 @@ static int wait_exit(struct cowsnapd *d, pid_t pid, int pidfd, int64_t deadline,
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - cs_now_ms();
 
 		if (waitpid(pid, status, WNOHANG) == pid)
 			return 0;
@@ -369,7 +380,7 @@ static enum hook_result run_hook(struct cowsnapd *d, struct cs_writer *w, int ev
 				 char *msg, size_t msgsize)
 {
 	unsigned timeout = event_timeout(w, ev, env);
-	int64_t deadline = now_ms() + timeout;
+	int64_t deadline = cs_now_ms() + timeout;
 	int in[2], out[2], pidfd, status;
 	char buf[512], setid[32], why[40];
 	size_t got = 0;
@@ -399,7 +410,7 @@ static enum hook_result run_hook(struct cowsnapd *d, struct cs_writer *w, int ev
 	for (;;) {
 		struct pollfd p[2] = { { .fd = out[0], .events = POLLIN },
 				       { .fd = pidfd, .events = POLLIN } };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - cs_now_ms();
 		ssize_t n;
 
 		if (left <= 0) {
@@ -472,7 +483,7 @@ static int release_hold(struct cowsnapd *d, struct cs_writer *w, char *msg, size
 	close(w->hold_stdin);
 	w->hold_stdin = -1;
 	pidfd = pidfd_open(w->hold_pid, 0);
-	ret = wait_exit(d, w->hold_pid, pidfd, now_ms() + wait_ms, &status);
+	ret = wait_exit(d, w->hold_pid, pidfd, cs_now_ms() + wait_ms, &status);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (ret) {
@@ -606,7 +617,7 @@ static int sock_send(struct cowsnapd *d, int fd, const struct cs_buf *b, int64_t
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -errno;
-		left = deadline - now_ms();
+		left = deadline - cs_now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		cs_daemon_wait(d, &p, 1, (int)left);
@@ -667,7 +678,7 @@ static int sock_answer(struct cs_writer *w, int ev, uint32_t id, int64_t deadlin
 			}
 			/* a late answer to an earlier event */
 		}
-		if (now_ms() >= deadline)
+		if (cs_now_ms() >= deadline)
 			return -ETIMEDOUT;
 	}
 	return SOCK_WAIT;
@@ -699,7 +710,7 @@ static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int 
 				   size_t msgsize)
 {
 	unsigned timeout = event_timeout(w, ev, env);
-	int64_t deadline = now_ms() + timeout;
+	int64_t deadline = cs_now_ms() + timeout;
 	struct cs_component_ref comps[CS_MAX_COMPONENTS];
 	struct cs_volume_spec vols[CS_MAX_VOLUMES];
 	struct cs_writer_event a = {
@@ -755,10 +766,10 @@ static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int 
 			goto timeout;
 		if (ret < 0)
 			return HOOK_FAILED;
-		if (now_ms() >= deadline)
+		if (cs_now_ms() >= deadline)
 			goto timeout;
 		/* others are served between two reads, however busy the writer */
-		cs_daemon_wait(d, &p, 1, (int)(deadline - now_ms()));
+		cs_daemon_wait(d, &p, 1, (int)(deadline - cs_now_ms()));
 		if (!p.revents)
 			continue;
 		buf = cs_framer_space(&c->in, 4096, &room);
@@ -1127,7 +1138,7 @@ static int64_t freeze_deadline(struct cowsnapd *d, const struct cs_session_env *
 int cs_writers_freeze(struct cowsnapd *d, struct cs_session_env *env,
 		      struct cs_error *err)
 {
-	env->freeze_began = now_ms();
+	env->freeze_began = cs_now_ms();
 	for_each_selected(d, w)
 		w->freeze_start = 0;
 	/* writers are sorted front-end, back-end, system */
@@ -1136,7 +1147,7 @@ int cs_writers_freeze(struct cowsnapd *d, struct cs_session_env *env,
 
 		if (w->dead)
 			continue;
-		w->freeze_start = now_ms();
+		w->freeze_start = cs_now_ms();
 		env->freeze_deadline = freeze_deadline(d, env);
 		if (!event_timeout(w, CS_EV_FREEZE, env)) {
 			fail_writer(w, CS_WS_FAILED_AT_FREEZE, CS_WE_TIMEOUT, "freeze not sent: "
@@ -1154,11 +1165,11 @@ int cs_writers_freeze(struct cowsnapd *d, struct cs_session_env *env,
 int cs_writers_hold_check(struct cowsnapd *d, struct cs_session_env *env,
 			  struct cs_error *err)
 {
-	if (!env->freeze_deadline || now_ms() < env->freeze_deadline)
+	if (!env->freeze_deadline || cs_now_ms() < env->freeze_deadline)
 		return 0;
 	cs_error_set(err, ETIMEDOUT, "the writers were frozen for %" PRId64 " ms, as long as "
 		     "they may be (cowsnapd --max-freeze, the writers' freeze-timeout); the set "
-		     "was not taken", now_ms() - env->freeze_began);
+		     "was not taken", cs_now_ms() - env->freeze_began);
 	return -ETIMEDOUT;
 }
 
@@ -1166,7 +1177,7 @@ int cs_writers_hold_check(struct cowsnapd *d, struct cs_session_env *env,
 static bool held_too_long(struct cowsnapd *d, const struct cs_writer *w,
 			  const struct cs_session_env *env, char *msg, size_t msgsize)
 {
-	int64_t now = now_ms();
+	int64_t now = cs_now_ms();
 
 	if (!w->freeze_start)
 		return false;

@@ -133,8 +133,10 @@ int64_t cs_freeze_deadline(int64_t phase_start, unsigned ceiling_ms,
 /* Parse one writer's configuration (pure; err names file and line). */
 int cs_writer_conf_parse(FILE *f, const char *file, struct cs_writer *w,
 			 struct cs_error *err);
-/* "60s", "500ms", "2m" -> milliseconds; -EINVAL otherwise. */
+/* "60s", "500ms", "2m", "1h" -> milliseconds, above 0 and at most 24 h
+ * (cs_parse_duration), or max_ms ("d" is days); -EINVAL otherwise. */
 int cs_parse_duration(const char *s, unsigned *ms);
+int cs_parse_duration_max(const char *s, unsigned max_ms, unsigned *ms);
 
 /* Read CONFIG_DIR/writers.d/ (a writer that does not parse is logged and
  * left out). */

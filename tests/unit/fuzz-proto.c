@@ -136,8 +136,9 @@ static void make_seeds(void)
 	cs_encode_request(&seeds[2], 3, CS_OP_SET_DELETE, &del, &err);
 	cs_encode_request(&seeds[3], 4, CS_OP_SET_DELETE, &del2, &err);
 	cs_encode_request(&seeds[4], 5, CS_OP_SET_SHOW, &show, &err);
-	cs_encode_request(&seeds[5], 6, CS_OP_SET_LIST, &none, &err);
-	cs_encode_request(&seeds[6], 7, CS_OP_VOLUME_LIST, &none, &err);
+	cs_encode_request(&seeds[5], 6, CS_OP_SET_LIST, &(struct cs_list_args){ 0 }, &err);
+	cs_encode_request(&seeds[6], 7, CS_OP_VOLUME_LIST, &(struct cs_list_args){ .from = 9 },
+			  &err);
 	create.no_writers = true;
 	create.nvolumes = 1;
 	cs_encode_request(&seeds[7], 8, CS_OP_SET_CREATE, &create, &err);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Check tests of the daemon's pure logic: peer policy, mountinfo. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <check.h>
 
@@ -11,6 +13,7 @@
 #include "mountinfo.h"
 #include "peer.h"
 #include "pool.h"
+#include "reply.h"
 #include "writers.h"
 #include "daemon.h"
 
@@ -631,8 +634,9 @@ START_TEST(writer_conf)
 	ck_assert_int_eq(parse_writer("exec bin/x\n", &w, &err), -EINVAL);
 	ck_assert_int_eq(parse_writer("exec /x\norder middle\n", &w, &err), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.message, "db.conf:2: order `middle'"));
-	ck_assert_int_eq(parse_writer("exec /x\nfreeze-timeout 5h\n", &w, &err), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err.message, "invalid duration `5h'"));
+	ck_assert_int_eq(parse_writer("exec /x\nfreeze-timeout 5x\n", &w, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "invalid duration `5x'"));
+	ck_assert_int_eq(parse_writer("exec /x\nfreeze-timeout 25h\n", &w, &err), -EINVAL);
 	ck_assert_int_eq(parse_writer("exec /x\nveto always\n", &w, &err), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.message, "unknown setting `veto'"));
 
@@ -643,6 +647,175 @@ START_TEST(writer_conf)
 	ck_assert_int_eq(cs_parse_duration("0s", &ms), -EINVAL);
 	ck_assert_int_eq(cs_parse_duration("s", &ms), -EINVAL);
 	ck_assert_int_eq(cs_parse_duration("3 s", &ms), -EINVAL);
+	ck_assert_int_eq(cs_parse_duration("1h", &ms), 0);
+	ck_assert_uint_eq(ms, 3600000);
+	ck_assert_int_eq(cs_parse_duration("1d", &ms), 0);
+	ck_assert_int_eq(cs_parse_duration("2d", &ms), -EINVAL);
+	/* --max-session's: days, up to its own bound, never wrapping */
+	ck_assert_int_eq(cs_parse_duration_max("30d", CS_MAX_SESSION_CAP_MS, &ms), 0);
+	ck_assert_uint_eq(ms, 30U * 86400000);
+	ck_assert_int_eq(cs_parse_duration_max("31d", CS_MAX_SESSION_CAP_MS, &ms), -EINVAL);
+	ck_assert_int_eq(cs_parse_duration_max("721h", CS_MAX_SESSION_CAP_MS, &ms), -EINVAL);
+	ck_assert_int_eq(cs_parse_duration_max("18446744073709551617d", CS_MAX_SESSION_CAP_MS,
+						&ms), -EINVAL);
+	ck_assert_int_eq(cs_parse_duration_max("4294967296ms", CS_MAX_SESSION_CAP_MS, &ms),
+			 -EINVAL);
+}
+END_TEST
+
+/* More hook writers than cowsnapd has room for: the rest are left out at
+ * load, as a socket writer past the bound is refused. */
+START_TEST(writers_bounded)
+{
+	char dir[] = "/tmp/test-daemon.XXXXXX", path[128];
+	struct cowsnapd d = { .signal_fd = -1, .config_dir = dir };
+	struct cs_error err = { 0 };
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/writers.d", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	for (int i = 0; i < CS_MAX_WRITERS + 4; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/writers.d/w%03d.conf", dir, i);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "exec /bin/true\n");
+		ck_assert_int_eq(fclose(f), 0);
+	}
+	ck_assert_int_eq(cs_writers_load(&d, &err), 0);
+	ck_assert_uint_eq(d.writers.n, CS_MAX_WRITERS);
+	cs_writers_free(&d);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
+/*
+ * The sets a module could report, ids in a scrambled order: 4096 of them, each
+ * with two volumes, about 1.7 MB of JSON, seven times a frame.  skip: ids
+ * left out (deleted); every set id is 1 + (i * 2654435761 mod 4096).
+ */
+static void many_sets(struct cs_set_list_result *r, const bool *skip)
+{
+	r->sets = calloc(CS_MAX_SETS, sizeof(*r->sets));
+	ck_assert_ptr_nonnull(r->sets);
+	r->nsets = 0;
+	for (uint32_t i = 0; i < CS_MAX_SETS; i++) {
+		uint64_t id = 1 + (uint64_t)i * 2654435761u % CS_MAX_SETS;
+		struct cs_set *st = &r->sets[r->nsets];
+
+		if (skip && skip[id])
+			continue;
+		r->nsets++;
+		st->id = id;
+		st->state = CS_SET_TAKEN;
+		st->persistent = true;
+		st->created_ns = st->taken_ns = 1700000000000000000ULL + id;
+		st->storage_sectors = st->storage_used = 1ULL << 40;
+		st->volumes = calloc(2, sizeof(*st->volumes));
+		ck_assert_ptr_nonnull(st->volumes);
+		st->nvolumes = 2;
+		for (int v = 0; v < 2; v++) {
+			snprintf(st->volumes[v].origin, sizeof(st->volumes[v].origin),
+				 "/dev/mapper/vg%" PRIu64 "-data%d", id, v);
+			snprintf(st->volumes[v].image, sizeof(st->volumes[v].image),
+				 "/dev/cowsnap%" PRIu64 "-%d", id, v);
+			snprintf(st->volumes[v].cbt_generation,
+				 sizeof(st->volumes[v].cbt_generation),
+				 "7d0c4d38-1f7e-4a52-9d51-3c1b0e1f%04" PRIx64, id);
+			st->volumes[v].sectors = 1ULL << 31;
+			st->volumes[v].cbt_seq = 1;
+		}
+	}
+}
+
+/*
+ * Paging set_list as cowsnapd does for every request: each page fits in a
+ * frame and decodes, the pages give every set once, by id, and a set
+ * deleted between two pages neither stops the listing nor repeats a set.
+ */
+START_TEST(list_pages)
+{
+	static bool seen[CS_MAX_SETS + 1], gone[CS_MAX_SETS + 1];
+	struct cs_error err = { 0 };
+	uint64_t from = 0, last = 0;
+	unsigned pages = 0, total = 0;
+
+	memset(seen, 0, sizeof(seen));
+	memset(gone, 0, sizeof(gone));
+	do {
+		struct cs_set_list_result r = { 0 }, back = { 0 };
+		struct cs_buf b = { 0 };
+		bool remote;
+		uint32_t id;
+
+		many_sets(&r, gone);
+		ck_assert_int_eq(cs_reply_page(CS_OP_SET_LIST, &r, from, CS_PAGE_BUDGET, &err), 0);
+		ck_assert_msg(cs_encode_reply(&b, 9, CS_OP_SET_LIST, &r, &err) == 0, "page %u: %s",
+			      pages, err.message);
+		ck_assert_uint_le(b.len - CS_FRAME_HDR, CS_FRAME_MAX);
+		ck_assert_int_eq(cs_decode_reply(b.data + CS_FRAME_HDR, b.len - CS_FRAME_HDR,
+						 CS_OP_SET_LIST, &id, &back, &remote, &err), 0);
+		ck_assert_uint_eq(back.nsets, r.nsets);
+		ck_assert_uint_gt(r.nsets, 0);
+		for (uint32_t i = 0; i < back.nsets; i++) {
+			uint64_t sid = back.sets[i].id;
+
+			ck_assert_uint_gt(sid, last);
+			ck_assert_msg(!seen[sid] && !gone[sid], "set %" PRIu64 " twice", sid);
+			seen[sid] = true;
+			last = sid;
+			total++;
+		}
+		ck_assert_uint_eq(back.next, r.next);
+		from = r.next;
+		/* between the first pages, a set not listed yet and one listed go */
+		if (pages == 0) {
+			gone[last + 5] = true;
+			gone[1] = true;
+		}
+		pages++;
+		cs_schema_free(cs_ops[CS_OP_SET_LIST].result, &r);
+		cs_schema_free(cs_ops[CS_OP_SET_LIST].result, &back);
+		cs_buf_free(&b);
+	} while (from);
+	ck_assert_msg(pages >= 6, "%u pages", pages);
+	ck_assert_uint_eq(total, CS_MAX_SETS - 1);	/* all but the one deleted unseen */
+	for (uint64_t id = 1; id <= CS_MAX_SETS; id++)
+		ck_assert_msg(seen[id] || gone[id], "set %" PRIu64 " never listed", id);
+}
+END_TEST
+
+/* A page never holds more items than a client decodes (the schema's bound),
+ * however small they are, and one item always goes, however large. */
+START_TEST(list_page_bounds)
+{
+	struct cs_writer_list_result r = { 0 };
+	struct cs_error err = { 0 };
+
+	r.writers = calloc(CS_MAX_WRITERS + 10, sizeof(*r.writers));
+	ck_assert_ptr_nonnull(r.writers);
+	r.nwriters = CS_MAX_WRITERS + 10;
+	for (uint32_t i = 0; i < r.nwriters; i++)
+		snprintf(r.writers[i].name, sizeof(r.writers[i].name), "w%u", i);
+	ck_assert_int_eq(cs_reply_page(CS_OP_WRITER_LIST, &r, 0, CS_PAGE_BUDGET, &err), 0);
+	ck_assert_uint_eq(r.nwriters, 256);
+	ck_assert_uint_eq(r.next, 256);
+	ck_assert_str_eq(r.writers[255].name, "w255");
+	cs_schema_free(cs_ops[CS_OP_WRITER_LIST].result, &r);
+
+	r.writers = calloc(CS_MAX_WRITERS + 10, sizeof(*r.writers));
+	ck_assert_ptr_nonnull(r.writers);
+	r.nwriters = CS_MAX_WRITERS + 10;
+	for (uint32_t i = 0; i < r.nwriters; i++)
+		snprintf(r.writers[i].name, sizeof(r.writers[i].name), "w%u", i);
+	ck_assert_int_eq(cs_reply_page(CS_OP_WRITER_LIST, &r, 256, 10, &err), 0);
+	ck_assert_uint_eq(r.nwriters, 1);
+	ck_assert_str_eq(r.writers[0].name, "w256");
+	ck_assert_uint_eq(r.next, 257);
+	cs_schema_free(cs_ops[CS_OP_WRITER_LIST].result, &r);
+	ck_assert_int_eq(cs_reply_page(CS_OP_SET_SHOW, &r, 0, CS_PAGE_BUDGET, &err), -EINVAL);
 }
 END_TEST
 
@@ -677,6 +850,12 @@ int main(void)
 	tcase_add_test(t, pool_state_bad_ranges);
 	tcase_add_test(t, writer_conf);
 	tcase_add_test(t, writer_selection);
+	suite_add_tcase(s, t);
+	t = tcase_create("replies");
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, list_pages);
+	tcase_add_test(t, list_page_bounds);
+	tcase_add_test(t, writers_bounded);
 	suite_add_tcase(s, t);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -46,6 +46,8 @@ static const char *cowsnapd_bin(void)
 static char dir[64], sock[128];
 static pid_t daemon_pid, writer_pid, client_pids[8];
 static int hostile_clients;
+/* called with the configuration directory before cowsnapd starts */
+static void (*populate_conf)(const char *conf);
 
 static int64_t now_ms(void)
 {
@@ -90,6 +92,8 @@ static void start_daemon_with(const char *const *opts)
 	snprintf(conf, sizeof(conf), "%s/conf", dir);
 	snprintf(log, sizeof(log), "%s/cowsnapd.log", dir);
 	ck_assert_int_eq(mkdir(conf, 0755), 0);
+	if (populate_conf)
+		populate_conf(conf);
 	daemon_pid = fork();
 	ck_assert_int_ge(daemon_pid, 0);
 	if (daemon_pid == 0) {
@@ -131,6 +135,8 @@ static void teardown(void)
 	for (int i = 0; i < hostile_clients; i++)
 		stop(&client_pids[i], SIGKILL);
 	stop(&daemon_pid, SIGTERM);
+	hostile_clients = 0;
+	populate_conf = NULL;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd))
 		fprintf(stderr, "test-session: could not remove %s\n", dir);
@@ -249,7 +255,7 @@ static void *probe(void *arg)
 			p->failures++;
 		} else {
 			cs_client_set_timeout(c, MARGIN_MS);
-			if (cs_call(c, CS_OP_WRITER_LIST, &(struct cs_empty){ 0 }, &r, &err))
+			if (cs_call_list(c, CS_OP_WRITER_LIST, &r, &err))
 				p->failures++;
 			cs_result_free(CS_OP_WRITER_LIST, &r);
 			cs_client_close(c);
@@ -270,7 +276,7 @@ static void writer_outcome(const char **state, const char **error, char *msg, si
 	struct cs_error err;
 
 	ck_assert_msg(cs_client_open(sock, &c, &err) == 0, "%s", err.message);
-	ck_assert_msg(cs_call(c, CS_OP_WRITER_LIST, &(struct cs_empty){ 0 }, &r, &err) == 0,
+	ck_assert_msg(cs_call_list(c, CS_OP_WRITER_LIST, &r, &err) == 0,
 		      "%s", err.message);
 	*state = *error = "(not listed)";
 	for (uint32_t i = 0; i < r.nwriters; i++) {
@@ -471,6 +477,156 @@ START_TEST(idle_connections)
 }
 END_TEST
 
+/* 100 hook writers whose programs lie deep: each listed takes ~3.9 KB */
+#define DEEP_WRITERS	100
+
+static void deep_exec(char *path, size_t size, unsigned i)
+{
+	size_t n = (size_t)snprintf(path, size, "/opt/cowsnap-test");
+
+	while (n + 300 < size - 64)
+		n += (size_t)snprintf(path + n, size - n, "/%0250u", i);
+	snprintf(path + n, size - n, "/hook%03u", i);
+}
+
+static void deep_writers(const char *conf)
+{
+	char path[CS_PATH_MAX + 1], file[256];
+
+	snprintf(file, sizeof(file), "%s/writers.d", conf);
+	ck_assert_int_eq(mkdir(file, 0755), 0);
+	for (unsigned i = 0; i < DEEP_WRITERS; i++) {
+		FILE *f;
+
+		snprintf(file, sizeof(file), "%s/writers.d/w%03u.conf", conf, i);
+		f = fopen(file, "w");
+		ck_assert_ptr_nonnull(f);
+		deep_exec(path, sizeof(path), i);
+		fprintf(f, "exec %s\norder back-end\n", path);
+		ck_assert_int_eq(fclose(f), 0);
+	}
+}
+
+/*
+ * writer_list of 100 writers is about 400 KB, more than a frame: cowsnapd
+ * answers it in pages (each request gets the items after its cursor) and
+ * cs_call_list joins them: every writer once, in the daemon's order.
+ */
+START_TEST(long_list_in_pages)
+{
+	struct cs_writer_list_result r = { 0 };
+	char path[CS_PATH_MAX + 1];
+	struct cs_client *c;
+	struct cs_error err;
+
+	populate_conf = deep_writers;
+	start_daemon();
+	ck_assert_msg(cs_client_open(sock, &c, &err) == 0, "%s", err.message);
+	/* one page alone is cut short, and says where to go on */
+	ck_assert_msg(cs_call(c, CS_OP_WRITER_LIST, &(struct cs_list_args){ 0 }, &r, &err) == 0,
+		      "first page: %s", err.message);
+	ck_assert_uint_lt(r.nwriters, DEEP_WRITERS);
+	ck_assert_uint_eq(r.next, r.nwriters);
+	cs_result_free(CS_OP_WRITER_LIST, &r);
+	ck_assert_msg(cs_call_list(c, CS_OP_WRITER_LIST, &r, &err) == 0, "%s", err.message);
+	ck_assert_uint_eq(r.nwriters, DEEP_WRITERS);
+	ck_assert_uint_eq(r.next, 0);
+	for (unsigned i = 0; i < DEEP_WRITERS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "w%03u", i);
+		ck_assert_str_eq(r.writers[i].name, name);
+		deep_exec(path, sizeof(path), i);
+		ck_assert_str_eq(r.writers[i].exec, path);
+	}
+	cs_result_free(CS_OP_WRITER_LIST, &r);
+	cs_client_close(c);
+}
+END_TEST
+
+/*
+ * In a child (client_pids[i]): register socket writer NAME whose metadata
+ * takes ~135 KB (60 components, each a file in a long directory), then
+ * wait 3 s for an event: exit 0 if none came, 1 if one did.
+ */
+static void big_writer(int i, const char *name)
+{
+	struct cs_backup_type_item types[1] = { { .type = 0 } };
+	static struct cs_wmd_component comps[60];
+	static struct cs_wmd_file files[60];
+	struct cs_wmd wmd = {
+		.class_id = "5f1a0c0e-2b7e-4c11-9a3b-6f0d8e1c2a45", .order = 1,
+		.backup_types = types, .nbackup_types = 1, .components = comps,
+		.ncomponents = 60,
+	};
+	struct cs_writer_client *w;
+	struct cs_writer_event ev;
+	struct cs_error err;
+	int ready[2], ret;
+	char c;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	client_pids[i] = fork();
+	ck_assert_int_ge(client_pids[i], 0);
+	if (client_pids[i]) {
+		close(ready[1]);
+		ck_assert_msg(read(ready[0], &c, 1) == 1, "writer %s did not register", name);
+		close(ready[0]);
+		return;
+	}
+	snprintf(wmd.name, sizeof(wmd.name), "%s", name);
+	for (int k = 0; k < 60; k++) {
+		int n = snprintf(files[k].path, sizeof(files[k].path), "/srv/%s", name);
+
+		memset(files[k].path + n, 'd', 2200);
+		snprintf(files[k].filespec, sizeof(files[k].filespec), "table%02d.db", k);
+		snprintf(comps[k].name, sizeof(comps[k].name), "component%02d", k);
+		comps[k].files = &files[k];
+		comps[k].nfiles = 1;
+	}
+	if (cs_writer_register(sock, &wmd, &w, &err)) {
+		fprintf(stderr, "test-session: register %s: %s\n", name, err.message);
+		_exit(2);
+	}
+	if (write(ready[1], "r", 1) != 1)
+		_exit(2);
+	ret = cs_writer_next_event(w, &ev, 3000, &err);
+	_exit(ret == -ETIMEDOUT ? 0 : 1);
+}
+
+/*
+ * A create's reply carries the metadata of every writer taking part (for
+ * --save-metadata): with two writers of ~135 KB each it could not be sent.
+ * cowsnapd must say so before it asks a writer or the module anything, not
+ * take the set and then fail to answer.
+ */
+START_TEST(create_reply_measured_first)
+{
+	struct cs_set_create_args a = { 0 };
+	struct cs_set_result r = { 0 };
+	struct cs_client *c;
+	struct cs_error err = { 0 };
+	int ret, status;
+
+	start_daemon();
+	hostile_clients = 2;
+	big_writer(0, "big0");
+	big_writer(1, "big1");
+	ck_assert_msg(cs_client_open(sock, &c, &err) == 0, "%s", err.message);
+	ret = cs_call(c, CS_OP_SET_CREATE, &a, &r, &err);
+	ck_assert_msg(ret == -EMSGSIZE, "create: %d %s", ret, err.message);
+	ck_assert_msg(strstr(err.message, "metadata documents are too large") &&
+		      strstr(err.message, "nothing was done"), "%s", err.message);
+	cs_client_close(c);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(waitpid(client_pids[i], &status, 0), client_pids[i]);
+		client_pids[i] = 0;
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "writer big%d was sent an event (status %#x)", i, status);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("session");
@@ -486,6 +642,12 @@ int main(void)
 	tcase_add_test(tc, clients_flooding_during_a_wait);
 	tcase_add_test(tc, client_not_reading);
 	tcase_add_test(tc, idle_connections);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("replies");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, long_list_in_pages);
+	tcase_add_test(tc, create_reply_measured_first);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

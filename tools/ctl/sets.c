@@ -58,7 +58,8 @@ static const char *set_flags(const struct cs_set *s)
 	return s->persistent ? "persistent" : s->auto_release ? "auto-release" : "-";
 }
 
-/* Runs one call, reports its error; returns an exit code. */
+/* Runs one call (args NULL: a list, all its pages), reports its error;
+ * returns an exit code. */
 static int call(struct snapctl *ctl, enum cs_op op, const void *args, void *result)
 {
 	struct cs_client *c;
@@ -71,7 +72,7 @@ static int call(struct snapctl *ctl, enum cs_op op, const void *args, void *resu
 	/* writers' timeouts (60 s per freeze by default) bound a create */
 	if (op == CS_OP_SET_CREATE)
 		cs_client_set_timeout(c, -1);
-	ret = cs_call(c, op, args, result, &err);
+	ret = args ? cs_call(c, op, args, result, &err) : cs_call_list(c, op, result, &err);
 	if (ret)
 		ret = report_error(ctl, c, ret, &err);
 	cs_client_close(c);
@@ -287,12 +288,11 @@ int cmd_show(struct snapctl *ctl, int argc, char **argv)
 
 int list_sets(struct snapctl *ctl)
 {
-	struct cs_empty none = { 0 };
 	struct cs_set_list_result r = { 0 };
 	char t[64];
 	int ret;
 
-	ret = call(ctl, CS_OP_SET_LIST, &none, &r);
+	ret = call(ctl, CS_OP_SET_LIST, NULL, &r);
 	if (ret)
 		return ret;
 	if (ctl->json) {
@@ -320,12 +320,11 @@ int list_sets(struct snapctl *ctl)
 
 int list_volumes(struct snapctl *ctl)
 {
-	struct cs_empty none = { 0 };
 	struct cs_volume_list_result r = { 0 };
 	char b[32], mm[24];
 	int ret;
 
-	ret = call(ctl, CS_OP_VOLUME_LIST, &none, &r);
+	ret = call(ctl, CS_OP_VOLUME_LIST, NULL, &r);
 	if (ret)
 		return ret;
 	if (ctl->json) {
@@ -442,11 +441,10 @@ int list_storage(struct snapctl *ctl)
 
 int list_writers(struct snapctl *ctl)
 {
-	struct cs_empty none = { 0 };
 	struct cs_writer_list_result r = { 0 };
 	int ret;
 
-	ret = call(ctl, CS_OP_WRITER_LIST, &none, &r);
+	ret = call(ctl, CS_OP_WRITER_LIST, NULL, &r);
 	if (ret)
 		return ret;
 	if (ctl->json) {

@@ -138,6 +138,88 @@ int cs_call(struct cs_client *c, enum cs_op op, const void *args, void *result,
 	}
 }
 
+/* Move page's items to the end of result's (page keeps none). */
+static int list_append(const struct cs_field *f, char *result, char *page,
+		       struct cs_error *err)
+{
+	char **arr = (char **)(result + f->off), **parr = (char **)(page + f->off);
+	uint32_t *n = (uint32_t *)(result + f->count_off);
+	uint32_t *pn = (uint32_t *)(page + f->count_off);
+	size_t size = f->sub->size;
+	char *grown;
+
+	if (!*pn)
+		return 0;
+	if (*pn > CS_LIST_MAX_ITEMS - *n) {
+		cs_error_set(err, E2BIG, "cowsnapd sent a list of more than %u items",
+			     CS_LIST_MAX_ITEMS);
+		return -E2BIG;
+	}
+	grown = realloc(*arr, ((size_t)*n + *pn) * size);
+	if (!grown) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(grown + (size_t)*n * size, *parr, (size_t)*pn * size);
+	*arr = grown;
+	*n += *pn;
+	/* the items are result's now: free only page's array */
+	free(*parr);
+	*parr = NULL;
+	*pn = 0;
+	return 0;
+}
+
+int cs_call_list(struct cs_client *c, enum cs_op op, void *result, struct cs_error *err)
+{
+	const struct cs_field *items, *next;
+	size_t size;
+	uint64_t from = 0, to;
+	char *page;
+	int ret;
+
+	if (cs_list_fields(op, &items, &next)) {
+		cs_error_set(err, EINVAL, "`%s' is not a list", cs_ops[op].name);
+		return -EINVAL;
+	}
+	size = cs_ops[op].result->size;
+	memset(result, 0, size);
+	page = calloc(1, size);
+	if (!page) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (bool first = true;; first = false) {
+		ret = cs_call(c, op, &(struct cs_list_args){ .from = from }, page, err);
+		if (ret)
+			break;
+		to = *(uint64_t *)(page + next->off);
+		if (first) {
+			memcpy(result, page, size);
+			memset(page, 0, size);
+		} else {
+			ret = list_append(items, result, page, err);
+			cs_result_free(op, page);
+			if (ret)
+				break;
+		}
+		if (!to)
+			break;
+		/* a cursor only goes on: a daemon cannot keep us here */
+		if (to <= from) {
+			cs_error_set(err, EPROTO, "cowsnapd sent a list page that does not go on");
+			ret = -EPROTO;
+			break;
+		}
+		from = to;
+	}
+	free(page);
+	*(uint64_t *)((char *)result + next->off) = 0;
+	if (ret)
+		cs_result_free(op, result);
+	return ret;
+}
+
 int cs_client_fd(const struct cs_client *c)
 {
 	return c->fd;

@@ -35,6 +35,9 @@ void cs_client_set_timeout(struct cs_client *c, int timeout_ms);
 int cs_call(struct cs_client *c, enum cs_op op, const void *args, void *result,
 	    struct cs_error *err);
 void cs_result_free(enum cs_op op, void *result);
+/* A list (set_list, volume_list, writer_list) whole: every page the daemon
+ * has, joined into one result whose next is 0. */
+int cs_call_list(struct cs_client *c, enum cs_op op, void *result, struct cs_error *err);
 
 static inline int cs_call_version(struct cs_client *c, struct cs_version *v,
 				  struct cs_error *err)

@@ -208,9 +208,13 @@ SCHEMA(set_delete_result_schema, struct cs_set_delete_result,
 SCHEMA(set_show_args_schema, struct cs_set_show_args,
 	F_U64(struct cs_set_show_args, id, true, 1, INT64_MAX));
 
+SCHEMA(list_args_schema, struct cs_list_args,
+	F_U64ALL(struct cs_list_args, from, false));
+
 SCHEMA(set_list_result_schema, struct cs_set_list_result,
 	F_ARR(struct cs_set_list_result, sets, nsets, false, 0, CS_MAX_SETS,
-	      &set_schema));
+	      &set_schema),
+	F_U64ALL(struct cs_set_list_result, next, false));
 
 SCHEMA(volume_schema, struct cs_volume,
 	F_STR(struct cs_volume, device, true),
@@ -264,7 +268,8 @@ SCHEMA(cbt_result_schema, struct cs_cbt_result,
 
 SCHEMA(volume_list_result_schema, struct cs_volume_list_result,
 	F_ARR(struct cs_volume_list_result, volumes, nvolumes, false, 0, 4096,
-	      &volume_schema));
+	      &volume_schema),
+	F_U64ALL(struct cs_volume_list_result, next, false));
 
 SCHEMA(storage_dev_schema, struct cs_storage_dev,
 	F_STR(struct cs_storage_dev, device, true),
@@ -312,7 +317,8 @@ SCHEMA(writer_info_schema, struct cs_writer_info,
 
 SCHEMA(writer_list_result_schema, struct cs_writer_list_result,
 	F_ARR(struct cs_writer_list_result, writers, nwriters, false, 0, 256,
-	      &writer_info_schema));
+	      &writer_info_schema),
+	F_U64ALL(struct cs_writer_list_result, next, false));
 
 const char *const cs_event_names[] = {
 	"identify", "prepare-backup", "prepare-snapshot", "freeze", "thaw", "post-snapshot",
@@ -367,15 +373,15 @@ const struct cs_op_desc cs_ops[__CS_OP_COUNT] = {
 	[CS_OP_SET_CREATE] = { "set_create", &set_create_args_schema, &set_result_schema },
 	[CS_OP_SET_DELETE] = { "set_delete", &set_delete_args_schema,
 			       &set_delete_result_schema },
-	[CS_OP_SET_LIST] = { "set_list", &empty_schema, &set_list_result_schema },
+	[CS_OP_SET_LIST] = { "set_list", &list_args_schema, &set_list_result_schema },
 	[CS_OP_SET_SHOW] = { "set_show", &set_show_args_schema, &set_result_schema },
-	[CS_OP_VOLUME_LIST] = { "volume_list", &empty_schema, &volume_list_result_schema },
+	[CS_OP_VOLUME_LIST] = { "volume_list", &list_args_schema, &volume_list_result_schema },
 	[CS_OP_STORAGE_LIST] = { "storage_list", &empty_schema, &storage_list_result_schema },
 	[CS_OP_STORAGE_ADD] = { "storage_add", &storage_args_schema,
 				&storage_list_result_schema },
 	[CS_OP_STORAGE_REMOVE] = { "storage_remove", &storage_args_schema,
 				   &storage_list_result_schema },
-	[CS_OP_WRITER_LIST] = { "writer_list", &empty_schema, &writer_list_result_schema },
+	[CS_OP_WRITER_LIST] = { "writer_list", &list_args_schema, &writer_list_result_schema },
 	[CS_OP_BACKUP_COMPLETE] = { "backup_complete", &backup_complete_args_schema,
 				    &empty_schema },
 	[CS_OP_WRITER_REGISTER] = { "writer_register", &cs_wmd_schema, &empty_schema },

@@ -437,6 +437,24 @@ void cs_schema_free(const struct cs_schema *s, void *obj)
 		free_field(&s->fields[i], obj);
 }
 
+int cs_list_fields(enum cs_op op, const struct cs_field **items,
+		   const struct cs_field **next)
+{
+	const struct cs_schema *s;
+
+	if (op != CS_OP_SET_LIST && op != CS_OP_VOLUME_LIST && op != CS_OP_WRITER_LIST)
+		return -EINVAL;
+	s = cs_ops[op].result;
+	*items = *next = NULL;
+	for (size_t i = 0; i < s->nfields; i++) {
+		if (s->fields[i].type == CS_F_ARR)
+			*items = &s->fields[i];
+		else if (!strcmp(s->fields[i].name, "next") && s->fields[i].type == CS_F_U64)
+			*next = &s->fields[i];
+	}
+	return *items && *next ? 0 : -EINVAL;
+}
+
 /* -------------------------------------------------------------------- */
 
 /*

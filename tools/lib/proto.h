@@ -249,9 +249,20 @@ struct cs_set_show_args {
 	uint64_t id;
 };
 
+/*
+ * set_list, volume_list, writer_list: args.  A reply carries as many items
+ * as fit in one frame; when more remain, its `next' is the cursor to ask
+ * for the rest with (`from'), 0 when it was the last page.  A cursor means
+ * nothing to the client: cs_call_list() asks for every page and joins them.
+ */
+struct cs_list_args {
+	uint64_t from;
+};
+
 struct cs_set_list_result {
-	struct cs_set *sets;
+	struct cs_set *sets;		/* by id */
 	uint32_t nsets;
+	uint64_t next;
 };
 
 /* volume_list: result */
@@ -317,8 +328,9 @@ struct cs_cbt_result {
 };
 
 struct cs_volume_list_result {
-	struct cs_volume *volumes;
+	struct cs_volume *volumes;	/* by major, minor */
 	uint32_t nvolumes;
+	uint64_t next;
 };
 
 /* storage_list: result; storage_add and storage_remove answer the same */
@@ -361,6 +373,7 @@ struct cs_writer_info {
 struct cs_writer_list_result {
 	struct cs_writer_info *writers;
 	uint32_t nwriters;
+	uint64_t next;
 };
 
 /* ---- socket writers, components, restore (docs/writers.md) ---- */
@@ -542,6 +555,13 @@ int cs_schema_encode(const struct cs_schema *s, const void *obj,
 		     struct json_object **out, struct cs_error *err);
 /* Free the arrays a decode allocated; the struct itself stays. */
 void cs_schema_free(const struct cs_schema *s, void *obj);
+
+/* A paged list (set_list, volume_list, writer_list): the result's array
+ * and its `next' cursor (struct cs_list_args); -EINVAL for other ops. */
+int cs_list_fields(enum cs_op op, const struct cs_field **items,
+		   const struct cs_field **next);
+/* The most items cs_call_list() joins from pages, whatever a daemon sends. */
+#define CS_LIST_MAX_ITEMS	(1U << 20)
 
 /* Parse one frame body strictly into a JSON object (refcount 1); a key given
  * twice in one object is refused (EINVAL, the key and its path named). */

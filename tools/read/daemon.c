@@ -32,6 +32,7 @@ bool snap_is_image(dev_t rdev)
 	return !strncmp(name, COWSNAP_IMAGE_NAME, strlen(COWSNAP_IMAGE_NAME));
 }
 
+/* One call to cowsnapd (args NULL: a list, all its pages). */
 static int call(enum cs_op op, const void *args, void *result, struct cs_error *err)
 {
 	struct cs_client *c;
@@ -40,19 +41,18 @@ static int call(enum cs_op op, const void *args, void *result, struct cs_error *
 	ret = cs_client_open(NULL, &c, err);
 	if (ret)
 		return ret;
-	ret = cs_call(c, op, args, result, err);
+	ret = args ? cs_call(c, op, args, result, err) : cs_call_list(c, op, result, err);
 	cs_client_close(c);
 	return ret;
 }
 
 int snap_lookup(dev_t rdev, struct snap_info *out, struct cs_error *err)
 {
-	struct cs_empty none = { 0 };
 	struct cs_set_list_result r = { 0 };
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = call(CS_OP_SET_LIST, &none, &r, err);
+	ret = call(CS_OP_SET_LIST, NULL, &r, err);
 	if (ret)
 		return ret;
 	ret = -ENOENT;
@@ -92,12 +92,11 @@ int snap_lookup(dev_t rdev, struct snap_info *out, struct cs_error *err)
 
 int snap_origin_kept(const struct snap_info *si, bool *kept, struct cs_error *err)
 {
-	struct cs_empty none = { 0 };
 	struct cs_volume_list_result r = { 0 };
 	int ret;
 
 	*kept = false;
-	ret = call(CS_OP_VOLUME_LIST, &none, &r, err);
+	ret = call(CS_OP_VOLUME_LIST, NULL, &r, err);
 	if (ret)
 		return ret;
 	for (uint32_t i = 0; i < r.nvolumes; i++)
