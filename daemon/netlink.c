@@ -422,7 +422,7 @@ int cs_nl_get_version(struct cs_nl *nl, char *version, size_t size,
 
 struct set_args {
 	uint64_t id;
-	uint32_t flags, chunk_sectors, major, minor;
+	uint32_t flags, chunk_sectors, major, minor, hold_ms;
 	uint64_t sector, sectors;
 	int attrs;	/* which of the above go out: bits of ATTR_* */
 };
@@ -434,6 +434,7 @@ enum {
 	ATTR_DEV = 1 << 3,
 	ATTR_RANGE = 1 << 4,
 	ATTR_TAKE_FLAGS = 1 << 5,
+	ATTR_HOLD = 1 << 6,
 };
 
 static int put_set_args(struct nl_msg *msg, const void *arg)
@@ -445,6 +446,9 @@ static int put_set_args(struct nl_msg *msg, const void *arg)
 	if ((a->attrs & ATTR_SET_FLAGS) && nla_put_u32(msg, COWSNAP_A_SET_FLAGS, a->flags) < 0)
 		return -1;
 	if ((a->attrs & ATTR_TAKE_FLAGS) && nla_put_u32(msg, COWSNAP_A_TAKE_FLAGS, a->flags) < 0)
+		return -1;
+	if ((a->attrs & ATTR_HOLD) && a->hold_ms &&
+	    nla_put_u32(msg, COWSNAP_A_HOLD_MS, a->hold_ms) < 0)
 		return -1;
 	if ((a->attrs & ATTR_CHUNK) && a->chunk_sectors &&
 	    nla_put_u32(msg, COWSNAP_A_CHUNK_SECTORS, a->chunk_sectors) < 0)
@@ -620,10 +624,11 @@ static int parse_one_set(struct req *r, struct nlattr **tb)
 	return parse_set_into(tb, r->ctx);
 }
 
-int cs_nl_set_take(struct cs_nl *nl, uint64_t id, uint32_t flags,
+int cs_nl_set_take(struct cs_nl *nl, uint64_t id, uint32_t flags, uint32_t bound_ms,
 		   struct cs_set *set, struct cs_error *err)
 {
-	struct set_args a = { .id = id, .flags = flags, .attrs = ATTR_ID | ATTR_TAKE_FLAGS };
+	struct set_args a = { .id = id, .flags = flags, .hold_ms = bound_ms,
+			      .attrs = ATTR_ID | ATTR_TAKE_FLAGS | ATTR_HOLD };
 	struct req r = { .parse = parse_one_set, .ctx = set };
 	int ret;
 

@@ -34,8 +34,9 @@ int cs_nl_set_add_storage(struct cs_nl *nl, uint64_t id, uint32_t major,
 			  uint32_t minor, uint64_t sector, uint64_t sectors,
 			  struct cs_error *err);
 /* On success *set is filled from the reply (arrays freed with
- * cs_schema_free on the cs_set schema, see cs_nl_set_free). */
-int cs_nl_set_take(struct cs_nl *nl, uint64_t id, uint32_t flags,
+ * cs_schema_free on the cs_set schema, see cs_nl_set_free).  bound_ms
+ * (100..60000, 0: none): the whole take, freezing and draining, within it. */
+int cs_nl_set_take(struct cs_nl *nl, uint64_t id, uint32_t flags, uint32_t bound_ms,
 		   struct cs_set *set, struct cs_error *err);
 int cs_nl_set_destroy(struct cs_nl *nl, uint64_t id, struct cs_error *err);
 int cs_nl_set_get(struct cs_nl *nl, uint64_t id, struct cs_set *set,

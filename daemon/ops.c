@@ -19,6 +19,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "reply.h"
+#include "session.h"
 #include "storage.h"
 #include "volumes.h"
 
@@ -42,8 +43,7 @@ static int op_version(struct cowsnapd *d, struct cs_client_conn *c,
 	return 0;
 }
 
-/* The module's errors, said for admins. */
-static void explain(struct cs_error *err, int ret, const char *what)
+void cs_ops_explain(struct cs_error *err, int ret, const char *what)
 {
 	char msg[CS_ERRMSG_MAX];
 
@@ -57,398 +57,10 @@ static void explain(struct cs_error *err, int ret, const char *what)
 		cs_error_set(err, -ret, "%s: %s", what, msg);
 }
 
-/* Add the volumes holding the selected components' files (explicit: only
- * when the requestor named components or writers). */
-static int component_volumes(struct cowsnapd *d, bool explicit, struct cs_resolved *vols,
-			     uint32_t *n, struct cs_error *err)
-{
-	char cpath[CS_COMPONENT_PATH_MAX + 1];
-	struct cs_resolved v;
-	int ret;
-
-	if (!explicit)
-		return 0;
-	for (size_t i = 0; i < d->writers.n; i++) {
-		const struct cs_writer *w = &d->writers.w[i];
-
-		if (!w->selected || w->kind != CS_WRITER_SOCKET)
-			continue;
-		for (uint32_t k = 0; k < w->wmd.ncomponents; k++) {
-			const struct cs_wmd_component *cp = &w->wmd.components[k];
-			uint32_t j;
-
-			if (!cs_writer_component_selected(w, cp))
-				continue;
-			for (uint32_t f = 0; f < cp->nfiles; f++) {
-				ret = cs_volume_resolve(cp->files[f].path, &v, err);
-				if (ret) {
-					char msg[CS_ERRMSG_MAX];
-
-					cs_component_path(cp, cpath, sizeof(cpath));
-					snprintf(msg, sizeof(msg), "%s", err->message);
-					cs_error_set(err, -ret, "component %s:%s: %.300s", w->name,
-						     cpath, msg);
-					return ret;
-				}
-				for (j = 0; j < *n; j++)
-					if (vols[j].major == v.major && vols[j].minor == v.minor)
-						break;
-				if (j < *n)
-					continue;
-				if (*n >= CS_MAX_VOLUMES) {
-					cs_error_set(err, E2BIG, "the components span more than %d "
-						     "volumes", CS_MAX_VOLUMES);
-					return -E2BIG;
-				}
-				vols[(*n)++] = v;
-			}
-		}
-	}
-	return 0;
-}
-
-/* set_create's result for --save-metadata: who took part, what. */
-static int describe_session(struct cowsnapd *d, struct cs_set_result *r, struct cs_error *err)
-{
-	char cpath[CS_COMPONENT_PATH_MAX + 1];
-	uint32_t nn = 0, nm = 0, nc = 0;
-	struct json_object *j;
-	int ret;
-
-	for (size_t i = 0; i < d->writers.n; i++) {
-		const struct cs_writer *w = &d->writers.w[i];
-
-		if (!w->selected)
-			continue;
-		nn++;
-		if (w->kind == CS_WRITER_SOCKET) {
-			nm++;
-			nc += w->wmd.ncomponents;
-		}
-	}
-	if (!nn)
-		return 0;
-	r->writer_names = calloc(nn, sizeof(*r->writer_names));
-	r->metadata = calloc(nm ? nm : 1, sizeof(*r->metadata));
-	r->components = calloc(nc ? nc : 1, sizeof(*r->components));
-	if (!r->writer_names || !r->metadata || !r->components) {
-		cs_error_set(err, ENOMEM, "out of memory");
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < d->writers.n; i++) {
-		const struct cs_writer *w = &d->writers.w[i];
-		struct cs_wmd *m;
-
-		if (!w->selected)
-			continue;
-		snprintf(r->writer_names[r->nwriter_names++].spec, sizeof(r->writer_names[0].spec),
-			 "%s", w->name);
-		if (w->kind != CS_WRITER_SOCKET)
-			continue;
-		/* a deep copy, through the schema */
-		m = &r->metadata[r->nmetadata++];
-		if (cs_schema_encode(&cs_wmd_schema, &w->wmd, &j, err))
-			return -EINVAL;
-		ret = cs_schema_decode(&cs_wmd_schema, j, m, "metadata", err);
-		json_object_put(j);
-		if (ret)
-			return ret;
-		for (uint32_t k = 0; k < w->wmd.ncomponents; k++) {
-			struct cs_component_ref *ref;
-
-			if (!cs_writer_component_selected(w, &w->wmd.components[k]))
-				continue;
-			ref = &r->components[r->ncomponents++];
-			cs_component_path(&w->wmd.components[k], cpath, sizeof(cpath));
-			snprintf(ref->writer, sizeof(ref->writer), "%s", w->name);
-			snprintf(ref->path, sizeof(ref->path), "%s", cpath);
-		}
-	}
-	return 0;
-}
-
-/*
- * Whether the reply to a create of nvols volumes with the writers selected
- * can carry what it must (the set, the writers' metadata documents for
- * --save-metadata): measured on a stand-in with every field of the set at
- * its longest, before any writer or the module is asked for anything.
- */
-static int create_reply_fits(struct cowsnapd *d, uint32_t nvols, int nsel,
-			     struct cs_error *err)
-{
-	struct cs_set_result r = {
-		.set = {
-			.id = INT64_MAX, .state = CS_SET_INVALID, .persistent = true,
-			.auto_release = true, .chunk_sectors = UINT32_MAX,
-			.created_ns = INT64_MAX, .taken_ns = INT64_MAX,
-			.storage_sectors = INT64_MAX, .storage_used = INT64_MAX,
-			.nvolumes = nvols,
-		},
-		.consistency = CS_CONSISTENCY_APPLICATION, .writers = (uint32_t)nsel,
-	};
-	size_t bytes;
-	int ret;
-
-	memset(r.set.invalid_cause, 'x', sizeof(r.set.invalid_cause) - 1);
-	r.set.volumes = calloc(nvols ? nvols : 1, sizeof(*r.set.volumes));
-	if (!r.set.volumes) {
-		cs_error_set(err, ENOMEM, "out of memory");
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < nvols; i++) {
-		struct cs_set_volume *v = &r.set.volumes[i];
-
-		/* the module names a volume /dev/DISK_NAME, well within these */
-		memset(v->origin, 'x', CS_DEVNODE_SIZE - 1);
-		memset(v->image, 'x', CS_DEVNODE_SIZE - 1);
-		memset(v->cbt_generation, 'x', CS_GENERATION_MAX);
-		v->major = v->minor = v->image_major = v->image_minor = UINT32_MAX;
-		v->sectors = v->chunks_copied = INT64_MAX;
-		v->cbt_seq = 255;
-	}
-	ret = describe_session(d, &r, err);
-	if (!ret && cs_reply_fits(CS_OP_SET_CREATE, &r, &bytes, err) == -EMSGSIZE) {
-		cs_error_set(err, EMSGSIZE, "the writers' metadata documents are too large to "
-			     "report together (the reply would take %zu bytes, more than one "
-			     "message may: %d); nothing was done.  Select fewer writers (snapctl "
-			     "backup --component WRITER[:PATH]) or none (--no-writers)", bytes,
-			     CS_FRAME_MAX);
-		ret = -EMSGSIZE;
-	}
-	cs_schema_free(cs_ops[CS_OP_SET_CREATE].result, &r);
-	return ret;
-}
-
-/* The shadow-set lock, and who may take it: EBUSY while another
- * connection's session holds it. */
-static int may_start_session(struct cowsnapd *d, struct cs_client_conn *c,
-			     struct cs_error *err)
-{
-	if (c->writer) {
-		cs_error_set(err, EINVAL, "this connection is a socket writer's; a requestor "
-			     "needs a connection of its own");
-		return -EINVAL;
-	}
-	if (d->session_owner) {
-		cs_error_set(err, EBUSY, "another shadow copy set is being created (by pid %d); "
-			     "try again when it is done (snapctl create and backup wait "
-			     "with --wait)", (int)d->session_owner->pid);
-		return -EBUSY;
-	}
-	return 0;
-}
-
 static int op_set_create(struct cowsnapd *d, struct cs_client_conn *c,
 			 const void *args, void *result, struct cs_error *err)
 {
-	const struct cs_set_create_args *a = args;
-	struct cs_set_result *r = result;
-	struct cs_resolved *vols;
-	uint32_t (*avoid)[2];
-	struct cs_session_env env = { .backup_type = cs_backup_type_names[a->backup_type] };
-	bool with_writers = false;
-	uint64_t id = 0;
-	uint32_t flags, nvols = 0;
-	int ret, nsel = 0;
-
-	if (a->backup && c->session_set) {
-		cs_error_set(err, EBUSY, "this connection already has a backup session (set %"
-			     PRIu64 "); complete it first", c->session_set);
-		return -EBUSY;
-	}
-	ret = may_start_session(d, c, err);
-	if (ret)
-		return ret;
-	vols = calloc(CS_MAX_VOLUMES, sizeof(*vols));
-	avoid = calloc(CS_MAX_VOLUMES, sizeof(*avoid));
-	d->session_owner = c;
-	d->in_session = true;
-	if (!vols || !avoid) {
-		ret = -ENOMEM;
-		cs_error_set(err, ENOMEM, "out of memory");
-		goto out;
-	}
-	/* resolve everything before the module sees anything */
-	for (uint32_t i = 0; i < a->nvolumes; i++) {
-		ret = cs_volume_resolve(a->volumes[i].spec, &vols[i], err);
-		if (ret)
-			goto out;
-		for (uint32_t j = 0; j < i; j++) {
-			if (vols[j].major == vols[i].major && vols[j].minor == vols[i].minor) {
-				cs_error_set(err, EINVAL, "`%s' and `%s' are the same volume (%s)",
-					     a->volumes[j].spec, a->volumes[i].spec, vols[i].devnode);
-				ret = -EINVAL;
-				goto out;
-			}
-		}
-	}
-	nvols = a->nvolumes;
-	ret = cs_writers_select(d, a->components, a->ncomponents, a->backup_type, a->no_writers,
-				err);
-	if (ret < 0)
-		goto out;
-	nsel = ret;
-	/* as many volumes as a set may have: the components may add some */
-	ret = create_reply_fits(d, CS_MAX_VOLUMES, nsel, err);
-	if (ret)
-		goto out;
-	ret = component_volumes(d, a->ncomponents > 0, vols, &nvols, err);
-	if (ret)
-		goto out;
-	if (!nvols) {
-		cs_error_set(err, EINVAL, "no volume given, and the selected components name "
-			     "no files; give the volumes to take");
-		ret = -EINVAL;
-		goto out;
-	}
-	for (uint32_t i = 0; i < nvols; i++) {
-		avoid[i][0] = vols[i].major;
-		avoid[i][1] = vols[i].minor;
-		ret = cs_session_env_add_volume(&env, vols[i].devnode);
-		if (ret) {
-			/* a hook must never see a cut or split name */
-			cs_error_set(err, -ret, "cannot pass %s to the writers in "
-				     "COWSNAP_VOLUMES: %s", vols[i].devnode,
-				     ret == -EINVAL ? "not one word" : "the list is too long");
-			goto out;
-		}
-	}
-	if (!d->pool.ndevs) {
-		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "
-			     "with `snapctl storage add DEVICE'");
-		ret = -ENOSPC;
-		goto out;
-	}
-	/* writers prepare before the set exists: a veto costs the module nothing */
-	if (nsel) {
-		ret = cs_writers_prepare(d, &env, err);
-		if (ret) {
-			cs_writers_abort(d, &env);
-			goto out;
-		}
-	}
-	flags = a->persistent ? COWSNAP_SET_F_PERSISTENT : COWSNAP_SET_F_AUTO_RELEASE;
-	ret = cs_nl_set_new(d->nl, flags, a->chunk_sectors, &id, err);
-	if (ret == -EBUSY) {
-		cs_error_set(err, EBUSY, "another shadow copy set is being created; try again "
-			     "when it is done");
-		goto abort_early;
-	}
-	if (ret) {
-		explain(err, ret, "cannot start a shadow copy set");
-		goto abort_early;
-	}
-	env.set_id = id;
-	if (cs_owners_add(&d->owners, id, c->uid))
-		cs_warn("set %" PRIu64 ": out of memory: only root may delete it", id);
-	for (uint32_t i = 0; i < nvols; i++) {
-		const char *spec = i < a->nvolumes ? a->volumes[i].spec : vols[i].devnode;
-
-		ret = cs_nl_set_add_volume(d->nl, id, vols[i].major, vols[i].minor, err);
-		if (ret == -EBUSY)
-			cs_error_set(err, EBUSY, "%s (%s) is in another shadow copy set being "
-				     "created; try again when it is done", spec,
-				     vols[i].devnode);
-		else if (ret == -ENOSPC)
-			cs_error_set(err, ENOSPC, "%s (%s) has as many snapshots as the module "
-				     "allows (max_snapshots_per_volume); delete one with "
-				     "`snapctl delete --oldest %s'", spec,
-				     vols[i].devnode, spec);
-		else if (ret)
-			explain(err, ret, vols[i].devnode);
-		if (ret)
-			goto destroy;
-	}
-	ret = cs_storage_give(d, id, 0, (const uint32_t (*)[2])avoid, nvols, err);
-	if (ret) {
-		if (ret != -ENOSPC)
-			explain(err, ret, "cannot give the set difference storage");
-		goto destroy;
-	}
-	with_writers = nsel > 0;
-	if (with_writers) {
-		ret = cs_writers_freeze(d, &env, err);
-		if (!ret)
-			ret = cs_writers_hold_check(d, &env, err);
-		if (ret)
-			goto abort;
-	}
-	ret = cs_nl_set_take(d->nl, id, 0, &r->set, err);
-	if (with_writers) {
-		/* thaw always, right after the take, whatever it gave */
-		struct cs_error terr;
-		int tret = cs_writers_thaw(d, &env, &terr);
-
-		if (!ret && tret) {
-			cs_nl_set_free(&r->set);
-			*err = terr;
-			ret = tret;
-			goto abort;
-		}
-	}
-	if (ret == -ETIMEDOUT) {
-		cs_error_set(err, ETIMEDOUT, "writes to the volumes did not drain within the "
-			     "hold time; the set was not taken (try again when the volumes "
-			     "are less busy)");
-		goto abort;
-	}
-	if (ret) {
-		explain(err, ret, "cannot take the set");
-		goto abort;
-	}
-	if (with_writers) {
-		ret = cs_writers_post_snapshot(d, &env, err);
-		if (!ret && !a->backup)
-			ret = cs_writers_complete(d, &env, err);
-		if (ret) {
-			cs_nl_set_free(&r->set);
-			goto destroy;
-		}
-	}
-	if (a->backup) {
-		c->session_set = id;
-		c->session_expired = 0;
-		c->session_began = cs_now_ms();
-		c->session_persistent = a->persistent;
-		c->session_writers = with_writers;
-		c->session_env = env;
-	}
-	r->consistency = with_writers ? CS_CONSISTENCY_APPLICATION : CS_CONSISTENCY_CRASH;
-	r->writers = (uint32_t)nsel;
-	ret = describe_session(d, r, err);
-	if (ret) {
-		cs_nl_set_free(&r->set);
-		if (with_writers)
-			cs_writers_abort(d, &env);
-		goto destroy;
-	}
-	cs_info("set %" PRIu64 " taken (%u volume(s), %s) for pid %d", id, nvols,
-		a->persistent ? "persistent" : "auto-release", (int)c->pid);
-	goto out;
-abort:
-	if (with_writers)
-		cs_writers_abort(d, &env);
-destroy:
-	{
-		struct cs_error e;
-
-		if (id && cs_nl_set_destroy(d->nl, id, &e))
-			cs_warn("set %" PRIu64 ": cleanup failed: %s", id, e.message);
-		cs_storage_release(d, id);
-		cs_owners_del(&d->owners, id);
-	}
-	goto out;
-abort_early:
-	if (nsel)
-		cs_writers_abort(d, &env);
-out:
-	free(vols);
-	free(avoid);
-	d->in_session = false;
-	/* a backup session with writers keeps the lock until it ends */
-	if (ret || !a->backup || !with_writers)
-		d->session_owner = NULL;
-	return ret;
+	return cs_session_create(d, c, args, result, err);
 }
 
 /* Every set, with the daemon's storage bookkeeping brought in line. */
@@ -458,7 +70,7 @@ static int dump_sets(struct cowsnapd *d, struct cs_set **sets, uint32_t *n,
 	int ret = cs_nl_set_dump(d->nl, sets, n, err);
 
 	if (ret)
-		explain(err, ret, "cannot list sets");
+		cs_ops_explain(err, ret, "cannot list sets");
 	else
 		cs_storage_reconcile(d, *sets, *n);
 	return ret;
@@ -490,7 +102,7 @@ static int op_set_show(struct cowsnapd *d, struct cs_client_conn *c,
 		cs_error_set(err, ENOENT, "there is no set %" PRIu64 "; see `snapctl list sets'",
 			     a->id);
 	else if (ret)
-		explain(err, ret, "cannot show the set");
+		cs_ops_explain(err, ret, "cannot show the set");
 	return ret;
 }
 
@@ -511,7 +123,7 @@ static int destroy_one(struct cowsnapd *d, struct cs_client_conn *c, uint64_t id
 		return ret;
 	}
 	if (ret) {
-		explain(err, ret, "cannot delete the set");
+		cs_ops_explain(err, ret, "cannot delete the set");
 		return ret;
 	}
 	cs_storage_release(d, id);
@@ -668,49 +280,6 @@ static int op_writer_list(struct cowsnapd *d, struct cs_client_conn *c,
 	return 0;
 }
 
-/* How a session ends: its requestor says so, goes away, or runs out of
- * time (--max-session). */
-enum session_end { SESSION_COMPLETED, SESSION_GONE, SESSION_EXPIRED };
-
-/* End c's backup session: backup-complete (or backup-shutdown when the
- * requestor is gone or out of time), then the set goes unless it is
- * persistent. */
-static int end_session(struct cowsnapd *d, struct cs_client_conn *c, enum session_end how,
-		       bool success, struct cs_error *err)
-{
-	bool gone = how != SESSION_COMPLETED;
-	uint64_t id = c->session_set;
-	struct cs_error e;
-	int ret = 0;
-
-	c->session_set = 0;
-	if (c->session_writers) {
-		d->in_session = true;
-		if (gone) {
-			cs_writers_shutdown(d, &c->session_env);
-		} else {
-			c->session_env.success = success ? "1" : "0";
-			ret = cs_writers_complete(d, &c->session_env, err);
-		}
-		c->session_env.failed = NULL;
-		c->session_env.nfailed = 0;
-		d->in_session = false;
-	}
-	if (d->session_owner == c)
-		d->session_owner = NULL;
-	if (!c->session_persistent) {
-		if (cs_nl_set_destroy(d->nl, id, &e))
-			cs_warn("set %" PRIu64 ": %s", id, e.message);
-		cs_storage_release(d, id);
-		cs_owners_del(&d->owners, id);
-	}
-	cs_info("backup session of set %" PRIu64 " %s", id,
-		how == SESSION_GONE ? "ended: the requestor went away" :
-		how == SESSION_EXPIRED ? "ended: not completed within --max-session" :
-		success ? "completed" : "completed as failed");
-	return ret;
-}
-
 static int end_restore(struct cowsnapd *d, struct cs_client_conn *c, bool success,
 		       struct cs_error *err)
 {
@@ -733,7 +302,7 @@ void cs_ops_client_gone(struct cowsnapd *d, struct cs_client_conn *c)
 	struct cs_error e;
 
 	if (c->session_set)
-		end_session(d, c, SESSION_GONE, false, NULL);
+		cs_session_end(d, c, CS_SESSION_GONE, false, NULL);
 	/* a requestor that goes away mid-restore: the restore failed */
 	if (c->restore)
 		end_restore(d, c, false, &e);
@@ -752,7 +321,7 @@ void cs_ops_session_expired(struct cowsnapd *d, struct cs_client_conn *c)
 			"for --max-session (%u s) without completing: ending it",
 			c->session_set, (int)c->pid, d->max_session_ms / 1000);
 		c->session_expired = c->session_set;
-		end_session(d, c, SESSION_EXPIRED, false, NULL);
+		cs_session_end(d, c, CS_SESSION_EXPIRED, false, NULL);
 	}
 	if (c->restore) {
 		cs_warn("restore session of pid %d held the shadow-set lock for --max-session "
@@ -802,7 +371,7 @@ static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
 		cs_error_set(err, EBUSY, "this connection has a session already; end it first");
 		return -EBUSY;
 	}
-	ret = may_start_session(d, c, err);
+	ret = cs_session_may_start(d, c, err);
 	if (ret)
 		return ret;
 	/* every writer of the backup, with its components when they are named */
@@ -892,7 +461,7 @@ static int op_backup_complete(struct cowsnapd *d, struct cs_client_conn *c,
 	}
 	c->session_env.failed = a->failed;
 	c->session_env.nfailed = a->nfailed;
-	return end_session(d, c, SESSION_COMPLETED, a->success, err);
+	return cs_session_end(d, c, CS_SESSION_COMPLETED, a->success, err);
 }
 
 static int op_volume_track(struct cowsnapd *d, struct cs_client_conn *c,

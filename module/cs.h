@@ -273,7 +273,8 @@ int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
 int cs_set_add_volume(struct cs_set *set, dev_t dev, struct netlink_ext_ack *extack);
 int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 		       sector_t len, struct netlink_ext_ack *extack);
-int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack);
+/* bound_ms: the whole take within it (0: each step within the set's hold) */
+int cs_set_take(struct cs_set *set, u32 flags, u32 bound_ms, struct netlink_ext_ack *extack);
 int cs_volume_track(dev_t dev, struct netlink_ext_ack *extack);
 int cs_volume_untrack(dev_t dev, struct netlink_ext_ack *extack);
 void cs_set_destroy(struct cs_set *set);

@@ -302,6 +302,7 @@ static int cmd_set_add_storage(struct sk_buff *skb, struct genl_info *info)
 static int cmd_set_take(struct sk_buff *skb, struct genl_info *info)
 {
 	u32 flags = get_u32_or(info, COWSNAP_A_TAKE_FLAGS, 0);
+	u32 bound_ms = get_u32_or(info, COWSNAP_A_HOLD_MS, 0);
 	struct cs_set *set;
 	int ret;
 
@@ -317,7 +318,7 @@ static int cmd_set_take(struct sk_buff *skb, struct genl_info *info)
 	ret = -ENOENT;
 	set = get_set(info);
 	if (set)
-		ret = cs_set_take(set, flags, info->extack);
+		ret = cs_set_take(set, flags, bound_ms, info->extack);
 	if (!ret)
 		ret = reply_set(info, set, COWSNAP_CMD_SET_TAKE);
 	mutex_unlock(&cs_lock);
@@ -658,6 +659,7 @@ static const struct nla_policy set_storage_policy[COWSNAP_A_MAX + 1] = {
 static const struct nla_policy set_take_policy[COWSNAP_A_MAX + 1] = {
 	POL_SET_ID,
 	[COWSNAP_A_TAKE_FLAGS] = { .type = NLA_U32 },
+	[COWSNAP_A_HOLD_MS] = { .type = NLA_U32 },
 };
 
 static const struct nla_policy dev_policy[COWSNAP_A_MAX + 1] = {

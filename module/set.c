@@ -315,6 +315,17 @@ static void freeze_work(struct work_struct *work)
 	complete(&f->done);
 }
 
+/* How long the next step of a take may wait: the set's hold time, and no
+ * later than end; 0 once end has passed. */
+static unsigned long step_wait(const struct cs_set *set, unsigned long end)
+{
+	unsigned long wait = msecs_to_jiffies(set->hold_ms);
+
+	if (!time_before(jiffies, end))
+		return 0;
+	return min(wait, end - jiffies);
+}
+
 /*
  * Freeze every volume's filesystem, in an order that works.  A volume can
  * depend on another of the set: a loop device backed by a file on it cannot
@@ -323,12 +334,14 @@ static void freeze_work(struct work_struct *work)
  * does not finish by then is stuck behind a volume frozen before it: the
  * volumes frozen so far are thawed (which lets it finish), it is thawed
  * too, and the round starts again with it first.  After as many rounds as
- * volumes, the take fails.  Nothing stays frozen on any path.  On success
- * order[] is the order the volumes were frozen in.
+ * volumes, or past end (the take's bound), the take fails.  Nothing stays
+ * frozen on any path.  On success order[] is the order the volumes were
+ * frozen in.
  */
-static int freeze_all(struct cs_set *set, u8 *order, struct netlink_ext_ack *extack)
+static int freeze_all(struct cs_set *set, u8 *order, unsigned long end,
+		      struct netlink_ext_ack *extack)
 {
-	unsigned long wait = msecs_to_jiffies(set->hold_ms);
+	unsigned long wait;
 	unsigned int round, k, j;
 	struct cs_freeze f;
 
@@ -336,6 +349,13 @@ static int freeze_all(struct cs_set *set, u8 *order, struct netlink_ext_ack *ext
 		for (k = 0; k < set->nvol; k++) {
 			struct cs_tracker *t = set->vols[order[k]].t;
 
+			wait = step_wait(set, end);
+			if (!wait) {
+				thaw(set, order, k);
+				NL_SET_ERR_MSG(extack, "freezing the volumes did not finish within "
+					       "the take's bound");
+				return -ETIMEDOUT;
+			}
 			INIT_WORK_ONSTACK(&f.work, freeze_work);
 			init_completion(&f.done);
 			f.bdev = t->origin.bdev;
@@ -382,12 +402,12 @@ static void free_maps(struct cs_take_map *maps, unsigned int n)
 	kfree(maps);
 }
 
-int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
+int cs_set_take(struct cs_set *set, u32 flags, u32 bound_ms, struct netlink_ext_ack *extack)
 {
 	struct cs_take_map *maps;
 	u8 order[CS_MAX_VOLUMES];
 	unsigned int i, frozen = 0;
-	unsigned long deadline;
+	unsigned long deadline, end;
 	int ret;
 
 	lockdep_assert_held(&cs_lock);
@@ -427,14 +447,16 @@ int cs_set_take(struct cs_set *set, u32 flags, struct netlink_ext_ack *extack)
 
 	for (i = 0; i < set->nvol; i++)
 		order[i] = i;
+	/* without a bound for the whole take, each step has the hold time */
+	end = jiffies + (bound_ms ? msecs_to_jiffies(bound_ms) : MAX_JIFFY_OFFSET);
 	if (!(flags & COWSNAP_TAKE_F_NO_FREEZE)) {
-		ret = freeze_all(set, order, extack);
+		ret = freeze_all(set, order, end, extack);
 		if (ret)
 			goto err_thaw;
 		frozen = set->nvol;
 	}
-	/* the hold is bounded from here */
-	deadline = jiffies + msecs_to_jiffies(set->hold_ms);
+	/* the hold is bounded from here, and by the take's bound */
+	deadline = jiffies + step_wait(set, end);
 	for (i = 0; i < set->nvol; i++)
 		cs_tracker_hold(set->vols[i].t);
 	ret = 0;

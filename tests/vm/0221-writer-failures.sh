@@ -4,7 +4,7 @@
 # no storage is held, and `snapctl list writers' shows the failed writer's
 # state and error.
 # tier: once
-# cost: 72
+# cost: 85
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 
@@ -58,4 +58,21 @@ scenario crash 'if [ "$1" = freeze ]; then kill -9 $$; fi'
 echo "$err" | grep -qF "writer bad failed: freeze killed by signal 9" || fail "crash: $err"
 check_eq "$(writer_field bad state)" FAILED_AT_FREEZE "state after a crash"
 check_eq "$(writer_field bad last_error)" NONRETRYABLE "error after a crash"
+stop_daemon
+
+# the set cannot get its storage after the writers prepared: they hear abort
+conf=$(mktemp -d /tmp/cowsnap-conf.XXXXXX)
+printf 'set-size 40M\ndevice %s\n' "$st" > "$conf/storage.conf"
+add_writer "$conf" good front-end ''
+rm -f "$EVENTS"
+start_daemon --config-dir "$conf"
+run_rc out err rc "$SNAPCTL" create --no-writers --persistent "$raw"
+check_eq "$rc" 0 "create holding most of the storage (stderr: $err)"
+run_rc out err rc "$SNAPCTL" create "$raw"
+check_eq "$rc" 1 "create without room for its storage"
+echo "$err" | grep -qF "not enough free difference storage" || fail "no storage: $err"
+check_eq "$(grep '^good' "$EVENTS" | tr '\n' ' ')" \
+	"good prepare-backup good prepare-snapshot good abort " "writer when the storage ran out"
+check_eq "$(writer_field good state)" STABLE "writer state after the abort"
+delete_all_sets
 stop_daemon

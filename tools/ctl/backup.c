@@ -180,29 +180,15 @@ static int save_metadata(struct snapctl *ctl, const char *file, const struct cs_
 	return 0;
 }
 
-int cmd_backup(struct snapctl *ctl, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "type", required_argument, NULL, 't' },
-		{ "no-writers", no_argument, NULL, 'W' },
-		{ "persistent", no_argument, NULL, 'p' },
-		{ "exec", required_argument, NULL, 'e' },
-		{ "component", required_argument, NULL, 'c' },
-		{ "save-metadata", required_argument, NULL, 'm' },
-		{ "wait", optional_argument, NULL, 'w' },
-		{ 0 }
-	};
-	struct cs_set_create_args a = { .backup = true };
-	struct cs_set_result r = { 0 };
-	struct cs_backup_complete_args done = { 0 };
-	struct cs_component_ref failed[CS_MAX_SELECTED];
-	struct cs_empty none = { 0 };
-	struct cs_error err = { 0 };
-	struct cs_client *c;
-	const char *cmd = NULL, *meta = NULL;
-	char real[PATH_MAX], failed_file[] = "/tmp/snapctl-failed.XXXXXX";
-	int opt, ret, status, wait_s = 0, fd;
+/* What `snapctl backup' was asked to do. */
+struct backup_opts {
+	struct cs_set_create_args a;
+	const char *cmd, *meta;
+	int wait_s;
+};
 
+static bool backup_help(struct snapctl *ctl, int argc, char **argv)
+{
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		if (!strcmp(argv[i], "--help")) {
 			printf("Usage: %s %s\n"
@@ -231,50 +217,70 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 			       "  --wait[=SECONDS]    when another set is being created, wait for it\n"
 			       "                      (default %d s) instead of failing at once\n",
 			       ctl->prog, backup_usage, DEFAULT_WAIT_S);
-			return EXIT_OK;
+			return true;
 		}
 	}
+	return false;
+}
+
+/* The options and volumes: 0, or snapctl's exit code for bad usage. */
+static int backup_options(struct snapctl *ctl, int argc, char **argv, struct backup_opts *o)
+{
+	static const struct option opts[] = {
+		{ "type", required_argument, NULL, 't' },
+		{ "no-writers", no_argument, NULL, 'W' },
+		{ "persistent", no_argument, NULL, 'p' },
+		{ "exec", required_argument, NULL, 'e' },
+		{ "component", required_argument, NULL, 'c' },
+		{ "save-metadata", required_argument, NULL, 'm' },
+		{ "wait", optional_argument, NULL, 'w' },
+		{ 0 }
+	};
+	struct cs_set_create_args *a = &o->a;
+	char real[PATH_MAX];
+	int opt;
+
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
-			a.backup_type = -1;
+			a->backup_type = -1;
 			for (int i = 0; cs_backup_type_names[i]; i++)
 				if (!strcmp(cs_backup_type_names[i], optarg))
-					a.backup_type = i;
-			if (a.backup_type < 0)
+					a->backup_type = i;
+			if (a->backup_type < 0)
 				return usage_error(ctl, backup_usage, "invalid backup type: `%s'",
 						   optarg);
 			break;
 		case 'W':
-			a.no_writers = true;
+			a->no_writers = true;
 			break;
 		case 'p':
-			a.persistent = true;
+			a->persistent = true;
 			break;
 		case 'e':
-			cmd = optarg;
+			o->cmd = optarg;
 			break;
 		case 'm':
-			meta = optarg;
+			o->meta = optarg;
 			break;
 		case 'w':
-			if (parse_wait(optarg, &wait_s))
+			if (parse_wait(optarg, &o->wait_s))
 				return usage_error(ctl, backup_usage, "invalid wait: `%s' (seconds, "
 						   "1..86400)", optarg);
 			break;
 		case 'c': {
 			struct cs_component_ref *n;
 
-			if (a.ncomponents >= CS_MAX_SELECTED)
+			if (a->ncomponents >= CS_MAX_SELECTED)
 				return usage_error(ctl, backup_usage, "more than %d --component",
 						   CS_MAX_SELECTED);
-			n = realloc(a.components, (a.ncomponents + 1) * sizeof(*n));
+			n = realloc(a->components, (a->ncomponents + 1) * sizeof(*n));
 			if (!n)
 				return EXIT_FAILED;
-			a.components = n;
-			if (parse_component(optarg, &n[a.ncomponents++]))
+			a->components = n;
+			if (parse_component(optarg, &n[a->ncomponents++]))
 				return usage_error(ctl, backup_usage, "invalid component: `%s' "
 						   "(WRITER or WRITER:PATH)", optarg);
 			break;
@@ -284,62 +290,67 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 					   argv[optind - 1]);
 		}
 	}
-	if (!cmd)
+	if (!o->cmd)
 		return usage_error(ctl, backup_usage, "--exec CMD is required");
-	if (a.ncomponents && a.no_writers)
+	if (a->ncomponents && a->no_writers)
 		return usage_error(ctl, backup_usage, "--component and --no-writers exclude "
 				   "each other");
-	if (optind >= argc && !a.ncomponents)
+	if (optind >= argc && !a->ncomponents)
 		return usage_error(ctl, backup_usage, "no volume given (and no --component)");
 	if (argc - optind > CS_MAX_VOLUMES)
 		return usage_error(ctl, backup_usage, "more than %d volumes", CS_MAX_VOLUMES);
-	a.nvolumes = (uint32_t)(argc - optind);
-	a.volumes = calloc(a.nvolumes ? a.nvolumes : 1, sizeof(*a.volumes));
-	if (!a.volumes)
+	a->nvolumes = (uint32_t)(argc - optind);
+	a->volumes = calloc(a->nvolumes ? a->nvolumes : 1, sizeof(*a->volumes));
+	if (!a->volumes)
 		return EXIT_FAILED;
-	for (uint32_t i = 0; i < a.nvolumes; i++) {
+	for (uint32_t i = 0; i < a->nvolumes; i++) {
 		const char *v = argv[optind + (int)i];
 
 		if (v[0] != '/' && !strchr(v, '=')) {
-			if (!realpath(v, real)) {
-				free(a.volumes);
+			if (!realpath(v, real))
 				return usage_error(ctl, backup_usage, "invalid volume: `%s'", v);
-			}
 			v = real;
 		}
-		snprintf(a.volumes[i].spec, sizeof(a.volumes[i].spec), "%s", v);
+		snprintf(a->volumes[i].spec, sizeof(a->volumes[i].spec), "%s", v);
 	}
-	ret = connect_daemon(ctl, &c);
-	if (ret) {
-		free(a.volumes);
-		free(a.components);
-		return ret;
-	}
+	return 0;
+}
+
+/*
+ * The requestor's side of the sequence: the daemon runs it up to
+ * post-snapshot (set_create with backup); then the metadata is saved, the
+ * command reads the images, and backup_complete tells the writers how it
+ * went.  Closing the connection before that makes it backup-shutdown.
+ */
+static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct backup_opts *o)
+{
+	struct cs_set_result r = { 0 };
+	struct cs_backup_complete_args done = { 0 };
+	struct cs_component_ref failed[CS_MAX_SELECTED];
+	struct cs_empty none = { 0 };
+	struct cs_error err = { 0 };
+	char failed_file[] = "/tmp/snapctl-failed.XXXXXX";
+	int ret, status, fd;
+
 	/* the writers' timeouts bound the sequence; allow them */
 	cs_client_set_timeout(c, -1);
-	ret = call_create(ctl, c, &a, &r, wait_s, &err);
-	free(a.volumes);
-	free(a.components);
-	if (ret) {
-		ret = report_error(ctl, c, ret, &err);
-		cs_client_close(c);
-		return ret;
-	}
-	if (r.consistency == CS_CONSISTENCY_CRASH && !a.no_writers)
+	ret = call_create(ctl, c, &o->a, &r, o->wait_s, &err);
+	if (ret)
+		return report_error(ctl, c, ret, &err);
+	if (r.consistency == CS_CONSISTENCY_CRASH && !o->a.no_writers)
 		fprintf(stderr, "%s: note: set %" PRIu64 " is crash-consistent: no writers are "
 			"configured\n", ctl->prog, r.set.id);
 	done.id = r.set.id;
-	if (meta && save_metadata(ctl, meta, &r, a.backup_type)) {
+	if (o->meta && save_metadata(ctl, o->meta, &r, o->a.backup_type)) {
 		/* writers hear the backup failed; the set goes */
 		cs_result_free(CS_OP_SET_CREATE, &r);
 		cs_call(c, CS_OP_BACKUP_COMPLETE, &done, &none, &err);
-		cs_client_close(c);
 		return EXIT_FAILED;
 	}
 	fd = mkstemp(failed_file);
 	if (fd >= 0)
 		close(fd);
-	status = run_exec(cmd, &r.set, cs_backup_type_names[a.backup_type],
+	status = run_exec(o->cmd, &r.set, cs_backup_type_names[o->a.backup_type],
 			  fd >= 0 ? failed_file : "/dev/null");
 	done.success = status == 0;
 	if (fd >= 0) {
@@ -349,12 +360,8 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 	}
 	cs_result_free(CS_OP_SET_CREATE, &r);
 	ret = cs_call(c, CS_OP_BACKUP_COMPLETE, &done, &none, &err);
-	if (ret) {
-		ret = report_error(ctl, c, ret, &err);
-		cs_client_close(c);
-		return ret;
-	}
-	cs_client_close(c);
+	if (ret)
+		return report_error(ctl, c, ret, &err);
 	if (status) {
 		fprintf(stderr, "%s: the backup command failed (%s %d); writers were told the "
 			"backup failed\n", ctl->prog, status < 0 ? "cannot run:" : "exit status",
@@ -364,7 +371,26 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* The document --save-metadata wrote (cs_backup_doc_decode). */
+int cmd_backup(struct snapctl *ctl, int argc, char **argv)
+{
+	struct backup_opts o = { .a.backup = true };
+	struct cs_client *c;
+	int ret;
+
+	if (backup_help(ctl, argc, argv))
+		return EXIT_OK;
+	ret = backup_options(ctl, argc, argv, &o);
+	if (!ret)
+		ret = connect_daemon(ctl, &c);
+	if (!ret) {
+		ret = backup_session(ctl, c, &o);
+		cs_client_close(c);
+	}
+	free(o.a.volumes);
+	free(o.a.components);
+	return ret;
+}
+
 static int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup_doc *doc)
 {
 	struct cs_error err = { 0 };

@@ -74,6 +74,12 @@
  *   nothing stays frozen or held on any error.
  *   request: COWSNAP_A_SET_ID*          u64
  *            COWSNAP_A_TAKE_FLAGS       u32     enum cowsnap_take_flags
+ *            COWSNAP_A_HOLD_MS          u32     bound on this whole take:
+ *                                               freezing the volumes and
+ *                                               draining writes together
+ *                                               end within it, 100..60000
+ *                                               (default: none beyond the
+ *                                               set's hold time per step)
  *   reply:   the set, as in SET_GET
  *
  * COWSNAP_CMD_SET_DESTROY: destroy a set in any state, drop its marks,
