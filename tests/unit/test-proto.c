@@ -920,6 +920,36 @@ START_TEST(requests_stay_strict)
 }
 END_TEST
 
+/* A socket writer reads events as replies: a newer daemon's keys are
+ * skipped, what it knows is still checked. */
+START_TEST(events_tolerate_new_keys)
+{
+	static const char ev[] =
+		"{\"proto\":1,\"id\":9,\"op\":\"writer_event\",\"trace\":\"t\",\"args\":"
+		"{\"event\":\"freeze\",\"set_id\":4,\"deadline_ns\":1,\"volumes\":"
+		"[\"/dev/vdb\"],\"components\":[{\"writer\":\"db\",\"path\":\"a\","
+		"\"weight\":2}],\"timeout_ms\":500}}";
+	static const char bad[] =
+		"{\"proto\":1,\"id\":9,\"op\":\"writer_event\",\"args\":"
+		"{\"event\":\"melt\",\"extra\":1}}";
+	struct cs_request req;
+	struct cs_writer_event *e;
+	struct cs_error err = { 0 };
+
+	ck_assert_int_eq(cs_decode_request(ev, strlen(ev), &req, &err), -EINVAL);
+	ck_assert_msg(cs_decode_event(ev, strlen(ev), &req, &err) == 0, "%s", err.message);
+	ck_assert_int_eq(req.op, CS_OP_WRITER_EVENT);
+	e = req.args;
+	ck_assert_int_eq(e->event, CS_EV_FREEZE);
+	ck_assert_uint_eq(e->set_id, 4);
+	ck_assert_uint_eq(e->timeout_ms, 500);
+	ck_assert_str_eq(e->components[0].path, "a");
+	cs_request_free(&req);
+	ck_assert_int_eq(cs_decode_event(bad, strlen(bad), &req, &err), -EINVAL);
+	ck_assert_msg(strstr(err.message, "melt"), "%s", err.message);
+}
+END_TEST
+
 struct size_case {
 	const char *in;
 	int ret;
@@ -1012,6 +1042,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(t, replies_tolerate_new_keys);
 	tcase_add_test(t, replies_still_checked);
 	tcase_add_test(t, requests_stay_strict);
+	tcase_add_test(t, events_tolerate_new_keys);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("size");

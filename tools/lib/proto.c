@@ -918,8 +918,8 @@ static int check_head(json_object *j, uint32_t *id, bool *have_id,
 	return 0;
 }
 
-int cs_decode_request(const char *body, size_t len, struct cs_request *req,
-		      struct cs_error *err)
+static int decode_request(const char *body, size_t len, bool tolerant,
+			  struct cs_request *req, struct cs_error *err)
 {
 	json_object *j, *v, *args = NULL;
 	const char *name;
@@ -932,7 +932,7 @@ int cs_decode_request(const char *body, size_t len, struct cs_request *req,
 	ret = check_head(j, &req->id, &req->have_id, err);
 	if (ret)
 		goto out;
-	ret = check_keys(j, envelope_req_fields, 4, err);
+	ret = tolerant ? 0 : check_keys(j, envelope_req_fields, 4, err);
 	if (ret)
 		goto out;
 	ret = -EINVAL;
@@ -961,12 +961,25 @@ int cs_decode_request(const char *body, size_t len, struct cs_request *req,
 		cs_error_set(err, EINVAL, "args: required field missing");
 		goto out;
 	}
-	ret = cs_schema_decode(cs_ops[op].args, args, req->args, "args", err);
+	ret = tolerant ? cs_schema_decode_reply(cs_ops[op].args, args, req->args, "args", err) :
+			 cs_schema_decode(cs_ops[op].args, args, req->args, "args", err);
 out:
 	if (ret)
 		cs_request_free(req);
 	json_object_put(j);
 	return ret;
+}
+
+int cs_decode_request(const char *body, size_t len, struct cs_request *req,
+		      struct cs_error *err)
+{
+	return decode_request(body, len, false, req, err);
+}
+
+int cs_decode_event(const char *body, size_t len, struct cs_request *req,
+		    struct cs_error *err)
+{
+	return decode_request(body, len, true, req, err);
 }
 
 void cs_request_free(struct cs_request *req)

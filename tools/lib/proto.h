@@ -596,6 +596,11 @@ struct cs_request {
  * reply, and sets req->id/have_id if the id could be read. */
 int cs_decode_request(const char *body, size_t len, struct cs_request *req,
 		      struct cs_error *err);
+/* The same for what cowsnapd sends a socket writer (writer_event): like a
+ * reply, it may carry keys a newer daemon added, skipped here at every
+ * depth, so that a writer built against an older library keeps working. */
+int cs_decode_event(const char *body, size_t len, struct cs_request *req,
+		    struct cs_error *err);
 void cs_request_free(struct cs_request *req);
 
 /* Decode a reply to a request for op.  Returns 0 and fills result (a struct

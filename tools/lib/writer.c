@@ -98,7 +98,7 @@ int cs_writer_next_event(struct cs_writer_client *w, struct cs_writer_event *ev,
 		/* a late reply to something of ours: nothing to do */
 		if (cs_frame_is_reply(body, len))
 			continue;
-		ret = cs_decode_request(body, len, &req, &e);
+		ret = cs_decode_event(body, len, &req, &e);
 		if (!ret && req.op != CS_OP_WRITER_EVENT) {
 			cs_error_set(&e, EOPNOTSUPP, "a writer answers only writer_event");
 			cs_request_free(&req);
