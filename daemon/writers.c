@@ -345,28 +345,91 @@ static void default_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* In the forked child: `exec EVENT', stdin from in, stdout to out, in a
- * process group of its own (kill_and_reap kills the group). */
-static __attribute__((noreturn)) void exec_hook(const struct cs_writer *w, int ev,
-						const struct cs_session_env *env,
-						const char *setid, int in, int out)
+/* A hook's environment: the daemon's, and the event's COWSNAP_* variables
+ * in place of any the daemon had itself. */
+struct hook_env {
+	char **envp;
+	char vars[6][64 + CS_MAX_VOLUMES * CS_DEVNODE_SIZE];
+	char fail[64 + CS_NAME_MAX + CS_PATH_MAX];	/* when exec fails */
+};
+
+static bool event_var(const char *e)
 {
+	static const char *const names[] = {
+		"COWSNAP_EVENT=", "COWSNAP_WRITER=", "COWSNAP_SET_ID=", "COWSNAP_VOLUMES=",
+		"COWSNAP_BACKUP_TYPE=", "COWSNAP_RESTORE_SUCCESS=", "COWSNAP_BACKUP_SUCCESS=",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strncmp(e, names[i], strlen(names[i])))
+			return true;
+	return false;
+}
+
+/* Built before fork: between fork and exec the child only calls what is
+ * async-signal-safe (the daemon may have a netlink thread running). */
+static int hook_env_build(struct hook_env *h, const struct cs_writer *w, int ev,
+			  const struct cs_session_env *env)
+{
+	size_t n = 0, k = 0;
+
+	for (char **e = environ; *e; e++)
+		n++;
+	h->envp = calloc(n + sizeof(h->vars) / sizeof(h->vars[0]) + 1, sizeof(*h->envp));
+	if (!h->envp)
+		return -ENOMEM;
+	for (char **e = environ; *e; e++)
+		if (!event_var(*e))
+			h->envp[k++] = *e;
+	snprintf(h->vars[0], sizeof(h->vars[0]), "COWSNAP_EVENT=%s", event_names[ev]);
+	snprintf(h->vars[1], sizeof(h->vars[1]), "COWSNAP_WRITER=%s", w->name);
+	if (env->set_id)
+		snprintf(h->vars[2], sizeof(h->vars[2]), "COWSNAP_SET_ID=%" PRIu64, env->set_id);
+	else
+		snprintf(h->vars[2], sizeof(h->vars[2]), "COWSNAP_SET_ID=");
+	snprintf(h->vars[3], sizeof(h->vars[3]), "COWSNAP_VOLUMES=%s", env->volumes);
+	snprintf(h->vars[4], sizeof(h->vars[4]), "COWSNAP_BACKUP_TYPE=%s",
+		 env->backup_type ? env->backup_type : "full");
+	for (size_t i = 0; i < 5; i++)
+		h->envp[k++] = h->vars[i];
+	if (env->success) {
+		snprintf(h->vars[5], sizeof(h->vars[5]), "%s=%s",
+			 ev == CS_EV_POST_RESTORE ? "COWSNAP_RESTORE_SUCCESS" :
+			 "COWSNAP_BACKUP_SUCCESS", env->success);
+		h->envp[k++] = h->vars[5];
+	}
+	h->envp[k] = NULL;
+	snprintf(h->fail, sizeof(h->fail), "cowsnapd: writer %s: cannot run %s: errno ",
+		 w->name, w->exec);
+	return 0;
+}
+
+/* In the forked child: `exec EVENT', stdin from in, stdout to out, in a
+ * process group of its own (kill_and_reap kills the group).  Only
+ * async-signal-safe calls: no malloc, no stdio. */
+static __attribute__((noreturn)) void exec_hook(const struct cs_writer *w, int ev,
+						const struct hook_env *h, int in, int out)
+{
+	char *const argv[] = { (char *)w->exec, (char *)event_names[ev], NULL };
+	char num[16];
+	size_t i = sizeof(num);
+	int e;
+
 	default_signals();
 	setpgid(0, 0);
 	dup2(in, 0);
 	dup2(out, 1);
 	close_range(3, ~0U, 0);
-	setenv("COWSNAP_EVENT", event_names[ev], 1);
-	setenv("COWSNAP_WRITER", w->name, 1);
-	setenv("COWSNAP_SET_ID", env->set_id ? setid : "", 1);
-	setenv("COWSNAP_VOLUMES", env->volumes, 1);
-	setenv("COWSNAP_BACKUP_TYPE", env->backup_type ? env->backup_type : "full", 1);
-	if (env->success)
-		setenv(ev == CS_EV_POST_RESTORE ? "COWSNAP_RESTORE_SUCCESS" :
-		       "COWSNAP_BACKUP_SUCCESS", env->success, 1);
-	execl(w->exec, w->exec, event_names[ev], (char *)NULL);
-	fprintf(stderr, "cowsnapd: writer %s: cannot run %s: %s\n", w->name, w->exec,
-		strerror(errno));
+	execve(w->exec, argv, h->envp);
+	/* "... errno N\n" for the log, by hand */
+	e = errno;
+	num[--i] = '\n';
+	do {
+		num[--i] = (char)('0' + e % 10);
+		e /= 10;
+	} while (e && i);
+	if (write(2, h->fail, strlen(h->fail)) >= 0 && write(2, num + i, sizeof(num) - i) >= 0)
+		_exit(127);
 	_exit(127);
 }
 
@@ -382,20 +445,31 @@ static enum hook_result run_hook(struct cowsnapd *d, struct cs_writer *w, int ev
 	unsigned timeout = event_timeout(w, ev, env);
 	int64_t deadline = cs_now_ms() + timeout;
 	int in[2], out[2], pidfd, status;
-	char buf[512], setid[32], why[40];
+	char buf[512], why[40];
+	struct hook_env *he;
 	size_t got = 0;
 	pid_t pid;
 
 	*error = CS_WE_NONE;
+	he = malloc(sizeof(*he));
+	if (!he || hook_env_build(he, w, ev, env)) {
+		free(he);
+		*error = CS_WE_OUT_OF_RESOURCES;
+		snprintf(msg, msgsize, "%s: out of memory", event_names[ev]);
+		return HOOK_FAILED;
+	}
 	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) {
+		free(he->envp);
+		free(he);
 		*error = CS_WE_OUT_OF_RESOURCES;
 		snprintf(msg, msgsize, "%s: pipe: %s", event_names[ev], strerror(errno));
 		return HOOK_FAILED;
 	}
-	snprintf(setid, sizeof(setid), "%" PRIu64, env->set_id);
 	pid = fork();
 	if (pid == 0)
-		exec_hook(w, ev, env, setid, in[0], out[1]);
+		exec_hook(w, ev, he, in[0], out[1]);
+	free(he->envp);
+	free(he);
 	close(in[0]);
 	close(out[1]);
 	if (pid < 0) {

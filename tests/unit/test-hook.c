@@ -188,6 +188,51 @@ START_TEST(hook_sees_every_volume)
 }
 END_TEST
 
+/*
+ * A hook's environment is built before the fork (the child only execs): the
+ * event's variables replace any the daemon had (once each), the daemon's
+ * other variables stay, and a program that cannot run is named in the log.
+ */
+START_TEST(hook_environment)
+{
+	struct cowsnapd d = { .signal_fd = -1 };
+	struct cs_session_env env = { .set_id = 7, .backup_type = "copy", .success = "1" };
+	struct cs_error err = { 0 };
+	char body[PATH_MAX + 128], path[PATH_MAX], got[4096];
+	ssize_t n;
+	int fd;
+
+	ck_assert_int_eq(cs_session_env_add_volume(&env, "/dev/vdb"), 0);
+	setenv("COWSNAP_EVENT", "stale", 1);
+	setenv("COWSNAP_SOCKET", "/run/other.sock", 1);
+	snprintf(path, sizeof(path), "%s/env", dir);
+	snprintf(body, sizeof(body), "env | grep -E '^(COWSNAP_|PATH=)' | sort > %s", path);
+	hook_writer(&d, body);
+	ck_assert_msg(cs_writers_prepare(&d, &env, &err) == 0, "%s", err.message);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, got, sizeof(got) - 1);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	got[n] = '\0';
+	ck_assert_msg(!strncmp(got, "COWSNAP_BACKUP_SUCCESS=1\nCOWSNAP_BACKUP_TYPE=copy\n"
+			       "COWSNAP_EVENT=prepare-backup\nCOWSNAP_SET_ID=7\n"
+			       "COWSNAP_SOCKET=/run/other.sock\nCOWSNAP_VOLUMES=/dev/vdb\n"
+			       "COWSNAP_WRITER=hook\nPATH=", strlen("COWSNAP_BACKUP_SUCCESS=1\n"
+			       "COWSNAP_BACKUP_TYPE=copy\nCOWSNAP_EVENT=prepare-backup\n"
+			       "COWSNAP_SET_ID=7\nCOWSNAP_SOCKET=/run/other.sock\n"
+			       "COWSNAP_VOLUMES=/dev/vdb\nCOWSNAP_WRITER=hook\nPATH=")),
+		      "the hook's environment:\n%s", got);
+	unsetenv("COWSNAP_EVENT");
+	unsetenv("COWSNAP_SOCKET");
+	/* a program that is not there: exit 127, the event fails */
+	snprintf(d.writers.w->exec, sizeof(d.writers.w->exec), "%s/missing", dir);
+	ck_assert_int_eq(cs_writers_prepare(&d, &env, &err), -EIO);
+	ck_assert_msg(strstr(err.message, "status 127"), "%s", err.message);
+	free(d.writers.w);
+}
+END_TEST
+
 /* What cannot be passed whole is refused, and the list is left as it was. */
 START_TEST(add_volume_refuses_rather_than_cuts)
 {
@@ -228,6 +273,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, hook_sees_every_volume);
+	tcase_add_test(tc, hook_environment);
 	tcase_add_test(tc, add_volume_refuses_rather_than_cuts);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
