@@ -1,5 +1,6 @@
 #!/bin/bash
-# snapctl list volumes shows what blkid and mountinfo know of each device;
+# snapctl list volumes shows what blkid and mountinfo know of each device,
+# a mount point that carries terminal escapes made harmless in the table;
 # volume specs that cannot be resolved get errors that say why.
 # tier: once
 # cost: 30
@@ -8,6 +9,7 @@
 
 make_loop vol 32
 make_loop st 32
+make_loop odd 8
 mkfs_ext4 -L csvol "$vol"
 uuid=$(blkid -o value -s UUID "$vol")
 mkdir -p /tmp/vol-mnt
@@ -25,6 +27,20 @@ for kv in '"fstype":"ext4"' '"label":"csvol"' "\"uuid\":\"$uuid\"" '"mountpoint"
 done
 "$SNAPCTL" list volumes | grep -Eq "^$vol +[0-9]+:[0-9]+ +32\.0MiB +ext4 .* /tmp/vol-mnt$" ||
 	fail "table: $("$SNAPCTL" list volumes)"
+
+# a mount point that would set the terminal's title and colour
+mkfs_ext4 "$odd"
+esc=$'/tmp/odd\e]0;owned\a\e[31m'
+mkdir -p "$esc"
+mount "$odd" "$esc"
+on_exit "umount '$esc'"
+table=$("$SNAPCTL" list volumes)
+echo "$table" | LC_ALL=C grep -q "$(printf '[\001-\010\013-\037\177]')" &&
+	fail "control characters in the table: $(echo "$table" | od -c | head -20)"
+echo "$table" | grep -qF '/tmp/odd\x1b]0;owned\x07\x1b[31m' || fail "escaped mount point: $table"
+"$SNAPCTL" --json list volumes | tr -d ' \n' |
+	grep -qF '"mountpoint":"/tmp/odd\u001b]0;owned\u0007\u001b[31m"' ||
+	fail "json mount point: $("$SNAPCTL" --json list volumes | grep odd)"
 
 "$SNAPCTL" storage add "$st" > /dev/null
 run_rc out err rc "$SNAPCTL" create UUID=00000000-dead-beef-0000-000000000000

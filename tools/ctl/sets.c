@@ -58,6 +58,19 @@ static const char *set_flags(const struct cs_set *s)
 	return s->persistent ? "persistent" : s->auto_release ? "auto-release" : "-";
 }
 
+/*
+ * Names from the system (a filesystem label or mount point, a device-mapper
+ * name) for the terminal: escaped as term_text() does, in one of a few
+ * rotating buffers so that a printf can take several.
+ */
+static const char *safe(const char *s)
+{
+	static char bufs[4][4 * (CS_PATH_MAX + 1)];
+	static unsigned next;
+
+	return term_text(s, bufs[next++ % 4], sizeof(bufs[0]));
+}
+
 /* Runs one call (args NULL: a list, all its pages), reports its error;
  * returns an exit code. */
 static int call(struct snapctl *ctl, enum cs_op op, const void *args, void *result)
@@ -190,8 +203,8 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 	} else {
 		printf("%" PRIu64 "\n", r.set.id);
 		for (uint32_t i = 0; i < r.set.nvolumes; i++)
-			printf("%s %s\n", r.set.volumes[i].origin,
-			       r.set.volumes[i].image[0] ? r.set.volumes[i].image : "-");
+			printf("%s %s\n", safe(r.set.volumes[i].origin),
+			       r.set.volumes[i].image[0] ? safe(r.set.volumes[i].image) : "-");
 	}
 	cs_result_free(CS_OP_SET_CREATE, &r);
 	return EXIT_OK;
@@ -253,8 +266,8 @@ static void print_set(const struct cs_set *s)
 	for (uint32_t i = 0; i < s->nvolumes; i++) {
 		const struct cs_set_volume *v = &s->volumes[i];
 
-		printf("  volume:   %s %s (%s, %" PRIu64 " chunks copied)\n", v->origin,
-		       v->image[0] ? v->image : "-",
+		printf("  volume:   %s %s (%s, %" PRIu64 " chunks copied)\n", safe(v->origin),
+		       v->image[0] ? safe(v->image) : "-",
 		       cs_size_format(v->sectors << 9, b1, sizeof(b1)),
 		       v->chunks_copied);
 	}
@@ -307,8 +320,8 @@ int list_sets(struct snapctl *ctl)
 			       cs_set_state_names[s->state], set_flags(s),
 			       fmt_time(s->taken_ns, t, sizeof(t)));
 			for (uint32_t j = 0; j < s->nvolumes; j++)
-				printf(" %s=%s", s->volumes[j].origin,
-				       s->volumes[j].image[0] ? s->volumes[j].image : "-");
+				printf(" %s=%s", safe(s->volumes[j].origin),
+				       s->volumes[j].image[0] ? safe(s->volumes[j].image) : "-");
 			putchar('\n');
 		}
 	}
@@ -339,11 +352,11 @@ int list_volumes(struct snapctl *ctl)
 			if (v->tracked)
 				cs_size_format(v->changed_bytes, ch, sizeof(ch));
 			snprintf(mm, sizeof(mm), "%u:%u", v->major, v->minor);
-			printf("%-16s %-8s %-10s %-8s %-9s %-9u %-10s %s\n", v->device, mm,
+			printf("%-16s %-8s %-10s %-8s %-9s %-9u %-10s %s\n", safe(v->device), mm,
 			       cs_size_format(v->sectors << 9, b, sizeof(b)),
-			       v->fstype[0] ? v->fstype : "-",
+			       v->fstype[0] ? safe(v->fstype) : "-",
 			       v->kept ? "kept" : v->tracked ? "yes" : "no",
-			       v->snapshots, ch, v->mountpoint[0] ? v->mountpoint : "-");
+			       v->snapshots, ch, v->mountpoint[0] ? safe(v->mountpoint) : "-");
 		}
 	}
 	cs_result_free(CS_OP_VOLUME_LIST, &r);
@@ -382,14 +395,14 @@ static int track(struct snapctl *ctl, int argc, char **argv, bool keep)
 		print_json(ctl, keep ? CS_OP_VOLUME_TRACK : CS_OP_VOLUME_UNTRACK, &r);
 	else if (keep)
 		printf("%s: kept tracked, generation %s, %s chunks, %s changed since "
-		       "tracking began\n", r.device, r.cbt_generation,
+		       "tracking began\n", safe(r.device), safe(r.cbt_generation),
 		       cs_size_format((uint64_t)r.cbt_chunk_sectors << 9, b, sizeof(b)),
 		       cs_size_format(r.changed_bytes, c, sizeof(c)));
 	else if (r.tracked)
 		printf("%s: no longer kept tracked; tracked while sets hold snapshots of "
-		       "it (%u)\n", r.device, r.snapshots);
+		       "it (%u)\n", safe(r.device), r.snapshots);
 	else
-		printf("%s: no longer tracked\n", r.device);
+		printf("%s: no longer tracked\n", safe(r.device));
 	cs_result_free(keep ? CS_OP_VOLUME_TRACK : CS_OP_VOLUME_UNTRACK, &r);
 	return EXIT_OK;
 }
@@ -413,7 +426,7 @@ static void print_storage(const struct cs_storage_list_result *r)
 		const struct cs_storage_dev *s = &r->devices[i];
 
 		snprintf(mm, sizeof(mm), "%u:%u", s->major, s->minor);
-		printf("%-24s %-8s %-10s %s\n", s->device, mm,
+		printf("%-24s %-8s %-10s %s\n", safe(s->device), mm,
 		       cs_size_format(s->sectors << 9, b1, sizeof(b1)),
 		       cs_size_format(s->used << 9, b2, sizeof(b2)));
 	}
