@@ -6,16 +6,17 @@
 #include <linux/cowsnap.h>
 
 #include "daemon.h"
+#include "filestore.h"
 #include "log.h"
 #include "netlink.h"
 #include "storage.h"
 
-static bool ours(const struct cowsnapd *d, uint64_t id)
+static bool ours(struct cowsnapd *d, uint64_t id)
 {
 	for (size_t i = 0; i < d->pool.nallocs; i++)
 		if (d->pool.allocs[i].set_id == id)
 			return true;
-	return false;
+	return cs_filestore_holds(d, id);
 }
 
 /* Give a set running low grow-size more, unless it already got more since

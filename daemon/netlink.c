@@ -435,6 +435,7 @@ enum {
 	ATTR_RANGE = 1 << 4,
 	ATTR_TAKE_FLAGS = 1 << 5,
 	ATTR_HOLD = 1 << 6,
+	ATTR_STORAGE_FLAGS = 1 << 7,
 };
 
 static int put_set_args(struct nl_msg *msg, const void *arg)
@@ -446,6 +447,9 @@ static int put_set_args(struct nl_msg *msg, const void *arg)
 	if ((a->attrs & ATTR_SET_FLAGS) && nla_put_u32(msg, COWSNAP_A_SET_FLAGS, a->flags) < 0)
 		return -1;
 	if ((a->attrs & ATTR_TAKE_FLAGS) && nla_put_u32(msg, COWSNAP_A_TAKE_FLAGS, a->flags) < 0)
+		return -1;
+	if ((a->attrs & ATTR_STORAGE_FLAGS) && a->flags &&
+	    nla_put_u32(msg, COWSNAP_A_STORAGE_FLAGS, a->flags) < 0)
 		return -1;
 	if ((a->attrs & ATTR_HOLD) && a->hold_ms &&
 	    nla_put_u32(msg, COWSNAP_A_HOLD_MS, a->hold_ms) < 0)
@@ -501,11 +505,11 @@ int cs_nl_set_add_volume(struct cs_nl *nl, uint64_t id, uint32_t major,
 
 int cs_nl_set_add_storage(struct cs_nl *nl, uint64_t id, uint32_t major,
 			  uint32_t minor, uint64_t sector, uint64_t sectors,
-			  struct cs_error *err)
+			  uint32_t flags, struct cs_error *err)
 {
 	struct set_args a = { .id = id, .major = major, .minor = minor,
-			      .sector = sector, .sectors = sectors,
-			      .attrs = ATTR_ID | ATTR_DEV | ATTR_RANGE };
+			      .sector = sector, .sectors = sectors, .flags = flags,
+			      .attrs = ATTR_ID | ATTR_DEV | ATTR_RANGE | ATTR_STORAGE_FLAGS };
 	struct req r = { 0 };
 
 	return request(nl, COWSNAP_CMD_SET_ADD_STORAGE, 0, put_set_args, &a, &r, err);

@@ -30,9 +30,10 @@ int cs_nl_set_new(struct cs_nl *nl, uint32_t flags, uint32_t chunk_sectors,
 		  uint64_t *id, struct cs_error *err);
 int cs_nl_set_add_volume(struct cs_nl *nl, uint64_t id, uint32_t major,
 			 uint32_t minor, struct cs_error *err);
+/* flags: enum cowsnap_storage_flags */
 int cs_nl_set_add_storage(struct cs_nl *nl, uint64_t id, uint32_t major,
 			  uint32_t minor, uint64_t sector, uint64_t sectors,
-			  struct cs_error *err);
+			  uint32_t flags, struct cs_error *err);
 /* On success *set is filled from the reply (arrays freed with
  * cs_schema_free on the cs_set schema, see cs_nl_set_free).  bound_ms
  * (100..60000, 0: none): the whole take, freezing and draining, within it. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include <inttypes.h>
 
@@ -18,6 +19,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "netlink.h"
+#include "filestore.h"
 #include "reply.h"
 #include "session.h"
 #include "storage.h"
@@ -214,7 +216,7 @@ static int op_storage_list(struct cowsnapd *d, struct cs_client_conn *c,
 
 	r->set_sectors = d->pool.set_sectors;
 	r->grow_sectors = d->pool.grow_sectors;
-	r->devices = calloc(d->pool.ndevs ? d->pool.ndevs : 1, sizeof(*r->devices));
+	r->devices = calloc(d->pool.ndevs + d->pool.ndirs + 1, sizeof(*r->devices));
 	if (!r->devices)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->pool.ndevs; i++) {
@@ -226,6 +228,20 @@ static int op_storage_list(struct cowsnapd *d, struct cs_client_conn *c,
 		s->minor = p->minor;
 		s->sectors = p->sectors;
 		s->used = cs_pool_dev_used(p);
+	}
+	for (size_t i = 0; i < d->pool.ndirs; i++) {
+		const struct cs_pool_dir *p = &d->pool.dirs[i];
+		struct cs_storage_dev *s = &r->devices[r->ndevices++];
+		struct statvfs sv;
+
+		strcpy(s->device, p->path);
+		s->kind = CS_STORAGE_DIRECTORY;
+		s->major = p->major;
+		s->minor = p->minor;
+		s->used = cs_filestore_used(p);
+		s->sectors = s->used;
+		if (!statvfs(p->path, &sv))
+			s->sectors += (uint64_t)sv.f_bavail * sv.f_frsize / 512;
 	}
 	return 0;
 }

@@ -26,7 +26,24 @@ void cs_pool_conf_free(struct cs_pool_conf *c)
 	for (size_t i = 0; i < c->ndevices; i++)
 		free(c->devices[i]);
 	free(c->devices);
+	for (size_t i = 0; i < c->ndirectories; i++)
+		free(c->directories[i]);
+	free(c->directories);
 	memset(c, 0, sizeof(*c));
+}
+
+static int push_path(char ***list, size_t *n, const char *path)
+{
+	char **l = realloc(*list, (*n + 1) * sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	*list = l;
+	l[*n] = strdup(path);
+	if (!l[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
 }
 
 /*
@@ -80,6 +97,26 @@ int cs_pool_conf_device_line(const char *path, char *buf, size_t size, struct cs
 	return 0;
 }
 
+int cs_pool_conf_directory_line(const char *path, char *buf, size_t size,
+				struct cs_error *err)
+{
+	char what[CS_ERRMSG_MAX / 2];
+	int ret = path_problem(path, what, sizeof(what));
+
+	if (ret) {
+		cs_error_set(err, -ret, "storage directory path %s, which storage.conf cannot "
+			     "hold; use a directory whose path has no blanks, `#' or control "
+			     "characters", what);
+		return ret;
+	}
+	if ((size_t)snprintf(buf, size, "directory %s\n", path) >= size) {
+		cs_error_set(err, ENAMETOOLONG, "storage directory path `%.64s...' is too long",
+			     path);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 		       struct cs_error *err)
 {
@@ -100,21 +137,16 @@ int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 			goto fail;
 		if (!ret)
 			continue;
-		if (!strcmp(key, "device")) {
-			char what[CS_ERRMSG_MAX / 2], **d;
+		if (!strcmp(key, "device") || !strcmp(key, "directory")) {
+			char what[CS_ERRMSG_MAX / 2];
 
 			if (path_problem(val, what, sizeof(what))) {
-				cs_error_set(err, EINVAL, "%s:%u: device %s", name, lineno, what);
+				cs_error_set(err, EINVAL, "%s:%u: %s %s", name, lineno, key, what);
 				goto fail;
 			}
-			d = realloc(c->devices, (c->ndevices + 1) * sizeof(*d));
-			if (!d)
+			if (key[1] == 'e' ? push_path(&c->devices, &c->ndevices, val) :
+			    push_path(&c->directories, &c->ndirectories, val))
 				goto nomem;
-			c->devices = d;
-			d[c->ndevices] = strdup(val);
-			if (!d[c->ndevices])
-				goto nomem;
-			c->ndevices++;
 		} else if (!strcmp(key, "set-size") || !strcmp(key, "grow-size")) {
 			uint64_t s;
 
@@ -155,9 +187,52 @@ void cs_pool_free(struct cs_pool *p)
 		free(p->devs[i].free);
 	free(p->devs);
 	free(p->allocs);
+	free(p->dirs);
 	p->devs = NULL;
 	p->allocs = NULL;
-	p->ndevs = p->nallocs = 0;
+	p->dirs = NULL;
+	p->ndevs = p->nallocs = p->ndirs = 0;
+}
+
+int cs_pool_add_dir(struct cs_pool *p, const char *path, uint32_t major, uint32_t minor,
+		    struct cs_error *err)
+{
+	struct cs_pool_dir *d;
+
+	for (size_t i = 0; i < p->ndirs; i++) {
+		if (!strcmp(p->dirs[i].path, path)) {
+			cs_error_set(err, EEXIST, "%s is already storage", path);
+			return -EEXIST;
+		}
+	}
+	if (strlen(path) > CS_PATH_MAX) {
+		cs_error_set(err, ENAMETOOLONG, "%.64s...: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	d = realloc(p->dirs, (p->ndirs + 1) * sizeof(*d));
+	if (!d) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	p->dirs = d;
+	d = &p->dirs[p->ndirs++];
+	strcpy(d->path, path);
+	d->major = major;
+	d->minor = minor;
+	return 0;
+}
+
+int cs_pool_remove_dir(struct cs_pool *p, const char *path, struct cs_error *err)
+{
+	for (size_t i = 0; i < p->ndirs; i++) {
+		if (strcmp(p->dirs[i].path, path))
+			continue;
+		memmove(&p->dirs[i], &p->dirs[i + 1], (p->ndirs - i - 1) * sizeof(p->dirs[0]));
+		p->ndirs--;
+		return 0;
+	}
+	cs_error_set(err, ENOENT, "%s is not a storage directory", path);
+	return -ENOENT;
 }
 
 struct cs_pool_dev *cs_pool_find_dev(struct cs_pool *p, uint32_t major, uint32_t minor)
@@ -332,13 +407,14 @@ int cs_pool_alloc(struct cs_pool *p, uint64_t set_id, uint64_t sectors,
 			avail += p->devs[i].sectors - cs_pool_dev_used(&p->devs[i]);
 	if (!p->ndevs) {
 		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "
-			     "with `snapctl storage add DEVICE'");
+			     "or a directory with `snapctl storage add DEVICE|DIRECTORY'");
 		return -ENOSPC;
 	}
 	if (avail < want) {
 		cs_error_set(err, ENOSPC, "not enough free difference storage: %" PRIu64
 			     " MiB wanted, %" PRIu64 " MiB free; add storage with "
-			     "`snapctl storage add DEVICE' or delete sets", want / 2048, avail / 2048);
+			     "`snapctl storage add DEVICE|DIRECTORY' or delete sets", want / 2048,
+			     avail / 2048);
 		return -ENOSPC;
 	}
 	left = want;

@@ -32,6 +32,13 @@ struct cs_pool_dev {
 	size_t nfree;
 };
 
+/* A directory for storage files (filestore.c), on the filesystem of the
+ * block device major:minor. */
+struct cs_pool_dir {
+	char path[CS_PATH_MAX + 1];
+	uint32_t major, minor;
+};
+
 /* One range given to a set. */
 struct cs_alloc {
 	uint64_t set_id;
@@ -44,18 +51,23 @@ struct cs_pool {
 	size_t ndevs;
 	struct cs_alloc *allocs;
 	size_t nallocs;
+	struct cs_pool_dir *dirs;	/* after the devices: files in them */
+	size_t ndirs;
 	uint64_t set_sectors;		/* given to a set when created */
 	uint64_t grow_sectors;		/* added on STORAGE_LOW */
 };
 
-/* A parsed storage.conf line. */
+/* A parsed storage.conf. */
 struct cs_pool_conf {
 	char **devices;
 	size_t ndevices;
+	char **directories;
+	size_t ndirectories;
 	uint64_t set_sectors, grow_sectors;
 };
 
-/* Lines: `device PATH', `set-size SIZE', `grow-size SIZE'; `#' comments.
+/* Lines: `device PATH', `directory PATH', `set-size SIZE', `grow-size SIZE';
+ * `#' comments.
  * err names the file (name) and line on error, a PATH with a control
  * character included. */
 int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
@@ -65,6 +77,8 @@ void cs_pool_conf_free(struct cs_pool_conf *c);
  * (err saying what to use instead) when the line cannot hold path as it is:
  * not absolute, a blank, `#' or a control character; -ENAMETOOLONG. */
 int cs_pool_conf_device_line(const char *path, char *buf, size_t size, struct cs_error *err);
+/* The same for "directory PATH\n". */
+int cs_pool_conf_directory_line(const char *path, char *buf, size_t size, struct cs_error *err);
 
 void cs_pool_init(struct cs_pool *p);
 void cs_pool_free(struct cs_pool *p);
@@ -75,6 +89,10 @@ int cs_pool_remove_dev(struct cs_pool *p, uint32_t major, uint32_t minor,
 		       struct cs_error *err);
 struct cs_pool_dev *cs_pool_find_dev(struct cs_pool *p, uint32_t major, uint32_t minor);
 uint64_t cs_pool_dev_used(const struct cs_pool_dev *d);
+int cs_pool_add_dir(struct cs_pool *p, const char *path, uint32_t major, uint32_t minor,
+		    struct cs_error *err);
+/* -ENOENT when path is not one of the directories */
+int cs_pool_remove_dir(struct cs_pool *p, const char *path, struct cs_error *err);
 
 /*
  * Give set_id `sectors' (rounded up to CS_POOL_ALIGN) from the devices not

@@ -304,9 +304,9 @@ static int select_writers(struct create *s, struct cs_error *err)
 			return ret;
 		}
 	}
-	if (!d->pool.ndevs) {
+	if (!d->pool.ndevs && !d->pool.ndirs) {
 		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "
-			     "with `snapctl storage add DEVICE'");
+			     "or a directory with `snapctl storage add DEVICE|DIRECTORY'");
 		return -ENOSPC;
 	}
 	return 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Difference storage devices: configuration, state file, hand-over to the
- * module.  The arithmetic is pool.c's. */
+/* Difference storage devices and directories: configuration, state file,
+ * hand-over to the module.  The arithmetic is pool.c's, the files
+ * filestore.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -18,6 +19,7 @@
 #include <linux/fs.h>
 
 #include "daemon.h"
+#include "filestore.h"
 #include "log.h"
 #include "netlink.h"
 #include "storage.h"
@@ -49,8 +51,9 @@ static int probe_dev(const char *path, bool excl, uint32_t *major, uint32_t *min
 		return -errno;
 	}
 	if (!S_ISBLK(st.st_mode)) {
-		cs_error_set(err, ENOTBLK, "storage device %s is not a block device "
-			     "(files as storage are not supported yet)", path);
+		cs_error_set(err, ENOTBLK, "storage %s is not a block device or a "
+			     "directory (storage files go in a directory: give the directory)",
+			     path);
 		return -ENOTBLK;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | (excl ? O_EXCL : 0));
@@ -125,6 +128,13 @@ int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
 			    cs_pool_add_dev(&d->pool, c.devices[i], ma, mi, sectors, &e))
 				cs_warn("%s: %s", conf, e.message);
 		}
+		for (size_t i = 0; i < c.ndirectories; i++) {
+			struct cs_error e;
+
+			if (cs_filestore_check_dir(c.directories[i], &ma, &mi, &e) ||
+			    cs_pool_add_dir(&d->pool, c.directories[i], ma, mi, &e))
+				cs_warn("%s: %s", conf, e.message);
+		}
 		cs_pool_conf_free(&c);
 	}
 	f = fopen(state, "re");
@@ -135,15 +145,16 @@ int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
 			cs_warn("%s: %s; starting from an empty state", state, e.message);
 		fclose(f);
 	}
-	cs_info("difference storage: %zu device(s), %zu range(s) in use", d->pool.ndevs,
-		d->pool.nallocs);
+	cs_info("difference storage: %zu device(s), %zu range(s) in use, %zu directory(ies)",
+		d->pool.ndevs, d->pool.nallocs, d->pool.ndirs);
 	return 0;
 }
 
-/* storage.conf with the line add appended (cs_pool_conf_device_line's), or
- * with the device drop_major:drop_minor's line deleted */
+/* storage.conf with the line add appended (cs_pool_conf_device_line's or
+ * _directory_line's), or with the device drop_major:drop_minor's line, or
+ * the directory drop_dir's, deleted */
 static int rewrite_conf(struct cowsnapd *d, const char *add, uint32_t drop_major,
-			uint32_t drop_minor, struct cs_error *err)
+			uint32_t drop_minor, const char *drop_dir, struct cs_error *err)
 {
 	char conf[PATH_MAX], state[PATH_MAX], tmp[PATH_MAX + 8], line[CS_PATH_MAX + 64];
 	bool eol = true;	/* the last line kept ends with a newline */
@@ -166,9 +177,12 @@ static int rewrite_conf(struct cowsnapd *d, const char *add, uint32_t drop_major
 		struct stat st;
 
 		/* keep comments and every other line as the admin wrote them */
-		if (!add && sscanf(line, " device %4095s", dev) == 1 && !stat(dev, &st) &&
-		    S_ISBLK(st.st_mode) && major(st.st_rdev) == drop_major &&
+		if (!add && !drop_dir && sscanf(line, " device %4095s", dev) == 1 &&
+		    !stat(dev, &st) && S_ISBLK(st.st_mode) && major(st.st_rdev) == drop_major &&
 		    minor(st.st_rdev) == drop_minor)
+			continue;
+		if (!add && drop_dir && sscanf(line, " directory %4095s", dev) == 1 &&
+		    !strcmp(dev, drop_dir))
 			continue;
 		fputs(line, out);
 		eol = strchr(line, '\n') != NULL;
@@ -185,13 +199,39 @@ static int rewrite_conf(struct cowsnapd *d, const char *add, uint32_t drop_major
 	return 0;
 }
 
+/* storage add DIR: storage files go there */
+static int add_dir(struct cowsnapd *d, const char *path, struct cs_error *err)
+{
+	char line[CS_PATH_MAX + 64];
+	uint32_t ma, mi;
+	int ret;
+
+	ret = cs_pool_conf_directory_line(path, line, sizeof(line), err);
+	if (!ret)
+		ret = cs_filestore_check_dir(path, &ma, &mi, err);
+	if (!ret)
+		ret = cs_pool_add_dir(&d->pool, path, ma, mi, err);
+	if (ret)
+		return ret;
+	ret = rewrite_conf(d, line, 0, 0, NULL, err);
+	if (ret) {
+		cs_pool_remove_dir(&d->pool, path, NULL);
+		return ret;
+	}
+	cs_info("storage directory %s (on %u:%u) added", path, ma, mi);
+	return 0;
+}
+
 int cs_storage_add(struct cowsnapd *d, const char *path, struct cs_error *err)
 {
 	char line[CS_PATH_MAX + 64];
+	struct stat st;
 	uint32_t ma, mi;
 	uint64_t sectors;
 	int ret;
 
+	if (!lstat(path, &st) && S_ISDIR(st.st_mode))
+		return add_dir(d, path, err);
 	/* before anything else: a path storage.conf cannot hold is refused */
 	ret = cs_pool_conf_device_line(path, line, sizeof(line), err);
 	if (ret)
@@ -202,7 +242,7 @@ int cs_storage_add(struct cowsnapd *d, const char *path, struct cs_error *err)
 	ret = cs_pool_add_dev(&d->pool, path, ma, mi, sectors, err);
 	if (ret)
 		return ret;
-	ret = rewrite_conf(d, line, 0, 0, err);
+	ret = rewrite_conf(d, line, 0, 0, NULL, err);
 	if (ret) {
 		cs_pool_remove_dev(&d->pool, ma, mi, NULL);
 		return ret;
@@ -219,6 +259,17 @@ int cs_storage_remove(struct cowsnapd *d, const char *path, struct cs_error *err
 	uint32_t ma, mi;
 	int ret;
 
+	for (size_t i = 0; i < d->pool.ndirs; i++) {
+		if (strcmp(d->pool.dirs[i].path, path))
+			continue;
+		/* files of live sets stay until their sets go (reconcile) */
+		ret = cs_pool_remove_dir(&d->pool, path, err);
+		if (!ret)
+			ret = rewrite_conf(d, NULL, 0, 0, path, err);
+		if (!ret)
+			cs_info("storage directory %s removed", path);
+		return ret;
+	}
 	for (size_t i = 0; i < d->pool.ndevs; i++)
 		if (!strcmp(d->pool.devs[i].path, path))
 			dev = &d->pool.devs[i];
@@ -234,7 +285,7 @@ int cs_storage_remove(struct cowsnapd *d, const char *path, struct cs_error *err
 	ret = cs_pool_remove_dev(&d->pool, ma, mi, err);
 	if (ret)
 		return ret;
-	ret = rewrite_conf(d, NULL, ma, mi, err);
+	ret = rewrite_conf(d, NULL, ma, mi, NULL, err);
 	if (!ret)
 		cs_info("storage device %s removed", path);
 	return ret;
@@ -244,10 +295,18 @@ int cs_storage_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
 		    const uint32_t (*avoid)[2], size_t navoid, struct cs_error *err)
 {
 	size_t first;
-	int ret;
+	int ret = -ENOSPC;
 
-	ret = cs_pool_alloc(&d->pool, set_id, sectors ? sectors : d->pool.set_sectors,
-			    avoid, navoid, &first, err);
+	if (!sectors)
+		sectors = d->pool.set_sectors;
+	/* devices first; then files, when no device has room */
+	if (d->pool.ndevs)
+		ret = cs_pool_alloc(&d->pool, set_id, sectors, avoid, navoid, &first, err);
+	if (ret == -ENOSPC && d->pool.ndirs)
+		return cs_filestore_give(d, set_id, sectors, avoid, navoid, err);
+	if (ret == -ENOSPC && !d->pool.ndevs)
+		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "
+			     "or a directory with `snapctl storage add DEVICE|DIRECTORY'");
 	if (ret)
 		return ret;
 	for (size_t i = first; i < d->pool.nallocs; i++) {
@@ -256,7 +315,7 @@ int cs_storage_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
 		if (a->set_id != set_id)
 			continue;
 		ret = cs_nl_set_add_storage(d->nl, set_id, a->major, a->minor, a->start,
-					    a->len, err);
+					    a->len, 0, err);
 		if (ret) {
 			/* the module may keep what it got; the set is destroyed by
 			 * the caller, and its ranges come back then */
@@ -271,6 +330,7 @@ void cs_storage_release(struct cowsnapd *d, uint64_t set_id)
 {
 	if (cs_pool_release(&d->pool, set_id))
 		save_state(d);
+	cs_filestore_release(d, set_id);
 }
 
 void cs_storage_reconcile(struct cowsnapd *d, const struct cs_set *sets, uint32_t n)
@@ -295,4 +355,5 @@ void cs_storage_reconcile(struct cowsnapd *d, const struct cs_set *sets, uint32_
 	}
 	if (changed)
 		save_state(d);
+	cs_filestore_reconcile(d, sets, n);
 }

@@ -106,9 +106,11 @@ struct cs_storage {
 void cs_storage_init(struct cs_storage *st, unsigned int chunk_sectors);
 typedef bool cs_overlap_fn(void *arg, struct block_device *bdev, sector_t start,
 			   sector_t len);
+/* in_file: the range is a pinned file's extent; the device is opened
+ * shared with the filesystem mounted from it, not exclusively */
 int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
-		   sector_t len, unsigned int max_lbs, cs_overlap_fn *overlaps,
-		   void *arg, struct netlink_ext_ack *extack);
+		   sector_t len, bool in_file, unsigned int max_lbs,
+		   cs_overlap_fn *overlaps, void *arg, struct netlink_ext_ack *extack);
 unsigned int cs_storage_lbs(struct cs_storage *st);
 void cs_storage_unlist(struct cs_storage *st);
 void cs_storage_release(struct cs_storage *st);
@@ -272,7 +274,7 @@ int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
 	       struct net *net, struct netlink_ext_ack *extack, u64 *id);
 int cs_set_add_volume(struct cs_set *set, dev_t dev, struct netlink_ext_ack *extack);
 int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
-		       sector_t len, struct netlink_ext_ack *extack);
+		       sector_t len, bool in_file, struct netlink_ext_ack *extack);
 /* bound_ms: the whole take within it (0: each step within the set's hold) */
 int cs_set_take(struct cs_set *set, u32 flags, u32 bound_ms, struct netlink_ext_ack *extack);
 int cs_volume_track(dev_t dev, struct netlink_ext_ack *extack);

@@ -281,12 +281,18 @@ static int cmd_set_add_volume(struct sk_buff *skb, struct genl_info *info)
 
 static int cmd_set_add_storage(struct sk_buff *skb, struct genl_info *info)
 {
+	u32 flags = get_u32_or(info, COWSNAP_A_STORAGE_FLAGS, 0);
 	struct cs_set *set;
 	int ret;
 
 	ret = check_request(skb, info);
 	if (ret)
 		return ret;
+	if (flags & ~__COWSNAP_STORAGE_F_ALL) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[COWSNAP_A_STORAGE_FLAGS],
+				    "unknown storage flags");
+		return -EOPNOTSUPP;
+	}
 	mutex_lock(&cs_lock);
 	ret = -ENOENT;
 	set = get_set(info);
@@ -294,7 +300,7 @@ static int cmd_set_add_storage(struct sk_buff *skb, struct genl_info *info)
 		ret = cs_set_add_storage(set, get_dev(info),
 					 nla_get_u64(info->attrs[COWSNAP_A_SECTOR]),
 					 nla_get_u64(info->attrs[COWSNAP_A_SECTORS]),
-					 info->extack);
+					 flags & COWSNAP_STORAGE_F_IN_FILE, info->extack);
 	mutex_unlock(&cs_lock);
 	return ret;
 }
@@ -654,6 +660,7 @@ static const struct nla_policy set_storage_policy[COWSNAP_A_MAX + 1] = {
 	POL_DEV,
 	[COWSNAP_A_SECTOR] = { .type = NLA_U64 },
 	[COWSNAP_A_SECTORS] = { .type = NLA_U64 },
+	[COWSNAP_A_STORAGE_FLAGS] = { .type = NLA_U32 },
 };
 
 static const struct nla_policy set_take_policy[COWSNAP_A_MAX + 1] = {

@@ -272,7 +272,7 @@ static bool overlaps_tracked(void *arg, struct block_device *bdev, sector_t star
 }
 
 int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
-		       sector_t len, struct netlink_ext_ack *extack)
+		       sector_t len, bool in_file, struct netlink_ext_ack *extack)
 {
 	int state = cs_set_state(set);
 	unsigned int i, max_lbs = UINT_MAX;
@@ -284,7 +284,7 @@ int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 	}
 	for (i = 0; i < set->nvol; i++)
 		max_lbs = min(max_lbs, bdev_logical_block_size(set->vols[i].t->origin.bdev));
-	return cs_storage_add(&set->storage, dev, start, len, max_lbs,
+	return cs_storage_add(&set->storage, dev, start, len, in_file, max_lbs,
 			      overlaps_tracked, NULL, extack);
 }
 

@@ -64,8 +64,8 @@ bool cs_storage_overlaps(struct block_device *bdev, sector_t start, sector_t len
  * smallest volume's (max_lbs) could not serve them.
  */
 int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
-		   sector_t len, unsigned int max_lbs, cs_overlap_fn *overlaps,
-		   void *arg, struct netlink_ext_ack *extack)
+		   sector_t len, bool in_file, unsigned int max_lbs,
+		   cs_overlap_fn *overlaps, void *arg, struct netlink_ext_ack *extack)
 {
 	struct cs_storage_range *r;
 	unsigned long flags;
@@ -75,11 +75,15 @@ int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
 	r = kzalloc(sizeof(*r), GFP_KERNEL);
 	if (!r)
 		return -ENOMEM;
-	ret = cs_bdev_open(&r->dev, dev, true, &storage_holder);
+	ret = cs_bdev_open(&r->dev, dev, true, in_file ? NULL : &storage_holder);
 	if (ret) {
 		if (ret == -ENXIO || ret == -ENOENT)
 			ret = -ENODEV;
-		if (ret == -EBUSY)
+		if (ret == -EBUSY && in_file)
+			NL_SET_ERR_MSG(extack, "this kernel refuses writes to mounted devices "
+				       "(CONFIG_BLK_DEV_WRITE_MOUNTED is off): storage in files "
+				       "is not possible");
+		else if (ret == -EBUSY)
 			NL_SET_ERR_MSG(extack, "storage device is in use (mounted?)");
 		else
 			NL_SET_ERR_MSG(extack, "cannot open the storage device");

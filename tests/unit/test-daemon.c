@@ -233,6 +233,41 @@ START_TEST(pool_conf)
 	ck_assert_int_eq(parse_conf("device vdc\n", &c, &err), -EINVAL);
 	ck_assert_int_eq(parse_conf("device /dev/a /dev/b\n", &c, &err), -EINVAL);
 	ck_assert_str_eq(err.message, "storage.conf:1: `device' takes one value");
+
+	/* directories for storage files, beside devices, in their order */
+	ck_assert_int_eq(parse_conf("directory /srv/cow\ndevice /dev/vdc\ndirectory /var/cow\n",
+				    &c, &err), 0);
+	ck_assert_uint_eq(c.ndevices, 1);
+	ck_assert_uint_eq(c.ndirectories, 2);
+	ck_assert_str_eq(c.directories[0], "/srv/cow");
+	ck_assert_str_eq(c.directories[1], "/var/cow");
+	cs_pool_conf_free(&c);
+	ck_assert_int_eq(parse_conf("directory srv/cow\n", &c, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "storage.conf:1: directory `srv/cow' is not an absolute path");
+}
+END_TEST
+
+/* The line `snapctl storage add DIR' appends, or why it cannot. */
+START_TEST(pool_directory_line)
+{
+	struct cs_pool p;
+	struct cs_error err;
+	char line[128];
+
+	ck_assert_int_eq(cs_pool_conf_directory_line("/srv/cow", line, sizeof(line), &err), 0);
+	ck_assert_str_eq(line, "directory /srv/cow\n");
+	ck_assert_int_eq(cs_pool_conf_directory_line("/srv/my cow", line, sizeof(line), &err),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "is followed by a blank"));
+	cs_pool_init(&p);
+	ck_assert_int_eq(cs_pool_add_dir(&p, "/srv/cow", 8, 1, &err), 0);
+	ck_assert_int_eq(cs_pool_add_dir(&p, "/srv/cow", 8, 1, &err), -EEXIST);
+	ck_assert_int_eq(cs_pool_add_dir(&p, "/var/cow", 8, 2, &err), 0);
+	ck_assert_int_eq(cs_pool_remove_dir(&p, "/srv/cow", &err), 0);
+	ck_assert_uint_eq(p.ndirs, 1);
+	ck_assert_str_eq(p.dirs[0].path, "/var/cow");
+	ck_assert_int_eq(cs_pool_remove_dir(&p, "/srv/cow", &err), -ENOENT);
+	cs_pool_free(&p);
 }
 END_TEST
 
@@ -842,6 +877,7 @@ int main(void)
 	t = tcase_create("storage");
 	tcase_add_test(t, sizes);
 	tcase_add_test(t, pool_conf);
+	tcase_add_test(t, pool_directory_line);
 	tcase_add_test(t, storage_conf_roundtrip);
 	tcase_add_test(t, storage_conf_refusals);
 	tcase_add_test(t, storage_conf_bad_lines);

@@ -271,12 +271,15 @@ SCHEMA(volume_list_result_schema, struct cs_volume_list_result,
 	      &volume_schema),
 	F_U64ALL(struct cs_volume_list_result, next, false));
 
+const char *const cs_storage_kind_names[] = { "device", "directory", NULL };
+
 SCHEMA(storage_dev_schema, struct cs_storage_dev,
 	F_STR(struct cs_storage_dev, device, true),
 	F_U32ALL(struct cs_storage_dev, major, true),
 	F_U32ALL(struct cs_storage_dev, minor, true),
 	F_U64ALL(struct cs_storage_dev, sectors, true),
-	F_U64ALL(struct cs_storage_dev, used, false));
+	F_U64ALL(struct cs_storage_dev, used, false),
+	F_ENUM(struct cs_storage_dev, kind, false, cs_storage_kind_names));
 
 SCHEMA(storage_list_result_schema, struct cs_storage_list_result,
 	F_ARR(struct cs_storage_list_result, devices, ndevices, false, 0, 256,

@@ -334,11 +334,15 @@ struct cs_volume_list_result {
 };
 
 /* storage_list: result; storage_add and storage_remove answer the same */
+/* storage_list: where storage is (cs_storage_kind_names) */
+enum cs_storage_kind { CS_STORAGE_DEVICE, CS_STORAGE_DIRECTORY };
+
 struct cs_storage_dev {
-	char device[CS_PATH_MAX + 1];	/* as configured */
-	uint32_t major, minor;
-	uint64_t sectors;		/* usable, whole MiB */
+	char device[CS_PATH_MAX + 1];	/* as configured: a device or a directory */
+	uint32_t major, minor;		/* the device, or the directory's filesystem's */
+	uint64_t sectors;		/* usable, whole MiB (a directory: used + free) */
 	uint64_t used;			/* given to sets */
+	int kind;			/* enum cs_storage_kind */
 };
 
 struct cs_storage_list_result {
@@ -495,6 +499,7 @@ extern const char *const cs_event_names[];
 extern const char *const cs_usage_names[];
 extern const char *const cs_restore_method_names[];
 extern const char *const cs_writer_kind_names[];
+extern const char *const cs_storage_kind_names[];
 
 /* Checks beyond the schema (wmd.c): names, UUID, paths, duplicates.
  * 0, or -EINVAL with err naming the offending field. */

@@ -60,6 +60,12 @@
  *            COWSNAP_A_DEV_MINOR*       u32
  *            COWSNAP_A_SECTOR*          u64     first sector of the range
  *            COWSNAP_A_SECTORS*         u64     length, at least one chunk
+ *            COWSNAP_A_STORAGE_FLAGS    u32     enum cowsnap_storage_flags
+ *   The device is opened exclusively (nobody may mount it), unless the range
+ *   is COWSNAP_STORAGE_F_IN_FILE: an extent of a file the caller created,
+ *   allocated and made immutable on a filesystem mounted from the device,
+ *   opened shared with that filesystem (-EBUSY where the kernel refuses
+ *   writes to mounted devices, CONFIG_BLK_DEV_WRITE_MOUNTED=n).
  *
  * COWSNAP_CMD_SET_TAKE: take the set.  Freezes the filesystems on all its
  *   volumes (the kernel's own freeze), holds and drains writes on all of
@@ -232,6 +238,7 @@ enum cowsnap_attr {
 	COWSNAP_A_CBT_BITMAP,
 	COWSNAP_A_PAD,
 	COWSNAP_A_CBT_SEQ,
+	COWSNAP_A_STORAGE_FLAGS,
 	__COWSNAP_A_LAST
 };
 #define COWSNAP_A_MAX (__COWSNAP_A_LAST - 1)
@@ -248,6 +255,12 @@ enum cowsnap_set_flags {
 	/* keep the set until SET_DESTROY, whoever goes away */
 	COWSNAP_SET_F_PERSISTENT = 1U << 1,
 	__COWSNAP_SET_F_ALL = COWSNAP_SET_F_AUTO_RELEASE | COWSNAP_SET_F_PERSISTENT
+};
+
+enum cowsnap_storage_flags {
+	/* the range is a pinned file's extent on a mounted filesystem */
+	COWSNAP_STORAGE_F_IN_FILE = 1U << 0,
+	__COWSNAP_STORAGE_F_ALL = COWSNAP_STORAGE_F_IN_FILE
 };
 
 enum cowsnap_take_flags {
