@@ -130,7 +130,7 @@ CONFDIR ?= /etc/cowsnap
 # libcowsnap's headers (cowsnap.h includes the others)
 LIB_HEADERS := $(wildcard tools/lib/*.h)
 # the shipped hook writers, each with daemon/dist/NAME.conf.sample
-WRITERS := sqlite postgresql mysql
+WRITERS := sqlite postgresql mysql qemu-fsfreeze
 MANPAGES := man/snapread.1 man/cowsnap.conf.5 man/cowsnap-writer.7 man/snapctl.8 man/cowsnapd.8
 SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
 	-e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
