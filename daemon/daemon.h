@@ -88,6 +88,7 @@ struct cowsnapd {
 	int pid_fd;
 	char pid_path[4096];
 	bool quit;
+	bool reload;			/* SIGHUP seen: re-read the configuration */
 
 	struct cs_client_conn *clients;
 	unsigned nclients;
@@ -126,6 +127,8 @@ void cs_server_close(struct cowsnapd *d);
 /* after daemonizing: the pid file gets the daemon's own pid */
 int cs_server_write_pid(struct cowsnapd *d);
 int cs_server_run(struct cowsnapd *d);
+/* main.c: re-read writers.d and storage.conf (SIGHUP), sets untouched */
+void cs_reload(struct cowsnapd *d);
 /* events.c: handle what the module multicast */
 void cs_events_process(struct cowsnapd *d);
 /* ops.c: a client went away (ends its backup session) */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <linux/cowsnap.h>
+#include <systemd/sd-daemon.h>
 
 #include "cowsnap.h"
 #include "daemon.h"
@@ -21,6 +22,25 @@
 #include "modload.h"
 #include "netlink.h"
 #include "storage.h"
+#include "writers.h"
+
+/*
+ * SIGHUP (systemctl reload): writers.d and storage.conf read again, once no
+ * session holds the shadow-set lock (server.c waits for that).  Live sets,
+ * their storage and registered socket writers are untouched; a storage.conf
+ * that does not parse leaves the storage as it was.
+ */
+void cs_reload(struct cowsnapd *d)
+{
+	struct cs_error err = { 0 };
+
+	sd_notify(0, "RELOADING=1\nSTATUS=reloading writers.d and storage.conf");
+	if (cs_writers_reload(d, &err))
+		cs_warn("reload: %s", err.message);
+	if (cs_storage_reload(d, &err))
+		cs_err("reload: %s; the storage stays as it was", err.message);
+	sd_notify(0, "READY=1\nSTATUS=serving");
+}
 
 static void usage(FILE *f)
 {
@@ -239,7 +259,10 @@ serve:
 		cs_log_to_syslog();
 	}
 	cs_server_write_pid(&d);
+	/* Type=notify: the socket is served from here on */
+	sd_notify(0, "READY=1\nSTATUS=serving");
 	ret = cs_server_run(&d);
+	sd_notify(0, "STOPPING=1");
 out:
 	cs_server_close(&d);
 	cs_writers_free(&d);

@@ -591,8 +591,10 @@ static void handle_signals(struct cowsnapd *d)
 	struct signalfd_siginfo si;
 
 	while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
+		if (si.ssi_signo == SIGHUP) {
+			d->reload = true;
 			continue;
+		}
 		cs_info("signal %u: shutting down", si.ssi_signo);
 		d->quit = true;
 	}
@@ -697,6 +699,11 @@ int cs_server_run(struct cowsnapd *d)
 			next = c->next;
 			if (c->deferred && !client_frames(d, c))
 				client_drop(d, c);
+		}
+		/* never under a session: its writers and storage stay as they were */
+		if (d->reload && !d->session_owner && !d->in_session) {
+			d->reload = false;
+			cs_reload(d);
 		}
 		timeout = expire_clients(d);
 		pfd[0] = (struct pollfd){ .fd = d->signal_fd, .events = POLLIN };

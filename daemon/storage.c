@@ -150,6 +150,85 @@ int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
 	return 0;
 }
 
+static bool listed(char *const *paths, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(paths[i], path))
+			return true;
+	return false;
+}
+
+int cs_storage_reload(struct cowsnapd *d, struct cs_error *err)
+{
+	char conf[PATH_MAX], state[PATH_MAX];
+	struct cs_pool_conf c = { .set_sectors = CS_POOL_DEFAULT_SET,
+				  .grow_sectors = CS_POOL_DEFAULT_SET };
+	uint32_t ma, mi;
+	uint64_t sectors;
+	FILE *f;
+	int ret;
+
+	paths(d, conf, state);
+	f = fopen(conf, "re");
+	if (!f && errno != ENOENT) {
+		cs_error_set(err, errno, "cannot read %s: %s", conf, strerror(errno));
+		return -errno;
+	}
+	if (f) {
+		ret = cs_pool_conf_parse(f, conf, &c, err);
+		fclose(f);
+		if (ret)
+			return ret;	/* the storage stays as it was */
+	}
+	d->pool.set_sectors = c.set_sectors;
+	d->pool.grow_sectors = c.grow_sectors;
+	/* gone from the file: dropped, unless a set still holds storage there */
+	for (size_t i = d->pool.ndevs; i-- > 0;) {
+		struct cs_pool_dev *dev = &d->pool.devs[i];
+		struct cs_error e;
+
+		if (!listed(c.devices, c.ndevices, dev->path) &&
+		    cs_pool_remove_dev(&d->pool, dev->major, dev->minor, &e))
+			cs_warn("%s: kept: %s", conf, e.message);
+	}
+	for (size_t i = d->pool.ndirs; i-- > 0;) {
+		const struct cs_pool_dir *dir = &d->pool.dirs[i];
+
+		if (listed(c.directories, c.ndirectories, dir->path))
+			continue;
+		if (cs_filestore_used(dir))
+			cs_warn("%s: storage directory %s kept: sets hold files in it", conf,
+				dir->path);
+		else
+			cs_pool_remove_dir(&d->pool, dir->path, NULL);
+	}
+	/* new in the file: added as at start */
+	for (size_t i = 0; i < c.ndevices; i++) {
+		struct cs_error e;
+		bool have = false;
+
+		for (size_t j = 0; j < d->pool.ndevs; j++)
+			have |= !strcmp(d->pool.devs[j].path, c.devices[i]);
+		if (!have && (probe_dev(c.devices[i], false, &ma, &mi, &sectors, &e) ||
+			      cs_pool_add_dev(&d->pool, c.devices[i], ma, mi, sectors, &e)))
+			cs_warn("%s: %s", conf, e.message);
+	}
+	for (size_t i = 0; i < c.ndirectories; i++) {
+		struct cs_error e;
+		bool have = false;
+
+		for (size_t j = 0; j < d->pool.ndirs; j++)
+			have |= !strcmp(d->pool.dirs[j].path, c.directories[i]);
+		if (!have && (cs_filestore_check_dir(c.directories[i], &ma, &mi, &e) ||
+			      cs_pool_add_dir(&d->pool, c.directories[i], ma, mi, &e)))
+			cs_warn("%s: %s", conf, e.message);
+	}
+	cs_pool_conf_free(&c);
+	cs_info("difference storage reloaded: %zu device(s), %zu directory(ies), set-size %"
+		PRIu64 " MiB", d->pool.ndevs, d->pool.ndirs, d->pool.set_sectors / 2048);
+	return 0;
+}
+
 /* storage.conf with the line add appended (cs_pool_conf_device_line's or
  * _directory_line's), or with the device drop_major:drop_minor's line, or
  * the directory drop_dir's, deleted */

@@ -15,6 +15,10 @@ struct cs_set;
  * while a set uses it.
  */
 int cs_storage_load(struct cowsnapd *d, struct cs_error *err);
+/* storage.conf read again (SIGHUP): sizes, devices and directories added;
+ * those no longer listed dropped unless a set holds storage on them.  A
+ * file that does not parse leaves everything as it was. */
+int cs_storage_reload(struct cowsnapd *d, struct cs_error *err);
 int cs_storage_add(struct cowsnapd *d, const char *path, struct cs_error *err);
 int cs_storage_remove(struct cowsnapd *d, const char *path, struct cs_error *err);
 /* Give a DEFINING set `sectors' of storage (0: the configured set-size),

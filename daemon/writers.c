@@ -182,6 +182,26 @@ void cs_writers_free(struct cowsnapd *d)
 	d->writers.n = 0;
 }
 
+int cs_writers_reload(struct cowsnapd *d, struct cs_error *err)
+{
+	size_t k = 0;
+
+	/* socket writers stay registered; hook writers are read again */
+	for (size_t i = 0; i < d->writers.n; i++) {
+		struct cs_writer *w = &d->writers.w[i];
+
+		if (w->kind == CS_WRITER_HOOK) {
+			writer_release(w);
+			continue;
+		}
+		if (k != i)
+			d->writers.w[k] = *w;
+		k++;
+	}
+	d->writers.n = k;
+	return cs_writers_load(d, err);
+}
+
 int cs_writers_load(struct cowsnapd *d, struct cs_error *err)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 256];

@@ -139,7 +139,9 @@ int cs_parse_duration(const char *s, unsigned *ms);
 int cs_parse_duration_max(const char *s, unsigned max_ms, unsigned *ms);
 
 /* Read CONFIG_DIR/writers.d/ (a writer that does not parse is logged and
- * left out). */
+ * left out).  cs_writers_reload: the hook writers read again (SIGHUP),
+ * registered socket writers kept. */
+int cs_writers_reload(struct cowsnapd *d, struct cs_error *err);
 int cs_writers_load(struct cowsnapd *d, struct cs_error *err);
 void cs_writers_free(struct cowsnapd *d);
 
