@@ -923,8 +923,12 @@ static int send_event(struct cowsnapd *d, struct cs_writer *w, int ev,
 	int error;
 	enum hook_result r;
 
-	if (w->dead)
-		return 0;
+	/* gone since an earlier step (a backup or restore session waits for
+	 * its requestor between steps): this step failed for it too */
+	if (w->dead) {
+		cs_error_set(err, EIO, "writer %s failed: %.400s", w->name, w->last_message);
+		return -EIO;
+	}
 	r = deliver(d, w, ev, env, &error, msg, sizeof(msg));
 	if (r == HOOK_FAILED && w->error != CS_WE_NONE) {
 		/* a writer that failed already (thaw after a failed freeze):
@@ -1359,13 +1363,15 @@ void cs_writers_shutdown(struct cowsnapd *d, struct cs_session_env *env)
 int cs_writers_complete(struct cowsnapd *d, struct cs_session_env *env,
 			struct cs_error *err)
 {
-	for_each_selected(d, w) {
-		int ret = send_event(d, w, CS_EV_BACKUP_COMPLETE, env, CS_WS_STABLE, err);
+	struct cs_error e;
+	int ret = 0;
 
-		if (ret)
-			return ret;
-	}
-	return 0;
+	/* every writer hears it, whoever failed before; the first failure is
+	 * the answer */
+	for_each_selected(d, w)
+		if (send_event(d, w, CS_EV_BACKUP_COMPLETE, env, CS_WS_STABLE, ret ? &e : err))
+			ret = -EIO;
+	return ret;
 }
 
 void cs_writers_abort(struct cowsnapd *d, struct cs_session_env *env)
@@ -1396,13 +1402,14 @@ int cs_writers_pre_restore(struct cowsnapd *d, struct cs_session_env *env,
 int cs_writers_post_restore(struct cowsnapd *d, struct cs_session_env *env,
 			    struct cs_error *err)
 {
+	struct cs_error e;
 	int ret = 0;
 
 	/* every writer that took part hears how the restore went */
 	for_each_selected(d, w) {
 		if (w->error != CS_WE_NONE && w->state == CS_WS_FAILED_AT_PRE_RESTORE)
 			continue;
-		if (send_event(d, w, CS_EV_POST_RESTORE, env, CS_WS_STABLE, err))
+		if (send_event(d, w, CS_EV_POST_RESTORE, env, CS_WS_STABLE, ret ? &e : err))
 			ret = -EIO;
 	}
 	return ret;

@@ -920,6 +920,32 @@ START_TEST(requests_stay_strict)
 }
 END_TEST
 
+/* What we send is always UTF-8, whatever bytes a string or a veto held:
+ * each stray byte becomes U+FFFD, and the frame parses (fuzz-writer found
+ * a veto with stray bytes that its daemon could not read). */
+START_TEST(strings_sent_as_utf8)
+{
+	struct cs_version v = { .proto_version = 1 }, back = { 0 };
+	struct cs_error e = { 0 }, err = { 0 };
+	struct cs_buf b = { 0 };
+	uint32_t id;
+	bool remote;
+
+	strcpy(v.daemon_version, "x\xff\xc3y\xe2\x82\xac");
+	ck_assert_int_eq(cs_encode_reply(&b, 3, CS_OP_VERSION, &v, &err), 0);
+	ck_assert_msg(cs_decode_reply(b.data + CS_FRAME_HDR, b.len - CS_FRAME_HDR, CS_OP_VERSION,
+				      &id, &back, &remote, &err) == 0, "%s", err.message);
+	ck_assert_str_eq(back.daemon_version, "x\xef\xbf\xbd\xef\xbf\xbdy\xe2\x82\xac");
+	cs_buf_free(&b);
+	cs_error_set(&e, EPERM, "veto: table \xe9t\xe9 locked");
+	cs_encode_error(&b, 4, &e);
+	ck_assert_int_eq(cs_decode_reply(b.data + CS_FRAME_HDR, b.len - CS_FRAME_HDR, CS_OP_VERSION,
+					 &id, &back, &remote, &err), -EPERM);
+	ck_assert_str_eq(err.message, "veto: table \xef\xbf\xbdt\xef\xbf\xbd locked");
+	cs_buf_free(&b);
+}
+END_TEST
+
 /* A socket writer reads events as replies: a newer daemon's keys are
  * skipped, what it knows is still checked. */
 START_TEST(events_tolerate_new_keys)
@@ -1043,6 +1069,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(t, replies_still_checked);
 	tcase_add_test(t, requests_stay_strict);
 	tcase_add_test(t, events_tolerate_new_keys);
+	tcase_add_test(t, strings_sent_as_utf8);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("size");

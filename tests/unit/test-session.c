@@ -16,25 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
 
 #include "cowsnap.h"
+#include "live-daemon.h"
 
 #ifndef COWSNAPD_BIN
 #define COWSNAPD_BIN "../../daemon/cowsnapd"
 #endif
-/* $COWSNAPD runs another build (an older one, to see a test fail) */
-static const char *cowsnapd_bin(void)
-{
-	const char *p = getenv("COWSNAPD");
-
-	return p && *p ? p : COWSNAPD_BIN;
-}
 
 #define EVENT_TIMEOUT_MS	2000
 /* the restore must fail within the event timeout plus this, and other
@@ -43,74 +35,19 @@ static const char *cowsnapd_bin(void)
 /* how long a hostile writer keeps flooding at most */
 #define FLOOD_MS		20000
 
-static char dir[64], sock[128];
-static pid_t daemon_pid, writer_pid, client_pids[8];
+static struct live_daemon ld;
+static pid_t writer_pid, client_pids[8];
 static int hostile_clients;
 /* called with the configuration directory before cowsnapd starts */
 static void (*populate_conf)(const char *conf);
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* cowsnapd's log in the test's directory contains s */
-static bool log_has(const char *s)
-{
-	char path[128], line[1024];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/cowsnapd.log", dir);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, s) != NULL;
-	fclose(f);
-	return found;
-}
-
-/* cowsnapd with extra options (up to 6, NULL-terminated) */
+/* cowsnapd with extra options (NULL-terminated) */
 static void start_daemon_with(const char *const *opts)
 {
-	char conf[128], log[128];
-	const char *argv[16] = { "cowsnapd", "--no-module", "-f", "-v", "-s", sock, "-c", conf };
-	int argc = 8;
-	struct cs_client *c;
-	struct cs_error err;
-	int64_t until;
+	char why[256];
 
-	snprintf(dir, sizeof(dir), "/tmp/test-session.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	/* a client that drops root must reach the socket */
-	ck_assert_int_eq(chmod(dir, 0755), 0);
-	snprintf(sock, sizeof(sock), "%s/sock", dir);
-	snprintf(conf, sizeof(conf), "%s/conf", dir);
-	snprintf(log, sizeof(log), "%s/cowsnapd.log", dir);
-	ck_assert_int_eq(mkdir(conf, 0755), 0);
-	if (populate_conf)
-		populate_conf(conf);
-	daemon_pid = fork();
-	ck_assert_int_ge(daemon_pid, 0);
-	if (daemon_pid == 0) {
-		if (!freopen(log, "w", stderr))
-			_exit(126);
-		for (int i = 0; opts && opts[i] && argc < 14; i++)
-			argv[argc++] = opts[i];
-		execv(cowsnapd_bin(), (char *const *)argv);
-		_exit(127);
-	}
-	for (until = now_ms() + 5000; now_ms() < until; usleep(20000)) {
-		if (!cs_client_open(sock, &c, &err)) {
-			cs_client_close(c);
-			return;
-		}
-	}
-	ck_abort_msg("cowsnapd did not start on %s (see %s)", sock, log);
+	ck_assert_msg(live_daemon_start(&ld, "test-session", live_daemon_bin(COWSNAPD_BIN),
+					populate_conf, opts, why, sizeof(why)) == 0, "%s", why);
 }
 
 static void start_daemon(void)
@@ -118,34 +55,21 @@ static void start_daemon(void)
 	start_daemon_with(NULL);
 }
 
-static void stop(pid_t *pid, int sig)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, sig);
-	waitpid(*pid, NULL, 0);
-	*pid = 0;
-}
-
 static void teardown(void)
 {
-	char cmd[128];
-
-	stop(&writer_pid, SIGKILL);
+	live_stop(&writer_pid, SIGKILL);
 	for (int i = 0; i < hostile_clients; i++)
-		stop(&client_pids[i], SIGKILL);
-	stop(&daemon_pid, SIGTERM);
+		live_stop(&client_pids[i], SIGKILL);
+	live_daemon_remove(&ld);
 	hostile_clients = 0;
 	populate_conf = NULL;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd))
-		fprintf(stderr, "test-session: could not remove %s\n", dir);
 }
 
 enum flood {
 	FLOOD_REQUESTS,		/* requests, never reading the replies */
 	FLOOD_REPLIES,		/* answers to events never sent, never reading */
 	FLOOD_NONE,		/* never answers, sends nothing */
+	FLOOD_LEAVE,		/* answers, then exits */
 };
 
 /* At least size bytes of frames to send many times: requests (each gets a
@@ -192,7 +116,7 @@ static void hostile_writer(enum flood what)
 		close(ready[0]);
 		return;
 	}
-	if (cs_writer_register(sock, &wmd, &w, &err)) {
+	if (cs_writer_register(ld.sock, &wmd, &w, &err)) {
 		fprintf(stderr, "test-session: register: %s\n", err.message);
 		_exit(1);
 	}
@@ -201,6 +125,8 @@ static void hostile_writer(enum flood what)
 	fd = cs_writer_fd(w);
 	if (what == FLOOD_NONE)
 		pause();
+	if (what == FLOOD_LEAVE)
+		_exit(cs_writer_reply(w, NULL, &err) ? 1 : 0);
 	/* 64 KiB per send: more than cowsnapd reads at once, so that its
 	 * input is never empty */
 	if (flood_frames(what, &many, 65536))
@@ -224,7 +150,7 @@ static void start_hostile_clients(void)
 		ck_assert_int_ge(client_pids[i], 0);
 		if (client_pids[i])
 			continue;
-		if (cs_client_open(sock, &c, &err) || flood_frames(FLOOD_REQUESTS, &many, 65536))
+		if (cs_client_open(ld.sock, &c, &err) || flood_frames(FLOOD_REQUESTS, &many, 65536))
 			_exit(1);
 		for (int64_t until = now_ms() + FLOOD_MS; now_ms() < until;)
 			if (send(cs_client_fd(c), many.data, many.len, MSG_NOSIGNAL) < 0)
@@ -251,7 +177,7 @@ static void *probe(void *arg)
 		struct cs_error err;
 		int64_t t0 = now_ms(), took;
 
-		if (cs_client_open(sock, &c, &err)) {
+		if (cs_client_open(ld.sock, &c, &err)) {
 			p->failures++;
 		} else {
 			cs_client_set_timeout(c, MARGIN_MS);
@@ -275,7 +201,7 @@ static void writer_outcome(const char **state, const char **error, char *msg, si
 	struct cs_client *c;
 	struct cs_error err;
 
-	ck_assert_msg(cs_client_open(sock, &c, &err) == 0, "%s", err.message);
+	ck_assert_msg(cs_client_open(ld.sock, &c, &err) == 0, "%s", err.message);
 	ck_assert_msg(cs_call_list(c, CS_OP_WRITER_LIST, &r, &err) == 0,
 		      "%s", err.message);
 	*state = *error = "(not listed)";
@@ -303,7 +229,7 @@ static int64_t restore_with_flood(enum flood what, int *ret, struct cs_error *er
 
 	start_daemon();
 	hostile_writer(what);
-	ck_assert_msg(cs_client_open(sock, &c, err) == 0, "%s", err->message);
+	ck_assert_msg(cs_client_open(ld.sock, &c, err) == 0, "%s", err->message);
 	cs_client_set_timeout(c, FLOOD_MS + 10000);
 	ck_assert_int_eq(pthread_create(&t, NULL, probe, p), 0);
 	t0 = now_ms();
@@ -389,7 +315,7 @@ START_TEST(client_not_reading)
 		struct cs_client *c;
 		struct cs_error err;
 
-		if (cs_client_open(sock, &c, &err) || flood_frames(FLOOD_REQUESTS, &many, 65536))
+		if (cs_client_open(ld.sock, &c, &err) || flood_frames(FLOOD_REQUESTS, &many, 65536))
 			_exit(1);
 		for (int64_t until = now_ms() + FLOOD_MS; now_ms() < until;)
 			if (send(cs_client_fd(c), many.data, many.len, MSG_NOSIGNAL) < 0)
@@ -407,7 +333,8 @@ START_TEST(client_not_reading)
 	client_pids[0] = 0;
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "the client that does not read was not dropped (status %#x)", status);
-	ck_assert_msg(log_has("does not read its replies"), "no log line for the drop");
+	ck_assert_msg(live_daemon_log_has(&ld, "does not read its replies"),
+		      "no log line for the drop");
 }
 END_TEST
 
@@ -426,7 +353,7 @@ static void idle_nobody(void)
 	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
 	    setresuid(65534, 65534, 65534))
 		_exit(10);
-	if (cs_client_open(sock, &busy, &err) || cs_client_open(sock, &idle, &err))
+	if (cs_client_open(ld.sock, &busy, &err) || cs_client_open(ld.sock, &idle, &err))
 		_exit(11);
 	cs_client_set_timeout(busy, 1000);
 	cs_client_set_timeout(idle, 1000);
@@ -458,7 +385,7 @@ START_TEST(idle_connections)
 	ck_assert_ptr_nonnull(gr);
 	start_daemon_with((const char *const[]){ "--idle-timeout", "1s", "--group", gr->gr_name,
 						 NULL });
-	ck_assert_msg(cs_client_open(sock, &root, &err) == 0, "%s", err.message);
+	ck_assert_msg(cs_client_open(ld.sock, &root, &err) == 0, "%s", err.message);
 	client_pids[0] = fork();
 	ck_assert_int_ge(client_pids[0], 0);
 	if (client_pids[0] == 0)
@@ -473,7 +400,8 @@ START_TEST(idle_connections)
 	code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 	ck_assert_msg(code == 0, "nobody's connections: %s (status %#x)",
 		      code >= 10 && code <= 14 ? codes[code] : "?", status);
-	ck_assert_msg(log_has("closed idle client"), "no log line for the idle close");
+	ck_assert_msg(live_daemon_log_has(&ld, "closed idle client"),
+		      "no log line for the idle close");
 }
 END_TEST
 
@@ -521,7 +449,7 @@ START_TEST(long_list_in_pages)
 
 	populate_conf = deep_writers;
 	start_daemon();
-	ck_assert_msg(cs_client_open(sock, &c, &err) == 0, "%s", err.message);
+	ck_assert_msg(cs_client_open(ld.sock, &c, &err) == 0, "%s", err.message);
 	/* one page alone is cut short, and says where to go on */
 	ck_assert_msg(cs_call(c, CS_OP_WRITER_LIST, &(struct cs_list_args){ 0 }, &r, &err) == 0,
 		      "first page: %s", err.message);
@@ -584,7 +512,7 @@ static void big_writer(int i, const char *name)
 		comps[k].files = &files[k];
 		comps[k].nfiles = 1;
 	}
-	if (cs_writer_register(sock, &wmd, &w, &err)) {
+	if (cs_writer_register(ld.sock, &wmd, &w, &err)) {
 		fprintf(stderr, "test-session: register %s: %s\n", name, err.message);
 		_exit(2);
 	}
@@ -612,7 +540,7 @@ START_TEST(create_reply_measured_first)
 	hostile_clients = 2;
 	big_writer(0, "big0");
 	big_writer(1, "big1");
-	ck_assert_msg(cs_client_open(sock, &c, &err) == 0, "%s", err.message);
+	ck_assert_msg(cs_client_open(ld.sock, &c, &err) == 0, "%s", err.message);
 	ret = cs_call(c, CS_OP_SET_CREATE, &a, &r, &err);
 	ck_assert_msg(ret == -EMSGSIZE, "create: %d %s", ret, err.message);
 	ck_assert_msg(strstr(err.message, "metadata documents are too large") &&
@@ -624,6 +552,43 @@ START_TEST(create_reply_measured_first)
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			      "writer big%d was sent an event (status %#x)", i, status);
 	}
+}
+END_TEST
+
+/*
+ * A writer that answers pre-restore and then goes away misses post-restore:
+ * the restore did not go well for it, and restore_end must say so (found
+ * by fuzz-writer: cowsnapd answered success).
+ */
+START_TEST(writer_gone_before_post_restore)
+{
+	struct cs_volume_spec name = { .spec = "flood" };
+	struct cs_restore_args a = { .writers = &name, .nwriters = 1 };
+	struct cs_restore_result r = { 0 };
+	struct cs_restore_end_args end = { .success = true };
+	struct cs_client *c;
+	struct cs_error err = { 0 };
+	const char *state = "", *error = "";
+	char msg[CS_ERRMSG_MAX];
+	int ret, status;
+
+	start_daemon();
+	hostile_writer(FLOOD_LEAVE);
+	ck_assert_msg(cs_client_open(ld.sock, &c, &err) == 0, "%s", err.message);
+	ck_assert_msg(cs_call(c, CS_OP_RESTORE_BEGIN, &a, &r, &err) == 0, "%s", err.message);
+	ck_assert_int_eq(waitpid(writer_pid, &status, 0), writer_pid);
+	writer_pid = 0;
+	/* until cowsnapd has seen the connection close */
+	for (int64_t until = now_ms() + 5000; now_ms() < until; usleep(50000)) {
+		writer_outcome(&state, &error, msg, sizeof(msg));
+		if (strcmp(state, "STABLE"))
+			break;
+	}
+	ck_assert_str_eq(state, "FAILED_AT_POST_RESTORE");
+	ret = cs_call(c, CS_OP_RESTORE_END, &end, &(struct cs_empty){ 0 }, &err);
+	ck_assert_msg(ret == -EIO, "restore_end: %d %s", ret, err.message);
+	ck_assert_msg(strstr(err.message, "writer flood failed"), "%s", err.message);
+	cs_client_close(c);
 }
 END_TEST
 
@@ -642,6 +607,7 @@ int main(void)
 	tcase_add_test(tc, clients_flooding_during_a_wait);
 	tcase_add_test(tc, client_not_reading);
 	tcase_add_test(tc, idle_connections);
+	tcase_add_test(tc, writer_gone_before_post_restore);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("replies");
 	tcase_add_checked_fixture(tc, NULL, teardown);

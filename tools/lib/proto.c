@@ -306,6 +306,76 @@ static bool field_is_zero(const struct cs_field *f, const char *p)
 	return false;
 }
 
+/* Bytes of the well-formed UTF-8 character at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), 0 when it is not one. */
+static size_t utf8_char(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (*s < 0x80)
+		return 1;
+	if (*s >= 0xc2 && *s <= 0xdf)
+		n = 2;
+	else if (*s >= 0xe0 && *s <= 0xef)
+		n = 3;
+	else if (*s >= 0xf0 && *s <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (*s == 0xe0)
+		lo = 0xa0;
+	else if (*s == 0xed)
+		hi = 0x9f;
+	else if (*s == 0xf0)
+		lo = 0x90;
+	else if (*s == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * A JSON string of s, each byte that is not part of well-formed UTF-8
+ * replaced by U+FFFD: the parsers (ours included) refuse a message that is
+ * not UTF-8, so a writer's veto or a file name with stray bytes would
+ * otherwise make a frame nobody can read.
+ */
+static json_object *utf8_string(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t bad = 0, n;
+	json_object *j;
+	char *fixed, *o;
+
+	for (; *p; p += n ? n : 1)
+		if (!(n = utf8_char(p)))
+			bad++;
+	if (!bad)
+		return json_object_new_string(s);
+	fixed = malloc(strlen(s) + 2 * bad + 1);
+	if (!fixed)
+		return NULL;
+	for (p = (const unsigned char *)s, o = fixed; *p; p += n ? n : 1) {
+		n = utf8_char(p);
+		if (n) {
+			memcpy(o, p, n);
+			o += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+		}
+	}
+	*o = '\0';
+	j = json_object_new_string(fixed);
+	free(fixed);
+	return j;
+}
+
 static int encode_field(const struct cs_field *f, const char *p,
 			json_object **out, struct cs_error *err)
 {
@@ -331,7 +401,7 @@ static int encode_field(const struct cs_field *f, const char *p,
 			cs_error_set(err, EINVAL, "%s: string too long", f->name);
 			return -EINVAL;
 		}
-		*out = json_object_new_string(p + f->off);
+		*out = utf8_string(p + f->off);
 		break;
 	case CS_F_ENUM: {
 		int v = *(const int *)(p + f->off), n = 0;
@@ -850,7 +920,7 @@ int cs_encode_error(struct cs_buf *out, uint32_t id, const struct cs_error *e)
 		return -ENOMEM;
 	o = json_object_new_object();
 	json_object_object_add(o, "code", json_object_new_string(name ? name : "EIO"));
-	json_object_object_add(o, "message", json_object_new_string(e->message));
+	json_object_object_add(o, "message", utf8_string(e->message));
 	json_object_object_add(j, "ok", json_object_new_boolean(0));
 	json_object_object_add(j, "error", o);
 	ret = buf_append_frame(out, j, NULL);
