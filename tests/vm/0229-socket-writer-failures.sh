@@ -94,7 +94,7 @@ echo "$out" | grep -q '^crasher  *socket:gone  *system  *FAILED_AT_FREEZE  *NONR
 writers_now
 check_eq "$(wf crasher state)/$(wf crasher last_error)/$(wf crasher kind)" \
 	FAILED_AT_FREEZE/NONRETRYABLE/socket "the crashed writer in --json"
-w crasher | grep -q '"connected":' && fail "crashed writer shown connected: $(w crasher)"
+w crasher | grep -q '"connected":true' && fail "crashed writer shown connected: $(w crasher)"
 check_eq "$(wf vetoer state)" STABLE "the last session's failure is history"
 # the daemon goes on: the next backup works and forgets the gone writer
 : > "$EVENTS"

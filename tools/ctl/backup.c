@@ -161,8 +161,8 @@ static int save_metadata(struct snapctl *ctl, const char *file, const struct cs_
 	int ok;
 
 	if (cs_schema_encode(&cs_backup_doc_schema, &doc, &j, &err)) {
-		fprintf(stderr, "%s: cannot encode the backup metadata: %s\n", ctl->prog,
-			err.message);
+		report_failure(ctl, err.code, CS_EXIT_FAILED,
+			       "cannot encode the backup metadata: %s", err.message);
 		return -1;
 	}
 	text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
@@ -173,8 +173,8 @@ static int save_metadata(struct snapctl *ctl, const char *file, const struct cs_
 		ok = 0;
 	json_object_put(j);
 	if (!ok) {
-		fprintf(stderr, "%s: cannot write the backup metadata to %s: %s\n", ctl->prog,
-			file, strerror(errno));
+		report_failure(ctl, errno, CS_EXIT_FAILED,
+			       "cannot write the backup metadata to %s: %s", file, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -278,7 +278,7 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 						   CS_MAX_SELECTED);
 			n = realloc(a->components, (a->ncomponents + 1) * sizeof(*n));
 			if (!n)
-				return EXIT_FAILED;
+				return report_failure(ctl, ENOMEM, CS_EXIT_FAILED, "out of memory");
 			a->components = n;
 			if (parse_component(optarg, &n[a->ncomponents++]))
 				return usage_error(ctl, backup_usage, "invalid component: `%s' "
@@ -302,7 +302,7 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 	a->nvolumes = (uint32_t)(argc - optind);
 	a->volumes = calloc(a->nvolumes ? a->nvolumes : 1, sizeof(*a->volumes));
 	if (!a->volumes)
-		return EXIT_FAILED;
+		return report_failure(ctl, ENOMEM, CS_EXIT_FAILED, "out of memory");
 	for (uint32_t i = 0; i < a->nvolumes; i++) {
 		const char *v = argv[optind + (int)i];
 
@@ -345,7 +345,7 @@ static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct
 		/* writers hear the backup failed; the set goes */
 		cs_result_free(CS_OP_SET_CREATE, &r);
 		cs_call(c, CS_OP_BACKUP_COMPLETE, &done, &none, &err);
-		return EXIT_FAILED;
+		return CS_EXIT_FAILED;
 	}
 	fd = mkstemp(failed_file);
 	if (fd >= 0)
@@ -362,13 +362,11 @@ static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct
 	ret = cs_call(c, CS_OP_BACKUP_COMPLETE, &done, &none, &err);
 	if (ret)
 		return report_error(ctl, c, ret, &err);
-	if (status) {
-		fprintf(stderr, "%s: the backup command failed (%s %d); writers were told the "
-			"backup failed\n", ctl->prog, status < 0 ? "cannot run:" : "exit status",
-			status);
-		return EXIT_FAILED;
-	}
-	return EXIT_OK;
+	if (status)
+		return report_failure(ctl, EIO, CS_EXIT_FAILED, "the backup command failed "
+				      "(%s %d); writers were told the backup failed",
+				      status < 0 ? "cannot run:" : "exit status", status);
+	return CS_EXIT_OK;
 }
 
 int cmd_backup(struct snapctl *ctl, int argc, char **argv)
@@ -378,7 +376,7 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 	int ret;
 
 	if (backup_help(ctl, argc, argv))
-		return EXIT_OK;
+		return CS_EXIT_OK;
 	ret = backup_options(ctl, argc, argv, &o);
 	if (!ret)
 		ret = connect_daemon(ctl, &c);
@@ -403,14 +401,15 @@ static int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup
 
 	memset(doc, 0, sizeof(*doc));
 	if (!f || fstat(fileno(f), &st)) {
-		fprintf(stderr, "%s: cannot read %s: %s\n", ctl->prog, file, strerror(errno));
+		report_failure(ctl, errno, CS_EXIT_FAILED, "cannot read %s: %s", file,
+			       strerror(errno));
 		if (f)
 			fclose(f);
 		return -1;
 	}
 	if (st.st_size < 2 || st.st_size > CS_FRAME_MAX) {
-		fprintf(stderr, "%s: %s is not backup metadata (size %lld)\n", ctl->prog, file,
-			(long long)st.st_size);
+		report_failure(ctl, EINVAL, CS_EXIT_FAILED, "%s is not backup metadata (size %lld)",
+			       file, (long long)st.st_size);
 		fclose(f);
 		return -1;
 	}
@@ -425,9 +424,13 @@ static int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup
 	}
 	free(text);
 	if (ret) {
+		/* on stderr escaped, as the other messages (term.c); raw in JSON */
 		fprintf(stderr, "%s: %s is not backup metadata written by `snapctl backup "
 			"--save-metadata': %s\n", ctl->prog, file,
 			term_text(err.message, buf, sizeof(buf)));
+		snprintf(buf, sizeof(buf), "%s is not backup metadata written by `snapctl "
+			 "backup --save-metadata': %s", file, err.message);
+		json_error(ctl, -ret, CS_EXIT_FAILED, buf);
 		return -1;
 	}
 	return 0;
@@ -464,7 +467,7 @@ int cmd_restore(struct snapctl *ctl, int argc, char **argv)
 			       "snapctl, as for backup.  Exits with 0 when CMD and the writers\n"
 			       "succeeded, 1 otherwise.\n",
 			       ctl->prog, restore_usage);
-			return EXIT_OK;
+			return CS_EXIT_OK;
 		}
 	}
 	optind = 1;
@@ -488,7 +491,7 @@ int cmd_restore(struct snapctl *ctl, int argc, char **argv)
 	if (optind < argc)
 		return usage_error(ctl, restore_usage, "unexpected argument `%s'", argv[optind]);
 	if (load_metadata(ctl, meta, &doc))
-		return EXIT_FAILED;
+		return CS_EXIT_FAILED;
 	a.writers = doc.writers;
 	a.nwriters = doc.nwriters;
 	a.components = doc.components;
@@ -518,7 +521,7 @@ int cmd_restore(struct snapctl *ctl, int argc, char **argv)
 
 		status = run_cmd(cmd, env);
 	}
-	ret = EXIT_OK;
+	ret = CS_EXIT_OK;
 	if (c) {
 		end.success = status == 0;
 		ret = cs_call(c, CS_OP_RESTORE_END, &end, &none, &err);
@@ -527,12 +530,10 @@ int cmd_restore(struct snapctl *ctl, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (status) {
-		fprintf(stderr, "%s: the restore command failed (%s %d); writers were told the "
-			"restore failed\n", ctl->prog, status < 0 ? "cannot run:" : "exit status",
-			status);
-		ret = EXIT_FAILED;
-	}
+	if (status)
+		ret = report_failure(ctl, EIO, CS_EXIT_FAILED, "the restore command failed "
+				     "(%s %d); writers were told the restore failed",
+				     status < 0 ? "cannot run:" : "exit status", status);
 out:
 	cs_client_close(c);
 	cs_schema_free(&cs_backup_doc_schema, &doc);

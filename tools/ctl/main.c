@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* snapctl: the cowsnap admin tool.  One table of commands, as wg(8) has. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,16 +36,35 @@ static void usage(FILE *f, const char *prog)
 		"Options:\n"
 		"  -s, --socket PATH  cowsnapd's socket (default: $" CS_SOCKET_ENV " or\n"
 		"                     " CS_DEFAULT_SOCKET ")\n"
-		"  -j, --json         machine-readable output (see docs/snapctl.md)\n"
+		"  -j, --json         machine-readable output, errors included (see\n"
+		"                     snapctl(8)); anywhere on the command line before `--'\n"
 		"  -h, --help         this help\n"
 		"  -V, --version      print snapctl's version only\n\n"
-		"Exit status:\n"
+		"Exit status (the table snapread shares):\n"
 		"  0  success\n"
 		"  1  cowsnapd or the kernel module refused or failed the operation\n"
 		"  2  bad usage\n"
 		"  3  cowsnapd cannot be reached (not running, wrong socket)\n"
 		"  4  cowsnapd refused this user (not root, not in its group)\n"
 		"  5  protocol error: versions do not match, garbled reply, timeout\n", prog);
+}
+
+/* A bad command line: what is wrong, then the usage, on stderr. */
+static int bad_usage(struct snapctl *ctl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int bad_usage(struct snapctl *ctl, const char *fmt, ...)
+{
+	char msg[TERM_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", ctl->prog, msg);
+	usage(stderr, ctl->prog);
+	json_error(ctl, EINVAL, CS_EXIT_USAGE, msg);
+	return CS_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -56,10 +77,13 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	struct snapctl ctl = { .prog = "snapctl" };
-	int c;
+	int c, ret;
 
+	/* before anything can fail: a failure is told in JSON too */
+	argc = take_json(argc, argv, &ctl.json);
+	opterr = 0;
 	/* '+': options after the command belong to the command */
-	while ((c = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:s:jhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			ctl.socket = optarg;
@@ -69,27 +93,33 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout, ctl.prog);
-			return EXIT_OK;
+			return CS_EXIT_OK;
 		case 'V':
 			printf("snapctl %s\n", COWSNAP_VERSION);
-			return EXIT_OK;
+			return CS_EXIT_OK;
+		case ':':
+			return bad_usage(&ctl, "option `%s' needs a value", argv[optind - 1]);
 		default:
-			usage(stderr, ctl.prog);
-			return EXIT_USAGE;
+			return bad_usage(&ctl, "invalid option: `%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr, ctl.prog);
-		return EXIT_USAGE;
+		json_error(&ctl, EINVAL, CS_EXIT_USAGE, "no command given");
+		return CS_EXIT_USAGE;
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		if (!strcmp(argv[optind], commands[i].name)) {
 			/* each command parses its own argv, argv[0] its name */
 			optind++;
-			return commands[i].fn(&ctl, argc - optind + 1, argv + optind - 1);
+			ret = commands[i].fn(&ctl, argc - optind + 1, argv + optind - 1);
+			/* every failure tells its own; this is for one that forgot */
+			if (ret)
+				json_error(&ctl, EIO, ret,
+					   "failed; see the message on standard error");
+			return ret;
 		}
 	}
-	fprintf(stderr, "%s: invalid command: `%s'; see `%s --help'\n", ctl.prog,
-		argv[optind], ctl.prog);
-	return EXIT_USAGE;
+	return report_failure(&ctl, EINVAL, CS_EXIT_USAGE, "invalid command: `%s'; see `%s "
+			      "--help'", argv[optind], ctl.prog);
 }

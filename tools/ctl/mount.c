@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* snapctl mount / umount: an image read-only at a directory. */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <json.h>
 
 #include "mountinfo.h"
 #include "snapctl.h"
@@ -47,8 +50,9 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 		printf("Usage: %s %s\n"
 		       "Mounts the image of VOLUME (its origin device, a path on it, or its\n"
 		       "mount point) in set SET read-only at DIR, without replaying a\n"
-		       "journal (the image cannot be written).\n", ctl->prog, mount_usage);
-		return EXIT_OK;
+		       "journal (the image cannot be written).  With --json, prints\n"
+		       "{\"image\": IMAGE, \"dir\": DIR}.\n", ctl->prog, mount_usage);
+		return CS_EXIT_OK;
 	}
 	if (argc != 4)
 		return usage_error(ctl, mount_usage, "expected SET VOLUME DIR");
@@ -73,10 +77,10 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 		if (r.set.volumes[i].major == ma && r.set.volumes[i].minor == mi)
 			v = &r.set.volumes[i];
 	if (!v || !v->image[0]) {
-		fprintf(stderr, "%s: set %" PRIu64 " has no image of %s (%u:%u); see `snapctl "
-			"show %" PRIu64 "'\n", ctl->prog, a.id, argv[2], ma, mi, a.id);
 		cs_result_free(CS_OP_SET_SHOW, &r);
-		return EXIT_FAILED;
+		return report_failure(ctl, ENOENT, CS_EXIT_FAILED, "set %" PRIu64 " has no image "
+				      "of %s (%u:%u); see `snapctl show %" PRIu64 "'", a.id,
+				      argv[2], ma, mi, a.id);
 	}
 	/*
 	 * ext3/4 want noload, xfs norecovery; try them in turn, quietly.  An
@@ -107,12 +111,21 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 			}
 		}
 	}
-	if (ret)
-		fprintf(stderr, "%s: cannot mount %s at %s\n", ctl->prog, v->image, argv[3]);
-	else
+	if (ret) {
+		ret = report_failure(ctl, EIO, CS_EXIT_FAILED, "cannot mount %s at %s", v->image,
+				     argv[3]);
+	} else if (ctl->json) {
+		struct json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "image", json_object_new_string(v->image));
+		json_object_object_add(j, "dir", json_object_new_string(argv[3]));
+		put_json(j);
+		json_object_put(j);
+	} else {
 		printf("%s mounted read-only at %s\n", v->image, argv[3]);
+	}
 	cs_result_free(CS_OP_SET_SHOW, &r);
-	return ret ? EXIT_FAILED : EXIT_OK;
+	return ret;
 }
 
 static const char umount_usage[] = "umount DIR";
@@ -120,7 +133,7 @@ static const char umount_usage[] = "umount DIR";
 /*
  * The image mounted at DIR: its device name ("cowsnap3") in name, when the
  * last mount at DIR (the one umount removes) is of a cowsnap image.
- * 0, or -1 with a message.
+ * 0, or the exit code after a message.
  */
 static int image_mounted_at(struct snapctl *ctl, const char *dir, char *name, size_t size)
 {
@@ -131,22 +144,23 @@ static int image_mounted_at(struct snapctl *ctl, const char *dir, char *name, si
 	FILE *f;
 	int ret;
 
-	if (!real) {
-		fprintf(stderr, "%s: umount: %s: %m\n", ctl->prog, dir);
-		return -1;
-	}
+	if (!real)
+		return report_failure(ctl, errno, CS_EXIT_FAILED, "umount: %s: %s", dir,
+				      strerror(errno));
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f) {
-		fprintf(stderr, "%s: umount: /proc/self/mountinfo: %m\n", ctl->prog);
+		ret = errno;
 		free(real);
-		return -1;
+		return report_failure(ctl, ret, CS_EXIT_FAILED, "umount: /proc/self/mountinfo: %s",
+				      strerror(ret));
 	}
 	ret = cs_mountinfo_find(f, real, line, sizeof(line), &m);
 	fclose(f);
 	if (ret || strcmp(m.mountpoint, real)) {
-		fprintf(stderr, "%s: umount: nothing is mounted at %s\n", ctl->prog, real);
+		ret = report_failure(ctl, EINVAL, CS_EXIT_FAILED,
+				     "umount: nothing is mounted at %s", real);
 		free(real);
-		return -1;
+		return ret;
 	}
 	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", m.major, m.minor);
 	n = readlink(sys, link, sizeof(link) - 1);
@@ -154,10 +168,11 @@ static int image_mounted_at(struct snapctl *ctl, const char *dir, char *name, si
 	base = strrchr(link, '/');
 	base = base ? base + 1 : link;
 	if (strncmp(base, "cowsnap", 7) || !isdigit((unsigned char)base[7])) {
-		fprintf(stderr, "%s: umount: %s is not a cowsnap image's mount (%s on %s); "
-			"use umount(8) for it\n", ctl->prog, real, m.fstype, m.source);
+		ret = report_failure(ctl, EINVAL, CS_EXIT_FAILED, "umount: %s is not a cowsnap "
+				     "image's mount (%s on %s); use umount(8) for it", real,
+				     m.fstype, m.source);
 		free(real);
-		return -1;
+		return ret;
 	}
 	snprintf(name, size, "%.*s", (int)(size - 1), base);
 	free(real);
@@ -167,22 +182,23 @@ static int image_mounted_at(struct snapctl *ctl, const char *dir, char *name, si
 int cmd_umount(struct snapctl *ctl, int argc, char **argv)
 {
 	char name[64];
+	int ret;
 
 	if (argc == 2 && !strcmp(argv[1], "--help")) {
 		printf("Usage: %s %s\nUnmounts an image mounted with `snapctl mount'; refuses a\n"
 		       "directory where something else is mounted.\n", ctl->prog, umount_usage);
-		return EXIT_OK;
+		return CS_EXIT_OK;
 	}
 	if (argc != 2)
 		return usage_error(ctl, umount_usage, "expected DIR");
-	if (image_mounted_at(ctl, argv[1], name, sizeof(name)))
-		return EXIT_FAILED;
+	ret = image_mounted_at(ctl, argv[1], name, sizeof(name));
+	if (ret)
+		return ret;
 
 	const char *const cmd[] = { "umount", "--", argv[1], NULL };
 
-	if (run(cmd)) {
-		fprintf(stderr, "%s: cannot unmount %s (/dev/%s)\n", ctl->prog, argv[1], name);
-		return EXIT_FAILED;
-	}
-	return EXIT_OK;
+	if (run(cmd))
+		return report_failure(ctl, EIO, CS_EXIT_FAILED, "cannot unmount %s (/dev/%s)",
+				      argv[1], name);
+	return CS_EXIT_OK;
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* snapctl create, delete, show, list sets. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -135,7 +136,7 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 		      "  --chunk-size SIZE  copy-on-write unit, a power of two, 4K..64M\n"
 		      "  --wait[=SECONDS]   when another set is being created, wait for it\n"
 		      "                     (default 300 s) instead of failing at once\n", ctl))
-		return EXIT_OK;
+		return CS_EXIT_OK;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -172,7 +173,7 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 	a.nvolumes = (uint32_t)(argc - optind);
 	a.volumes = calloc(a.nvolumes, sizeof(*a.volumes));
 	if (!a.volumes)
-		return EXIT_FAILED;
+		return report_failure(ctl, ENOMEM, CS_EXIT_FAILED, "out of memory");
 	for (uint32_t i = 0; i < a.nvolumes; i++) {
 		ret = volume_arg(ctl, argv[optind + (int)i], a.volumes[i].spec,
 				 sizeof(a.volumes[i].spec), create_usage);
@@ -199,7 +200,7 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 		fprintf(stderr, "%s: note: set %" PRIu64 " is crash-consistent: no writers are "
 			"configured\n", ctl->prog, r.set.id);
 	if (ctl->json) {
-		print_json(ctl, CS_OP_SET_CREATE, &r);
+		ret = print_json(ctl, CS_OP_SET_CREATE, &r);
 	} else {
 		printf("%" PRIu64 "\n", r.set.id);
 		for (uint32_t i = 0; i < r.set.nvolumes; i++)
@@ -207,7 +208,7 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 			       r.set.volumes[i].image[0] ? safe(r.set.volumes[i].image) : "-");
 	}
 	cs_result_free(CS_OP_SET_CREATE, &r);
-	return EXIT_OK;
+	return ret;
 }
 
 static const char delete_usage[] = "delete SET | --all | --oldest VOLUME";
@@ -221,7 +222,7 @@ int cmd_delete(struct snapctl *ctl, int argc, char **argv)
 	if (want_help(argc, argv, delete_usage,
 		      "Deletes one set, every set, or the oldest set holding a snapshot of\n"
 		      "VOLUME; its image devices go away.  Prints the ids deleted.\n", ctl))
-		return EXIT_OK;
+		return CS_EXIT_OK;
 	if (argc == 2 && !strcmp(argv[1], "--all")) {
 		a.all = true;
 	} else if (argc == 3 && !strcmp(argv[1], "--oldest")) {
@@ -239,12 +240,12 @@ int cmd_delete(struct snapctl *ctl, int argc, char **argv)
 	if (ret)
 		return ret;
 	if (ctl->json)
-		print_json(ctl, CS_OP_SET_DELETE, &r);
+		ret = print_json(ctl, CS_OP_SET_DELETE, &r);
 	else
 		for (uint32_t i = 0; i < r.nids; i++)
 			printf("deleted set %" PRIu64 "\n", r.ids[i]);
 	cs_result_free(CS_OP_SET_DELETE, &r);
-	return EXIT_OK;
+	return ret;
 }
 
 static void print_set(const struct cs_set *s)
@@ -282,7 +283,7 @@ int cmd_show(struct snapctl *ctl, int argc, char **argv)
 	int ret;
 
 	if (want_help(argc, argv, show_usage, "Shows one set and its volumes.\n", ctl))
-		return EXIT_OK;
+		return CS_EXIT_OK;
 	if (argc != 2)
 		return usage_error(ctl, show_usage, argc < 2 ? "no set given" :
 				   "unexpected argument `%s'", argv[argc - 1]);
@@ -292,75 +293,129 @@ int cmd_show(struct snapctl *ctl, int argc, char **argv)
 	if (ret)
 		return ret;
 	if (ctl->json)
-		print_json(ctl, CS_OP_SET_SHOW, &r);
+		ret = print_json(ctl, CS_OP_SET_SHOW, &r);
 	else
 		print_set(&r.set);
 	cs_result_free(CS_OP_SET_SHOW, &r);
-	return EXIT_OK;
+	return ret;
+}
+
+static const char list_usage[] =
+	"list [-H] [-p] [-o FIELD,...] writers|sets|volumes|storage";
+
+static const struct column set_columns[] = {
+	{ "ID", 6 }, { "STATE", 9 }, { "FLAGS", 12 }, { "TAKEN", 19 },
+	{ "VOLUMES (ORIGIN=IMAGE)", 22 },
+};
+const struct table_def sets_table = TABLE_DEF(set_columns);
+
+void print_sets(const struct table *t, const struct cs_set_list_result *r)
+{
+	char id[24], tm[64];
+
+	table_header(t);
+	for (uint32_t i = 0; i < r->nsets; i++) {
+		const struct cs_set *s = &r->sets[i];
+		char *vols = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&vols, &len);
+
+		if (!m)
+			return;
+		for (uint32_t j = 0; j < s->nvolumes; j++)
+			fprintf(m, "%s%s=%s", j ? " " : "", safe(s->volumes[j].origin),
+				s->volumes[j].image[0] ? safe(s->volumes[j].image) : "-");
+		if (fclose(m)) {
+			free(vols);
+			return;
+		}
+		snprintf(id, sizeof(id), "%" PRIu64, s->id);
+		{
+			const char *const cells[] = {
+				id, cs_set_state_names[s->state], set_flags(s),
+				table_time(t, s->taken_ns, tm, sizeof(tm)), vols
+			};
+
+			table_row(t, cells);
+		}
+		free(vols);
+	}
 }
 
 int list_sets(struct snapctl *ctl)
 {
 	struct cs_set_list_result r = { 0 };
-	char t[64];
+	struct table t;
 	int ret;
 
+	/* a bad -o is told before cowsnapd is asked */
+	ret = table_init(&t, ctl, &sets_table, stdout, list_usage);
+	if (ret)
+		return ret;
 	ret = call(ctl, CS_OP_SET_LIST, NULL, &r);
 	if (ret)
 		return ret;
-	if (ctl->json) {
-		print_json(ctl, CS_OP_SET_LIST, &r);
-	} else {
-		printf("%-6s %-9s %-12s %-19s %s\n", "ID", "STATE", "FLAGS", "TAKEN",
-		       "VOLUMES (ORIGIN=IMAGE)");
-		for (uint32_t i = 0; i < r.nsets; i++) {
-			const struct cs_set *s = &r.sets[i];
-
-			printf("%-6" PRIu64 " %-9s %-12s %-19s", s->id,
-			       cs_set_state_names[s->state], set_flags(s),
-			       fmt_time(s->taken_ns, t, sizeof(t)));
-			for (uint32_t j = 0; j < s->nvolumes; j++)
-				printf(" %s=%s", safe(s->volumes[j].origin),
-				       s->volumes[j].image[0] ? safe(s->volumes[j].image) : "-");
-			putchar('\n');
-		}
-	}
+	if (ctl->json)
+		ret = print_json(ctl, CS_OP_SET_LIST, &r);
+	else
+		print_sets(&t, &r);
 	cs_result_free(CS_OP_SET_LIST, &r);
-	return EXIT_OK;
+	return ret;
 }
 
 /* ------------------------------------------------------------------ */
 
+static const struct column volume_columns[] = {
+	{ "DEVICE", 16 }, { "MAJ:MIN", 8 }, { "SIZE", 10 }, { "FSTYPE", 8 },
+	{ "TRACKED", 9 }, { "SNAPSHOTS", 9 }, { "CHANGED", 10 }, { "MOUNTPOINT", 16 },
+};
+const struct table_def volumes_table = TABLE_DEF(volume_columns);
+
+void print_volumes(const struct table *t, const struct cs_volume_list_result *r)
+{
+	char size[32], mm[24], snaps[16];
+
+	table_header(t);
+	for (uint32_t i = 0; i < r->nvolumes; i++) {
+		const struct cs_volume *v = &r->volumes[i];
+		char ch[32] = "-";
+
+		if (v->tracked)
+			table_size(t, v->changed_bytes, ch, sizeof(ch));
+		snprintf(mm, sizeof(mm), "%u:%u", v->major, v->minor);
+		snprintf(snaps, sizeof(snaps), "%u", v->snapshots);
+		{
+			const char *const cells[] = {
+				safe(v->device), mm,
+				table_size(t, v->sectors << 9, size, sizeof(size)),
+				v->fstype[0] ? safe(v->fstype) : "-",
+				v->kept ? "kept" : v->tracked ? "yes" : "no", snaps, ch,
+				v->mountpoint[0] ? safe(v->mountpoint) : "-"
+			};
+
+			table_row(t, cells);
+		}
+	}
+}
+
 int list_volumes(struct snapctl *ctl)
 {
 	struct cs_volume_list_result r = { 0 };
-	char b[32], mm[24];
+	struct table t;
 	int ret;
 
+	ret = table_init(&t, ctl, &volumes_table, stdout, list_usage);
+	if (ret)
+		return ret;
 	ret = call(ctl, CS_OP_VOLUME_LIST, NULL, &r);
 	if (ret)
 		return ret;
-	if (ctl->json) {
-		print_json(ctl, CS_OP_VOLUME_LIST, &r);
-	} else {
-		printf("%-16s %-8s %-10s %-8s %-9s %-9s %-10s %s\n", "DEVICE", "MAJ:MIN",
-		       "SIZE", "FSTYPE", "TRACKED", "SNAPSHOTS", "CHANGED", "MOUNTPOINT");
-		for (uint32_t i = 0; i < r.nvolumes; i++) {
-			const struct cs_volume *v = &r.volumes[i];
-			char ch[32] = "-";
-
-			if (v->tracked)
-				cs_size_format(v->changed_bytes, ch, sizeof(ch));
-			snprintf(mm, sizeof(mm), "%u:%u", v->major, v->minor);
-			printf("%-16s %-8s %-10s %-8s %-9s %-9u %-10s %s\n", safe(v->device), mm,
-			       cs_size_format(v->sectors << 9, b, sizeof(b)),
-			       v->fstype[0] ? safe(v->fstype) : "-",
-			       v->kept ? "kept" : v->tracked ? "yes" : "no",
-			       v->snapshots, ch, v->mountpoint[0] ? safe(v->mountpoint) : "-");
-		}
-	}
+	if (ctl->json)
+		ret = print_json(ctl, CS_OP_VOLUME_LIST, &r);
+	else
+		print_volumes(&t, &r);
 	cs_result_free(CS_OP_VOLUME_LIST, &r);
-	return EXIT_OK;
+	return ret;
 }
 
 static const char track_usage[] = "track VOLUME";
@@ -381,7 +436,7 @@ static int track(struct snapctl *ctl, int argc, char **argv, bool keep)
 		      "Stops keeping VOLUME tracked; its changed-block record goes once no\n"
 		      "set holds a snapshot of it, and the next backup must be a full read.\n",
 		      ctl))
-		return EXIT_OK;
+		return CS_EXIT_OK;
 	if (argc != 2)
 		return usage_error(ctl, usage, argc < 2 ? "no volume given" :
 				   "unexpected argument `%s'", argv[argc - 1]);
@@ -392,7 +447,7 @@ static int track(struct snapctl *ctl, int argc, char **argv, bool keep)
 	if (ret)
 		return ret;
 	if (ctl->json)
-		print_json(ctl, keep ? CS_OP_VOLUME_TRACK : CS_OP_VOLUME_UNTRACK, &r);
+		ret = print_json(ctl, keep ? CS_OP_VOLUME_TRACK : CS_OP_VOLUME_UNTRACK, &r);
 	else if (keep)
 		printf("%s: kept tracked, generation %s, %s chunks, %s changed since "
 		       "tracking began\n", safe(r.device), safe(r.cbt_generation),
@@ -404,7 +459,7 @@ static int track(struct snapctl *ctl, int argc, char **argv, bool keep)
 	else
 		printf("%s: no longer tracked\n", safe(r.device));
 	cs_result_free(keep ? CS_OP_VOLUME_TRACK : CS_OP_VOLUME_UNTRACK, &r);
-	return EXIT_OK;
+	return ret;
 }
 
 int cmd_track(struct snapctl *ctl, int argc, char **argv)
@@ -417,83 +472,150 @@ int cmd_untrack(struct snapctl *ctl, int argc, char **argv)
 	return track(ctl, argc, argv, false);
 }
 
-static void print_storage(const struct cs_storage_list_result *r)
+static const struct column storage_columns[] = {
+	{ "DEVICE", 24 }, { "MAJ:MIN", 8 }, { "SIZE", 10 }, { "USED", 10 },
+};
+const struct table_def storage_table = TABLE_DEF(storage_columns);
+
+void print_storage(const struct table *t, const struct cs_storage_list_result *r)
 {
+	const char *unit = t->o->exact ? " bytes" : "";
 	char b1[32], b2[32], mm[24];
 
-	printf("%-24s %-8s %-10s %s\n", "DEVICE", "MAJ:MIN", "SIZE", "USED");
+	table_header(t);
 	for (uint32_t i = 0; i < r->ndevices; i++) {
 		const struct cs_storage_dev *s = &r->devices[i];
 
 		snprintf(mm, sizeof(mm), "%u:%u", s->major, s->minor);
-		printf("%-24s %-8s %-10s %s\n", safe(s->device), mm,
-		       cs_size_format(s->sectors << 9, b1, sizeof(b1)),
-		       cs_size_format(s->used << 9, b2, sizeof(b2)));
+		{
+			const char *const cells[] = {
+				safe(s->device), mm, table_size(t, s->sectors << 9, b1, sizeof(b1)),
+				table_size(t, s->used << 9, b2, sizeof(b2))
+			};
+
+			table_row(t, cells);
+		}
 	}
-	printf("each new set gets %s; a set running low gets %s more\n",
-	       cs_size_format(r->set_sectors << 9, b1, sizeof(b1)),
-	       cs_size_format(r->grow_sectors << 9, b2, sizeof(b2)));
+	/* not a row: a script asking for rows only (-H) does not get it */
+	if (!t->o->no_header)
+		fprintf(t->f, "each new set gets %s%s; a set running low gets %s%s more\n",
+			table_size(t, r->set_sectors << 9, b1, sizeof(b1)), unit,
+			table_size(t, r->grow_sectors << 9, b2, sizeof(b2)), unit);
 }
 
-int list_storage(struct snapctl *ctl)
+int list_storage(struct snapctl *ctl, const char *usage)
 {
 	struct cs_empty none = { 0 };
 	struct cs_storage_list_result r = { 0 };
+	struct table t;
 	int ret;
 
+	ret = table_init(&t, ctl, &storage_table, stdout, usage);
+	if (ret)
+		return ret;
 	ret = call(ctl, CS_OP_STORAGE_LIST, &none, &r);
 	if (ret)
 		return ret;
 	if (ctl->json)
-		print_json(ctl, CS_OP_STORAGE_LIST, &r);
+		ret = print_json(ctl, CS_OP_STORAGE_LIST, &r);
 	else
-		print_storage(&r);
+		print_storage(&t, &r);
 	cs_result_free(CS_OP_STORAGE_LIST, &r);
-	return EXIT_OK;
+	return ret;
+}
+
+static const struct column writer_columns[] = {
+	{ "WRITER", 16 }, { "KIND", 12 }, { "ORDER", 9 }, { "STATE", 28 },
+	{ "LAST ERROR", 13 }, { "MESSAGE", 16 },
+};
+const struct table_def writers_table = TABLE_DEF(writer_columns);
+
+void print_writers(const struct table *t, const struct cs_writer_list_result *r)
+{
+	table_header(t);
+	for (uint32_t i = 0; i < r->nwriters; i++) {
+		const struct cs_writer_info *w = &r->writers[i];
+		char kind[32], name[4 * CS_NAME_MAX + 1], msg[TERM_TEXT_MAX];
+
+		if (w->kind == CS_WRITER_KIND_SOCKET && w->connected)
+			snprintf(kind, sizeof(kind), "socket:%u", w->pid);
+		else if (w->kind == CS_WRITER_KIND_SOCKET)
+			snprintf(kind, sizeof(kind), "socket:gone");
+		else
+			snprintf(kind, sizeof(kind), "hook");
+		{
+			const char *const cells[] = {
+				term_text(w->name, name, sizeof(name)), kind,
+				cs_writer_order_names[w->order], cs_writer_state_names[w->state],
+				cs_writer_error_names[w->last_error],
+				w->message[0] ? term_text(w->message, msg, sizeof(msg)) : "-"
+			};
+
+			table_row(t, cells);
+		}
+	}
 }
 
 int list_writers(struct snapctl *ctl)
 {
 	struct cs_writer_list_result r = { 0 };
+	struct table t;
 	int ret;
 
+	ret = table_init(&t, ctl, &writers_table, stdout, list_usage);
+	if (ret)
+		return ret;
 	ret = call(ctl, CS_OP_WRITER_LIST, NULL, &r);
 	if (ret)
 		return ret;
-	if (ctl->json) {
-		print_json(ctl, CS_OP_WRITER_LIST, &r);
-	} else {
-		printf("%-16s %-12s %-9s %-28s %-13s %s\n", "WRITER", "KIND", "ORDER", "STATE",
-		       "LAST ERROR", "MESSAGE");
-		for (uint32_t i = 0; i < r.nwriters; i++) {
-			const struct cs_writer_info *w = &r.writers[i];
-			char kind[32], name[4 * CS_NAME_MAX + 1], msg[TERM_TEXT_MAX];
-
-			if (w->kind == CS_WRITER_KIND_SOCKET && w->connected)
-				snprintf(kind, sizeof(kind), "socket:%u", w->pid);
-			else if (w->kind == CS_WRITER_KIND_SOCKET)
-				snprintf(kind, sizeof(kind), "socket:gone");
-			else
-				snprintf(kind, sizeof(kind), "hook");
-			printf("%-16s %-12s %-9s %-28s %-13s %s\n",
-			       term_text(w->name, name, sizeof(name)), kind,
-			       cs_writer_order_names[w->order], cs_writer_state_names[w->state],
-			       cs_writer_error_names[w->last_error],
-			       w->message[0] ? term_text(w->message, msg, sizeof(msg)) : "-");
-		}
-	}
+	if (ctl->json)
+		ret = print_json(ctl, CS_OP_WRITER_LIST, &r);
+	else
+		print_writers(&t, &r);
 	cs_result_free(CS_OP_WRITER_LIST, &r);
-	return EXIT_OK;
+	return ret;
 }
 
-static const char list_usage[] = "list writers|sets|volumes|storage";
+/* The fields of each list, for the help (the bash completion reads them there) */
+static void list_fields(void)
+{
+	static const struct {
+		const char *what;
+		const struct table_def *def;
+	} lists[] = {
+		{ "writers", &writers_table }, { "sets", &sets_table },
+		{ "volumes", &volumes_table }, { "storage", &storage_table },
+	};
+	char buf[512];
+
+	printf("Fields:\n");
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		table_fields(lists[i].def, buf, sizeof(buf));
+		printf("  %-8s %s\n", lists[i].what, buf);
+	}
+}
 
 int cmd_list(struct snapctl *ctl, int argc, char **argv)
 {
+	int ret;
+
 	if (want_help(argc, argv, list_usage,
-		      "Lists writers (state and last error of each), shadow copy sets, block devices (with what the module tracks),\n"
-		      "or difference storage.  --json (before the command) for scripts.\n", ctl))
-		return EXIT_OK;
+		      "Lists writers (state and last error of each), shadow copy sets, block\n"
+		      "devices (with what the module tracks), or difference storage, as a table.\n"
+		      "  -H, --no-header      no header line, and one tab between fields\n"
+		      "  -p, --parsable       exact numbers: sizes in bytes, times in seconds\n"
+		      "                       since the epoch\n"
+		      "  -o, --fields F,...   only the fields F, in that order: a column's\n"
+		      "                       header in lower case, blanks as `_', without what\n"
+		      "                       is in parentheses\n"
+		      "--json, anywhere on the command line, prints the result as JSON instead.\n",
+		      ctl)) {
+		list_fields();
+		return CS_EXIT_OK;
+	}
+	ret = table_options(ctl, &argc, argv, list_usage);
+	if (ret)
+		return ret;
 	if (argc != 2)
 		return usage_error(ctl, list_usage, argc < 2 ? "list what?" :
 				   "unexpected argument `%s'", argv[argc - 1]);
@@ -504,29 +626,43 @@ int cmd_list(struct snapctl *ctl, int argc, char **argv)
 	if (!strcmp(argv[1], "volumes"))
 		return list_volumes(ctl);
 	if (!strcmp(argv[1], "storage"))
-		return list_storage(ctl);
+		return list_storage(ctl, list_usage);
 	return usage_error(ctl, list_usage, "cannot list `%s'", argv[1]);
 }
 
-static const char storage_usage[] = "storage add DEVICE | remove DEVICE | list";
+static const char storage_usage[] =
+	"storage add DEVICE|DIRECTORY | remove DEVICE|DIRECTORY | list [-H] [-p] [-o FIELD,...]";
 
 int cmd_storage(struct snapctl *ctl, int argc, char **argv)
 {
 	struct cs_storage_args a = { 0 };
 	struct cs_storage_list_result r = { 0 };
+	struct table t;
 	enum cs_op op;
 	int ret;
 
 	if (want_help(argc, argv, storage_usage,
-		      "Difference storage: block devices that cowsnapd carves for sets.\n"
+		      "Difference storage: block devices that cowsnapd carves for sets, or\n"
+		      "directories on ext4 or xfs (root's, writable by root only, not on a\n"
+		      "volume of the set) where each set gets immutable storage files.\n"
 		      "`add' and `remove' also update storage.conf in cowsnapd's\n"
 		      "configuration directory.  A device holding storage of a set cannot\n"
 		      "be removed.  Everything on an added device is overwritten.  A path\n"
 		      "with a blank, `#' or a control character cannot be added (storage.conf\n"
-		      "cannot hold it): use another name, e.g. under /dev/disk/by-id/.\n", ctl))
-		return EXIT_OK;
-	if (argc == 2 && !strcmp(argv[1], "list"))
-		return list_storage(ctl);
+		      "cannot hold it): use another name, e.g. under /dev/disk/by-id/.\n"
+		      "`list' is `snapctl list storage', with its -H, -p and -o.\n", ctl))
+		return CS_EXIT_OK;
+	if (argc >= 2 && !strcmp(argv[1], "list")) {
+		/* `list' stands for the command name there */
+		argc--;
+		ret = table_options(ctl, &argc, argv + 1, storage_usage);
+		if (ret)
+			return ret;
+		if (argc != 1)
+			return usage_error(ctl, storage_usage, "unexpected argument `%s'",
+					   argv[argc]);
+		return list_storage(ctl, storage_usage);
+	}
 	if (argc != 3 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove")))
 		return usage_error(ctl, storage_usage, argc < 2 ? "no storage command" :
 				   "invalid arguments: `%s'", argv[argc - 1]);
@@ -537,10 +673,12 @@ int cmd_storage(struct snapctl *ctl, int argc, char **argv)
 	ret = call(ctl, op, &a, &r);
 	if (ret)
 		return ret;
-	if (ctl->json)
-		print_json(ctl, op, &r);
-	else
-		print_storage(&r);
+	if (ctl->json) {
+		ret = print_json(ctl, op, &r);
+	} else {
+		table_init(&t, ctl, &storage_table, stdout, storage_usage);
+		print_storage(&t, &r);
+	}
 	cs_result_free(op, &r);
-	return EXIT_OK;
+	return ret;
 }

@@ -3,23 +3,26 @@
 #define SNAPCTL_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "cowsnap.h"
+#include "exitcodes.h"
 
-/* Exit codes; documented in `snapctl --help' and docs/snapctl.md. */
-enum {
-	EXIT_OK = 0,
-	EXIT_FAILED = 1,	/* the daemon or the module refused or failed */
-	EXIT_USAGE = 2,		/* bad command line */
-	EXIT_NO_DAEMON = 3,	/* cowsnapd cannot be reached */
-	EXIT_DENIED = 4,	/* cowsnapd refused this user */
-	EXIT_PROTO = 5,		/* garbled exchange, version mismatch, timeout */
+/* What -H, -p and -o ask of a `list' table (table.c). */
+struct table_opts {
+	bool no_header;		/* -H: no header line, one tab between fields */
+	bool exact;		/* -p: sizes in bytes, times in seconds since the epoch */
+	const char *fields;	/* -o FIELD,...: these columns, in this order */
 };
 
 struct snapctl {
 	const char *socket;	/* NULL: cs_socket_path() */
 	bool json;
+	/* with --json: an error object went to stdout, the one JSON text
+	 * there may be (see json_error) */
+	bool error_shown;
 	const char *prog;
+	struct table_opts table;
 };
 
 struct command {
@@ -30,12 +33,85 @@ struct command {
 
 /* output.c */
 int connect_daemon(struct snapctl *ctl, struct cs_client **c);
-/* Print what went wrong on stderr, with what to do; returns the exit code. */
+/* The exit code of a libcowsnap call that failed with ret (-errno); remote:
+ * cowsnapd said so (cs_client_remote). */
+int call_exit(int ret, bool remote);
+/* Print what went wrong on stderr, with what to do (and with --json as an
+ * error object on stdout); returns the exit code. */
 int report_error(struct snapctl *ctl, struct cs_client *c, int ret,
 		 const struct cs_error *err);
 int usage_error(struct snapctl *ctl, const char *cmd_usage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void print_json(struct snapctl *ctl, enum cs_op op, const void *result);
+/* A failure of snapctl's own (not cowsnapd's): `PROG: MESSAGE' on stderr,
+ * and with --json the error object (code: an errno value, EIO when there is
+ * none); returns exit.  (Not `fail': Check's tests have a macro of that.) */
+int report_failure(struct snapctl *ctl, int code, int exit, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* With --json, and only once: {"error": {"code": "EBUSY", "message": ...,
+ * "exit": N}} on stdout, so that a script reading stdout gets JSON when
+ * snapctl fails too.  The human message is the caller's to print. */
+void json_error(struct snapctl *ctl, int code, int exit, const char *message);
+/* The inner object of that: {"code": ..., "message": ..., "exit": N} */
+struct json_object;
+struct json_object *error_object(int code, int exit, const char *message);
+/* "EBUSY" for EBUSY: the protocol's name, else glibc's, else "EIO". */
+const char *errno_code(int code);
+/* The JSON of op's result for --json: what cowsnapd sent, with every key of
+ * the schema, zero values included (the protocol leaves those out). */
+int json_result(enum cs_op op, const void *result, struct json_object **out,
+		struct cs_error *err);
+/* A JSON text, pretty-printed, and a newline on stdout. */
+void put_json(struct json_object *j);
+/* --json's output of a result; an exit code */
+int print_json(struct snapctl *ctl, enum cs_op op, const void *result);
+
+/* args.c: --json (or -j) taken out of argv wherever it is before `--', but
+ * for the value of an option (--exec CMD, ...); the new argc. */
+int take_json(int argc, char **argv, bool *json);
+
+/* table.c: the tables of `list'. */
+struct column {
+	const char *header;	/* -o's name: in lower case, blanks as `_',
+				 * without a remark in parentheses */
+	int width;		/* aligned: at least this wide, and its header;
+				 * the last column printed is not padded */
+};
+
+struct table_def {
+	const struct column *cols;
+	size_t ncols;
+};
+#define TABLE_DEF(columns)	{ columns, sizeof(columns) / sizeof((columns)[0]) }
+
+#define TABLE_MAX_FIELDS	32
+
+struct table {
+	FILE *f;
+	const struct table_opts *o;
+	const struct table_def *def;
+	size_t sel[TABLE_MAX_FIELDS];	/* the columns to print, in order */
+	size_t nsel;
+};
+
+/* -H, -p and -o (--no-header, --parsable, --fields) out of argv, anywhere
+ * before `--', into ctl->table; argv keeps argv[0] and the other words, in
+ * order, *argc their number.  0, or the exit code of a usage error. */
+int table_options(struct snapctl *ctl, int *argc, char **argv, const char *usage);
+/* t for def on f: -o's names checked (a usage error lists the valid ones);
+ * 0, or the exit code. */
+int table_init(struct table *t, struct snapctl *ctl, const struct table_def *def, FILE *f,
+	       const char *usage);
+/* -o's name of a column, into buf */
+const char *column_name(const struct column *c, char *buf, size_t size);
+/* def's names, "id, state, ...", into buf */
+void table_fields(const struct table_def *def, char *buf, size_t size);
+void table_header(const struct table *t);
+/* cells: one per column of the definition, in its order */
+void table_row(const struct table *t, const char *const cells[]);
+/* A size (bytes) or a time (ns since the epoch; 0: "-") as the table
+ * shows it, in buf. */
+const char *table_size(const struct table *t, uint64_t bytes, char *buf, size_t size);
+const char *table_time(const struct table *t, uint64_t ns, char *buf, size_t size);
 
 /* version.c */
 int cmd_version(struct snapctl *ctl, int argc, char **argv);
@@ -66,9 +142,15 @@ int cmd_restore(struct snapctl *ctl, int argc, char **argv);
 int parse_wait(const char *arg, int *wait_s);
 int call_create(struct snapctl *ctl, struct cs_client *c, const struct cs_set_create_args *a,
 		struct cs_set_result *r, int wait_s, struct cs_error *err);
+/* sets.c: the lists, and their tables of a result */
+extern const struct table_def sets_table, volumes_table, writers_table, storage_table;
 int list_sets(struct snapctl *ctl);
 int list_writers(struct snapctl *ctl);
 int list_volumes(struct snapctl *ctl);
-int list_storage(struct snapctl *ctl);
+int list_storage(struct snapctl *ctl, const char *usage);
+void print_sets(const struct table *t, const struct cs_set_list_result *r);
+void print_volumes(const struct table *t, const struct cs_volume_list_result *r);
+void print_writers(const struct table *t, const struct cs_writer_list_result *r);
+void print_storage(const struct table *t, const struct cs_storage_list_result *r);
 
 #endif

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,9 +19,11 @@ int cmd_version(struct snapctl *ctl, int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "--help")) {
 		printf("Usage: %s %s\n"
 		       "Prints three lines: snapctl's version, cowsnapd's with its socket\n"
-		       "protocol, the cowsnap module's with its netlink protocol.\n",
+		       "protocol, the cowsnap module's with its netlink protocol.  With\n"
+		       "--json, one object; it has an \"error\" too when cowsnapd cannot reach\n"
+		       "the module (exit status 1).\n",
 		       ctl->prog, version_usage);
-		return EXIT_OK;
+		return CS_EXIT_OK;
 	}
 	if (argc > 1)
 		return usage_error(ctl, version_usage, "unexpected argument `%s'", argv[1]);
@@ -52,11 +55,18 @@ int cmd_version(struct snapctl *ctl, int argc, char **argv)
 		json_object_object_add(j, "module_proto_version",
 				       v.module_version[0] ?
 				       json_object_new_int64(v.module_proto_version) : NULL);
-		if (v.module_error[0])
-			json_object_object_add(j, "module_error",
-					       json_object_new_string(v.module_error));
-		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-						    JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_object_add(j, "module_error", json_object_new_string(v.module_error));
+		/* the versions known are worth having: the error goes in
+		 * with them, so that stdout still holds one JSON text */
+		if (!v.module_version[0]) {
+			json_object_object_add(j, "error",
+					       error_object(ENODEV, CS_EXIT_FAILED,
+							    v.module_error[0] ? v.module_error :
+							    "cowsnapd cannot reach the cowsnap "
+							    "module"));
+			ctl->error_shown = true;
+		}
+		put_json(j);
 		json_object_put(j);
 	} else {
 		printf("cowsnapd %s (socket protocol %u)\n", v.daemon_version, v.proto_version);
@@ -69,7 +79,7 @@ int cmd_version(struct snapctl *ctl, int argc, char **argv)
 			"%s: load it (`modprobe cowsnap') or restart cowsnapd, which loads it.\n",
 			ctl->prog, v.module_error[0] ? v.module_error : "unknown error",
 			ctl->prog);
-		return EXIT_FAILED;
+		return CS_EXIT_FAILED;
 	}
-	return EXIT_OK;
+	return CS_EXIT_OK;
 }

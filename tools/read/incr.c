@@ -60,23 +60,23 @@ static void check_base(const char *base, struct image_meta *m)
 
 	ret = meta_read(base, m, why, sizeof(why));
 	if (ret == -ENOENT)
-		die(EXIT_BASE, "%s has no metadata (%s): it was not written by a full snapread "
+		die(CS_EXIT_BASE, "%s has no metadata (%s): it was not written by a full snapread "
 		    "of a cowsnap image" FULL, base, why);
 	if (ret)
-		die(EXIT_BASE, "the metadata of %s cannot be used: %s" FULL, base, why);
+		die(CS_EXIT_BASE, "the metadata of %s cannot be used: %s" FULL, base, why);
 	if (!m->complete)
-		die(EXIT_BASE, "an earlier update of %s did not finish, so its content is a mix "
+		die(CS_EXIT_BASE, "an earlier update of %s did not finish, so its content is a mix "
 		    "of two snapshots" FULL, base);
 	if (stat(base, &st))
-		die(EXIT_BASE, "cannot stat %s: %s" FULL, base, strerror(errno));
+		die(CS_EXIT_BASE, "cannot stat %s: %s" FULL, base, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		die(EXIT_USAGE, "--base %s is not a regular file", base);
+		die(CS_EXIT_USAGE, "--base %s is not a regular file", base);
 	if ((uint64_t)st.st_size != m->image_size || m->image_size != m->size)
-		die(EXIT_BASE, "%s is %llu bytes, its metadata says %llu: it was truncated or "
+		die(CS_EXIT_BASE, "%s is %llu bytes, its metadata says %llu: it was truncated or "
 		    "extended since snapread wrote it" FULL, base,
 		    (unsigned long long)st.st_size, (unsigned long long)m->size);
 	if ((uint64_t)st.st_ino != m->image_ino || mtime_ns(&st) != m->image_mtime_ns)
-		die(EXIT_BASE, "%s was modified or replaced since snapread wrote it (its inode "
+		die(CS_EXIT_BASE, "%s was modified or replaced since snapread wrote it (its inode "
 		    "or modification time differs from its metadata)" FULL, base);
 }
 
@@ -89,29 +89,29 @@ static void check_snap(const char *snapdev, int fd, const char *base,
 	uint64_t size;
 
 	if (fstat(fd, &st) || !S_ISBLK(st.st_mode) || !snap_is_image(st.st_rdev))
-		die(EXIT_USAGE, "%s is not a cowsnap image device (/dev/cowsnapN)", snapdev);
+		die(CS_EXIT_USAGE, "%s is not a cowsnap image device (/dev/cowsnapN)", snapdev);
 	if (snap_lookup(st.st_rdev, si, &err))
-		die(EXIT_IO, "cannot tell which snapshot %s is: %s", snapdev, err.message);
+		die(CS_EXIT_FAILED, "cannot tell which snapshot %s is: %s", snapdev, err.message);
 	if (si->state != CS_SET_TAKEN)
-		die(EXIT_IO, "the snapshot %s (set %llu) is %s%s%s", snapdev,
+		die(CS_EXIT_FAILED, "the snapshot %s (set %llu) is %s%s%s", snapdev,
 		    (unsigned long long)si->set_id, cs_set_state_names[si->state],
 		    si->invalid_cause[0] ? ": " : "", si->invalid_cause);
 	if (si->major != m->major || si->minor != m->minor)
-		die(EXIT_BASE, "%s is a copy of %s (%u:%u), but %s is a snapshot of %s (%u:%u)"
+		die(CS_EXIT_BASE, "%s is a copy of %s (%u:%u), but %s is a snapshot of %s (%u:%u)"
 		    FULL, base, m->origin, m->major, m->minor, snapdev, si->origin,
 		    si->major, si->minor);
 	if (strcmp(si->generation, m->generation))
-		die(EXIT_BASE, "the changed-block map of %s started over since the snapshot in "
+		die(CS_EXIT_BASE, "the changed-block map of %s started over since the snapshot in "
 		    "%s (generation %s then, %s now: the volume was not kept tracked, or the "
 		    "module was reloaded, or the machine restarted), so what changed since is "
 		    "unknown" FULL, si->origin, base, m->generation, si->generation);
 	if (si->cbt_seq < m->cbt_seq)
-		die(EXIT_BASE, "%s holds a later snapshot of %s (set %llu) than %s (set %llu)"
+		die(CS_EXIT_BASE, "%s holds a later snapshot of %s (set %llu) than %s (set %llu)"
 		    FULL, base, si->origin, (unsigned long long)m->set_id, snapdev,
 		    (unsigned long long)si->set_id);
 	size = fd_size(fd, snapdev);
 	if (size != m->size)
-		die(EXIT_BASE, "%s is %llu bytes, the snapshot in %s was %llu: %s changed "
+		die(CS_EXIT_BASE, "%s is %llu bytes, the snapshot in %s was %llu: %s changed "
 		    "size" FULL, snapdev, (unsigned long long)size, base,
 		    (unsigned long long)m->size, si->origin);
 }
@@ -161,23 +161,23 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 	ret = snap_changed(&si, m.cbt_seq, m.generation, m.size, &ext, &n, &chunk_sectors,
 			   &err);
 	if (ret == -ESTALE || ret == -ENOENT)
-		die(EXIT_BASE, "%s" FULL, err.message);
+		die(CS_EXIT_BASE, "%s" FULL, err.message);
 	if (ret)
-		die(EXIT_IO, "cannot read the changed-block map of %s: %s", si.origin,
+		die(CS_EXIT_FAILED, "cannot read the changed-block map of %s: %s", si.origin,
 		    err.message);
 	if (chunk_sectors != m.chunk_sectors)
-		die(EXIT_BASE, "the changed-block map of %s has %u-sector chunks, %s was read "
+		die(CS_EXIT_BASE, "the changed-block map of %s has %u-sector chunks, %s was read "
 		    "with %u" FULL, si.origin, chunk_sectors, base, m.chunk_sectors);
 
 	/* From here on IMAGE changes: until the end it is marked incomplete. */
 	old = m;
 	m.complete = false;
 	if (meta_write(base, &m, why, sizeof(why)))
-		die(EXIT_IO, "%s; %s was left unchanged", why, base);
+		die(CS_EXIT_FAILED, "%s; %s was left unchanged", why, base);
 	c.out_fd = open(base, O_WRONLY | O_CLOEXEC);
 	if (c.out_fd < 0)
-		die(EXIT_IO, "cannot open %s for writing: %s (it is unchanged, but its metadata "
-		    "now says incomplete)" FULL, base, strerror(errno));
+		die(CS_EXIT_FAILED, "cannot open %s for writing: %s (it is unchanged, but its "
+		    "metadata now says incomplete)" FULL, base, strerror(errno));
 	for (i = 0; i < n; i++)
 		c.size += ext[i].len;
 	c.src_name = snapdev;
@@ -197,15 +197,15 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 		if (ret == -EIO)
 			fprintf(stderr, "%s: if the snapshot became invalid, see `snapctl list "
 				"sets'\n", prog);
-		die(EXIT_IO, "%s now holds parts of two snapshots and its metadata says so" FULL,
-		    base);
+		die(CS_EXIT_FAILED, "%s now holds parts of two snapshots and its metadata says "
+		    "so" FULL, base);
 	}
 	if (o->alg != SUM_NONE) {
 		/* of the whole image as updated: a re-read */
 		ret = hash_file(base, m.size, ro, o->alg, sum, &fail);
 		if (ret)
-			die(EXIT_IO, "cannot re-read %s at offset %lld for its checksum: %s", base,
-			    (long long)fail, strerror(-ret));
+			die(CS_EXIT_FAILED, "cannot re-read %s at offset %lld for its checksum: %s",
+			    base, (long long)fail, strerror(-ret));
 	}
 	secs = now() - c.start;
 
@@ -216,7 +216,8 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 	m.complete = true;
 	sum_tag(o->alg, sum, m.checksum, sizeof(m.checksum));
 	if (meta_write(base, &m, why, sizeof(why)))
-		die(EXIT_IO, "%s is updated, but its metadata could not be: %s" FULL, base, why);
+		die(CS_EXIT_FAILED, "%s is updated, but its metadata could not be: %s" FULL, base,
+		    why);
 	free(ext);
 
 	ret = 0;
@@ -227,5 +228,5 @@ int run_incremental(const char *snapdev, const char *base, const struct read_opt
 	if (ret)
 		return output_lost(stdout, ret, "%s is updated, but its %s", base,
 				   o->json ? "JSON summary" : "checksum line");
-	return EXIT_OK;
+	return CS_EXIT_OK;
 }

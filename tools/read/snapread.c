@@ -72,7 +72,7 @@ int output_lost(FILE *f, int err, const char *fmt, ...)
 	fprintf(stderr, " could not be written to %s: %s%s\n",
 		f == stderr ? "standard error" : "standard output", strerror(-err),
 		err == -EPIPE ? " (its reader exited)" : "");
-	return EXIT_CLOSED;
+	return CS_EXIT_CLOSED;
 }
 
 static int usage(FILE *f)
@@ -239,15 +239,15 @@ uint64_t fd_size(int fd, const char *name)
 	uint64_t sz;
 
 	if (fstat(fd, &st))
-		die(EXIT_IO, "cannot stat %s: %s", name, strerror(errno));
+		die(CS_EXIT_FAILED, "cannot stat %s: %s", name, strerror(errno));
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(fd, BLKGETSIZE64, &sz))
-			die(EXIT_IO, "cannot get the size of %s: %s", name, strerror(errno));
+			die(CS_EXIT_FAILED, "cannot get the size of %s: %s", name, strerror(errno));
 		return sz;
 	}
 	if (S_ISREG(st.st_mode))
 		return (uint64_t)st.st_size;
-	die(EXIT_USAGE, "%s is neither a block device nor a regular file", name);
+	die(CS_EXIT_USAGE, "%s is neither a block device nor a regular file", name);
 	return 0;
 }
 
@@ -267,10 +267,10 @@ int open_source(const char *name, bool fallback)
 			posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	}
 	if (fd < 0 && errno == EINVAL)
-		die(EXIT_USAGE, "%s does not support direct I/O (O_DIRECT); snapread reads "
+		die(CS_EXIT_USAGE, "%s does not support direct I/O (O_DIRECT); snapread reads "
 		    "block devices and files on filesystems that do", name);
 	if (fd < 0)
-		die(EXIT_IO, "cannot open %s: %s", name, strerror(errno));
+		die(CS_EXIT_FAILED, "cannot open %s: %s", name, strerror(errno));
 	return fd;
 }
 
@@ -300,7 +300,7 @@ static bool verify(const char *path, uint64_t size, const struct read_opts *o,
 
 	ret = hash_file(path, size, o, alg, got, &fail);
 	if (ret)
-		die(EXIT_IO, "verify: cannot read %s at offset %lld: %s", path,
+		die(CS_EXIT_FAILED, "verify: cannot read %s at offset %lld: %s", path,
 		    (long long)fail, strerror(-ret));
 	if (strcmp(got, want)) {
 		fprintf(stderr, "%s: verify: %s has checksum %s, the source had %s\n",
@@ -320,7 +320,7 @@ static int copy_failed(struct copy *c, int ret, off_t fail, const char *partial)
 			"complete (writing at offset %lld): the image it got is incomplete\n",
 			prog, c->out_fd == STDOUT_FILENO ? "standard output" : c->dst_name,
 			c->src_name, (long long)fail);
-		return EXIT_CLOSED;
+		return CS_EXIT_CLOSED;
 	}
 	fprintf(stderr, "%s: copy of %s failed at offset %lld: %s\n", prog, c->src_name,
 		(long long)fail, strerror(-ret));
@@ -343,7 +343,7 @@ static int copy_failed(struct copy *c, int ret, off_t fail, const char *partial)
 		fprintf(stderr, "%s: wiped the first %llu KiB of %s: it does not "
 			"hold a complete image\n", prog, (unsigned long long)n >> 10, c->dst_name);
 	}
-	return EXIT_IO;
+	return CS_EXIT_FAILED;
 }
 
 /* The --json summary of a full read: keys and their order in snapread(1). */
@@ -415,28 +415,29 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'b':
 			if (cs_size_parse(optarg, &v))
-				die(EXIT_USAGE, "invalid block size: `%s' (" CS_SIZE_SYNTAX ")",
+				die(CS_EXIT_USAGE, "invalid block size: `%s' (" CS_SIZE_SYNTAX ")",
 				    optarg);
 			if (v < 4096 || v > (64 << 20) || (v & (v - 1)))
-				die(EXIT_USAGE, "invalid block size: `%s' (a power of two "
+				die(CS_EXIT_USAGE, "invalid block size: `%s' (a power of two "
 				    "from 4K to 64M)", optarg);
 			ro.block_size = (size_t)v;
 			break;
 		case 'd':
 			ro.queue_depth = parse_count(optarg, MAX_QUEUE_DEPTH);
 			if (!ro.queue_depth)
-				die(EXIT_USAGE, "invalid queue depth: `%s' (1 to %d)", optarg,
+				die(CS_EXIT_USAGE, "invalid queue depth: `%s' (1 to %d)", optarg,
 				    MAX_QUEUE_DEPTH);
 			break;
 		case 't':
 			ro.threads = parse_count(optarg, MAX_THREADS);
 			if (!ro.threads)
-				die(EXIT_USAGE, "invalid number of threads: `%s' (1 to %d)", optarg,
-				    MAX_THREADS);
+				die(CS_EXIT_USAGE, "invalid number of threads: `%s' (1 to %d)",
+				    optarg, MAX_THREADS);
 			break;
 		case 'c':
 			if (sum_parse(optarg, &alg))
-				die(EXIT_USAGE, "unknown checksum `%s': xxh64, xxh128 or none", optarg);
+				die(CS_EXIT_USAGE, "unknown checksum `%s': xxh64, xxh128 or none",
+				    optarg);
 			break;
 		case 'S': c.sparse = false; break;
 		case 'C': alg = SUM_NONE; break;
@@ -449,35 +450,36 @@ int main(int argc, char **argv)
 		case 'B': base = optarg; break;
 		case 'h':
 			ret = usage(stdout);
-			return ret ? output_lost(stdout, ret, "the usage") : EXIT_OK;
+			return ret ? output_lost(stdout, ret, "the usage") : CS_EXIT_OK;
 		case 'V':
 			ret = report_printf(stdout, "snapread %s\n", COWSNAP_VERSION);
-			return ret ? output_lost(stdout, ret, "the version") : EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+			return ret ? output_lost(stdout, ret, "the version") : CS_EXIT_OK;
+		default: usage(stderr); return CS_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc || argc - optind > 2) {
 		usage(stderr);
-		return EXIT_USAGE;
+		return CS_EXIT_USAGE;
 	}
 	src = argv[optind];
 	dst = optind + 1 < argc ? argv[optind + 1] : "-";
 	if (do_verify && alg == SUM_NONE)
-		die(EXIT_USAGE, "--verify needs the checksum: drop --no-checksum or "
+		die(CS_EXIT_USAGE, "--verify needs the checksum: drop --no-checksum or "
 		    "--checksum none");
 	if (base && !incremental)
-		die(EXIT_USAGE, "--base goes with --incremental");
+		die(CS_EXIT_USAGE, "--base goes with --incremental");
 	if (incremental) {
 		struct incr_opts io = { .alg = alg, .json = json, .quiet = quiet,
 					.progress = progress };
 
 		if (!base)
-			die(EXIT_USAGE, "--incremental needs --base IMAGE, the full image to update");
+			die(CS_EXIT_USAGE, "--incremental needs --base IMAGE, the full image to "
+			    "update");
 		if (argc - optind != 1)
-			die(EXIT_USAGE, "--incremental takes one SNAPDEV and no OUTPUT: IMAGE "
+			die(CS_EXIT_USAGE, "--incremental takes one SNAPDEV and no OUTPUT: IMAGE "
 			    "(--base) is updated in place");
 		if (do_verify || force || !c.sparse)
-			die(EXIT_USAGE, "--verify, --force and --no-sparse are for full reads");
+			die(CS_EXIT_USAGE, "--verify, --force and --no-sparse are for full reads");
 		return run_incremental(src, base, &ro, &io);
 	}
 
@@ -505,10 +507,11 @@ int main(int argc, char **argv)
 
 	if (!strcmp(dst, "-")) {
 		if (isatty(STDOUT_FILENO))
-			die(EXIT_USAGE, "refusing to write an image to a terminal: give an "
+			die(CS_EXIT_USAGE, "refusing to write an image to a terminal: give an "
 			    "OUTPUT file or redirect standard output");
 		if (do_verify)
-			die(EXIT_USAGE, "--verify needs an OUTPUT file or device, not standard output");
+			die(CS_EXIT_USAGE, "--verify needs an OUTPUT file or device, not standard "
+			    "output");
 		c.kind = OUT_STREAM;
 		c.out_fd = STDOUT_FILENO;
 	} else {
@@ -518,29 +521,31 @@ int main(int argc, char **argv)
 			c.kind = OUT_BLOCK;
 			c.out_fd = open(dst, O_WRONLY | O_CLOEXEC | O_EXCL);
 			if (c.out_fd < 0)
-				die(EXIT_IO, "cannot open %s for writing: %s", dst, strerror(errno));
+				die(CS_EXIT_FAILED, "cannot open %s for writing: %s", dst,
+				    strerror(errno));
 			if (fd_size(c.out_fd, dst) < c.size)
-				die(EXIT_USAGE, "%s is smaller than %s", dst, src);
+				die(CS_EXIT_USAGE, "%s is smaller than %s", dst, src);
 		} else if (!stat(dst, &st) && !S_ISREG(st.st_mode)) {
 			c.kind = OUT_STREAM;	/* /dev/null, a FIFO, ... */
 			if (do_verify)
-				die(EXIT_USAGE, "--verify needs a regular file or block device OUTPUT");
+				die(CS_EXIT_USAGE, "--verify needs a regular file or block device "
+				    "OUTPUT");
 			c.out_fd = open(dst, O_WRONLY | O_CLOEXEC);
 			if (c.out_fd < 0)
-				die(EXIT_IO, "cannot open %s: %s", dst, strerror(errno));
+				die(CS_EXIT_FAILED, "cannot open %s: %s", dst, strerror(errno));
 		} else {
 			if (!force && !access(dst, F_OK))
-				die(EXIT_USAGE, "%s exists; use --force to replace it", dst);
+				die(CS_EXIT_USAGE, "%s exists; use --force to replace it", dst);
 			c.kind = OUT_FILE;
 			if (snprintf(partial, sizeof(partial), "%s.partial", dst) >=
 			    (int)sizeof(partial))
-				die(EXIT_USAGE, "output path too long: `%s'", dst);
+				die(CS_EXIT_USAGE, "output path too long: `%s'", dst);
 			/* not through a link or into a file planted there */
 			c.out_fd = outfile_create(partial, why, sizeof(why));
 			if (c.out_fd == -EEXIST || c.out_fd == -EBUSY)
-				die(EXIT_USAGE, "%s", why);
+				die(CS_EXIT_USAGE, "%s", why);
 			if (c.out_fd < 0)
-				die(EXIT_IO, "%s", why);
+				die(CS_EXIT_FAILED, "%s", why);
 		}
 	}
 
@@ -569,14 +574,15 @@ int main(int argc, char **argv)
 		if (do_verify && !verify(check, c.size, &ro, alg, sum)) {
 			if (c.kind == OUT_FILE)
 				unlink(partial);
-			return EXIT_VERIFY;
+			return CS_EXIT_VERIFY;
 		}
 		/* the metadata of the image this one replaces goes first */
 		if (c.kind == OUT_FILE)
 			meta_remove(dst);
 		/* an OUTPUT that is a symlink is replaced, not followed */
 		if (c.kind == OUT_FILE && rename(partial, dst))
-			die(EXIT_IO, "cannot rename %s to %s: %s", partial, dst, strerror(errno));
+			die(CS_EXIT_FAILED, "cannot rename %s to %s: %s", partial, dst,
+			    strerror(errno));
 		if (c.kind == OUT_FILE)
 			close(c.out_fd);
 	}
@@ -606,5 +612,5 @@ int main(int argc, char **argv)
 	if (ret)
 		return output_lost(out, ret, "%s is complete, but its %s", c.kind == OUT_STREAM ?
 				   "the copy" : dst, json ? "JSON summary" : "checksum line");
-	return EXIT_OK;
+	return CS_EXIT_OK;
 }

@@ -6,18 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "copy.h"
+#include "exitcodes.h"
 #include "sum.h"
-
-/* Exit codes (documented in snapread --help and snapread(1)). */
-enum {
-	EXIT_OK = 0,
-	EXIT_IO = 1,		/* read or write failed; nothing usable left */
-	EXIT_USAGE = 2,
-	EXIT_VERIFY = 3,	/* output does not match what was read */
-	EXIT_BASE = 4,		/* --incremental refused: do a full read */
-	EXIT_CLOSED = 5,	/* output cut short: a pipe's reader gone, or the
-				 * checksum line or JSON summary not written */
-};
 
 enum out_kind { OUT_FILE, OUT_BLOCK, OUT_STREAM };
 
@@ -41,7 +31,7 @@ double now(void);
 void show_progress(struct sink *s, uint64_t done);
 int write_full(int fd, const char *p, size_t len, off_t off, bool seekable);
 /* Say on stderr that what fmt names could not be written to f (stdout or
- * stderr), err (-errno) why; returns EXIT_CLOSED. */
+ * stderr), err (-errno) why; returns CS_EXIT_CLOSED. */
 int output_lost(FILE *f, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Add a copy's figures (bytes read, written, skipped, seconds, throughput)

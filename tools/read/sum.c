@@ -38,12 +38,12 @@ void sum_init(struct sum *s, enum sum_alg alg)
 	if (alg == SUM_XXH64) {
 		s->x64 = XXH64_createState();
 		if (!s->x64)
-			die(EXIT_IO, "out of memory");
+			die(CS_EXIT_FAILED, "out of memory");
 		XXH64_reset(s->x64, 0);
 	} else if (alg == SUM_XXH128) {
 		s->x128 = XXH3_createState();
 		if (!s->x128)
-			die(EXIT_IO, "out of memory");
+			die(CS_EXIT_FAILED, "out of memory");
 		XXH3_128bits_reset(s->x128);
 	}
 }
