@@ -96,60 +96,6 @@ static int save_state(struct cowsnapd *d)
 	return 0;
 }
 
-int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
-{
-	char conf[PATH_MAX], state[PATH_MAX];
-	struct cs_pool_conf c;
-	uint32_t ma, mi;
-	uint64_t sectors;
-	FILE *f;
-	int ret;
-
-	cs_pool_init(&d->pool);
-	paths(d, conf, state);
-	f = fopen(conf, "re");
-	if (!f && errno != ENOENT) {
-		cs_error_set(err, errno, "cannot read %s: %s", conf, strerror(errno));
-		return -errno;
-	}
-	if (f) {
-		ret = cs_pool_conf_parse(f, conf, &c, err);
-		fclose(f);
-		if (ret)
-			return ret;
-		d->pool.set_sectors = c.set_sectors;
-		d->pool.grow_sectors = c.grow_sectors;
-		for (size_t i = 0; i < c.ndevices; i++) {
-			struct cs_error e;
-
-			/* a missing or busy device is logged, not fatal: the
-			 * daemon must come up to release what it can */
-			if (probe_dev(c.devices[i], false, &ma, &mi, &sectors, &e) ||
-			    cs_pool_add_dev(&d->pool, c.devices[i], ma, mi, sectors, &e))
-				cs_warn("%s: %s", conf, e.message);
-		}
-		for (size_t i = 0; i < c.ndirectories; i++) {
-			struct cs_error e;
-
-			if (cs_filestore_check_dir(c.directories[i], &ma, &mi, &e) ||
-			    cs_pool_add_dir(&d->pool, c.directories[i], ma, mi, &e))
-				cs_warn("%s: %s", conf, e.message);
-		}
-		cs_pool_conf_free(&c);
-	}
-	f = fopen(state, "re");
-	if (f) {
-		struct cs_error e;
-
-		if (cs_pool_state_read(&d->pool, f, &e))
-			cs_warn("%s: %s; starting from an empty state", state, e.message);
-		fclose(f);
-	}
-	cs_info("difference storage: %zu device(s), %zu range(s) in use, %zu directory(ies)",
-		d->pool.ndevs, d->pool.nallocs, d->pool.ndirs);
-	return 0;
-}
-
 static bool listed(char *const *paths, size_t n, const char *path)
 {
 	for (size_t i = 0; i < n; i++)
@@ -158,7 +104,13 @@ static bool listed(char *const *paths, size_t n, const char *path)
 	return false;
 }
 
-int cs_storage_reload(struct cowsnapd *d, struct cs_error *err)
+/*
+ * storage.conf into the pool: sizes, the devices and directories it lists
+ * added (a missing or busy one logged, not fatal: the daemon must come up
+ * to release what it can), those it no longer lists dropped unless a set
+ * holds storage on them.  A file that does not parse changes nothing.
+ */
+static int apply_conf(struct cowsnapd *d, struct cs_error *err)
 {
 	char conf[PATH_MAX], state[PATH_MAX];
 	struct cs_pool_conf c = { .set_sectors = CS_POOL_DEFAULT_SET,
@@ -178,11 +130,10 @@ int cs_storage_reload(struct cowsnapd *d, struct cs_error *err)
 		ret = cs_pool_conf_parse(f, conf, &c, err);
 		fclose(f);
 		if (ret)
-			return ret;	/* the storage stays as it was */
+			return ret;
 	}
 	d->pool.set_sectors = c.set_sectors;
 	d->pool.grow_sectors = c.grow_sectors;
-	/* gone from the file: dropped, unless a set still holds storage there */
 	for (size_t i = d->pool.ndevs; i-- > 0;) {
 		struct cs_pool_dev *dev = &d->pool.devs[i];
 		struct cs_error e;
@@ -202,7 +153,6 @@ int cs_storage_reload(struct cowsnapd *d, struct cs_error *err)
 		else
 			cs_pool_remove_dir(&d->pool, dir->path, NULL);
 	}
-	/* new in the file: added as at start */
 	for (size_t i = 0; i < c.ndevices; i++) {
 		struct cs_error e;
 		bool have = false;
@@ -224,9 +174,42 @@ int cs_storage_reload(struct cowsnapd *d, struct cs_error *err)
 			cs_warn("%s: %s", conf, e.message);
 	}
 	cs_pool_conf_free(&c);
-	cs_info("difference storage reloaded: %zu device(s), %zu directory(ies), set-size %"
-		PRIu64 " MiB", d->pool.ndevs, d->pool.ndirs, d->pool.set_sectors / 2048);
 	return 0;
+}
+
+int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
+{
+	char conf[PATH_MAX], state[PATH_MAX];
+	FILE *f;
+	int ret;
+
+	cs_pool_init(&d->pool);
+	ret = apply_conf(d, err);
+	if (ret)
+		return ret;
+	paths(d, conf, state);
+	f = fopen(state, "re");
+	if (f) {
+		struct cs_error e;
+
+		if (cs_pool_state_read(&d->pool, f, &e))
+			cs_warn("%s: %s; starting from an empty state", state, e.message);
+		fclose(f);
+	}
+	cs_info("difference storage: %zu device(s), %zu range(s) in use, %zu directory(ies)",
+		d->pool.ndevs, d->pool.nallocs, d->pool.ndirs);
+	return 0;
+}
+
+int cs_storage_reload(struct cowsnapd *d, struct cs_error *err)
+{
+	int ret = apply_conf(d, err);
+
+	if (!ret)
+		cs_info("difference storage reloaded: %zu device(s), %zu directory(ies), "
+			"set-size %" PRIu64 " MiB", d->pool.ndevs, d->pool.ndirs,
+			d->pool.set_sectors / 2048);
+	return ret;
 }
 
 /* storage.conf with the line add appended (cs_pool_conf_device_line's or

@@ -53,6 +53,19 @@ static void block_as_the_daemon_does(void)
 	ck_assert_ptr_ne(signal(SIGPIPE, SIG_IGN), SIG_ERR);
 }
 
+/* The file a hook wrote, whole, NUL-terminated, into buf (not empty). */
+static void read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, size - 1);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+}
+
 /* One selected hook writer running dir/hook, whose prepare-backup is body. */
 static void hook_writer(struct cowsnapd *d, const char *body)
 {
@@ -83,8 +96,6 @@ START_TEST(hook_starts_with_default_signals)
 	struct cs_error err = { 0 };
 	char body[PATH_MAX + 128], path[PATH_MAX], got[256];
 	unsigned long long blk, ign, glibc = 0;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/status", dir);
 	/* exec: what is read is the state the hook's commands inherit */
@@ -93,12 +104,7 @@ START_TEST(hook_starts_with_default_signals)
 	hook_writer(&d, body);
 	block_as_the_daemon_does();
 	ck_assert_msg(cs_writers_prepare(&d, &env, &err) == 0, "%s", err.message);
-	fd = open(path, O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	n = read(fd, got, sizeof(got) - 1);
-	close(fd);
-	ck_assert_int_gt(n, 0);
-	got[n] = '\0';
+	read_small(path, got, sizeof(got));
 	ck_assert_msg(sscanf(got, "SigBlk: %llx SigIgn: %llx", &blk, &ign) == 2, "%s", got);
 	/*
 	 * glibc keeps the signals below SIGRTMIN to itself (its sigaction
@@ -199,8 +205,6 @@ START_TEST(hook_environment)
 	struct cs_session_env env = { .set_id = 7, .backup_type = "copy", .success = "1" };
 	struct cs_error err = { 0 };
 	char body[PATH_MAX + 128], path[PATH_MAX], got[4096];
-	ssize_t n;
-	int fd;
 
 	ck_assert_int_eq(cs_session_env_add_volume(&env, "/dev/vdb"), 0);
 	setenv("COWSNAP_EVENT", "stale", 1);
@@ -209,12 +213,7 @@ START_TEST(hook_environment)
 	snprintf(body, sizeof(body), "env | grep -E '^(COWSNAP_|PATH=)' | sort > %s", path);
 	hook_writer(&d, body);
 	ck_assert_msg(cs_writers_prepare(&d, &env, &err) == 0, "%s", err.message);
-	fd = open(path, O_RDONLY);
-	ck_assert_int_ge(fd, 0);
-	n = read(fd, got, sizeof(got) - 1);
-	close(fd);
-	ck_assert_int_gt(n, 0);
-	got[n] = '\0';
+	read_small(path, got, sizeof(got));
 	ck_assert_msg(!strncmp(got, "COWSNAP_BACKUP_SUCCESS=1\nCOWSNAP_BACKUP_TYPE=copy\n"
 			       "COWSNAP_EVENT=prepare-backup\nCOWSNAP_SET_ID=7\n"
 			       "COWSNAP_SOCKET=/run/other.sock\nCOWSNAP_VOLUMES=/dev/vdb\n"

@@ -10,38 +10,16 @@
 
 #include "snapctl.h"
 
-/* Bytes of the UTF-8 character at s, 0 when it is not one or is a C1
- * control (U+0080..U+009F: terminals may take U+009B as CSI). */
+/* Bytes of the UTF-8 character at s, 0 when it is not one or is a control
+ * character: C0, DEL, or C1 (U+0080..U+009F: terminals may take U+009B as
+ * CSI). */
 static size_t utf8_len(const unsigned char *s)
 {
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
 	if (*s < 0x80)
 		return *s < 0x20 || *s == 0x7f ? 0 : 1;
-	if (*s >= 0xc2 && *s <= 0xdf)
-		n = 2;
-	else if (*s >= 0xe0 && *s <= 0xef)
-		n = 3;
-	else if (*s >= 0xf0 && *s <= 0xf4)
-		n = 4;
-	else
+	if (s[0] == 0xc2 && s[1] < 0xa0)
 		return 0;
-	/* no C1, no overlong forms, no surrogates, nothing above U+10FFFF */
-	if (*s == 0xc2 || *s == 0xe0)
-		lo = 0xa0;
-	else if (*s == 0xf0)
-		lo = 0x90;
-	else if (*s == 0xed)
-		hi = 0x9f;
-	else if (*s == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
+	return cs_utf8_char((const char *)s);
 }
 
 const char *term_text(const char *s, char *buf, size_t size)

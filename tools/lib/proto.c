@@ -306,10 +306,9 @@ static bool field_is_zero(const struct cs_field *f, const char *p)
 	return false;
 }
 
-/* Bytes of the well-formed UTF-8 character at s (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), 0 when it is not one. */
-static size_t utf8_char(const unsigned char *s)
+size_t cs_utf8_char(const char *str)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	unsigned char lo = 0x80, hi = 0xbf;
 	size_t n;
 
@@ -353,7 +352,7 @@ static json_object *utf8_string(const char *s)
 	char *fixed, *o;
 
 	for (; *p; p += n ? n : 1)
-		if (!(n = utf8_char(p)))
+		if (!(n = cs_utf8_char((const char *)p)))
 			bad++;
 	if (!bad)
 		return json_object_new_string(s);
@@ -361,7 +360,7 @@ static json_object *utf8_string(const char *s)
 	if (!fixed)
 		return NULL;
 	for (p = (const unsigned char *)s, o = fixed; *p; p += n ? n : 1) {
-		n = utf8_char(p);
+		n = cs_utf8_char((const char *)p);
 		if (n) {
 			memcpy(o, p, n);
 			o += n;

@@ -97,6 +97,10 @@ struct cs_error {
 	char message[CS_ERRMSG_MAX];
 };
 
+/* Bytes of the well-formed UTF-8 character at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), 0 when it is not one
+ * (1 for the NUL that ends s). */
+size_t cs_utf8_char(const char *s);
 void cs_error_set(struct cs_error *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* "EBUSY" for EBUSY; NULL when the value has no name in the protocol. */
