@@ -2,7 +2,10 @@
 /*
  * Image disks: /dev/cowsnapN, one read-only bio-based gendisk per snapshot.
  * The disk holds a reference on its snapshot until free_disk, so reads of an
- * image whose set was destroyed fail cleanly with EIO.
+ * image whose set was destroyed fail cleanly with EIO.  Each disk says what
+ * it is in sysfs, /sys/block/cowsnapN/cowsnap/: set_id, origin (the kernel
+ * name of the origin) and state (taken, invalid, gone), so that udev names
+ * it without asking the daemon.
  */
 #include <linux/blkdev.h>
 #include <linux/idr.h>
@@ -33,6 +36,53 @@ static const struct block_device_operations image_fops = {
 	.owner = THIS_MODULE,
 	.submit_bio = image_submit_bio,
 	.free_disk = image_free_disk,
+};
+
+/* The snapshot holds its set and tracker, the disk the snapshot: all three
+ * outlive every sysfs read (del_gendisk waits for them). */
+static struct cs_snapshot *dev_snapshot(struct device *dev)
+{
+	return dev_to_disk(dev)->private_data;
+}
+
+static ssize_t set_id_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", dev_snapshot(dev)->set->id);
+}
+static DEVICE_ATTR_RO(set_id);
+
+static ssize_t origin_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", dev_snapshot(dev)->t->name);
+}
+static DEVICE_ATTR_RO(origin);
+
+static ssize_t state_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	const struct cs_set *set = dev_snapshot(dev)->set;
+
+	if (READ_ONCE(set->dead))
+		return sysfs_emit(buf, "gone\n");
+	return sysfs_emit(buf, "%s\n", cs_set_state(set) == COWSNAP_SET_INVALID ? "invalid" :
+			  "taken");
+}
+static DEVICE_ATTR_RO(state);
+
+static struct attribute *image_attrs[] = {
+	&dev_attr_set_id.attr,
+	&dev_attr_origin.attr,
+	&dev_attr_state.attr,
+	NULL,
+};
+
+static const struct attribute_group image_group = {
+	.name = "cowsnap",
+	.attrs = image_attrs,
+};
+
+static const struct attribute_group *image_groups[] = {
+	&image_group,
+	NULL,
 };
 
 int cs_image_major(void)
@@ -67,7 +117,7 @@ int cs_image_add(struct cs_snapshot *s)
 	snprintf(disk->disk_name, DISK_NAME_LEN, COWSNAP_IMAGE_NAME "%d", minor);
 	set_capacity(disk, s->sectors);
 	set_disk_ro(disk, true);
-	ret = add_disk(disk);
+	ret = device_add_disk(NULL, disk, image_groups);
 	if (ret) {
 		/* free_disk is only called for disks that were added */
 		put_disk(disk);

@@ -523,8 +523,8 @@ static char *legacy_tables(void)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	fprintf(f, "%-6s %-9s %-12s %-19s %s\n", "ID", "STATE", "FLAGS", "TAKEN",
-		"VOLUMES (ORIGIN=IMAGE)");
+	fprintf(f, "%-6s %-9s %-12s %-19s %-10s %-10s %s\n", "ID", "STATE", "FLAGS", "TAKEN",
+		"USED", "ALLOCATED", "VOLUMES (ORIGIN=IMAGE)");
 	for (uint32_t i = 0; i < set_list.nsets; i++) {
 		const struct cs_set *s = &set_list.sets[i];
 		time_t tt = (time_t)(s->taken_ns / 1000000000ULL);
@@ -532,9 +532,11 @@ static char *legacy_tables(void)
 
 		localtime_r(&tt, &tm);
 		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
-		fprintf(f, "%-6" PRIu64 " %-9s %-12s %-19s", s->id, cs_set_state_names[s->state],
+		fprintf(f, "%-6" PRIu64 " %-9s %-12s %-19s %-10s %-10s", s->id,
+			cs_set_state_names[s->state],
 			s->persistent ? "persistent" : s->auto_release ? "auto-release" : "-",
-			s->taken_ns ? t : "-");
+			s->taken_ns ? t : "-", cs_size_format(s->storage_used << 9, b, sizeof(b)),
+			cs_size_format(s->storage_sectors << 9, b2, sizeof(b2)));
 		for (uint32_t j = 0; j < s->nvolumes; j++)
 			fprintf(f, " %s=%s", s->volumes[j].origin,
 				s->volumes[j].image[0] ? s->volumes[j].image : "-");
@@ -590,11 +592,12 @@ START_TEST(table_default)
 	old = legacy_tables();
 	ck_assert_str_eq(got, old);
 	ck_assert_str_eq(got,
-		"ID     STATE     FLAGS        TAKEN               VOLUMES (ORIGIN=IMAGE)\n"
-		"7      taken     persistent   2025-12-03 00:00:07 /dev/sdb1=/dev/cowsnap0 "
-		"/dev/mapper/vg0-db=/dev/cowsnap1\n"
-		"12     defining  auto-release -                   /dev/vdb=-\n"
-		"13     invalid   -            -                  \n"
+		"ID     STATE     FLAGS        TAKEN               USED       ALLOCATED  "
+		"VOLUMES (ORIGIN=IMAGE)\n"
+		"7      taken     persistent   2025-12-03 00:00:07 0.0KiB     0.0KiB     "
+		"/dev/sdb1=/dev/cowsnap0 /dev/mapper/vg0-db=/dev/cowsnap1\n"
+		"12     defining  auto-release -                   0.0KiB     0.0KiB     /dev/vdb=-\n"
+		"13     invalid   -            -                   0.0KiB     0.0KiB    \n"
 		"DEVICE           MAJ:MIN  SIZE       FSTYPE   TRACKED   SNAPSHOTS CHANGED    "
 		"MOUNTPOINT\n"
 		"/dev/sdb1        8:17     10.0GiB    ext4     kept      2         1.0MiB     /srv\n"
@@ -625,10 +628,10 @@ START_TEST(table_no_header_exact)
 	/* -H: rows only, one tab between fields, sizes and times as people read them */
 	got = tables(&ctl);
 	ck_assert_str_eq(got,
-		"7\ttaken\tpersistent\t2025-12-03 00:00:07\t"
+		"7\ttaken\tpersistent\t2025-12-03 00:00:07\t0.0KiB\t0.0KiB\t"
 		"/dev/sdb1=/dev/cowsnap0 /dev/mapper/vg0-db=/dev/cowsnap1\n"
-		"12\tdefining\tauto-release\t-\t/dev/vdb=-\n"
-		"13\tinvalid\t-\t-\t\n"
+		"12\tdefining\tauto-release\t-\t0.0KiB\t0.0KiB\t/dev/vdb=-\n"
+		"13\tinvalid\t-\t-\t0.0KiB\t0.0KiB\t\n"
 		"/dev/sdb1\t8:17\t10.0GiB\text4\tkept\t2\t1.0MiB\t/srv\n"
 		"/dev/vdc\t254:32\t64.0MiB\t-\tno\t0\t-\t-\n"
 		"/dev/vdd\t254:48\t0.5KiB\txfs\tyes\t0\t0.0KiB\t/mnt/a\\x09b\n"
@@ -642,10 +645,10 @@ START_TEST(table_no_header_exact)
 	ctl.table.exact = true;
 	got = tables(&ctl);
 	ck_assert_str_eq(got,
-		"7\ttaken\tpersistent\t1764720007\t"
+		"7\ttaken\tpersistent\t1764720007\t0\t0\t"
 		"/dev/sdb1=/dev/cowsnap0 /dev/mapper/vg0-db=/dev/cowsnap1\n"
-		"12\tdefining\tauto-release\t-\t/dev/vdb=-\n"
-		"13\tinvalid\t-\t-\t\n"
+		"12\tdefining\tauto-release\t-\t0\t0\t/dev/vdb=-\n"
+		"13\tinvalid\t-\t-\t0\t0\t\n"
 		"/dev/sdb1\t8:17\t10737418240\text4\tkept\t2\t1048576\t/srv\n"
 		"/dev/vdc\t254:32\t67108864\t-\tno\t0\t-\t-\n"
 		"/dev/vdd\t254:48\t512\txfs\tyes\t0\t0\t/mnt/a\\x09b\n"
@@ -659,8 +662,10 @@ START_TEST(table_no_header_exact)
 	ctl.table.no_header = false;
 	got = tables(&ctl);
 	ck_assert_ptr_nonnull(strstr(got,
-		"ID     STATE     FLAGS        TAKEN               VOLUMES (ORIGIN=IMAGE)\n"
-		"7      taken     persistent   1764720007          /dev/sdb1=/dev/cowsnap0 "));
+		"ID     STATE     FLAGS        TAKEN               USED       ALLOCATED  "
+		"VOLUMES (ORIGIN=IMAGE)\n"
+		"7      taken     persistent   1764720007          0          0          "
+		"/dev/sdb1=/dev/cowsnap0 "));
 	ck_assert_ptr_nonnull(strstr(got,
 		"/dev/sdb1        8:17     10737418240 ext4     kept      2         1048576    /srv\n"));
 	ck_assert_ptr_nonnull(strstr(got,
@@ -749,12 +754,12 @@ START_TEST(table_field_choice)
 			 "  \"error\":{\n"
 			 "    \"code\":\"EINVAL\",\n"
 			 "    \"message\":\"unknown field `'; the fields are: id, state, flags, "
-			 "taken, volumes\",\n"
+			 "taken, used, allocated, volumes\",\n"
 			 "    \"exit\":2\n"
 			 "  }\n"
 			 "}\n");
 	ck_assert_str_eq(err, "snapctl: unknown field `'; the fields are: id, state, flags, "
-			 "taken, volumes\nUsage: snapctl list\n");
+			 "taken, used, allocated, volumes\nUsage: snapctl list\n");
 	free(out);
 	free(err);
 }
@@ -1191,7 +1196,7 @@ START_TEST(snapctl_no_daemon)
 	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "list", "sets", "-o",
 				 "id,nope", NULL), CS_EXIT_USAGE);
 	ck_assert_str_eq(err, "snapctl: unknown field `nope'; the fields are: id, state, flags, "
-			 "taken, volumes\n"
+			 "taken, used, allocated, volumes\n"
 			 "Usage: snapctl list [-H] [-p] [-o FIELD,...] writers|sets|volumes|storage\n");
 	free(out);
 	free(err);

@@ -2,7 +2,8 @@
 # snapctl create / show / list sets / delete on a raw device and a mounted
 # ext4 volume, checked by content: the image holds what the origin held at
 # the take, the origin what was written after; deleting a set removes its
-# images and gives its storage back.
+# images and gives its storage back.  Each image says in sysfs which set and
+# origin it belongs to (what the udev rule names it by).
 # tier: once
 # cost: 34
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +31,9 @@ img=$(echo "$out" | sed -n 2p | awk '{print $2}')
 check_eq "$(echo "$out" | sed -n 2p | awk '{print $1}')" "$raw" "origin of set $id"
 [[ "$img" =~ ^/dev/cowsnap[0-9]+$ ]] || fail "image name: $out"
 wait_for 10 test -b "$img" || fail "$img does not appear"
+sys=/sys/block/${img#/dev/}/cowsnap
+check_eq "$(cat "$sys/set_id") $(cat "$sys/origin") $(cat "$sys/state")" "$id ${raw#/dev/} taken" \
+	"sysfs of $img"
 
 dd if=/tmp/pattern-b of="$raw" bs=1M oflag=direct status=none
 cmp /tmp/pattern-a "$img" || fail "image of $raw differs from what it held at the take"

@@ -305,13 +305,13 @@ static const char list_usage[] =
 
 static const struct column set_columns[] = {
 	{ "ID", 6 }, { "STATE", 9 }, { "FLAGS", 12 }, { "TAKEN", 19 },
-	{ "VOLUMES (ORIGIN=IMAGE)", 22 },
+	{ "USED", 10 }, { "ALLOCATED", 10 }, { "VOLUMES (ORIGIN=IMAGE)", 22 },
 };
 const struct table_def sets_table = TABLE_DEF(set_columns);
 
 void print_sets(const struct table *t, const struct cs_set_list_result *r)
 {
-	char id[24], tm[64];
+	char id[24], tm[64], used[32], given[32];
 
 	table_header(t);
 	for (uint32_t i = 0; i < r->nsets; i++) {
@@ -333,7 +333,9 @@ void print_sets(const struct table *t, const struct cs_set_list_result *r)
 		{
 			const char *const cells[] = {
 				id, cs_set_state_names[s->state], set_flags(s),
-				table_time(t, s->taken_ns, tm, sizeof(tm)), vols
+				table_time(t, s->taken_ns, tm, sizeof(tm)),
+				table_size(t, s->storage_used << 9, used, sizeof(used)),
+				table_size(t, s->storage_sectors << 9, given, sizeof(given)), vols
 			};
 
 			table_row(t, cells);
