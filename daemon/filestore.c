@@ -213,8 +213,8 @@ static void remove_store(int dfd, const char *dir, const char *name)
 
 /* Every storage file in dir whose set keep() refuses is removed; returns
  * the bytes of the files kept (*bytes). */
-static void sweep_dir(const char *dir, bool (*keep)(uint64_t id, const void *arg),
-		      const void *arg, uint64_t *bytes)
+static void sweep_dir(const char *dir, bool (*keep)(uint64_t id, void *arg), void *arg,
+		      uint64_t *bytes)
 {
 	DIR *dh = opendir(dir);
 	struct dirent *de;
@@ -371,7 +371,7 @@ int cs_filestore_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
 	return ret == -ENOSPC || ret == 0 ? -ENOSPC : ret;
 }
 
-static bool other_set(uint64_t id, const void *arg)
+static bool other_set(uint64_t id, void *arg)
 {
 	return id != *(const uint64_t *)arg;
 }
@@ -387,7 +387,7 @@ struct live {
 	uint32_t n;
 };
 
-static bool live_set(uint64_t id, const void *arg)
+static bool live_set(uint64_t id, void *arg)
 {
 	const struct live *l = arg;
 
@@ -405,25 +405,32 @@ void cs_filestore_reconcile(struct cowsnapd *d, const struct cs_set *sets, uint3
 		sweep_dir(d->pool.dirs[i].path, live_set, &l, NULL);
 }
 
-static bool any_set(uint64_t id, const void *arg)
+static bool any_set(uint64_t id, void *arg)
 {
+	return true;
+}
+
+struct wanted {
+	uint64_t id;
+	bool found;
+};
+
+/* keeps every file, noting whether one is the wanted set's */
+static bool note_set(uint64_t id, void *arg)
+{
+	struct wanted *w = arg;
+
+	w->found |= id == w->id;
 	return true;
 }
 
 bool cs_filestore_holds(struct cowsnapd *d, uint64_t set_id)
 {
-	bool found = false;
+	struct wanted w = { .id = set_id };
 
-	for (size_t i = 0; i < d->pool.ndirs && !found; i++) {
-		DIR *dh = opendir(d->pool.dirs[i].path);
-		struct dirent *de;
-
-		while (dh && !found && (de = readdir(dh)))
-			found = store_set_id(de->d_name) == set_id;
-		if (dh)
-			closedir(dh);
-	}
-	return found;
+	for (size_t i = 0; i < d->pool.ndirs && !w.found; i++)
+		sweep_dir(d->pool.dirs[i].path, note_set, &w, NULL);
+	return w.found;
 }
 
 uint64_t cs_filestore_used(const struct cs_pool_dir *dir)

@@ -38,7 +38,7 @@ static uint64_t item_key(enum cs_op op, const void *item, size_t index)
 
 static int cmp_sets(const void *a, const void *b)
 {
-	uint64_t x = ((const struct cs_set *)a)->id, y = ((const struct cs_set *)b)->id;
+	uint64_t x = item_key(CS_OP_SET_LIST, a, 0), y = item_key(CS_OP_SET_LIST, b, 0);
 
 	return x < y ? -1 : x > y;
 }

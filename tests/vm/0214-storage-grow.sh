@@ -25,11 +25,7 @@ id=$(echo "$out" | sed -n 1p)
 img=$(echo "$out" | sed -n 2p | awk '{print $2}')
 
 # overwrite the origin 256 KiB at a time, slowly enough for the daemon
-for ((i = 0; i < 64; i++)); do
-	dd if=/tmp/pattern-b of="$raw" bs=256K skip=$i seek=$i count=1 oflag=direct \
-		conv=notrunc status=none
-	sleep 0.1
-done
+overwrite_slowly /tmp/pattern-b "$raw"
 out=$("$SNAPCTL" show "$id")
 echo "$out" | grep -q "^  state:    taken$" || { show_log; fail "set $id not taken any more: $out"; }
 given=$("$SNAPCTL" --json show "$id" | tr -d ' \n' | grep -o '"storage_sectors":[0-9]*' | cut -d: -f2)

@@ -38,11 +38,7 @@ cpid=$!
 wait_for 30 grep -qx "slow prepare-backup" "$EVENTS" || fail "the writer got no prepare-backup"
 
 # meanwhile the first set's origin is overwritten, 4 times its storage
-for ((i = 0; i < 64; i++)); do
-	dd if=/tmp/pattern-b of="$raw" bs=256K skip=$i seek=$i count=1 oflag=direct \
-		conv=notrunc status=none
-	sleep 0.1
-done
+overwrite_slowly /tmp/pattern-b "$raw"
 grep -qx "slow prepare-snapshot" "$EVENTS" && fail "the writer let go too early"
 touch /tmp/go
 rc=0

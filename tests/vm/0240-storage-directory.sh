@@ -74,11 +74,7 @@ rm -f "$f" 2>/dev/null && fail "the storage file could be deleted"
 truncate -s 0 "$f" 2>/dev/null && fail "the storage file could be truncated"
 ( echo x >> "$f" ) 2>/dev/null && fail "the storage file could be written"
 mv "$f" "$f.x" 2>/dev/null && fail "the storage file could be moved"
-for ((i = 0; i < 64; i++)); do
-	dd if=/tmp/pattern-b of="$vol" bs=256K skip=$i seek=$i count=1 oflag=direct \
-		conv=notrunc status=none
-	sleep 0.1
-done
+overwrite_slowly /tmp/pattern-b "$vol"
 "$SNAPCTL" show "$id" | grep -q "^  state:    taken$" || { show_log; fail "set $id: $("$SNAPCTL" show "$id")"; }
 [ -f "$S/cow/cowsnap-$id-1.store" ] || fail "the set did not grow by a file: $(ls "$S/cow")"
 cmp /tmp/pattern-a "$img" || fail "image differs from the origin at the take"

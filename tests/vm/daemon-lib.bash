@@ -101,6 +101,18 @@ mkfs_ext4() {
 	mkfs.ext4 -q "$@"
 }
 
+# overwrite_slowly SRC DEV: DEV's first 16 MiB from SRC, 256 KiB at a time
+# with a pause between, slowly enough for cowsnapd to grow a set's storage
+# on STORAGE_LOW meanwhile.
+overwrite_slowly() {
+	local i
+	for ((i = 0; i < 64; i++)); do
+		dd if="$1" of="$2" bs=256K skip=$i seek=$i count=1 oflag=direct \
+			conv=notrunc status=none
+		sleep 0.1
+	done
+}
+
 # storage_used: sectors of difference storage given to sets.
 storage_used() {
 	local u
