@@ -9,7 +9,8 @@
  *
  * Locks, outermost first:
  *   cs_lock (mutex, set.c): the list of sets, every set's state and volume
- *     list, tracker users/mark/keep/nsnap, the storage overlap list.  Held
+ *     list, tracker users/mark/keep/nsnap, the storage overlap list, a
+ *     DEFINING set's resident places.  Held
  *     by every netlink command.  Never taken by I/O paths or work items that
  *     I/O waits for.
  *   cs_tracker.lock (spinlock, irq-safe): the tracker's hold gate, held
@@ -85,13 +86,18 @@ void cs_cbt_get(const struct cs_cbt *cbt, u64 first, u32 count, u8 since,
  * at a time.  ranges only grows while the set lives (list_add_tail_rcu), so
  * lookups walk it without a lock.
  */
+struct cs_storage;
+
 struct cs_storage_range {
 	struct list_head node;		/* in cs_storage.ranges */
 	struct list_head all;		/* in the global overlap list, cs_lock */
+	struct cs_storage *owner;
 	struct cs_bdev dev;
 	dev_t devt;
 	sector_t start, len;
 	u64 first_slot, slots;		/* chunk slots of this range */
+	bool in_file;			/* a pinned file's extent */
+	bool resident;			/* on a volume of the owner's set */
 };
 
 struct cs_storage {
@@ -104,13 +110,17 @@ struct cs_storage {
 };
 
 void cs_storage_init(struct cs_storage *st, unsigned int chunk_sectors);
-typedef bool cs_overlap_fn(void *arg, struct block_device *bdev, sector_t start,
-			   sector_t len);
+/* may r lie where it does? 0, or an error with extack set */
+typedef int cs_overlap_fn(void *arg, struct cs_storage_range *r,
+			  struct netlink_ext_ack *extack);
 /* in_file: the range is a pinned file's extent; the device is opened
  * shared with the filesystem mounted from it, not exclusively */
-int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
-		   sector_t len, bool in_file, unsigned int max_lbs,
-		   cs_overlap_fn *overlaps, void *arg, struct netlink_ext_ack *extack);
+struct cs_storage_range *cs_storage_prepare(struct cs_storage *st, dev_t dev, sector_t start,
+					    sector_t len, bool in_file, unsigned int max_lbs,
+					    cs_overlap_fn *overlaps, void *arg,
+					    struct netlink_ext_ack *extack);
+void cs_storage_commit(struct cs_storage *st, struct cs_storage_range *r);
+void cs_storage_drop(struct cs_storage_range *r);
 unsigned int cs_storage_lbs(struct cs_storage *st);
 void cs_storage_unlist(struct cs_storage *st);
 void cs_storage_release(struct cs_storage *st);
@@ -120,7 +130,23 @@ bool cs_same_place(struct block_device *a, sector_t as, sector_t alen,
 s64 cs_storage_alloc(struct cs_storage *st, bool *low);
 struct block_device *cs_storage_locate(struct cs_storage *st, u64 slot,
 				       sector_t *sector);
-bool cs_storage_overlaps(struct block_device *bdev, sector_t start, sector_t len);
+struct cs_storage *cs_storage_overlaps(struct block_device *bdev, sector_t start,
+				       sector_t len, const struct cs_storage *except);
+
+/*
+ * A set's storage that lies on its own volumes ("resident": files on a
+ * filesystem the set snapshots), as places on disks, sorted by disk and
+ * start.  The image of such a volume reads these sectors as zeros: they
+ * hold the set's copies, which bypass copy-on-write.  Replaced whole under
+ * cs_lock while the set is DEFINING, read by its images once TAKEN.
+ */
+struct cs_resident {
+	unsigned int n;
+	struct cs_resident_place {
+		struct gendisk *disk;
+		sector_t start, end;	/* from the disk's first sector */
+	} p[];
+};
 
 /*
  * One origin device under tracking.  Lifetime: kref; the registry (trackers
@@ -256,6 +282,8 @@ struct cs_set {
 	struct work_struct low_work;
 	struct work_struct free_work;
 	bool dead;			/* cs_lock: destroyed */
+	/* storage on its own volumes, set while DEFINING (cs_lock) */
+	struct cs_resident __rcu *resident;
 	/* copies selected to write to this set's storage and not finished */
 	atomic_t copies;
 	wait_queue_head_t copies_wq;

@@ -16,6 +16,7 @@
 #include <linux/netlink.h>
 #include <linux/notifier.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/timekeeping.h>
 #include <net/net_namespace.h>
 
@@ -61,6 +62,7 @@ static void set_free_work(struct work_struct *work)
 	struct cs_set *set = container_of(work, struct cs_set, free_work);
 
 	cs_storage_release(&set->storage);
+	kfree(rcu_dereference_protected(set->resident, true));
 	kfree(set);
 }
 
@@ -201,6 +203,7 @@ static bool set_has(struct cs_set *set, struct cs_tracker *t)
 
 int cs_set_add_volume(struct cs_set *set, dev_t dev, struct netlink_ext_ack *extack)
 {
+	struct cs_storage *holder;
 	struct cs_tracker *t;
 	int ret;
 
@@ -242,8 +245,16 @@ int cs_set_add_volume(struct cs_set *set, dev_t dev, struct netlink_ext_ack *ext
 		goto err;
 	}
 	ret = -EBUSY;
-	if (cs_storage_overlaps(t->origin.bdev, 0, bdev_nr_sectors(t->origin.bdev))) {
-		NL_SET_ERR_MSG(extack, "volume holds difference storage");
+	holder = cs_storage_overlaps(t->origin.bdev, 0, bdev_nr_sectors(t->origin.bdev), NULL);
+	if (holder == &set->storage) {
+		NL_SET_ERR_MSG(extack, "volume holds this set's storage: add the volumes "
+			       "before the storage");
+		goto err;
+	}
+	if (holder) {
+		NL_SET_ERR_MSG(extack, "volume holds another set's difference storage (files "
+			       "on its filesystem, or the device itself): delete that set "
+			       "first, or keep its storage elsewhere");
 		goto err;
 	}
 	cs_tracker_use(t);
@@ -256,19 +267,84 @@ err:
 	return ret;
 }
 
-/* Storage must not lie on any tracked volume: our writes bypass its copies. */
-static bool overlaps_tracked(void *arg, struct block_device *bdev, sector_t start,
-			     sector_t len)
+/*
+ * Where storage may lie.  Copies are written to storage past the filter,
+ * never copied on write themselves: so storage must not lie on a tracked
+ * volume, except a pinned file's extent on a volume of its own set that no
+ * other set holds ("resident" storage: only this set's images see those
+ * sectors, and they read them as zeros).  Such a volume then stays out of
+ * other sets (cs_set_add_volume()) while this one lives.
+ */
+static int storage_place_ok(void *arg, struct cs_storage_range *r,
+			    struct netlink_ext_ack *extack)
 {
+	struct cs_set *set = arg;
 	unsigned long index = 0;
 	struct cs_tracker *t;
 
 	lockdep_assert_held(&cs_lock);
-	for (; (t = cs_tracker_next(&index)); index++)
-		if (cs_same_place(bdev, start, len, t->origin.bdev, 0,
-				  bdev_nr_sectors(t->origin.bdev)))
-			return true;
-	return false;
+	for (; (t = cs_tracker_next(&index)); index++) {
+		if (!cs_same_place(r->dev.bdev, r->start, r->len, t->origin.bdev, 0,
+				   bdev_nr_sectors(t->origin.bdev)))
+			continue;
+		if (!r->in_file || !set_has(set, t)) {
+			NL_SET_ERR_MSG(extack, "storage range overlaps a tracked volume");
+			return -EBUSY;
+		}
+		/*
+		 * After the take, a file's new extents may be blocks the image
+		 * still uses (freed on the origin since): copies there would
+		 * overwrite them.
+		 */
+		if (set->state != COWSNAP_SET_DEFINING) {
+			NL_SET_ERR_MSG(extack, "storage added after the take cannot lie on a "
+				       "volume of the set: its blocks may still hold the "
+				       "image's data; grow on another device or filesystem");
+			return -EBUSY;
+		}
+		/* users: every set holding t, and one more while CBT keeps it */
+		if (t->users - t->keep > 1) {
+			NL_SET_ERR_MSG(extack, "storage file lies on a volume that another set "
+				       "holds too: keep this set's storage elsewhere");
+			return -EBUSY;
+		}
+		r->resident = true;
+	}
+	return 0;
+}
+
+static int resident_cmp(const void *a, const void *b)
+{
+	const struct cs_resident_place *x = a, *y = b;
+
+	if (x->disk != y->disk)
+		return x->disk < y->disk ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * The set's resident places with r's added (DEFINING: no image reads them
+ * yet); returns the old ones to free, or an ERR_PTR.
+ */
+static struct cs_resident *resident_publish(struct cs_set *set, struct cs_storage_range *r)
+{
+	struct cs_resident *old = rcu_dereference_protected(set->resident,
+							    lockdep_is_held(&cs_lock));
+	unsigned int n = old ? old->n : 0;
+	struct cs_resident *res;
+
+	res = kmalloc(struct_size(res, p, n + 1), GFP_KERNEL);
+	if (!res)
+		return ERR_PTR(-ENOMEM);
+	if (n)
+		memcpy(res->p, old->p, n * sizeof(res->p[0]));
+	res->p[n].disk = r->dev.bdev->bd_disk;
+	res->p[n].start = r->start + r->dev.bdev->bd_start_sect;
+	res->p[n].end = res->p[n].start + r->len;
+	res->n = n + 1;
+	sort(res->p, res->n, sizeof(res->p[0]), resident_cmp, NULL);
+	rcu_assign_pointer(set->resident, res);
+	return old;
 }
 
 int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
@@ -276,6 +352,8 @@ int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 {
 	int state = cs_set_state(set);
 	unsigned int i, max_lbs = UINT_MAX;
+	struct cs_storage_range *r;
+	struct cs_resident *old;
 
 	lockdep_assert_held(&cs_lock);
 	if (state != COWSNAP_SET_DEFINING && state != COWSNAP_SET_TAKEN) {
@@ -284,8 +362,20 @@ int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 	}
 	for (i = 0; i < set->nvol; i++)
 		max_lbs = min(max_lbs, bdev_logical_block_size(set->vols[i].t->origin.bdev));
-	return cs_storage_add(&set->storage, dev, start, len, in_file, max_lbs,
-			      overlaps_tracked, NULL, extack);
+	r = cs_storage_prepare(&set->storage, dev, start, len, in_file, max_lbs,
+			       storage_place_ok, set, extack);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	if (r->resident) {
+		old = resident_publish(set, r);
+		if (IS_ERR(old)) {
+			cs_storage_drop(r);
+			return PTR_ERR(old);
+		}
+		kfree(old);
+	}
+	cs_storage_commit(&set->storage, r);
+	return 0;
 }
 
 /* Thaw the first n volumes of order, last frozen first. */

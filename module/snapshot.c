@@ -633,6 +633,46 @@ static void read_run(struct cs_snapshot *s, struct bio *bio, sector_t off,
 	cs_submit_own(clone);
 }
 
+/*
+ * The first of res's places on the origin o that ends after pos: true with
+ * [*zs, *ze) its part from pos on, in the origin's sectors.
+ */
+static bool resident_next(const struct cs_resident *res, struct block_device *o,
+			  sector_t pos, sector_t *zs, sector_t *ze)
+{
+	sector_t at = pos + o->bd_start_sect, first = o->bd_start_sect;
+	unsigned int lo = 0, hi = res->n;
+	const struct cs_resident_place *p;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		p = &res->p[mid];
+		if (p->disk < o->bd_disk || (p->disk == o->bd_disk && p->end <= at))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == res->n || res->p[lo].disk != o->bd_disk)
+		return false;
+	p = &res->p[lo];
+	*zs = max(p->start, at) - first;
+	*ze = p->end - first;
+	return true;
+}
+
+/* Zeros in [off, off + len) of bio, sectors from its start. */
+static void zero_part(struct bio *bio, sector_t off, sector_t len)
+{
+	struct bvec_iter iter = bio->bi_iter, it;
+	struct bio_vec bv;
+
+	bio_advance_iter(bio, &iter, off << SECTOR_SHIFT);
+	iter.bi_size = len << SECTOR_SHIFT;
+	__bio_for_each_segment(bv, bio, it, iter)
+		memzero_bvec(&bv);
+}
+
 /* An entry to pin a chunk with, without waiting: the slab, else the reserve. */
 static struct cs_chunk *read_spare_nowait(void)
 {
@@ -684,12 +724,16 @@ static void read_rest(struct bio *bio, sector_t done)
  * has and passes the rest of the bio back to the image (read_rest()), and
  * only a call that holds none waits, on the mempool's reserve, which pins
  * on issued I/O give back.  A REQ_NOWAIT read ends with BLK_STS_AGAIN there.
+ *
+ * The set's own storage on this origin (resident) reads as zeros: copies
+ * are written there past copy-on-write.
  */
 void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 {
 	struct cs_tracker *t = s->t;
 	sector_t pos = bio->bi_iter.bi_sector, end = bio_end_sector(bio);
-	sector_t start = pos, run_pos = pos, run_sector = 0;
+	sector_t start = pos, run_pos = pos, run_sector = 0, zs = end, ze = 0;
+	const struct cs_resident *res;
 	struct block_device *run_bdev = NULL;
 	struct cs_chunk *spare = NULL;
 	u64 pin_first = 0, pin_count = 0;
@@ -707,6 +751,8 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		bio_io_error(bio);
 		return;
 	}
+	/* fixed since the take: the set holds it */
+	res = rcu_dereference_raw(s->set->resident);
 	while (pos < end) {
 		u64 c = pos >> t->chunk_shift;
 		sector_t cend = min_t(sector_t, end, (c + 1) << t->chunk_shift);
@@ -714,6 +760,23 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		sector_t sector = pos;
 		bool pinned = false;
 		void *v;
+
+		if (res && pos >= ze && !resident_next(res, t->origin.bdev, pos, &zs, &ze)) {
+			res = NULL;
+			zs = end;
+		}
+		if (pos >= zs) {
+			sector_t zend = min(end, ze);
+
+			if (run_bdev)
+				read_run(s, bio, run_pos - start, pos - run_pos, run_bdev,
+					 run_sector, pin_first, pin_count);
+			run_bdev = NULL;
+			zero_part(bio, pos - start, zend - pos);
+			pos = zend;
+			continue;
+		}
+		cend = min(cend, zs);
 
 		/* a stored chunk never moves: no pin needed */
 		v = xa_load(&s->map, c);

@@ -46,35 +46,43 @@ bool cs_same_place(struct block_device *a, sector_t as, sector_t alen,
 	return as < bs + blen && bs < as + alen;
 }
 
-/* Does [start, start + len) of bdev overlap storage given to any set? */
-bool cs_storage_overlaps(struct block_device *bdev, sector_t start, sector_t len)
+/*
+ * The set's storage that [start, start + len) of bdev overlaps, other than
+ * except's (NULL: any); NULL when there is none.
+ */
+struct cs_storage *cs_storage_overlaps(struct block_device *bdev, sector_t start,
+				       sector_t len, const struct cs_storage *except)
 {
 	struct cs_storage_range *r;
 
 	lockdep_assert_held(&cs_lock);
 	list_for_each_entry(r, &all_ranges, all)
-		if (cs_same_place(bdev, start, len, r->dev.bdev, r->start, r->len))
-			return true;
-	return false;
+		if (r->owner != except &&
+		    cs_same_place(bdev, start, len, r->dev.bdev, r->start, r->len))
+			return r->owner;
+	return NULL;
 }
 
 /*
- * Image reads go down to a volume's logical block size, and a chunk may be
- * read partly from storage: storage with larger logical blocks than the
- * smallest volume's (max_lbs) could not serve them.
+ * A range for st, checked but not yet used: cs_storage_commit() hands its
+ * slots out, cs_storage_drop() forgets it.  Image reads go down to a
+ * volume's logical block size, and a chunk may be read partly from storage:
+ * storage with larger logical blocks than the smallest volume's (max_lbs)
+ * could not serve them.  overlaps() says whether the range may lie where it
+ * does, and may mark it resident.
  */
-int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
-		   sector_t len, bool in_file, unsigned int max_lbs,
-		   cs_overlap_fn *overlaps, void *arg, struct netlink_ext_ack *extack)
+struct cs_storage_range *cs_storage_prepare(struct cs_storage *st, dev_t dev, sector_t start,
+					    sector_t len, bool in_file, unsigned int max_lbs,
+					    cs_overlap_fn *overlaps, void *arg,
+					    struct netlink_ext_ack *extack)
 {
 	struct cs_storage_range *r;
-	unsigned long flags;
 	int ret;
 
 	lockdep_assert_held(&cs_lock);
 	r = kzalloc(sizeof(*r), GFP_KERNEL);
 	if (!r)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	ret = cs_bdev_open(&r->dev, dev, true, in_file ? NULL : &storage_holder);
 	if (ret) {
 		if (ret == -ENXIO || ret == -ENOENT)
@@ -111,33 +119,47 @@ int cs_storage_add(struct cs_storage *st, dev_t dev, sector_t start,
 		NL_SET_ERR_MSG(extack, "storage range shorter than one chunk");
 		goto err_close;
 	}
-	if (cs_storage_overlaps(r->dev.bdev, start, len)) {
+	if (cs_storage_overlaps(r->dev.bdev, start, len, NULL)) {
 		NL_SET_ERR_MSG(extack, "storage range overlaps storage already given");
 		goto err_close;
 	}
-	if (overlaps(arg, r->dev.bdev, start, len)) {
-		NL_SET_ERR_MSG(extack, "storage range overlaps a tracked volume");
-		goto err_close;
-	}
+	r->owner = st;
+	r->in_file = in_file;
 	r->devt = dev;
 	r->start = start;
 	r->len = len;
 	r->slots = len / st->chunk_sectors;
-	list_add_tail(&r->all, &all_ranges);
+	ret = overlaps(arg, r, extack);
+	if (ret)
+		goto err_close;
+	return r;
 
+err_close:
+	cs_bdev_close(&r->dev);
+err_free:
+	kfree(r);
+	return ERR_PTR(ret);
+}
+
+void cs_storage_drop(struct cs_storage_range *r)
+{
+	cs_bdev_close(&r->dev);
+	kfree(r);
+}
+
+/* The range's slots are handed out from now on. */
+void cs_storage_commit(struct cs_storage *st, struct cs_storage_range *r)
+{
+	unsigned long flags;
+
+	lockdep_assert_held(&cs_lock);
+	list_add_tail(&r->all, &all_ranges);
 	spin_lock_irqsave(&st->lock, flags);
 	r->first_slot = st->total_slots;
 	list_add_tail_rcu(&r->node, &st->ranges);
 	WRITE_ONCE(st->total_slots, st->total_slots + r->slots);
 	st->low_sent = false;
 	spin_unlock_irqrestore(&st->lock, flags);
-	return 0;
-
-err_close:
-	cs_bdev_close(&r->dev);
-err_free:
-	kfree(r);
-	return ret;
 }
 
 /* The set is destroyed: its ranges may be given again. */

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -446,8 +447,9 @@ static int cmd_add_storage(struct ctx *c, int argc, char **argv)
 	struct nl_msg *msg;
 	uint32_t maj, min;
 	uint64_t id, start, len;
+	bool in_file = argc > 5 && !strcmp(argv[5], "--in-file");
 
-	need_args(argc, 5, "add-storage SET DEV START SECTORS");
+	need_args(argc - in_file, 5, "add-storage SET DEV START SECTORS [--in-file]");
 	id = arg_u64("set id", argv[1]);
 	arg_dev(argv[2], &maj, &min);
 	start = arg_u64("start sector", argv[3]);
@@ -458,6 +460,8 @@ static int cmd_add_storage(struct ctx *c, int argc, char **argv)
 	put_u32(msg, COWSNAP_A_DEV_MINOR, min);
 	put_u64(msg, COWSNAP_A_SECTOR, start);
 	put_u64(msg, COWSNAP_A_SECTORS, len);
+	if (in_file)
+		put_u32(msg, COWSNAP_A_STORAGE_FLAGS, COWSNAP_STORAGE_F_IN_FILE);
 	return run(c, msg, COWSNAP_CMD_SET_ADD_STORAGE, NULL);
 }
 
@@ -1283,7 +1287,8 @@ static const struct {
 	  "[--auto-release] [--persistent] [--chunk-sectors N] [--hold-ms N] [--flags RAW]",
 	  "define a set; prints its id" },
 	{ "add-volume", cmd_add_volume, "SET DEV", "add a volume to a defining set" },
-	{ "add-storage", cmd_add_storage, "SET DEV START SECTORS", "give a set storage" },
+	{ "add-storage", cmd_add_storage, "SET DEV START SECTORS [--in-file]",
+	  "give a set storage (--in-file: a pinned file's extent)" },
 	{ "take", cmd_take, "SET [--no-freeze] [--flags RAW]", "take a set; prints it" },
 	{ "destroy", cmd_destroy, "SET", "destroy a set" },
 	{ "get", cmd_get, "[SET]", "print one set or all" },

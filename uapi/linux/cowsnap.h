@@ -65,7 +65,12 @@
  *   is COWSNAP_STORAGE_F_IN_FILE: an extent of a file the caller created,
  *   allocated and made immutable on a filesystem mounted from the device,
  *   opened shared with that filesystem (-EBUSY where the kernel refuses
- *   writes to mounted devices, CONFIG_BLK_DEV_WRITE_MOUNTED=n).
+ *   writes to mounted devices, CONFIG_BLK_DEV_WRITE_MOUNTED=n).  Storage
+ *   may lie on a tracked volume only as such a file, given while the set is
+ *   DEFINING, on a volume of the same set that no other set holds (-EBUSY
+ *   otherwise); the image of that volume reads its sectors as zeros, and no
+ *   other set may add the volume while this one lives (SET_ADD_VOLUME:
+ *   -EBUSY).
  *
  * COWSNAP_CMD_SET_TAKE: take the set.  Freezes the filesystems on all its
  *   volumes (the kernel's own freeze), holds and drains writes on all of
