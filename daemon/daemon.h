@@ -76,6 +76,9 @@ struct cowsnapd {
 	const char *socket_path;
 	const char *module_path;	/* --module FILE, or NULL for modprobe */
 	const char *config_dir;		/* storage.conf, writers.d/ */
+	/* --default-storage: storage files go there first when storage.conf
+	 * configures none (CS_DEFAULT_STORAGE_DIR unless given) */
+	const char *default_storage;
 	struct cs_peer_policy peers;
 
 	struct cs_nl *nl;

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "storage.h"
+#include "volumes.h"
 
 static bool ours(struct cowsnapd *d, uint64_t id)
 {
@@ -19,13 +20,19 @@ static bool ours(struct cowsnapd *d, uint64_t id)
 	return cs_filestore_holds(d, id);
 }
 
-/* Give a set running low grow-size more, unless it already got more since
- * the event was sent (events queue up while storage is being added). */
+/*
+ * Give a set running low more storage (grow-size, or by the size of its
+ * volumes), unless it already got more since the event was sent (events
+ * queue up while storage is being added).  When there is no room left
+ * (devices full, the filesystems' max-percent reached or their last 5%),
+ * the set runs out: the module makes it invalid, its origins keep working.
+ */
 static void grow(struct cowsnapd *d, const struct cs_event *e)
 {
 	struct cs_set set;
 	struct cs_error err;
 	uint32_t (*avoid)[2];
+	uint64_t vol_sectors = 0, more;
 
 	if (!ours(d, e->set_id)) {
 		cs_dbg("set %" PRIu64 " runs low on storage but is not cowsnapd's", e->set_id);
@@ -43,17 +50,23 @@ static void grow(struct cowsnapd *d, const struct cs_event *e)
 	for (uint32_t i = 0; avoid && i < set.nvolumes; i++) {
 		avoid[i][0] = set.volumes[i].major;
 		avoid[i][1] = set.volumes[i].minor;
+		vol_sectors += set.volumes[i].sectors ? set.volumes[i].sectors :
+			       cs_volume_sectors(avoid[i][0], avoid[i][1]);
 	}
+	more = cs_pool_grow_sectors(&d->pool, vol_sectors);
 	if (!avoid)
 		cs_err("set %" PRIu64 ": out of memory growing its storage", e->set_id);
-	else if (cs_storage_give(d, e->set_id, d->pool.grow_sectors,
-				 (const uint32_t (*)[2])avoid, set.nvolumes, &err))
-		cs_err("set %" PRIu64 " runs low on storage (%" PRIu64 " of %" PRIu64
-		       " sectors used) and cannot grow: %s; it becomes invalid when storage "
-		       "runs out", e->set_id, e->storage_used, e->storage_sectors, err.message);
+	else if (cs_storage_give(d, e->set_id, more, (const uint32_t (*)[2])avoid,
+				 set.nvolumes, true, &err))
+		cs_err("set %" PRIu64 " runs low on storage (%" PRIu64 " of %" PRIu64 " MiB "
+		       "used) and cannot grow by %" PRIu64 " MiB: %s; when its storage runs out "
+		       "it becomes invalid (storage-full) and its images fail reads, while its "
+		       "volumes keep working; its storage is freed when it is deleted",
+		       e->set_id, e->storage_used / 2048, e->storage_sectors / 2048,
+		       more / 2048, err.message);
 	else
 		cs_info("set %" PRIu64 " ran low on storage: %" PRIu64 " MiB added",
-			e->set_id, d->pool.grow_sectors / 2048);
+			e->set_id, more / 2048);
 	free(avoid);
 	cs_nl_set_free(&set);
 }
@@ -71,8 +84,13 @@ static void on_event(void *ctx, const struct cs_event *e)
 		cs_storage_release(d, e->set_id);
 		break;
 	case COWSNAP_CMD_EVENT_SET_INVALID:
-		cs_warn("set %" PRIu64 " is invalid (cause %u): its images fail reads",
-			e->set_id, e->invalid_cause);
+		if (e->invalid_cause == COWSNAP_INVALID_STORAGE_FULL)
+			cs_warn("set %" PRIu64 " is invalid: its difference storage is full; its "
+				"images fail reads, its volumes work on; `snapctl delete %" PRIu64
+				"' frees its storage", e->set_id, e->set_id);
+		else
+			cs_warn("set %" PRIu64 " is invalid (cause %u): its images fail reads",
+				e->set_id, e->invalid_cause);
 		break;
 	case COWSNAP_CMD_EVENT_VOLUME_GONE:
 		cs_warn("volume %s (%u:%u) went away", e->dev_name, e->major, e->minor);

@@ -1,10 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Difference storage in files (storage.conf `directory DIR').  A set gets
- * DIR/cowsnap-SETID-N.store: created, allocated (fallocate), flushed,
- * mapped (FIEMAP), made immutable, and its extents given to the module as
- * sector ranges of the filesystem's block device, which the module opens
- * shared with the filesystem (COWSNAP_STORAGE_F_IN_FILE).
+ * Difference storage in files.  A set gets DIR/cowsnap-SETID-N.store:
+ * created, allocated (fallocate), flushed, mapped (FIEMAP), made immutable,
+ * and its extents given to the module as sector ranges of the filesystem's
+ * block device, which the module opens shared with the filesystem
+ * (COWSNAP_STORAGE_F_IN_FILE).
+ *
+ * Where: the directories of storage.conf (`directory DIR'), those on none
+ * of the set's volumes first; the module takes files on a volume of the set
+ * itself (it reads their sectors as zeros in the image) unless another set
+ * holds that volume.  With no storage configured at all (no device, no
+ * directory), the default places: the default directory (cowsnapd
+ * --default-storage, CS_DEFAULT_STORAGE_DIR), then CS_FS_STORAGE_DIR at the
+ * top of each filesystem of the set's volumes, then of the largest other
+ * ext4 or xfs filesystem; each created root's, 0700, when missing.  On any
+ * filesystem, the storage files of all sets stay within max-percent of it,
+ * and CS_POOL_KEEP_FREE_PERCENT of it stays free.
  *
  * Immutable, the file cannot be written, truncated, deleted or renamed
  * through the filesystem, and ext4's and xfs's extent moves (e4defrag,
@@ -13,8 +24,9 @@
  * the flag, and tmpfs or network filesystems have no blocks of their own.
  *
  * The files are the state: those of a set that is gone are removed when
- * the daemon reconciles with the module (at start, and at every list), so
- * a daemon killed or a machine crashed leaves nothing behind for long.
+ * the daemon reconciles with the module (at start, and at every list), in
+ * the configured directories and the default places alike, so a daemon
+ * killed or a machine crashed leaves nothing behind for long.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,14 +50,15 @@
 #include "daemon.h"
 #include "filestore.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "netlink.h"
 
 #define STORE_PREFIX	"cowsnap-"
 #define STORE_SUFFIX	".store"
-/* what a filesystem keeps free whatever storage files take */
-#define KEEP_FREE_PERCENT	5
 /* extents mapped at once */
 #define FIEMAP_BATCH	256
+/* one place's reason in an error that names every place tried */
+#define WHY_MAX		200
 
 /* SETID of DIR/cowsnap-SETID-N.store, 0 when name is not one of ours */
 static uint64_t store_set_id(const char *name)
@@ -211,10 +224,11 @@ static void remove_store(int dfd, const char *dir, const char *name)
 		cs_warn("%s/%s: cannot remove: %s", dir, name, strerror(errno));
 }
 
-/* Every storage file in dir whose set keep() refuses is removed; returns
- * the bytes of the files kept (*bytes). */
-static void sweep_dir(const char *dir, bool (*keep)(uint64_t id, void *arg), void *arg,
-		      uint64_t *bytes)
+/* keep(): whether the file `name' (of set id, bytes long) stays */
+typedef bool keep_fn(uint64_t id, const char *name, uint64_t bytes, void *arg);
+
+/* Every storage file in dir that keep() refuses is removed. */
+static void sweep_dir(const char *dir, keep_fn *keep, void *arg)
 {
 	DIR *dh = opendir(dir);
 	struct dirent *de;
@@ -222,48 +236,352 @@ static void sweep_dir(const char *dir, bool (*keep)(uint64_t id, void *arg), voi
 	if (!dh)
 		return;
 	while ((de = readdir(dh))) {
-		uint64_t id = store_set_id(de->d_name);
+		uint64_t id = store_set_id(de->d_name), bytes = 0;
 		struct stat st;
 
 		if (!id)
 			continue;
-		if (keep(id, arg)) {
-			if (bytes && !fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
-				*bytes += (uint64_t)st.st_size;
+		if (!fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
+		    S_ISREG(st.st_mode))
+			bytes = (uint64_t)st.st_size;
+		if (keep(id, de->d_name, bytes, arg))
 			continue;
-		}
 		cs_info("%s/%s: its set is gone: removed", dir, de->d_name);
 		remove_store(dirfd(dh), dir, de->d_name);
 	}
 	closedir(dh);
 }
 
+/* A directory that holds, or may hold, storage files. */
+struct place {
+	char path[CS_PATH_MAX + 1];
+	uint32_t major, minor;		/* its filesystem's device, once checked */
+	dev_t dev;			/* the directory itself (0: unknown) */
+	ino_t ino;
+	bool dflt;			/* a default place, not in storage.conf */
+	bool make;			/* created when missing */
+};
+
+struct places {
+	struct place *p;
+	size_t n;
+};
+
+/* path appended (NULL when it is too long, or out of memory) */
+static struct place *push_place(struct places *pl, const char *path, bool dflt)
+{
+	struct place *p;
+
+	if (strlen(path) > CS_PATH_MAX)
+		return NULL;
+	p = realloc(pl->p, (pl->n + 1) * sizeof(*p));
+	if (!p)
+		return NULL;
+	pl->p = p;
+	p = &pl->p[pl->n++];
+	memset(p, 0, sizeof(*p));
+	strcpy(p->path, path);
+	p->dflt = dflt;
+	return p;
+}
+
+/* A filesystem storage files may go on. */
+struct fs {
+	char dir[CS_PATH_MAX + 1];	/* MOUNTPOINT/CS_FS_STORAGE_DIR */
+	uint32_t major, minor;
+	uint64_t sectors;
+};
+
+static int by_size(const void *a, const void *b)
+{
+	const struct fs *x = a, *y = b;
+
+	return x->sectors < y->sectors ? 1 : x->sectors > y->sectors ? -1 : 0;
+}
+
+/*
+ * Every ext4 or xfs filesystem mounted read-write from a block device, by
+ * the first mount of its root (a bind mount of a directory in it is not
+ * its top), largest first; *n of them.  Those whose CS_FS_STORAGE_DIR path
+ * would be too long are left out.
+ */
+static struct fs *local_filesystems(size_t *n)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct fs *all = NULL;
+	char line[8192];
+
+	*n = 0;
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		struct cs_mount m;
+		struct statvfs sv;
+		struct fs *grown;
+		bool seen = false;
+
+		if (cs_mountinfo_parse(line, &m) || strcmp(m.root, "/") || !m.major ||
+		    (strcmp(m.fstype, "ext4") && strcmp(m.fstype, "ext3") &&
+		     strcmp(m.fstype, "ext2") && strcmp(m.fstype, "xfs")))
+			continue;
+		for (size_t i = 0; i < *n; i++)
+			seen |= all[i].major == m.major && all[i].minor == m.minor;
+		if (seen || statvfs(m.mountpoint, &sv) || (sv.f_flag & ST_RDONLY) ||
+		    strlen(m.mountpoint) + sizeof("/" CS_FS_STORAGE_DIR) > CS_PATH_MAX + 1)
+			continue;
+		grown = realloc(all, (*n + 1) * sizeof(*all));
+		if (!grown)
+			break;
+		all = grown;
+		snprintf(all[*n].dir, sizeof(all[*n].dir), "%s/" CS_FS_STORAGE_DIR,
+			 strcmp(m.mountpoint, "/") ? m.mountpoint : "");
+		all[*n].major = m.major;
+		all[*n].minor = m.minor;
+		all[*n].sectors = (uint64_t)sv.f_blocks * sv.f_frsize / 512;
+		(*n)++;
+	}
+	fclose(f);
+	if (*n)
+		qsort(all, *n, sizeof(*all), by_size);
+	return all;
+}
+
+/* A default place that exists and passes cs_filestore_check_dir(), once. */
+static void add_known(struct places *pl, const char *path)
+{
+	struct cs_error e;
+	struct place *p;
+	struct stat st;
+	uint32_t ma, mi;
+
+	if (lstat(path, &st) || !S_ISDIR(st.st_mode))
+		return;
+	for (size_t i = 0; i < pl->n; i++)
+		if (pl->p[i].ino && pl->p[i].dev == st.st_dev && pl->p[i].ino == st.st_ino)
+			return;
+	if (cs_filestore_check_dir(path, &ma, &mi, &e))
+		return;
+	p = push_place(pl, path, true);
+	if (!p)
+		return;
+	p->major = ma;
+	p->minor = mi;
+	p->dev = st.st_dev;
+	p->ino = st.st_ino;
+}
+
+/*
+ * Every directory that may hold storage files: the configured ones, then
+ * the default places that exist (whatever storage.conf says now: files
+ * made while it configured nothing stay theirs until their sets go).
+ */
+static void known_places(struct cowsnapd *d, struct places *pl)
+{
+	struct fs *fs;
+	size_t nfs;
+
+	for (size_t i = 0; i < d->pool.ndirs; i++) {
+		struct place *p = push_place(pl, d->pool.dirs[i].path, false);
+		struct stat st;
+
+		if (!p)
+			continue;
+		p->major = d->pool.dirs[i].major;
+		p->minor = d->pool.dirs[i].minor;
+		if (!lstat(p->path, &st)) {
+			p->dev = st.st_dev;
+			p->ino = st.st_ino;
+		}
+	}
+	add_known(pl, d->default_storage);
+	fs = local_filesystems(&nfs);
+	for (size_t i = 0; i < nfs; i++)
+		add_known(pl, fs[i].dir);
+	free(fs);
+}
+
+static bool on_avoided(uint32_t major, uint32_t minor, const uint32_t (*avoid)[2], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (avoid[i][0] == major && avoid[i][1] == minor)
+			return true;
+	return false;
+}
+
+/* Where set files go, in order (cs_filestore_give's comment); the
+ * device of each, where it is known before the place is checked. */
+static void candidates(struct cowsnapd *d, const uint32_t (*avoid)[2], size_t navoid,
+		       struct places *pl)
+{
+	struct place *p;
+	struct fs *fs;
+	size_t nfs;
+
+	if (d->pool.ndirs) {
+		for (int on_set = 0; on_set < 2; on_set++) {
+			for (size_t i = 0; i < d->pool.ndirs; i++) {
+				const struct cs_pool_dir *dir = &d->pool.dirs[i];
+
+				if (on_avoided(dir->major, dir->minor, avoid, navoid) != on_set)
+					continue;
+				p = push_place(pl, dir->path, false);
+				if (p) {
+					p->major = dir->major;
+					p->minor = dir->minor;
+				}
+			}
+		}
+		return;
+	}
+	if (d->pool.configured)
+		return;
+	p = push_place(pl, d->default_storage, true);
+	if (p) {
+		struct stat st;
+
+		p->make = true;
+		if (!lstat(p->path, &st) && S_ISDIR(st.st_mode)) {
+			p->major = major(st.st_dev);
+			p->minor = minor(st.st_dev);
+		}
+	}
+	fs = local_filesystems(&nfs);
+	for (int on_set = 1; on_set >= 0; on_set--) {
+		for (size_t i = 0; i < nfs; i++) {
+			if (on_avoided(fs[i].major, fs[i].minor, avoid, navoid) != on_set)
+				continue;
+			p = push_place(pl, fs[i].dir, true);
+			if (p) {
+				p->make = true;
+				p->major = fs[i].major;
+				p->minor = fs[i].minor;
+			}
+		}
+	}
+	free(fs);
+}
+
+/* path and its missing parents: root's, the parents 0755, path 0700 */
+static int make_dir(const char *path, struct cs_error *err)
+{
+	char p[CS_PATH_MAX + 1];
+	struct stat st;
+
+	if (!lstat(path, &st))
+		return 0;
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) && errno != EEXIST)
+			goto fail;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) && errno != EEXIST)
+		goto fail;
+	/* a set-group-id parent gives its group */
+	if (chown(p, 0, 0))
+		goto fail;
+	cs_info("%s created for storage files", path);
+	return 0;
+fail:
+	cs_error_set(err, errno, "cannot create %s: %s", p, strerror(errno));
+	return -err->code;
+}
+
+static bool count_file(uint64_t id, const char *name, uint64_t bytes, void *arg)
+{
+	*(uint64_t *)arg += bytes;
+	return true;
+}
+
+/* Sectors of the storage files of all sets on the filesystem of major:minor */
+static uint64_t files_on(const struct places *known, uint32_t major, uint32_t minor)
+{
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < known->n; i++)
+		if (known->p[i].major == major && known->p[i].minor == minor)
+			sweep_dir(known->p[i].path, count_file, &bytes);
+	return bytes / 512;
+}
+
+/* What more storage files may take in dir (on major:minor); with why set
+ * to the reason when that is less than want (0: no check). */
+static uint64_t room_in(struct cowsnapd *d, const struct places *known, const char *dir,
+			uint32_t major, uint32_t minor, uint64_t want, char *why, size_t size)
+{
+	uint64_t fs, avail, files, room;
+	struct statvfs sv;
+	bool ceiling;
+
+	if (statvfs(dir, &sv)) {
+		snprintf(why, size, "%.*s: %s", WHY_MAX / 2, dir, strerror(errno));
+		return 0;
+	}
+	fs = (uint64_t)sv.f_blocks * sv.f_frsize / 512;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize / 512;
+	files = files_on(known, major, minor);
+	room = cs_pool_file_room(fs, avail, files, d->pool.max_percent, &ceiling);
+	if (room >= want)
+		return room;
+	if (ceiling)
+		snprintf(why, size, "%.*s: %" PRIu64 " MiB wanted, but the storage files on its "
+			 "filesystem (%" PRIu64 " MiB) may take at most max-percent %u%% of it "
+			 "(%" PRIu64 " MiB)", WHY_MAX / 2, dir, want / 2048, files / 2048,
+			 d->pool.max_percent, fs / 2048 * d->pool.max_percent / 100);
+	else
+		snprintf(why, size, "%.*s has %" PRIu64 " MiB free, %" PRIu64 " MiB wanted and "
+			 "%d%% of the filesystem kept free", WHY_MAX / 2, dir, avail / 2048,
+			 want / 2048, CS_POOL_KEEP_FREE_PERCENT);
+	return room;
+}
+
 /*
  * One new storage file of `sectors' in dir for set_id, its extents given
- * to the module.  On error the file is gone again and err says why.
+ * to the module.  On error err says why, and the file is gone again unless
+ * the module took some of its extents (*partial): then it goes with the set.
  */
-static int give_file(struct cowsnapd *d, const struct cs_pool_dir *dir, uint64_t set_id,
-		     uint64_t sectors, struct cs_error *err)
+static int give_file(struct cowsnapd *d, const struct place *dir, uint64_t set_id,
+		     uint64_t sectors, bool *partial, struct cs_error *err)
 {
-	char path[CS_PATH_MAX + 64];
+	char name[64], path[CS_PATH_MAX + 2 + sizeof(name)];
 	struct extents x = { 0 };
 	uint64_t given = 0, bytes = sectors * 512;
-	int fd = -1, ret;
+	struct stat st;
+	int dfd, fd = -1, ret;
 
+	*partial = false;
+	/* the directory checked is the one written: not swapped for a link
+	 * since, and on the device the extents are given for */
+	dfd = open(dir->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fstat(dfd, &st) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    st.st_dev != makedev(dir->major, dir->minor)) {
+		cs_error_set(err, EAGAIN, "storage directory %s changed while it was checked; "
+			     "try again", dir->path);
+		if (dfd >= 0)
+			close(dfd);
+		return -EAGAIN;
+	}
 	for (unsigned n = 0; fd < 0 && n < 1000; n++) {
-		snprintf(path, sizeof(path), "%s/" STORE_PREFIX "%" PRIu64 "-%u" STORE_SUFFIX,
-			 dir->path, set_id, n);
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		snprintf(name, sizeof(name), STORE_PREFIX "%" PRIu64 "-%u" STORE_SUFFIX, set_id, n);
+		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST) {
-			cs_error_set(err, errno, "cannot create %s: %s", path, strerror(errno));
-			return -errno;
+			ret = -errno;
+			cs_error_set(err, errno, "cannot create %s/%s: %s", dir->path, name,
+				     strerror(errno));
+			close(dfd);
+			return ret;
 		}
 	}
 	if (fd < 0) {
 		cs_error_set(err, EEXIST, "set %" PRIu64 " has too many storage files in %s",
 			     set_id, dir->path);
+		close(dfd);
 		return -EEXIST;
 	}
+	snprintf(path, sizeof(path), "%s/%s", dir->path, name);
 	if (fallocate(fd, 0, 0, (off_t)bytes)) {
 		ret = -errno;
 		cs_error_set(err, errno, "cannot allocate %" PRIu64 " MiB in %s: %s",
@@ -296,7 +614,11 @@ static int give_file(struct cowsnapd *d, const struct cs_pool_dir *dir, uint64_t
 			continue;
 		}
 		if (ret) {
-			*err = e;
+			const char *msg = e.message;
+
+			if (!strncmp(msg, "cowsnap SET_ADD_STORAGE: ", 25))
+				msg += 25;
+			cs_error_set(err, e.code, "%s: the module refused it: %s", path, msg);
 			goto fail;
 		}
 		given += x.e[i].len;
@@ -308,6 +630,7 @@ static int give_file(struct cowsnapd *d, const struct cs_pool_dir *dir, uint64_t
 		goto fail;
 	}
 	close(fd);
+	close(dfd);
 	free(x.e);
 	cs_info("set %" PRIu64 ": %" PRIu64 " MiB of storage in %s (%zu extent(s))", set_id,
 		given / 2048, path, x.n);
@@ -315,71 +638,190 @@ static int give_file(struct cowsnapd *d, const struct cs_pool_dir *dir, uint64_t
 fail:
 	/* the module may keep ranges it got: the caller destroys the set, and the
 	 * file goes with its other files */
+	*partial = given > 0;
 	if (!given) {
 		set_immutable(fd, false);
-		unlink(path);
+		unlinkat(dfd, name, 0);
 	}
 	close(fd);
+	close(dfd);
 	free(x.e);
 	return ret;
 }
 
-static bool on_avoided(const struct cs_pool_dir *dir, const uint32_t (*avoid)[2], size_t n)
+/* reason appended to why ("; " between), cut to WHY_MAX */
+static void add_why(char *why, size_t size, const char *reason)
 {
-	for (size_t i = 0; i < n; i++)
-		if (avoid[i][0] == dir->major && avoid[i][1] == dir->minor)
-			return true;
-	return false;
+	size_t len = strlen(why);
+
+	if (len + 3 >= size)
+		return;
+	snprintf(why + len, size - len, "%s%.*s%s", len ? "; " : "", WHY_MAX, reason,
+		 strlen(reason) > WHY_MAX ? "..." : "");
+}
+
+/* err: ENOSPC, before, why (cut to what fits), after */
+static void set_why(struct cs_error *err, const char *before, const char *why,
+		    const char *after)
+{
+	int fixed = snprintf(NULL, 0, "%s%s", before, after);
+	int fit = CS_ERRMSG_MAX - 1 - fixed;
+	int len = (int)strlen(why);
+
+	if (fit < 4)
+		fit = 4;
+	if (len > fit)
+		cs_error_set(err, ENOSPC, "%s%.*s...%s", before, fit - 3, why, after);
+	else
+		cs_error_set(err, ENOSPC, "%s%s%s", before, why, after);
+}
+
+/* What place_ready() found */
+enum readiness {
+	PLACE_READY,		/* storage files may go there */
+	PLACE_TRIED,		/* a default place on a filesystem tried already */
+	PLACE_UNFIT,		/* the place is not fit (reason) */
+	PLACE_ON_SET,		/* its filesystem is a volume of a growing set */
+};
+
+/*
+ * Whether storage files may go in c: not when c is unfit
+ * (cs_filestore_check_dir, a default place made first), nor a default
+ * place on a filesystem where one was tried already (it would fail alike),
+ * nor, for a growing set, on one of its volumes: after the take their free
+ * blocks may still be the image's, so nothing is added there, not even a
+ * directory made.  c's device is known before the check for most places,
+ * after it for the rest.
+ */
+static enum readiness place_ready(struct place *c, const uint32_t (*avoid)[2], size_t navoid,
+				  bool grow, const uint32_t (*tried)[2], size_t ntried,
+				  char *reason, size_t size)
+{
+	struct cs_error e;
+
+	for (int checked = 0; checked < 2; checked++) {
+		if (checked && ((c->make && make_dir(c->path, &e)) ||
+				cs_filestore_check_dir(c->path, &c->major, &c->minor, &e))) {
+			snprintf(reason, size, "%s", e.message);
+			return PLACE_UNFIT;
+		}
+		if (!c->major && !c->minor)
+			continue;
+		if (c->dflt && on_avoided(c->major, c->minor, tried, ntried))
+			return PLACE_TRIED;
+		if (grow && on_avoided(c->major, c->minor, avoid, navoid)) {
+			snprintf(reason, size, "%.*s is on a volume of the set, which takes no "
+				 "storage after the take", WHY_MAX / 2, c->path);
+			return PLACE_ON_SET;
+		}
+	}
+	return PLACE_READY;
 }
 
 int cs_filestore_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
-		      const uint32_t (*avoid)[2], size_t navoid, struct cs_error *err)
+		      const uint32_t (*avoid)[2], size_t navoid, bool grow,
+		      struct cs_error *err)
 {
 	uint64_t want = (sectors + CS_POOL_ALIGN - 1) / CS_POOL_ALIGN * CS_POOL_ALIGN;
-	char why[CS_ERRMSG_MAX] = "";
+	/*
+	 * A size cowsnapd chose itself (no set-size, no grow-size) is a wish:
+	 * a place with less room, but CS_POOL_AUTO_MIN at least, gives what
+	 * it has (a small filesystem's max-percent).
+	 */
+	uint64_t least = (grow ? d->pool.grow_auto : d->pool.set_auto) && want > CS_POOL_AUTO_MIN ?
+			 CS_POOL_AUTO_MIN : want;
+	struct places cand = { 0 }, known = { 0 };
+	char why[2 * CS_ERRMSG_MAX] = "", before[128];
+	/* filesystems where a default place was tried: the next on the same
+	 * one would fail the same way */
+	uint32_t (*tried)[2];
+	size_t ntried = 0;
 	int ret = -ENOSPC;
 
-	for (size_t i = 0; i < d->pool.ndirs; i++) {
-		const struct cs_pool_dir *dir = &d->pool.dirs[i];
-		struct statvfs sv;
-		uint64_t avail, keep;
-
-		if (on_avoided(dir, avoid, navoid)) {
-			snprintf(why, sizeof(why), "%.200s is on a volume of the set", dir->path);
-			continue;
-		}
-		if (statvfs(dir->path, &sv)) {
-			snprintf(why, sizeof(why), "%.200s: %s", dir->path, strerror(errno));
-			continue;
-		}
-		avail = (uint64_t)sv.f_bavail * sv.f_frsize / 512;
-		keep = (uint64_t)sv.f_blocks * sv.f_frsize / 512 * KEEP_FREE_PERCENT / 100;
-		if (avail < want + keep) {
-			snprintf(why, sizeof(why), "%.200s has %" PRIu64 " MiB free, %" PRIu64 " MiB "
-				 "wanted and %d%% of the filesystem kept free", dir->path,
-				 avail / 2048, want / 2048, KEEP_FREE_PERCENT);
-			continue;
-		}
-		ret = give_file(d, dir, set_id, want, err);
-		if (!ret)
-			return 0;
-		snprintf(why, sizeof(why), "%s", err->message);
+	candidates(d, avoid, navoid, &cand);
+	known_places(d, &known);
+	tried = calloc(cand.n + 1, sizeof(*tried));
+	if (!tried) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		ret = -ENOMEM;
+		goto out;
 	}
-	cs_error_set(err, ENOSPC, "not enough free difference storage: %s; add storage with "
-		     "`snapctl storage add DEVICE|DIRECTORY' or delete sets",
-		     why[0] ? why : "no storage directory");
-	return ret == -ENOSPC || ret == 0 ? -ENOSPC : ret;
+	for (size_t i = 0; i < cand.n; i++) {
+		struct place *c = &cand.p[i];
+		char reason[CS_ERRMSG_MAX];
+		struct cs_error e;
+		enum readiness ready;
+		uint64_t room;
+		bool partial;
+		int r;
+
+		ready = place_ready(c, avoid, navoid, grow, (const uint32_t (*)[2])tried, ntried,
+				    reason, sizeof(reason));
+		if (ready == PLACE_TRIED)
+			continue;
+		if (ready != PLACE_UNFIT) {
+			tried[ntried][0] = c->major;
+			tried[ntried++][1] = c->minor;
+		}
+		if (ready != PLACE_READY) {
+			add_why(why, sizeof(why), reason);
+			cs_info("set %" PRIu64 ": storage place passed over: %s", set_id, reason);
+			continue;
+		}
+		room = room_in(d, &known, c->path, c->major, c->minor, least, reason,
+			       sizeof(reason));
+		if (room < least) {
+			add_why(why, sizeof(why), reason);
+			cs_info("set %" PRIu64 ": storage place passed over: %s", set_id, reason);
+			continue;
+		}
+		r = give_file(d, c, set_id, room < want ? room : want, &partial, &e);
+		if (!r) {
+			ret = 0;
+			goto out;
+		}
+		cs_info("set %" PRIu64 ": storage place passed over: %s", set_id, e.message);
+		if (partial) {
+			*err = e;
+			ret = r;
+			goto out;
+		}
+		add_why(why, sizeof(why), e.message);
+		/* a module without files as storage: said so (cs_ops_explain) */
+		if (r == -EOPNOTSUPP)
+			ret = r;
+	}
+	if (d->pool.configured) {
+		set_why(err, "not enough free difference storage: ", why[0] ? why :
+			"no storage directory", "; add storage with `snapctl storage add "
+			"DEVICE|DIRECTORY' or delete sets");
+	} else {
+		snprintf(before, sizeof(before), "not enough free difference storage: none is "
+			 "configured, and no default place takes %" PRIu64 " MiB: ", want / 2048);
+		set_why(err, before, why[0] ? why : "no place to try", "; configure storage "
+			"with `snapctl storage add DEVICE|DIRECTORY' (cowsnap.conf(5))");
+	}
+	err->code = -ret;
+out:
+	free(tried);
+	free(cand.p);
+	free(known.p);
+	return ret;
 }
 
-static bool other_set(uint64_t id, void *arg)
+static bool other_set(uint64_t id, const char *name, uint64_t bytes, void *arg)
 {
 	return id != *(const uint64_t *)arg;
 }
 
 void cs_filestore_release(struct cowsnapd *d, uint64_t set_id)
 {
-	for (size_t i = 0; i < d->pool.ndirs; i++)
-		sweep_dir(d->pool.dirs[i].path, other_set, &set_id, NULL);
+	struct places known = { 0 };
+
+	known_places(d, &known);
+	for (size_t i = 0; i < known.n; i++)
+		sweep_dir(known.p[i].path, other_set, &set_id);
+	free(known.p);
 }
 
 struct live {
@@ -387,7 +829,7 @@ struct live {
 	uint32_t n;
 };
 
-static bool live_set(uint64_t id, void *arg)
+static bool live_set(uint64_t id, const char *name, uint64_t bytes, void *arg)
 {
 	const struct live *l = arg;
 
@@ -400,36 +842,57 @@ static bool live_set(uint64_t id, void *arg)
 void cs_filestore_reconcile(struct cowsnapd *d, const struct cs_set *sets, uint32_t n)
 {
 	struct live l = { sets, n };
+	struct places known = { 0 };
 
-	for (size_t i = 0; i < d->pool.ndirs; i++)
-		sweep_dir(d->pool.dirs[i].path, live_set, &l, NULL);
-}
-
-static bool any_set(uint64_t id, void *arg)
-{
-	return true;
+	known_places(d, &known);
+	for (size_t i = 0; i < known.n; i++)
+		sweep_dir(known.p[i].path, live_set, &l);
+	free(known.p);
 }
 
 struct wanted {
-	uint64_t id;
-	bool found;
+	uint64_t id;		/* the set looked for; or, with other, not this one */
+	bool other;
+	uint64_t found;		/* the set found (0: none) */
 };
 
-/* keeps every file, noting whether one is the wanted set's */
-static bool note_set(uint64_t id, void *arg)
+/* keeps every file, noting the first that is (or is not) the wanted set's */
+static bool note_set(uint64_t id, const char *name, uint64_t bytes, void *arg)
 {
 	struct wanted *w = arg;
 
-	w->found |= id == w->id;
+	if (!w->found && (w->other ? id != w->id : id == w->id))
+		w->found = id;
 	return true;
 }
 
 bool cs_filestore_holds(struct cowsnapd *d, uint64_t set_id)
 {
 	struct wanted w = { .id = set_id };
+	struct places known = { 0 };
 
-	for (size_t i = 0; i < d->pool.ndirs && !w.found; i++)
-		sweep_dir(d->pool.dirs[i].path, note_set, &w, NULL);
+	known_places(d, &known);
+	for (size_t i = 0; i < known.n && !w.found; i++)
+		sweep_dir(known.p[i].path, note_set, &w);
+	free(known.p);
+	return w.found != 0;
+}
+
+uint64_t cs_filestore_set_on(struct cowsnapd *d, uint32_t major, uint32_t minor,
+			     uint64_t except, char *dir, size_t size)
+{
+	struct wanted w = { .id = except, .other = true };
+	struct places known = { 0 };
+
+	known_places(d, &known);
+	for (size_t i = 0; i < known.n && !w.found; i++) {
+		if (known.p[i].major != major || known.p[i].minor != minor)
+			continue;
+		sweep_dir(known.p[i].path, note_set, &w);
+		if (w.found)
+			snprintf(dir, size, "%s", known.p[i].path);
+	}
+	free(known.p);
 	return w.found;
 }
 
@@ -437,6 +900,88 @@ uint64_t cs_filestore_used(const struct cs_pool_dir *dir)
 {
 	uint64_t bytes = 0;
 
-	sweep_dir(dir->path, any_set, NULL, &bytes);
+	sweep_dir(dir->path, count_file, &bytes);
 	return bytes / 512;
+}
+
+struct describe {
+	uint64_t id;
+	const struct place *in;
+	struct cs_set_storage **out;
+	uint32_t *n, max;
+};
+
+static bool describe_file(uint64_t id, const char *name, uint64_t bytes, void *arg)
+{
+	struct describe *w = arg;
+	struct cs_set_storage *s;
+
+	if (id != w->id || *w->n >= w->max ||
+	    strlen(w->in->path) + 1 + strlen(name) > CS_PATH_MAX)
+		return true;
+	s = realloc(*w->out, (*w->n + 1) * sizeof(*s));
+	if (!s)
+		return true;
+	*w->out = s;
+	s = &s[(*w->n)++];
+	memset(s, 0, sizeof(*s));
+	/* the length was checked above */
+	strcpy(s->place, w->in->path);
+	strcat(s->place, "/");
+	strcat(s->place, name);
+	s->kind = CS_SET_STORAGE_FILE;
+	s->sectors = bytes / 512;
+	s->is_default = w->in->dflt;
+	return true;
+}
+
+int cs_filestore_describe(struct cowsnapd *d, uint64_t set_id, struct cs_set_storage **out,
+			  uint32_t *n, uint32_t max)
+{
+	struct describe w = { .id = set_id, .out = out, .n = n, .max = max };
+	struct places known = { 0 };
+
+	known_places(d, &known);
+	for (size_t i = 0; i < known.n; i++) {
+		w.in = &known.p[i];
+		sweep_dir(known.p[i].path, describe_file, &w);
+	}
+	free(known.p);
+	return 0;
+}
+
+int cs_filestore_list(struct cowsnapd *d, struct cs_storage_dev **rows, uint32_t *n)
+{
+	struct places known = { 0 };
+	char why[8];
+	int ret = 0;
+
+	known_places(d, &known);
+	for (size_t i = 0; i < known.n; i++) {
+		const struct place *p = &known.p[i];
+		struct cs_storage_dev *s;
+		uint64_t bytes = 0;
+
+		sweep_dir(p->path, count_file, &bytes);
+		if (p->dflt && !bytes)
+			continue;
+		s = realloc(*rows, (*n + 1) * sizeof(*s));
+		if (!s) {
+			ret = -ENOMEM;
+			break;
+		}
+		*rows = s;
+		s = &s[(*n)++];
+		memset(s, 0, sizeof(*s));
+		strcpy(s->device, p->path);
+		s->kind = CS_STORAGE_DIRECTORY;
+		s->major = p->major;
+		s->minor = p->minor;
+		s->used = bytes / 512;
+		s->sectors = s->used + room_in(d, &known, p->path, p->major, p->minor, 0, why,
+					       sizeof(why));
+		s->is_default = p->dflt;
+	}
+	free(known.p);
+	return ret;
 }

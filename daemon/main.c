@@ -18,6 +18,7 @@
 
 #include "cowsnap.h"
 #include "daemon.h"
+#include "filestore.h"
 #include "log.h"
 #include "modload.h"
 #include "netlink.h"
@@ -61,6 +62,9 @@ static void usage(FILE *f)
 "                       fail (for testing clients and the socket protocol)\n"
 "  -c, --config-dir DIR configuration (storage.conf) in DIR (default:\n"
 "                       $COWSNAP_CONFIG_DIR or /etc/cowsnap)\n"
+"      --default-storage DIR  with no storage configured in storage.conf,\n"
+"                       sets get storage files in DIR first (default\n"
+"                       " CS_DEFAULT_STORAGE_DIR ", created when missing)\n"
 "  -g, --group GROUP    also serve members of GROUP (default: root only)\n"
 "      --max-freeze DUR from the first writer's freeze until every writer\n"
 "                       is thawed, at most DUR (e.g. 60s, 500ms, 2m;\n"
@@ -88,6 +92,7 @@ int main(int argc, char **argv)
 		{ "module", required_argument, NULL, 'm' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "config-dir", required_argument, NULL, 'c' },
+		{ "default-storage", required_argument, NULL, 'D' },
 		{ "no-module", no_argument, NULL, 'N' },
 		{ "max-freeze", required_argument, NULL, 'F' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
@@ -111,6 +116,7 @@ int main(int argc, char **argv)
 	d.config_dir = getenv("COWSNAP_CONFIG_DIR");
 	if (!d.config_dir || !*d.config_dir)
 		d.config_dir = "/etc/cowsnap";
+	d.default_storage = CS_DEFAULT_STORAGE_DIR;
 	while ((c = getopt_long(argc, argv, "fs:m:g:c:vVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -134,6 +140,16 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			d.config_dir = optarg;
+			break;
+		case 'D':
+			/* room for the names of the files in it */
+			if (optarg[0] != '/' || strlen(optarg) > CS_PATH_MAX - 64) {
+				fprintf(stderr, "cowsnapd: invalid --default-storage: `%s' (an "
+					"absolute path of at most %d bytes)\n", optarg,
+					CS_PATH_MAX - 64);
+				return 2;
+			}
+			d.default_storage = optarg;
 			break;
 		case 'N':
 			no_module = true;

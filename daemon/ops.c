@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 
 #include <inttypes.h>
 
@@ -105,6 +104,8 @@ static int op_set_show(struct cowsnapd *d, struct cs_client_conn *c,
 			     a->id);
 	else if (ret)
 		cs_ops_explain(err, ret, "cannot show the set");
+	else
+		cs_session_describe_storage(d, a->id, r);
 	return ret;
 }
 
@@ -216,7 +217,13 @@ static int op_storage_list(struct cowsnapd *d, struct cs_client_conn *c,
 
 	r->set_sectors = d->pool.set_sectors;
 	r->grow_sectors = d->pool.grow_sectors;
-	r->devices = calloc(d->pool.ndevs + d->pool.ndirs + 1, sizeof(*r->devices));
+	r->set_auto = d->pool.set_auto;
+	r->grow_auto = d->pool.grow_auto;
+	r->max_percent = d->pool.max_percent;
+	if (!d->pool.configured)
+		snprintf(r->default_directory, sizeof(r->default_directory), "%s",
+			 d->default_storage);
+	r->devices = calloc(d->pool.ndevs + 1, sizeof(*r->devices));
 	if (!r->devices)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->pool.ndevs; i++) {
@@ -229,21 +236,8 @@ static int op_storage_list(struct cowsnapd *d, struct cs_client_conn *c,
 		s->sectors = p->sectors;
 		s->used = cs_pool_dev_used(p);
 	}
-	for (size_t i = 0; i < d->pool.ndirs; i++) {
-		const struct cs_pool_dir *p = &d->pool.dirs[i];
-		struct cs_storage_dev *s = &r->devices[r->ndevices++];
-		struct statvfs sv;
-
-		strcpy(s->device, p->path);
-		s->kind = CS_STORAGE_DIRECTORY;
-		s->major = p->major;
-		s->minor = p->minor;
-		s->used = cs_filestore_used(p);
-		s->sectors = s->used;
-		if (!statvfs(p->path, &sv))
-			s->sectors += (uint64_t)sv.f_bavail * sv.f_frsize / 512;
-	}
-	return 0;
+	/* the directories, and the default places holding storage files */
+	return cs_filestore_list(d, &r->devices, &r->ndevices);
 }
 
 static int op_storage_add(struct cowsnapd *d, struct cs_client_conn *c,

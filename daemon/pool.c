@@ -117,15 +117,32 @@ int cs_pool_conf_directory_line(const char *path, char *buf, size_t size,
 	return 0;
 }
 
+/* max-percent: a whole number, 1..CS_POOL_MAX_PERCENT_MAX */
+static int parse_percent(const char *s, unsigned *percent)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (*end || !v || v > CS_POOL_MAX_PERCENT_MAX)
+		return -EINVAL;
+	*percent = (unsigned)v;
+	return 0;
+}
+
 int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 		       struct cs_error *err)
 {
 	char line[CS_PATH_MAX + 64], *key, *val;
+	bool set_given = false, grow_given = false;
 	unsigned lineno = 0;
 	int ret;
 
 	memset(c, 0, sizeof(*c));
 	c->set_sectors = CS_POOL_DEFAULT_SET;
+	c->max_percent = CS_POOL_MAX_PERCENT;
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
@@ -155,17 +172,29 @@ int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 					     "multiple of 1M: 256M, 1536M, 2G)", name, lineno, val);
 				goto fail;
 			}
-			if (key[0] == 's')
+			if (key[0] == 's') {
 				c->set_sectors = s;
-			else
+				set_given = true;
+			} else {
 				c->grow_sectors = s;
+				grow_given = true;
+			}
+		} else if (!strcmp(key, "max-percent")) {
+			if (parse_percent(val, &c->max_percent)) {
+				cs_error_set(err, EINVAL, "%s:%u: invalid max-percent `%s' (a "
+					     "whole number from 1 to %d)", name, lineno, val,
+					     CS_POOL_MAX_PERCENT_MAX);
+				goto fail;
+			}
 		} else {
 			cs_error_set(err, EINVAL, "%s:%u: unknown setting `%s'", name, lineno, key);
 			goto fail;
 		}
 	}
-	if (!c->grow_sectors)
+	if (!grow_given)
 		c->grow_sectors = c->set_sectors;
+	c->set_auto = !set_given;
+	c->grow_auto = !set_given && !grow_given;
 	return 0;
 nomem:
 	cs_error_set(err, ENOMEM, "out of memory");
@@ -179,6 +208,48 @@ void cs_pool_init(struct cs_pool *p)
 	memset(p, 0, sizeof(*p));
 	p->set_sectors = CS_POOL_DEFAULT_SET;
 	p->grow_sectors = CS_POOL_DEFAULT_SET;
+	p->set_auto = p->grow_auto = true;
+	p->max_percent = CS_POOL_MAX_PERCENT;
+}
+
+static uint64_t align_up(uint64_t sectors)
+{
+	return (sectors + CS_POOL_ALIGN - 1) / CS_POOL_ALIGN * CS_POOL_ALIGN;
+}
+
+uint64_t cs_pool_auto_sectors(uint64_t vol_sectors)
+{
+	/* no overflow: a volume has fewer than 2^64 / 100 sectors */
+	uint64_t s = align_up(vol_sectors / 100 * CS_POOL_AUTO_PERCENT +
+			      vol_sectors % 100 * CS_POOL_AUTO_PERCENT / 100);
+
+	if (s < CS_POOL_AUTO_MIN)
+		return CS_POOL_AUTO_MIN;
+	return s > CS_POOL_DEFAULT_SET ? CS_POOL_DEFAULT_SET : s;
+}
+
+uint64_t cs_pool_first_sectors(const struct cs_pool *p, uint64_t vol_sectors)
+{
+	return p->set_auto ? cs_pool_auto_sectors(vol_sectors) : align_up(p->set_sectors);
+}
+
+uint64_t cs_pool_grow_sectors(const struct cs_pool *p, uint64_t vol_sectors)
+{
+	return p->grow_auto ? cs_pool_auto_sectors(vol_sectors) : align_up(p->grow_sectors);
+}
+
+uint64_t cs_pool_file_room(uint64_t fs_sectors, uint64_t avail_sectors,
+			   uint64_t files_sectors, unsigned max_percent, bool *ceiling)
+{
+	uint64_t keep = fs_sectors / 100 * CS_POOL_KEEP_FREE_PERCENT +
+			fs_sectors % 100 * CS_POOL_KEEP_FREE_PERCENT / 100;
+	uint64_t cap = fs_sectors / 100 * max_percent + fs_sectors % 100 * max_percent / 100;
+	uint64_t by_free = avail_sectors > keep ? avail_sectors - keep : 0;
+	uint64_t by_cap = cap > files_sectors ? cap - files_sectors : 0;
+
+	if (ceiling)
+		*ceiling = by_cap < by_free;
+	return (by_cap < by_free ? by_cap : by_free) / CS_POOL_ALIGN * CS_POOL_ALIGN;
 }
 
 void cs_pool_free(struct cs_pool *p)

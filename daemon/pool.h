@@ -18,7 +18,20 @@
 
 /* Ranges are handed out in multiples of this (1 MiB), aligned to it. */
 #define CS_POOL_ALIGN		2048ULL
+/*
+ * A set's first storage, and each growth, unless storage.conf sets them
+ * (set-size, grow-size): CS_POOL_AUTO_PERCENT of the size of the set's
+ * volumes, at least CS_POOL_AUTO_MIN, at most CS_POOL_DEFAULT_SET.
+ */
 #define CS_POOL_DEFAULT_SET	(256ULL * 2048)	/* 256 MiB */
+#define CS_POOL_AUTO_MIN	(16ULL * 2048)	/* 16 MiB */
+#define CS_POOL_AUTO_PERCENT	10
+/* max-percent: the storage files of all sets on one filesystem take at
+ * most this share of it (1..CS_POOL_MAX_PERCENT_MAX) */
+#define CS_POOL_MAX_PERCENT	20
+#define CS_POOL_MAX_PERCENT_MAX	90
+/* what a filesystem keeps free, whatever storage files may take */
+#define CS_POOL_KEEP_FREE_PERCENT	5
 
 struct cs_extent {
 	uint64_t start, len;
@@ -55,6 +68,13 @@ struct cs_pool {
 	size_t ndirs;
 	uint64_t set_sectors;		/* given to a set when created */
 	uint64_t grow_sectors;		/* added on STORAGE_LOW */
+	/* set_sectors (grow_sectors) is only the most: the size follows the
+	 * set's volumes (cs_pool_first_sectors, cs_pool_grow_sectors) */
+	bool set_auto, grow_auto;
+	unsigned max_percent;		/* max-percent */
+	/* storage.conf lists a device or a directory, usable or not: then
+	 * sets get no storage in the default places (filestore.c) */
+	bool configured;
 };
 
 /* A parsed storage.conf. */
@@ -63,11 +83,15 @@ struct cs_pool_conf {
 	size_t ndevices;
 	char **directories;
 	size_t ndirectories;
+	/* without set-size: CS_POOL_DEFAULT_SET and set_auto; without
+	 * grow-size: set_sectors, and grow_auto when set-size is missing too */
 	uint64_t set_sectors, grow_sectors;
+	bool set_auto, grow_auto;
+	unsigned max_percent;		/* CS_POOL_MAX_PERCENT unless given */
 };
 
-/* Lines: `device PATH', `directory PATH', `set-size SIZE', `grow-size SIZE';
- * `#' comments.
+/* Lines: `device PATH', `directory PATH', `set-size SIZE', `grow-size SIZE',
+ * `max-percent N'; `#' comments.
  * err names the file (name) and line on error, a PATH with a control
  * character included. */
 int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
@@ -108,6 +132,26 @@ int cs_pool_alloc(struct cs_pool *p, uint64_t set_id, uint64_t sectors,
 int cs_pool_reserve(struct cs_pool *p, const struct cs_alloc *a);
 /* Return every range of set_id; the number of ranges freed. */
 size_t cs_pool_release(struct cs_pool *p, uint64_t set_id);
+
+/*
+ * Sizes for a set whose volumes take vol_sectors together: its first
+ * storage and each growth, as storage.conf sets them or, where it does
+ * not, CS_POOL_AUTO_PERCENT of vol_sectors kept within CS_POOL_AUTO_MIN
+ * and CS_POOL_DEFAULT_SET (cs_pool_auto_sectors).  Whole CS_POOL_ALIGN.
+ */
+uint64_t cs_pool_auto_sectors(uint64_t vol_sectors);
+uint64_t cs_pool_first_sectors(const struct cs_pool *p, uint64_t vol_sectors);
+uint64_t cs_pool_grow_sectors(const struct cs_pool *p, uint64_t vol_sectors);
+
+/*
+ * What more storage files may take on a filesystem of fs_sectors with
+ * avail_sectors free, files_sectors of it taken by storage files already:
+ * CS_POOL_KEEP_FREE_PERCENT of it stays free, and all storage files
+ * together stay within max_percent of it.  Whole CS_POOL_ALIGN; *ceiling
+ * (may be NULL) says whether max_percent is what limits it.
+ */
+uint64_t cs_pool_file_room(uint64_t fs_sectors, uint64_t avail_sectors,
+			   uint64_t files_sectors, unsigned max_percent, bool *ceiling);
 
 /* State file lines: "SET_ID MAJOR:MINOR START LEN". */
 int cs_pool_state_write(const struct cs_pool *p, FILE *f);

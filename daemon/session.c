@@ -36,6 +36,7 @@
 #include <linux/cowsnap.h>
 
 #include "daemon.h"
+#include "filestore.h"
 #include "log.h"
 #include "netlink.h"
 #include "reply.h"
@@ -225,6 +226,27 @@ static int create_reply_fits(struct cowsnapd *d, uint32_t nvols, int nsel,
 	return ret;
 }
 
+/*
+ * Where the set's storage is, for the reply.  What the reply can do
+ * without: create_reply_fits measured it without these places, so they
+ * are left out when they would not fit.
+ */
+void cs_session_describe_storage(struct cowsnapd *d, uint64_t id, struct cs_set_result *r)
+{
+	struct cs_error e;
+	size_t bytes;
+
+	if (cs_storage_describe(d, id, &r->storage, &r->nstorage))
+		cs_warn("set %" PRIu64 ": out of memory describing its storage", id);
+	if (r->nstorage && cs_reply_fits(CS_OP_SET_CREATE, r, &bytes, &e)) {
+		cs_warn("set %" PRIu64 ": the places of its storage left out of the reply: %s",
+			id, e.message);
+		free(r->storage);
+		r->storage = NULL;
+		r->nstorage = 0;
+	}
+}
+
 /* The shadow-set lock, and who may take it: EBUSY while another
  * connection's session holds it. */
 int cs_session_may_start(struct cowsnapd *d, struct cs_client_conn *c, struct cs_error *err)
@@ -304,11 +326,6 @@ static int select_writers(struct create *s, struct cs_error *err)
 			return ret;
 		}
 	}
-	if (!d->pool.ndevs && !d->pool.ndirs) {
-		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "
-			     "or a directory with `snapctl storage add DEVICE|DIRECTORY'");
-		return -ENOSPC;
-	}
 	return 0;
 }
 
@@ -321,12 +338,39 @@ static int prepare(struct create *s, struct cs_error *err)
 	return cs_writers_prepare(s->d, &s->env, err);
 }
 
+/*
+ * The module's EBUSY for a volume, said for admins: in another set being
+ * defined; or (the module's message kept) holding another set's storage,
+ * with which set's files those are when they are cowsnapd's.
+ */
+static void volume_busy(struct create *s, uint32_t i, const char *spec, struct cs_error *err)
+{
+	const struct cs_resolved *v = &s->vols[i];
+	char why[sizeof(err->message)], dir[CS_PATH_MAX + 1];
+	uint64_t other;
+
+	if (strstr(err->message, "marked by another set")) {
+		cs_error_set(err, EBUSY, "%s (%s) is in another shadow copy set being created; "
+			     "try again when it is done", spec, v->devnode);
+		return;
+	}
+	snprintf(why, sizeof(why), "%s", err->message);
+	other = cs_filestore_set_on(s->d, v->major, v->minor, s->id, dir, sizeof(dir));
+	if (other)
+		cs_error_set(err, EBUSY, "%s (%s): %.250s; the storage files of set %" PRIu64
+			     " are on it (in %.100s): `snapctl delete %" PRIu64 "' frees it",
+			     spec, v->devnode, why, other, dir, other);
+	else
+		cs_error_set(err, EBUSY, "%s (%s): %s", spec, v->devnode, why);
+}
+
 /* define: the set in the module, its volumes, its difference storage */
 static int define(struct create *s, struct cs_error *err)
 {
 	struct cowsnapd *d = s->d;
 	const struct cs_set_create_args *a = s->a;
 	uint32_t flags = a->persistent ? COWSNAP_SET_F_PERSISTENT : COWSNAP_SET_F_AUTO_RELEASE;
+	uint64_t vol_sectors = 0;
 	int ret;
 
 	ret = cs_nl_set_new(d->nl, flags, a->chunk_sectors, &s->id, err);
@@ -345,9 +389,7 @@ static int define(struct create *s, struct cs_error *err)
 
 		ret = cs_nl_set_add_volume(d->nl, s->id, s->vols[i].major, s->vols[i].minor, err);
 		if (ret == -EBUSY)
-			cs_error_set(err, EBUSY, "%s (%s) is in another shadow copy set being "
-				     "created; try again when it is done", spec,
-				     s->vols[i].devnode);
+			volume_busy(s, i, spec, err);
 		else if (ret == -ENOSPC)
 			cs_error_set(err, ENOSPC, "%s (%s) has as many snapshots as the module "
 				     "allows (max_snapshots_per_volume); delete one with "
@@ -358,7 +400,10 @@ static int define(struct create *s, struct cs_error *err)
 		if (ret)
 			return ret;
 	}
-	ret = cs_storage_give(d, s->id, 0, (const uint32_t (*)[2])s->avoid, s->nvols, err);
+	for (uint32_t i = 0; i < s->nvols; i++)
+		vol_sectors += cs_volume_sectors(s->vols[i].major, s->vols[i].minor);
+	ret = cs_storage_give(d, s->id, cs_pool_first_sectors(&d->pool, vol_sectors),
+			      (const uint32_t (*)[2])s->avoid, s->nvols, false, err);
 	if (ret && ret != -ENOSPC)
 		cs_ops_explain(err, ret, "cannot give the set difference storage");
 	return ret;
@@ -505,6 +550,8 @@ int cs_session_create(struct cowsnapd *d, struct cs_client_conn *c,
 		r->writers = (uint32_t)s->nsel;
 		ret = describe_session(d, r, err);
 	}
+	if (!ret)
+		cs_session_describe_storage(d, s->id, r);
 	if (ret) {
 		cs_nl_set_free(&r->set);
 		undo(s);

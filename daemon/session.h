@@ -23,6 +23,10 @@ int cs_session_create(struct cowsnapd *d, struct cs_client_conn *c,
 int cs_session_end(struct cowsnapd *d, struct cs_client_conn *c, enum cs_session_end how,
 		   bool success, struct cs_error *err);
 
+/* Where set id's storage is, into r (set_create, set_show); left out
+ * when the reply could not carry it. */
+void cs_session_describe_storage(struct cowsnapd *d, uint64_t id, struct cs_set_result *r);
+
 /* ops.c: the module's errors, said for admins ("what: message") */
 void cs_ops_explain(struct cs_error *err, int ret, const char *what);
 

@@ -114,7 +114,9 @@ static int apply_conf(struct cowsnapd *d, struct cs_error *err)
 {
 	char conf[PATH_MAX], state[PATH_MAX];
 	struct cs_pool_conf c = { .set_sectors = CS_POOL_DEFAULT_SET,
-				  .grow_sectors = CS_POOL_DEFAULT_SET };
+				  .grow_sectors = CS_POOL_DEFAULT_SET,
+				  .set_auto = true, .grow_auto = true,
+				  .max_percent = CS_POOL_MAX_PERCENT };
 	uint32_t ma, mi;
 	uint64_t sectors;
 	FILE *f;
@@ -134,6 +136,10 @@ static int apply_conf(struct cowsnapd *d, struct cs_error *err)
 	}
 	d->pool.set_sectors = c.set_sectors;
 	d->pool.grow_sectors = c.grow_sectors;
+	d->pool.set_auto = c.set_auto;
+	d->pool.grow_auto = c.grow_auto;
+	d->pool.max_percent = c.max_percent;
+	d->pool.configured = c.ndevices || c.ndirectories;
 	for (size_t i = d->pool.ndevs; i-- > 0;) {
 		struct cs_pool_dev *dev = &d->pool.devs[i];
 		struct cs_error e;
@@ -177,6 +183,20 @@ static int apply_conf(struct cowsnapd *d, struct cs_error *err)
 	return 0;
 }
 
+/* With nothing configured, where storage goes: said once at start and
+ * at each reload. */
+static void say_defaults(struct cowsnapd *d)
+{
+	if (d->pool.configured && !d->pool.ndevs && !d->pool.ndirs)
+		cs_warn("none of the difference storage storage.conf lists is usable now (see "
+			"above): every create fails until some is");
+	if (d->pool.configured)
+		return;
+	cs_info("no difference storage is configured: sets get storage files in %s, or in "
+		CS_FS_STORAGE_DIR " at the top of a filesystem of theirs or of the largest "
+		"other one (see cowsnap.conf(5))", d->default_storage);
+}
+
 int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
 {
 	char conf[PATH_MAX], state[PATH_MAX];
@@ -198,6 +218,7 @@ int cs_storage_load(struct cowsnapd *d, struct cs_error *err)
 	}
 	cs_info("difference storage: %zu device(s), %zu range(s) in use, %zu directory(ies)",
 		d->pool.ndevs, d->pool.nallocs, d->pool.ndirs);
+	say_defaults(d);
 	return 0;
 }
 
@@ -205,11 +226,19 @@ int cs_storage_reload(struct cowsnapd *d, struct cs_error *err)
 {
 	int ret = apply_conf(d, err);
 
-	if (!ret)
+	if (ret)
+		return ret;
+	if (d->pool.set_auto)
+		cs_info("difference storage reloaded: %zu device(s), %zu directory(ies), "
+			"set-size %d%% of the volumes (%llu to %llu MiB)", d->pool.ndevs,
+			d->pool.ndirs, CS_POOL_AUTO_PERCENT, CS_POOL_AUTO_MIN / 2048,
+			CS_POOL_DEFAULT_SET / 2048);
+	else
 		cs_info("difference storage reloaded: %zu device(s), %zu directory(ies), "
 			"set-size %" PRIu64 " MiB", d->pool.ndevs, d->pool.ndirs,
 			d->pool.set_sectors / 2048);
-	return ret;
+	say_defaults(d);
+	return 0;
 }
 
 /* storage.conf with the line add appended (cs_pool_conf_device_line's or
@@ -280,6 +309,7 @@ static int add_dir(struct cowsnapd *d, const char *path, struct cs_error *err)
 		cs_pool_remove_dir(&d->pool, path, NULL);
 		return ret;
 	}
+	d->pool.configured = true;
 	cs_info("storage directory %s (on %u:%u) added", path, ma, mi);
 	return 0;
 }
@@ -309,9 +339,32 @@ int cs_storage_add(struct cowsnapd *d, const char *path, struct cs_error *err)
 		cs_pool_remove_dev(&d->pool, ma, mi, NULL);
 		return ret;
 	}
+	d->pool.configured = true;
 	cs_info("storage device %s (%u:%u, %" PRIu64 " MiB) added", path, ma, mi,
 		sectors / 2048);
 	return 0;
+}
+
+/* After a removal: whether storage.conf still lists storage (a device
+ * missing now, say); when it lists none, the default places take over. */
+static void recount_conf(struct cowsnapd *d)
+{
+	char conf[PATH_MAX], state[PATH_MAX];
+	struct cs_pool_conf c;
+	struct cs_error e;
+	FILE *f;
+
+	paths(d, conf, state);
+	f = fopen(conf, "re");
+	if (!f) {
+		d->pool.configured = false;
+	} else if (!cs_pool_conf_parse(f, conf, &c, &e)) {
+		d->pool.configured = c.ndevices || c.ndirectories;
+		cs_pool_conf_free(&c);
+	}
+	if (f)
+		fclose(f);
+	say_defaults(d);
 }
 
 int cs_storage_remove(struct cowsnapd *d, const char *path, struct cs_error *err)
@@ -328,8 +381,10 @@ int cs_storage_remove(struct cowsnapd *d, const char *path, struct cs_error *err
 		ret = cs_pool_remove_dir(&d->pool, path, err);
 		if (!ret)
 			ret = rewrite_conf(d, NULL, 0, 0, path, err);
-		if (!ret)
+		if (!ret) {
 			cs_info("storage directory %s removed", path);
+			recount_conf(d);
+		}
 		return ret;
 	}
 	for (size_t i = 0; i < d->pool.ndevs; i++)
@@ -348,27 +403,30 @@ int cs_storage_remove(struct cowsnapd *d, const char *path, struct cs_error *err
 	if (ret)
 		return ret;
 	ret = rewrite_conf(d, NULL, ma, mi, NULL, err);
-	if (!ret)
+	if (!ret) {
 		cs_info("storage device %s removed", path);
+		recount_conf(d);
+	}
 	return ret;
 }
 
 int cs_storage_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
-		    const uint32_t (*avoid)[2], size_t navoid, struct cs_error *err)
+		    const uint32_t (*avoid)[2], size_t navoid, bool grow, struct cs_error *err)
 {
 	size_t first;
 	int ret = -ENOSPC;
 
-	if (!sectors)
-		sectors = d->pool.set_sectors;
-	/* devices first; then files, when no device has room */
+	/* devices first; then files, when no device has room; with nothing
+	 * configured, files in the default places */
 	if (d->pool.ndevs)
 		ret = cs_pool_alloc(&d->pool, set_id, sectors, avoid, navoid, &first, err);
-	if (ret == -ENOSPC && d->pool.ndirs)
-		return cs_filestore_give(d, set_id, sectors, avoid, navoid, err);
+	if (ret == -ENOSPC && (d->pool.ndirs || !d->pool.configured))
+		return cs_filestore_give(d, set_id, sectors, avoid, navoid, grow, err);
 	if (ret == -ENOSPC && !d->pool.ndevs)
-		cs_error_set(err, ENOSPC, "no difference storage is configured; add a device "
-			     "or a directory with `snapctl storage add DEVICE|DIRECTORY'");
+		cs_error_set(err, ENOSPC, "no difference storage is usable: what storage.conf "
+			     "lists is missing, busy or unfit (cowsnapd's log says why); fix it "
+			     "and reload cowsnapd (systemctl reload cowsnapd), or add storage with "
+			     "`snapctl storage add DEVICE|DIRECTORY'");
 	if (ret)
 		return ret;
 	for (size_t i = first; i < d->pool.nallocs; i++) {
@@ -386,6 +444,36 @@ int cs_storage_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
 	}
 	save_state(d);
 	return ret;
+}
+
+int cs_storage_describe(struct cowsnapd *d, uint64_t set_id, struct cs_set_storage **out,
+			uint32_t *n)
+{
+	/* the ranges of each device together, in the order of the devices */
+	for (size_t i = 0; i < d->pool.ndevs; i++) {
+		const struct cs_pool_dev *dev = &d->pool.devs[i];
+		struct cs_set_storage *s;
+		uint64_t sectors = 0;
+
+		for (size_t j = 0; j < d->pool.nallocs; j++) {
+			const struct cs_alloc *a = &d->pool.allocs[j];
+
+			if (a->set_id == set_id && a->major == dev->major && a->minor == dev->minor)
+				sectors += a->len;
+		}
+		if (!sectors || *n >= CS_MAX_SET_STORAGE)
+			continue;
+		s = realloc(*out, (*n + 1) * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		*out = s;
+		s = &s[(*n)++];
+		memset(s, 0, sizeof(*s));
+		strcpy(s->place, dev->path);
+		s->kind = CS_SET_STORAGE_DEVICE;
+		s->sectors = sectors;
+	}
+	return cs_filestore_describe(d, set_id, out, n, CS_MAX_SET_STORAGE);
 }
 
 void cs_storage_release(struct cowsnapd *d, uint64_t set_id)

@@ -21,10 +21,19 @@ int cs_storage_load(struct cowsnapd *d, struct cs_error *err);
 int cs_storage_reload(struct cowsnapd *d, struct cs_error *err);
 int cs_storage_add(struct cowsnapd *d, const char *path, struct cs_error *err);
 int cs_storage_remove(struct cowsnapd *d, const char *path, struct cs_error *err);
-/* Give a DEFINING set `sectors' of storage (0: the configured set-size),
- * never on its own volumes; hands each range to the module. */
+/*
+ * Give a set `sectors' of storage (cs_pool_first_sectors, or with grow
+ * cs_pool_grow_sectors for a taken set), and each range of it to the
+ * module: from the devices, never one of avoid (the set's volumes); else
+ * in files in the directories (filestore.c); or, with no device and no
+ * directory configured, in files in the default places.
+ */
 int cs_storage_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
-		    const uint32_t (*avoid)[2], size_t navoid, struct cs_error *err);
+		    const uint32_t (*avoid)[2], size_t navoid, bool grow, struct cs_error *err);
+/* Where set_id's storage is, and how much: its devices, then its files,
+ * appended to *out (*n of them, at most CS_MAX_SET_STORAGE). */
+int cs_storage_describe(struct cowsnapd *d, uint64_t set_id, struct cs_set_storage **out,
+			uint32_t *n);
 void cs_storage_release(struct cowsnapd *d, uint64_t set_id);
 /* Release the ranges of sets the module no longer has. */
 void cs_storage_reconcile(struct cowsnapd *d, const struct cs_set *sets, uint32_t n);

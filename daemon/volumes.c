@@ -36,6 +36,18 @@ static int read_line(const char *path, char *buf, size_t size)
 	return ret;
 }
 
+uint64_t cs_volume_sectors(uint32_t major, uint32_t minor)
+{
+	char path[64], buf[32], *end;
+	unsigned long long v;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/size", major, minor);
+	if (read_line(path, buf, sizeof(buf)))
+		return 0;
+	v = strtoull(buf, &end, 10);
+	return *end ? 0 : v;
+}
+
 /* The kernel's name of a block device number, from sysfs. */
 static int dev_name(uint32_t major, uint32_t minor, char *name, size_t size)
 {

@@ -27,6 +27,10 @@ struct cs_resolved {
  */
 int cs_volume_resolve(const char *spec, struct cs_resolved *out, struct cs_error *err);
 
+/* The size of block device major:minor in sectors (sysfs); 0 when it
+ * cannot be read. */
+uint64_t cs_volume_sectors(uint32_t major, uint32_t minor);
+
 /* Every block device with a size, with what blkid and mountinfo know of it,
  * and the module's tracking state when the module can tell (nl may be
  * NULL).  *vols is malloc'd. */

@@ -898,7 +898,9 @@ START_TEST(json_every_key)
 	ck_assert_str_eq(s, "{\"ids\":[7,12]}");
 	free(s);
 	s = json_of(CS_OP_STORAGE_LIST, &empty);
-	ck_assert_str_eq(s, "{\"devices\":[],\"set_sectors\":0,\"grow_sectors\":0}");
+	ck_assert_str_eq(s, "{\"devices\":[],\"set_sectors\":0,\"grow_sectors\":0,"
+			 "\"set_auto\":false,\"grow_auto\":false,\"max_percent\":0,"
+			 "\"default_directory\":\"\"}");
 	free(s);
 
 	/* nested: the volumes of a set, in create's result */
@@ -915,7 +917,7 @@ START_TEST(json_every_key)
 			 "\"image_minor\":0,\"chunks_copied\":0,\"cbt_generation\":\"\","
 			 "\"cbt_seq\":0}]},"
 			 "\"consistency\":\"none\",\"writers\":0,\"writer_names\":[],"
-			 "\"metadata\":[],\"components\":[]}");
+			 "\"metadata\":[],\"components\":[],\"storage\":[]}");
 	free(s);
 
 	/* a writer: the keys a crashed writer's line is read for */
@@ -1084,8 +1086,13 @@ START_TEST(snapctl_lists)
 	rc = snapctl(&out, &err, "-s", dmn_sock, "list", "storage", "-p", NULL);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_str_eq(out, "DEVICE                   MAJ:MIN  SIZE       USED\n"
-			 "each new set gets 268435456 bytes; a set running low gets 268435456 "
-			 "bytes more\n");
+			 "each new set gets 10% of the size of its volumes, 16777216 bytes to "
+			 "268435456 bytes; a set running low gets as much again\n"
+			 "storage files take at most 20% of a filesystem, and leave 5% of it "
+			 "free\n"
+			 "no storage is configured: sets get storage files in "
+			 "/var/lib/cowsnap/storage, or in .cowsnap-storage at the top of a "
+			 "filesystem (cowsnap.conf(5))\n");
 	free(out);
 	free(err);
 

@@ -329,7 +329,7 @@ static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct
 	struct cs_component_ref failed[CS_MAX_SELECTED];
 	struct cs_empty none = { 0 };
 	struct cs_error err = { 0 };
-	char failed_file[] = "/tmp/snapctl-failed.XXXXXX";
+	char failed_file[] = "/tmp/snapctl-failed.XXXXXX", prefix[64];
 	int ret, status, fd;
 
 	/* the writers' timeouts bound the sequence; allow them */
@@ -340,6 +340,9 @@ static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct
 	if (r.consistency == CS_CONSISTENCY_CRASH && !o->a.no_writers)
 		fprintf(stderr, "%s: note: set %" PRIu64 " is crash-consistent: no writers are "
 			"configured\n", ctl->prog, r.set.id);
+	/* where its storage went; on stderr: stdout is CMD's (a backup stream) */
+	snprintf(prefix, sizeof(prefix), "%s: set %" PRIu64 ": ", ctl->prog, r.set.id);
+	print_storage_files(stderr, prefix, &r);
 	done.id = r.set.id;
 	if (o->meta && save_metadata(ctl, o->meta, &r, o->a.backup_type)) {
 		/* writers hear the backup failed; the set goes */

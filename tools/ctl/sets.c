@@ -129,7 +129,8 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 	if (want_help(argc, argv, create_usage,
 		      "Takes one shadow copy set of the VOLUMEs (devices, mount points, paths,\n"
 		      "UUID=, LABEL=, PARTUUID=, PARTLABEL=), at one instant for all of them.\n"
-		      "Prints the set id, then one `ORIGIN IMAGE-DEVICE' line per volume.\n"
+		      "Prints the set id, then one `ORIGIN IMAGE-DEVICE' line per volume,\n"
+		      "then one `storage: SIZE in FILE' line per storage file of the set.\n"
 		      "  --persistent       keep the set until `snapctl delete' (default: the\n"
 		      "                     set goes away when cowsnapd stops)\n"
 		      "  --no-writers       do not involve writers (crash-consistent)\n"
@@ -206,6 +207,7 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 		for (uint32_t i = 0; i < r.set.nvolumes; i++)
 			printf("%s %s\n", safe(r.set.volumes[i].origin),
 			       r.set.volumes[i].image[0] ? safe(r.set.volumes[i].image) : "-");
+		print_storage_files(stdout, "", &r);
 	}
 	cs_result_free(CS_OP_SET_CREATE, &r);
 	return ret;
@@ -248,8 +250,20 @@ int cmd_delete(struct snapctl *ctl, int argc, char **argv)
 	return ret;
 }
 
-static void print_set(const struct cs_set *s)
+void print_storage_files(FILE *f, const char *prefix, const struct cs_set_result *r)
 {
+	char b[32];
+
+	for (uint32_t i = 0; i < r->nstorage; i++)
+		if (r->storage[i].kind == CS_SET_STORAGE_FILE)
+			fprintf(f, "%sstorage: %s in %s\n", prefix,
+				cs_size_format(r->storage[i].sectors << 9, b, sizeof(b)),
+				safe(r->storage[i].place));
+}
+
+static void print_set(const struct cs_set_result *r)
+{
+	const struct cs_set *s = &r->set;
 	char t[64], b1[32], b2[32];
 
 	printf("set %" PRIu64 "\n", s->id);
@@ -264,6 +278,10 @@ static void print_set(const struct cs_set *s)
 	printf("  storage:  %s given, %s used\n",
 	       cs_size_format(s->storage_sectors << 9, b1, sizeof(b1)),
 	       cs_size_format(s->storage_used << 9, b2, sizeof(b2)));
+	for (uint32_t i = 0; i < r->nstorage; i++)
+		printf("            %s in %s\n",
+		       cs_size_format(r->storage[i].sectors << 9, b1, sizeof(b1)),
+		       safe(r->storage[i].place));
 	for (uint32_t i = 0; i < s->nvolumes; i++) {
 		const struct cs_set_volume *v = &s->volumes[i];
 
@@ -295,7 +313,7 @@ int cmd_show(struct snapctl *ctl, int argc, char **argv)
 	if (ctl->json)
 		ret = print_json(ctl, CS_OP_SET_SHOW, &r);
 	else
-		print_set(&r.set);
+		print_set(&r);
 	cs_result_free(CS_OP_SET_SHOW, &r);
 	return ret;
 }
@@ -474,6 +492,11 @@ int cmd_untrack(struct snapctl *ctl, int argc, char **argv)
 	return track(ctl, argc, argv, false);
 }
 
+/* the daemon's sizes for a set that storage.conf does not size
+ * (daemon/pool.h: CS_POOL_AUTO_PERCENT, CS_POOL_AUTO_MIN) */
+#define STORAGE_AUTO_PERCENT	10
+#define STORAGE_AUTO_MIN	(16ULL << 20)
+
 static const struct column storage_columns[] = {
 	{ "DEVICE", 24 }, { "MAJ:MIN", 8 }, { "SIZE", 10 }, { "USED", 10 },
 };
@@ -498,11 +521,29 @@ void print_storage(const struct table *t, const struct cs_storage_list_result *r
 			table_row(t, cells);
 		}
 	}
-	/* not a row: a script asking for rows only (-H) does not get it */
-	if (!t->o->no_header)
-		fprintf(t->f, "each new set gets %s%s; a set running low gets %s%s more\n",
-			table_size(t, r->set_sectors << 9, b1, sizeof(b1)), unit,
+	/* not rows: a script asking for rows only (-H) does not get them */
+	if (t->o->no_header)
+		return;
+	if (r->set_auto)
+		fprintf(t->f, "each new set gets %d%% of the size of its volumes, %s%s to %s%s",
+			STORAGE_AUTO_PERCENT,
+			table_size(t, STORAGE_AUTO_MIN, b1, sizeof(b1)), unit,
+			table_size(t, r->set_sectors << 9, b2, sizeof(b2)), unit);
+	else
+		fprintf(t->f, "each new set gets %s%s",
+			table_size(t, r->set_sectors << 9, b1, sizeof(b1)), unit);
+	if (r->grow_auto)
+		fprintf(t->f, "; a set running low gets as much again\n");
+	else
+		fprintf(t->f, "; a set running low gets %s%s more\n",
 			table_size(t, r->grow_sectors << 9, b2, sizeof(b2)), unit);
+	if (r->max_percent)
+		fprintf(t->f, "storage files take at most %u%% of a filesystem, and leave "
+			"5%% of it free\n", r->max_percent);
+	if (r->default_directory[0])
+		fprintf(t->f, "no storage is configured: sets get storage files in %s, or in "
+			".cowsnap-storage at the top of a filesystem (cowsnap.conf(5))\n",
+			safe(r->default_directory));
 }
 
 int list_storage(struct snapctl *ctl, const char *usage)
@@ -645,8 +686,9 @@ int cmd_storage(struct snapctl *ctl, int argc, char **argv)
 
 	if (want_help(argc, argv, storage_usage,
 		      "Difference storage: block devices that cowsnapd carves for sets, or\n"
-		      "directories on ext4 or xfs (root's, writable by root only, not on a\n"
-		      "volume of the set) where each set gets immutable storage files.\n"
+		      "directories on ext4 or xfs (root's, writable by root only) where each\n"
+		      "set gets immutable storage files.  With none, sets get storage files\n"
+		      "in cowsnapd's default places (/var/lib/cowsnap/storage; cowsnap.conf(5)).\n"
 		      "`add' and `remove' also update storage.conf in cowsnapd's\n"
 		      "configuration directory.  A device holding storage of a set cannot\n"
 		      "be removed.  Everything on an added device is overwritten.  A path\n"

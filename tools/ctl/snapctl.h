@@ -152,5 +152,8 @@ void print_sets(const struct table *t, const struct cs_set_list_result *r);
 void print_volumes(const struct table *t, const struct cs_volume_list_result *r);
 void print_writers(const struct table *t, const struct cs_writer_list_result *r);
 void print_storage(const struct table *t, const struct cs_storage_list_result *r);
+/* create's and backup's `storage: SIZE in FILE' lines, for the set's
+ * storage in files, each after prefix */
+void print_storage_files(FILE *f, const char *prefix, const struct cs_set_result *r);
 
 #endif

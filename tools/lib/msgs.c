@@ -185,6 +185,21 @@ const struct cs_schema cs_wmd_schema = {
 	.nfields = sizeof(wmd_fields) / sizeof(wmd_fields[0]),
 };
 
+const char *const cs_set_storage_kind_names[] = { "device", "file", NULL };
+
+static const struct cs_field set_storage_fields[] = {
+	F_STR(struct cs_set_storage, place, true),
+	F_ENUM(struct cs_set_storage, kind, false, cs_set_storage_kind_names),
+	F_U64ALL(struct cs_set_storage, sectors, false),
+	{ .name = "default", .type = CS_F_BOOL, .required = false,
+	  .off = offsetof(struct cs_set_storage, is_default) },
+};
+static const struct cs_schema set_storage_schema = {
+	.name = "cs_set_storage", .size = sizeof(struct cs_set_storage),
+	.fields = set_storage_fields,
+	.nfields = sizeof(set_storage_fields) / sizeof(set_storage_fields[0]),
+};
+
 SCHEMA(set_result_schema, struct cs_set_result,
 	F_OBJ(struct cs_set_result, set, true, &set_schema),
 	F_ENUM(struct cs_set_result, consistency, false, cs_consistency_names),
@@ -194,7 +209,9 @@ SCHEMA(set_result_schema, struct cs_set_result,
 	F_ARR(struct cs_set_result, metadata, nmetadata, false, 0, CS_MAX_WRITERS,
 	      &cs_wmd_schema),
 	F_ARR(struct cs_set_result, components, ncomponents, false, 0, CS_MAX_WRITERS *
-	      CS_MAX_COMPONENTS, &component_ref_schema));
+	      CS_MAX_COMPONENTS, &component_ref_schema),
+	F_ARR(struct cs_set_result, storage, nstorage, false, 0, CS_MAX_SET_STORAGE,
+	      &set_storage_schema));
 
 SCHEMA(set_delete_args_schema, struct cs_set_delete_args,
 	F_U64ALL(struct cs_set_delete_args, id, false),
@@ -273,19 +290,31 @@ SCHEMA(volume_list_result_schema, struct cs_volume_list_result,
 
 const char *const cs_storage_kind_names[] = { "device", "directory", NULL };
 
-SCHEMA(storage_dev_schema, struct cs_storage_dev,
+static const struct cs_field storage_dev_fields[] = {
 	F_STR(struct cs_storage_dev, device, true),
 	F_U32ALL(struct cs_storage_dev, major, true),
 	F_U32ALL(struct cs_storage_dev, minor, true),
 	F_U64ALL(struct cs_storage_dev, sectors, true),
 	F_U64ALL(struct cs_storage_dev, used, false),
-	F_ENUM(struct cs_storage_dev, kind, false, cs_storage_kind_names));
+	F_ENUM(struct cs_storage_dev, kind, false, cs_storage_kind_names),
+	{ .name = "default", .type = CS_F_BOOL, .required = false,
+	  .off = offsetof(struct cs_storage_dev, is_default) },
+};
+static const struct cs_schema storage_dev_schema = {
+	.name = "cs_storage_dev", .size = sizeof(struct cs_storage_dev),
+	.fields = storage_dev_fields,
+	.nfields = sizeof(storage_dev_fields) / sizeof(storage_dev_fields[0]),
+};
 
 SCHEMA(storage_list_result_schema, struct cs_storage_list_result,
 	F_ARR(struct cs_storage_list_result, devices, ndevices, false, 0, 256,
 	      &storage_dev_schema),
 	F_U64ALL(struct cs_storage_list_result, set_sectors, false),
-	F_U64ALL(struct cs_storage_list_result, grow_sectors, false));
+	F_U64ALL(struct cs_storage_list_result, grow_sectors, false),
+	F_BOOL(struct cs_storage_list_result, set_auto, false),
+	F_BOOL(struct cs_storage_list_result, grow_auto, false),
+	F_U32(struct cs_storage_list_result, max_percent, false, 0, 100),
+	F_STR(struct cs_storage_list_result, default_directory, false));
 
 SCHEMA(storage_args_schema, struct cs_storage_args,
 	F_STR(struct cs_storage_args, device, true));

@@ -220,6 +220,20 @@ struct cs_backup_complete_args {
 
 enum cs_consistency { CS_CONSISTENCY_NONE, CS_CONSISTENCY_CRASH, CS_CONSISTENCY_APPLICATION };
 
+/* set_create, set_show: where a set's difference storage is
+ * (cs_set_storage_kind_names) */
+enum cs_set_storage_kind { CS_SET_STORAGE_DEVICE, CS_SET_STORAGE_FILE };
+#define CS_MAX_SET_STORAGE	64	/* places in one reply */
+
+struct cs_set_storage {
+	char place[CS_PATH_MAX + 1];	/* the device as configured, or the file */
+	int kind;			/* enum cs_set_storage_kind */
+	uint64_t sectors;		/* given to the set there */
+	/* no storage configured: a place cowsnapd chose itself (JSON
+	 * "default") */
+	bool is_default;
+};
+
 /* set_create and set_show: result */
 struct cs_set_result {
 	struct cs_set set;
@@ -235,6 +249,10 @@ struct cs_set_result {
 	uint32_t nmetadata;
 	struct cs_component_ref *components;
 	uint32_t ncomponents;
+	/* where the set's difference storage is, and how much (an older
+	 * daemon leaves it out: an empty array) */
+	struct cs_set_storage *storage;
+	uint32_t nstorage;
 };
 
 /* set_delete: args; exactly one of id, all, oldest */
@@ -347,6 +365,9 @@ struct cs_storage_dev {
 	uint64_t sectors;		/* usable, whole MiB (a directory: used + free) */
 	uint64_t used;			/* given to sets */
 	int kind;			/* enum cs_storage_kind */
+	/* no storage configured: a directory cowsnapd chose itself, listed
+	 * while it holds storage files (JSON "default") */
+	bool is_default;
 };
 
 struct cs_storage_list_result {
@@ -354,6 +375,13 @@ struct cs_storage_list_result {
 	uint32_t ndevices;
 	uint64_t set_sectors;		/* given to each new set */
 	uint64_t grow_sectors;		/* added when a set runs low */
+	/* set_sectors (grow_sectors) is the most: a set gets 10% of the size
+	 * of its volumes, at least 16 MiB (no set-size, grow-size) */
+	bool set_auto, grow_auto;
+	uint32_t max_percent;		/* storage files' share of a filesystem */
+	/* no storage configured: where sets get storage files first ("" when
+	 * storage is configured) */
+	char default_directory[CS_PATH_MAX + 1];
 };
 
 /* storage_add, storage_remove: args */
@@ -504,6 +532,7 @@ extern const char *const cs_usage_names[];
 extern const char *const cs_restore_method_names[];
 extern const char *const cs_writer_kind_names[];
 extern const char *const cs_storage_kind_names[];
+extern const char *const cs_set_storage_kind_names[];
 
 /* Checks beyond the schema (wmd.c): names, UUID, paths, duplicates.
  * 0, or -EINVAL with err naming the offending field. */
