@@ -392,7 +392,7 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 	return ret;
 }
 
-static int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup_doc *doc)
+int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup_doc *doc)
 {
 	struct cs_error err = { 0 };
 	char buf[TERM_TEXT_MAX];

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Talking to the daemon, telling the admin what went wrong, and --json. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,4 +264,10 @@ int print_json(struct snapctl *ctl, enum cs_op op, const void *result)
 	put_json(j);
 	json_object_put(j);
 	return CS_EXIT_OK;
+}
+
+int revert_mark_path(uint64_t set_id, char *buf, size_t size)
+{
+	return snprintf(buf, size, REVERT_RUN_DIR "/revert-%" PRIu64 ".incomplete",
+			set_id) >= (int)size ? -ENAMETOOLONG : 0;
 }

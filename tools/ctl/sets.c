@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "snapctl.h"
@@ -290,6 +291,8 @@ static void print_set(const struct cs_set_result *r)
 		       cs_size_format(v->sectors << 9, b1, sizeof(b1)),
 		       v->chunks_copied);
 	}
+	if (revert_mark_path(s->id, t, sizeof(t)) == 0 && !access(t, F_OK))
+		printf("  revert:   incomplete: run `snapctl revert %" PRIu64 "' again\n", s->id);
 }
 
 static const char show_usage[] = "show SET";

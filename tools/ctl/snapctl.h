@@ -123,6 +123,15 @@ int cmd_show(struct snapctl *ctl, int argc, char **argv);
 int cmd_storage(struct snapctl *ctl, int argc, char **argv);
 int cmd_track(struct snapctl *ctl, int argc, char **argv);
 int cmd_untrack(struct snapctl *ctl, int argc, char **argv);
+/* revert.c */
+int cmd_revert(struct snapctl *ctl, int argc, char **argv);
+/* output.c: where a revert that has not completed leaves its marker */
+#define REVERT_RUN_DIR	"/run/cowsnap"
+int revert_mark_path(uint64_t set_id, char *buf, size_t size);
+/* backup.c: a --save-metadata document, strictly checked; 0, or -1 after
+ * a message */
+struct cs_backup_doc;
+int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup_doc *doc);
 /* mount.c */
 int cmd_mount(struct snapctl *ctl, int argc, char **argv);
 int cmd_umount(struct snapctl *ctl, int argc, char **argv);
