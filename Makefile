@@ -9,6 +9,7 @@
 #   make demo             one guest shows a whole application-consistent backup
 #   make install          programs, units, rules, man pages (PREFIX=, DESTDIR=)
 #   make uninstall        removes them again
+#   make deb              Debian packages in build/deb/ (make lintian checks them)
 #   make vmcheck          guest tests only (KERNELS="6.1 6.12 6.18 7.x" to choose)
 #   make clean
 
@@ -107,6 +108,39 @@ dkms-src:
 dkms: dkms-src
 	dkms add cowsnap/$(VERSION) 2>/dev/null || dkms status cowsnap/$(VERSION) | grep -q .
 	@set -e; for k in $(filter-out $(FETCHED_KVERS),$(KVERS)); do dkms install cowsnap/$(VERSION) -k $$k; done
+
+# Debian packages (debian/): cowsnap, cowsnap-dkms, libcowsnap-dev and the
+# source package, built by dpkg-buildpackage from a copy of the tree (the
+# files git knows, tracked or new and not ignored) in
+# build/deb/cowsnap-VERSION/, so that the working tree stays as it is; the
+# packages and the .changes land in build/deb/.  debian/changelog must be at
+# VERSION.  make lintian checks what make deb built: any error or warning
+# that no debian/*lintian-overrides justifies fails.  make pkgcheck builds,
+# runs lintian, and installs and upgrades the packages in a throw-away
+# Debian 12 chroot (tests/pkg/run; make check runs it from tests/install/run).
+DEB_DIR := $(TOP)/build/deb
+DEB_CHANGES = $(DEB_DIR)/cowsnap_$(VERSION)_$(shell dpkg --print-architecture).changes
+
+.PHONY: deb lintian pkgcheck
+deb:
+	@v=$$(dpkg-parsechangelog -S Version) && [ "$$v" = "$(VERSION)" ] || { \
+		echo "make deb: debian/changelog is at $$v, VERSION at $(VERSION): add an entry (dch -v $(VERSION))" >&2; \
+		exit 1; }
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/cowsnap-$(VERSION)
+	{ git ls-files -z -c -o --exclude-standard 2>/dev/null || \
+		find . \( -path ./build -o -path ./.git \) -prune -o -type f -printf '%P\0'; } | \
+		xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' - | \
+		tar --null --no-recursion -T - -cf - | tar -xf - -C $(DEB_DIR)/cowsnap-$(VERSION)
+	cd $(DEB_DIR)/cowsnap-$(VERSION) && dpkg-buildpackage -us -uc -Jauto
+	rm -rf $(DEB_DIR)/cowsnap-$(VERSION)
+
+lintian:
+	@[ -f $(DEB_CHANGES) ] || { echo "make lintian: no $(DEB_CHANGES); run make deb first" >&2; exit 1; }
+	lintian --fail-on error,warning --display-info $(DEB_CHANGES)
+
+pkgcheck:
+	tests/pkg/run
 
 # Installation.  PREFIX defaults to /usr/local, the place for software built
 # from source; a package build passes PREFIX=/usr.  systemd, udev and
