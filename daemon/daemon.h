@@ -92,6 +92,9 @@ struct cowsnapd {
 	char pid_path[4096];
 	bool quit;
 	bool reload;			/* SIGHUP seen: re-read the configuration */
+	/* stopping: RAM storage goes once the module lets go of it
+	 * (cs_storage_stop, cs_storage_close) */
+	bool ram_drop;
 
 	struct cs_client_conn *clients;
 	unsigned nclients;

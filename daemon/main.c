@@ -280,10 +280,12 @@ serve:
 	ret = cs_server_run(&d);
 	sd_notify(0, "STOPPING=1");
 out:
+	cs_storage_stop(&d);
 	cs_server_close(&d);
 	cs_writers_free(&d);
 	cs_nl_events_close(d.events);
 	cs_nl_close(d.nl);
+	cs_storage_close(&d);
 	cs_pool_free(&d.pool);
 	cs_owners_free(&d.owners);
 	return ret ? 1 : 0;

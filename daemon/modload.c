@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Loading the provider with libkmod; nothing else here. */
+/* Loading kernel modules with libkmod: the provider, and zram for RAM
+ * storage (ramstore.c); nothing else here. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +60,34 @@ int cs_module_load(const char *path, struct cs_error *err)
 	}
 	if (!ret)
 		cs_info("loaded kernel module %s", path ? path : MODULE_NAME);
+	kmod_module_unref(mod);
+	kmod_unref(ctx);
+	return ret;
+}
+
+int cs_module_probe(const char *name, const char *options, struct cs_error *err)
+{
+	struct kmod_ctx *ctx;
+	struct kmod_module *mod = NULL;
+	int ret;
+
+	ctx = kmod_new(NULL, NULL);
+	if (!ctx) {
+		cs_error_set(err, ENOMEM, "cannot load kernel module %s: libkmod failed to start",
+			     name);
+		return -ENOMEM;
+	}
+	kmod_set_log_fn(ctx, kmod_log, NULL);
+	ret = kmod_module_new_from_name(ctx, name, &mod);
+	if (!ret)
+		ret = kmod_module_probe_insert_module(mod, 0, options, NULL, NULL, NULL);
+	if (ret > 0)	/* blacklisted or otherwise refused by policy */
+		ret = -EPERM;
+	if (ret)
+		cs_error_set(err, -ret, "cannot load kernel module %s: %s", name,
+			     ret == -ENOENT ? "not found in /lib/modules" : strerror(-ret));
+	else
+		cs_info("loaded kernel module %s", name);
 	kmod_module_unref(mod);
 	kmod_unref(ctx);
 	return ret;

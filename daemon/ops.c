@@ -21,6 +21,7 @@
 #include "filestore.h"
 #include "reply.h"
 #include "session.h"
+#include "ramstore.h"
 #include "storage.h"
 #include "volumes.h"
 
@@ -235,6 +236,10 @@ static int op_storage_list(struct cowsnapd *d, struct cs_client_conn *c,
 		s->minor = p->minor;
 		s->sectors = p->sectors;
 		s->used = cs_pool_dev_used(p);
+		if (p->ram) {
+			s->kind = CS_STORAGE_RAM;
+			s->memory = cs_ram_memory(d->pool.ram_index);
+		}
 	}
 	/* the directories, and the default places holding storage files */
 	return cs_filestore_list(d, &r->devices, &r->ndevices);

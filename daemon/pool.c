@@ -117,6 +117,45 @@ int cs_pool_conf_directory_line(const char *path, char *buf, size_t size,
 	return 0;
 }
 
+int cs_pool_ram_size(const char *s, uint64_t *bytes, struct cs_error *err)
+{
+	uint64_t b;
+
+	if (!cs_size_parse(s, &b) && b < CS_POOL_RAM_MIN * 512) {
+		cs_error_set(err, EINVAL, "RAM storage of %.64s is too small: a set needs at "
+			     "least %lluM; give ram:%lluM or more", s, CS_POOL_RAM_MIN / 2048,
+			     CS_POOL_RAM_MIN / 2048);
+		return -EINVAL;
+	}
+	if (cs_size_parse(s, &b) || b % (CS_POOL_ALIGN * 512)) {
+		cs_error_set(err, EINVAL, "invalid RAM storage size `%.64s' (a whole number of "
+			     "MiB: 64M, 512M, 2G)", s);
+		return -EINVAL;
+	}
+	*bytes = b;
+	return 0;
+}
+
+int cs_pool_ram_fits(uint64_t bytes, uint64_t mem_total, struct cs_error *err)
+{
+	uint64_t most = mem_total / CS_POOL_RAM_SHARE / (CS_POOL_ALIGN * 512);
+
+	if (bytes / (CS_POOL_ALIGN * 512) <= most)
+		return 0;
+	if (most < CS_POOL_RAM_MIN / 2048)
+		cs_error_set(err, ERANGE, "RAM storage of %" PRIu64 "M is more than 1/%d of this "
+			     "host's memory (%" PRIu64 " MiB), and this host has too little for "
+			     "any: use a device or a directory (snapctl storage add "
+			     "DEVICE|DIRECTORY)", bytes >> 20, CS_POOL_RAM_SHARE, mem_total >> 20);
+	else
+		cs_error_set(err, ERANGE, "RAM storage of %" PRIu64 "M is more than 1/%d of this "
+			     "host's memory (%" PRIu64 " MiB), which the system needs: give at "
+			     "most ram:%" PRIu64 "M, or use a device or a directory (snapctl "
+			     "storage add DEVICE|DIRECTORY)", bytes >> 20, CS_POOL_RAM_SHARE,
+			     mem_total >> 20, most);
+	return -ERANGE;
+}
+
 /* max-percent: a whole number, 1..CS_POOL_MAX_PERCENT_MAX */
 static int parse_percent(const char *s, unsigned *percent)
 {
@@ -179,6 +218,18 @@ int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
 				c->grow_sectors = s;
 				grow_given = true;
 			}
+		} else if (!strcmp(key, "ram")) {
+			struct cs_error e;
+
+			if (c->ram_bytes) {
+				cs_error_set(err, EINVAL, "%s:%u: a second `ram' line (RAM storage "
+					     "is one device: give its size once)", name, lineno);
+				goto fail;
+			}
+			if (cs_pool_ram_size(val, &c->ram_bytes, &e)) {
+				cs_error_set(err, EINVAL, "%s:%u: %s", name, lineno, e.message);
+				goto fail;
+			}
 		} else if (!strcmp(key, "max-percent")) {
 			if (parse_percent(val, &c->max_percent)) {
 				cs_error_set(err, EINVAL, "%s:%u: invalid max-percent `%s' (a "
@@ -210,6 +261,7 @@ void cs_pool_init(struct cs_pool *p)
 	p->grow_sectors = CS_POOL_DEFAULT_SET;
 	p->set_auto = p->grow_auto = true;
 	p->max_percent = CS_POOL_MAX_PERCENT;
+	p->ram_index = -1;
 }
 
 static uint64_t align_up(uint64_t sectors)
@@ -569,6 +621,9 @@ size_t cs_pool_release(struct cs_pool *p, uint64_t set_id)
 
 int cs_pool_state_write(const struct cs_pool *p, FILE *f)
 {
+	if (p->ram_index >= 0 &&
+	    fprintf(f, "ram %d %" PRIu64 "\n", p->ram_index, p->ram_bytes) < 0)
+		return -EIO;
 	for (size_t i = 0; i < p->nallocs; i++) {
 		const struct cs_alloc *a = &p->allocs[i];
 
@@ -590,6 +645,9 @@ int cs_pool_state_read(struct cs_pool *p, FILE *f, struct cs_error *err)
 		char tail;
 
 		lineno++;
+		/* cs_pool_state_ram's */
+		if (!strncmp(line, "ram ", 4))
+			continue;
 		if (sscanf(line, "%" SCNu64 " %u:%u %" SCNu64 " %" SCNu64 " %c", &a.set_id,
 			   &a.major, &a.minor, &a.start, &a.len, &tail) != 5 || !a.set_id) {
 			cs_error_set(err, EINVAL, "storage state line %u is malformed", lineno);
@@ -611,4 +669,18 @@ int cs_pool_state_read(struct cs_pool *p, FILE *f, struct cs_error *err)
 		}
 	}
 	return 0;
+}
+
+int cs_pool_state_ram(FILE *f, int *index, uint64_t *bytes)
+{
+	char line[256];
+
+	while (fgets(line, sizeof(line), f)) {
+		char tail;
+
+		if (sscanf(line, "ram %d %" SCNu64 " %c", index, bytes, &tail) == 2 &&
+		    *index >= 0 && *bytes)
+			return 0;
+	}
+	return -ENOENT;
 }

@@ -32,6 +32,10 @@
 #define CS_POOL_MAX_PERCENT_MAX	90
 /* what a filesystem keeps free, whatever storage files may take */
 #define CS_POOL_KEEP_FREE_PERCENT	5
+/* `ram SIZE': at least a set's least storage, at most 1/CS_POOL_RAM_SHARE
+ * of the host's memory (MemTotal) */
+#define CS_POOL_RAM_MIN		CS_POOL_AUTO_MIN
+#define CS_POOL_RAM_SHARE	2
 
 struct cs_extent {
 	uint64_t start, len;
@@ -43,6 +47,7 @@ struct cs_pool_dev {
 	uint64_t sectors;
 	struct cs_extent *free;		/* sorted by start, coalesced */
 	size_t nfree;
+	bool ram;			/* the zram device of `ram SIZE' (ramstore.c) */
 };
 
 /* A directory for storage files (filestore.c), on the filesystem of the
@@ -72,9 +77,15 @@ struct cs_pool {
 	 * set's volumes (cs_pool_first_sectors, cs_pool_grow_sectors) */
 	bool set_auto, grow_auto;
 	unsigned max_percent;		/* max-percent */
-	/* storage.conf lists a device or a directory, usable or not: then
-	 * sets get no storage in the default places (filestore.c) */
+	/* storage.conf lists a device, a directory or ram, usable or not:
+	 * then sets get no storage in the default places (filestore.c) */
 	bool configured;
+	/* the zram device cowsnapd made for `ram SIZE' (ramstore.c),
+	 * /dev/zram<ram_index> of ram_bytes, -1: none.  Kept in the state
+	 * file, so that a restarted daemon finds it again with its sets'
+	 * storage in it; in devs (ram) while it is usable. */
+	int ram_index;
+	uint64_t ram_bytes;
 };
 
 /* A parsed storage.conf. */
@@ -88,10 +99,11 @@ struct cs_pool_conf {
 	uint64_t set_sectors, grow_sectors;
 	bool set_auto, grow_auto;
 	unsigned max_percent;		/* CS_POOL_MAX_PERCENT unless given */
+	uint64_t ram_bytes;		/* `ram SIZE' (0: none) */
 };
 
-/* Lines: `device PATH', `directory PATH', `set-size SIZE', `grow-size SIZE',
- * `max-percent N'; `#' comments.
+/* Lines: `device PATH', `directory PATH', `ram SIZE' (once), `set-size SIZE',
+ * `grow-size SIZE', `max-percent N'; `#' comments.
  * err names the file (name) and line on error, a PATH with a control
  * character included. */
 int cs_pool_conf_parse(FILE *f, const char *name, struct cs_pool_conf *c,
@@ -103,6 +115,15 @@ void cs_pool_conf_free(struct cs_pool_conf *c);
 int cs_pool_conf_device_line(const char *path, char *buf, size_t size, struct cs_error *err);
 /* The same for "directory PATH\n". */
 int cs_pool_conf_directory_line(const char *path, char *buf, size_t size, struct cs_error *err);
+/*
+ * RAM storage's size, `ram SIZE' or `snapctl storage add ram:SIZE': s as
+ * cs_size_parse takes it, whole MiB, at least CS_POOL_RAM_MIN; -EINVAL
+ * with err quoting s and saying what to give.
+ */
+int cs_pool_ram_size(const char *s, uint64_t *bytes, struct cs_error *err);
+/* Whether `bytes' of RAM storage fit a host of mem_total bytes (at most
+ * 1/CS_POOL_RAM_SHARE of it); -ERANGE with err saying what to do. */
+int cs_pool_ram_fits(uint64_t bytes, uint64_t mem_total, struct cs_error *err);
 
 void cs_pool_init(struct cs_pool *p);
 void cs_pool_free(struct cs_pool *p);
@@ -153,8 +174,13 @@ uint64_t cs_pool_grow_sectors(const struct cs_pool *p, uint64_t vol_sectors);
 uint64_t cs_pool_file_room(uint64_t fs_sectors, uint64_t avail_sectors,
 			   uint64_t files_sectors, unsigned max_percent, bool *ceiling);
 
-/* State file lines: "SET_ID MAJOR:MINOR START LEN". */
+/* State file lines: "SET_ID MAJOR:MINOR START LEN", and first, while
+ * ram_index is not -1, "ram INDEX BYTES".  cs_pool_state_read takes the
+ * ranges (of the devices in the pool: the zram device is added before);
+ * cs_pool_state_ram only the ram line (-ENOENT: none), from the start of
+ * the file. */
 int cs_pool_state_write(const struct cs_pool *p, FILE *f);
 int cs_pool_state_read(struct cs_pool *p, FILE *f, struct cs_error *err);
+int cs_pool_state_ram(FILE *f, int *index, uint64_t *bytes);
 
 #endif

@@ -9,10 +9,12 @@ struct cs_set;
 
 /*
  * The devices behind the pool: CONFIG_DIR/storage.conf names them (and
- * `snapctl storage add/remove' edits it); RUN_DIR/storage.state records
- * which ranges each set holds, so that a restarted daemon neither hands
- * them out twice nor loses them.  The module holds a storage device open
- * while a set uses it.
+ * `snapctl storage add/remove' edits it), `ram SIZE' a zram device that
+ * cowsnapd makes (ramstore.c); RUN_DIR/storage.state records which ranges
+ * each set holds, and which zram device is cowsnapd's, so that a restarted
+ * daemon neither hands them out twice nor loses them.  The module holds a
+ * storage device open while a set uses it.  `add' and `remove' take `ram'
+ * and `ram:SIZE' for RAM storage.
  */
 int cs_storage_load(struct cowsnapd *d, struct cs_error *err);
 /* storage.conf read again (SIGHUP): sizes, devices and directories added;
@@ -37,5 +39,14 @@ int cs_storage_describe(struct cowsnapd *d, uint64_t set_id, struct cs_set_stora
 void cs_storage_release(struct cowsnapd *d, uint64_t set_id);
 /* Release the ranges of sets the module no longer has. */
 void cs_storage_reconcile(struct cowsnapd *d, const struct cs_set *sets, uint32_t n);
+/*
+ * The daemon stops: cs_storage_stop, while the module is still there to
+ * ask, decides whether RAM storage's zram device goes (no set but those
+ * released with the daemon has storage in it) or stays for a restarted
+ * daemon; cs_storage_close, after the netlink socket is closed (the module
+ * has destroyed the auto-release sets then), removes it.
+ */
+void cs_storage_stop(struct cowsnapd *d);
+void cs_storage_close(struct cowsnapd *d);
 
 #endif

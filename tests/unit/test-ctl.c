@@ -568,10 +568,10 @@ static char *legacy_tables(void)
 		"FAILED_AT_FREEZE", "NONRETRYABLE", "vetoed: disk\\x0afull");
 	fprintf(f, "%-16s %-12s %-9s %-28s %-13s %s\n", "crasher", "socket:gone", "system",
 		"STABLE", "NONE", "-");
-	fprintf(f, "%-24s %-8s %-10s %s\n", "DEVICE", "MAJ:MIN", "SIZE", "USED");
-	fprintf(f, "%-24s %-8s %-10s %s\n", "/dev/vdc", "254:32",
+	fprintf(f, "%-24s %-8s %-10s %-10s %s\n", "DEVICE", "MAJ:MIN", "SIZE", "USED", "KIND");
+	fprintf(f, "%-24s %-8s %-10s %-10s %s\n", "/dev/vdc", "254:32",
 		cs_size_format(devs[0].sectors << 9, b, sizeof(b)),
-		cs_size_format(devs[0].used << 9, b2, sizeof(b2)));
+		cs_size_format(devs[0].used << 9, b2, sizeof(b2)), "device");
 	fprintf(f, "each new set gets %s; a set running low gets %s more\n",
 		cs_size_format(storage_list.set_sectors << 9, b, sizeof(b)),
 		cs_size_format(storage_list.grow_sectors << 9, b2, sizeof(b2)));
@@ -610,8 +610,8 @@ START_TEST(table_default)
 		"sw1              socket:4242  back-end  FAILED_AT_FREEZE             NONRETRYABLE  "
 		"vetoed: disk\\x0afull\n"
 		"crasher          socket:gone  system    STABLE                       NONE          -\n"
-		"DEVICE                   MAJ:MIN  SIZE       USED\n"
-		"/dev/vdc                 254:32   64.0MiB    1.0MiB\n"
+		"DEVICE                   MAJ:MIN  SIZE       USED       KIND\n"
+		"/dev/vdc                 254:32   64.0MiB    1.0MiB     device\n"
 		"each new set gets 256.0MiB; a set running low gets 256.0MiB more\n");
 	free(got);
 	free(old);
@@ -638,7 +638,7 @@ START_TEST(table_no_header_exact)
 		"web\thook\tfront-end\tSTABLE\tNONE\t-\n"
 		"sw1\tsocket:4242\tback-end\tFAILED_AT_FREEZE\tNONRETRYABLE\tvetoed: disk\\x0afull\n"
 		"crasher\tsocket:gone\tsystem\tSTABLE\tNONE\t-\n"
-		"/dev/vdc\t254:32\t64.0MiB\t1.0MiB\n");
+		"/dev/vdc\t254:32\t64.0MiB\t1.0MiB\tdevice\n");
 	free(got);
 
 	/* -H -p: and exact numbers, bytes and seconds since the epoch */
@@ -655,7 +655,7 @@ START_TEST(table_no_header_exact)
 		"web\thook\tfront-end\tSTABLE\tNONE\t-\n"
 		"sw1\tsocket:4242\tback-end\tFAILED_AT_FREEZE\tNONRETRYABLE\tvetoed: disk\\x0afull\n"
 		"crasher\tsocket:gone\tsystem\tSTABLE\tNONE\t-\n"
-		"/dev/vdc\t254:32\t67108864\t1048576\n");
+		"/dev/vdc\t254:32\t67108864\t1048576\tdevice\n");
 	free(got);
 
 	/* -p alone: aligned as ever, the line below storage in bytes too */
@@ -669,8 +669,8 @@ START_TEST(table_no_header_exact)
 	ck_assert_ptr_nonnull(strstr(got,
 		"/dev/sdb1        8:17     10737418240 ext4     kept      2         1048576    /srv\n"));
 	ck_assert_ptr_nonnull(strstr(got,
-		"DEVICE                   MAJ:MIN  SIZE       USED\n"
-		"/dev/vdc                 254:32   67108864   1048576\n"
+		"DEVICE                   MAJ:MIN  SIZE       USED       KIND\n"
+		"/dev/vdc                 254:32   67108864   1048576    device\n"
 		"each new set gets 268435456 bytes; a set running low gets 268435456 bytes more\n"));
 	free(got);
 }
@@ -1085,7 +1085,7 @@ START_TEST(snapctl_lists)
 	free(err);
 	rc = snapctl(&out, &err, "-s", dmn_sock, "list", "storage", "-p", NULL);
 	ck_assert_int_eq(rc, 0);
-	ck_assert_str_eq(out, "DEVICE                   MAJ:MIN  SIZE       USED\n"
+	ck_assert_str_eq(out, "DEVICE                   MAJ:MIN  SIZE       USED       KIND\n"
 			 "each new set gets 10% of the size of its volumes, 16777216 bytes to "
 			 "268435456 bytes; a set running low gets as much again\n"
 			 "storage files take at most 20% of a filesystem, and leave 5% of it "

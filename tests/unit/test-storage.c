@@ -4,7 +4,10 @@
  * sizes a set gets when storage.conf sets none (daemon/pool.c), max-percent
  * and what a filesystem keeps free, and the real cowsnapd on the host
  * (--no-module) listing its default directory (--default-storage) while it
- * holds storage files, beside the directories storage.conf names.
+ * holds storage files, beside the directories storage.conf names.  RAM
+ * storage (`ram SIZE', `snapctl storage add ram:SIZE'): its size, the
+ * memory limit, the state file's line, and cowsnapd's refusals, each
+ * before any zram device is made (the guest test 0244 makes them).
  */
 #include <errno.h>
 #include <signal.h>
@@ -152,6 +155,136 @@ START_TEST(file_room)
 	/* a 128 MiB volume holding its own set's first 16 MiB: 20% is 25.6 MiB */
 	ck_assert_uint_ge(cs_pool_file_room(128 * MIB, 120 * MIB, 0, 20, NULL),
 			  cs_pool_auto_sectors(128 * MIB));
+}
+END_TEST
+
+/* ram SIZE: whole MiB, at least a set's least; refusals quote it */
+START_TEST(ram_size)
+{
+	struct cs_error err;
+	uint64_t b = 0;
+
+	ck_assert_int_eq(cs_pool_ram_size("64M", &b, &err), 0);
+	ck_assert_uint_eq(b, 64ULL << 20);
+	ck_assert_int_eq(cs_pool_ram_size("16M", &b, &err), 0);
+	ck_assert_uint_eq(b, 16ULL << 20);
+	ck_assert_int_eq(cs_pool_ram_size("2GiB", &b, &err), 0);
+	ck_assert_uint_eq(b, 2ULL << 30);
+
+	ck_assert_int_eq(cs_pool_ram_size("1K", &b, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "RAM storage of 1K is too small: a set needs at least "
+			 "16M; give ram:16M or more");
+	ck_assert_int_eq(cs_pool_ram_size("15M", &b, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "too small"));
+	ck_assert_int_eq(cs_pool_ram_size("0", &b, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "too small"));
+	ck_assert_int_eq(cs_pool_ram_size("12k3", &b, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "invalid RAM storage size `12k3' (a whole number of "
+			 "MiB: 64M, 512M, 2G)");
+	ck_assert_int_eq(cs_pool_ram_size("16385K", &b, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "invalid RAM storage size `16385K'"));
+	ck_assert_int_eq(cs_pool_ram_size("", &b, &err), -EINVAL);
+	ck_assert_int_eq(cs_pool_ram_size("-64M", &b, &err), -EINVAL);
+	ck_assert_int_eq(cs_pool_ram_size("99999999999999999999M", &b, &err), -EINVAL);
+}
+END_TEST
+
+/* at most half the host's memory; the refusal says how much may be had */
+START_TEST(ram_fits)
+{
+	struct cs_error err;
+
+	ck_assert_int_eq(cs_pool_ram_fits(4ULL << 30, 8ULL << 30, &err), 0);
+	ck_assert_int_eq(cs_pool_ram_fits(4097ULL << 20, 8ULL << 30, &err), -ERANGE);
+	ck_assert_str_eq(err.message, "RAM storage of 4097M is more than 1/2 of this host's "
+			 "memory (8192 MiB), which the system needs: give at most ram:4096M, "
+			 "or use a device or a directory (snapctl storage add "
+			 "DEVICE|DIRECTORY)");
+	/* MemTotal is a little less than the RAM: rounded down to MiB */
+	ck_assert_int_eq(cs_pool_ram_fits(1000ULL << 20, (2001ULL << 20) - 1, &err), 0);
+	ck_assert_int_eq(cs_pool_ram_fits(1001ULL << 20, (2001ULL << 20) - 1, &err), -ERANGE);
+	ck_assert_int_eq(cs_pool_ram_fits(16ULL << 20, 24ULL << 20, &err), -ERANGE);
+	ck_assert_ptr_nonnull(strstr(err.message, "this host has too little for any"));
+}
+END_TEST
+
+/* storage.conf's `ram SIZE': once, its size checked */
+START_TEST(ram_conf)
+{
+	struct cs_pool_conf c;
+	struct cs_error err;
+
+	ck_assert_int_eq(parse_conf("", &c, &err), 0);
+	ck_assert_uint_eq(c.ram_bytes, 0);
+	cs_pool_conf_free(&c);
+	ck_assert_int_eq(parse_conf("# spare memory\nram 64M\nset-size 16M\n", &c, &err), 0);
+	ck_assert_uint_eq(c.ram_bytes, 64ULL << 20);
+	cs_pool_conf_free(&c);
+	ck_assert_int_eq(parse_conf("ram   1G   # a comment\n", &c, &err), 0);
+	ck_assert_uint_eq(c.ram_bytes, 1ULL << 30);
+	cs_pool_conf_free(&c);
+
+	ck_assert_int_eq(parse_conf("ram 64M\nram 32M\n", &c, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "storage.conf:2: a second `ram' line (RAM storage is one "
+			 "device: give its size once)");
+	ck_assert_int_eq(parse_conf("ram 1K\n", &c, &err), -EINVAL);
+	ck_assert_str_eq(err.message, "storage.conf:1: RAM storage of 1K is too small: a set "
+			 "needs at least 16M; give ram:16M or more");
+	ck_assert_int_eq(parse_conf("ram\n", &c, &err), -EINVAL);
+	ck_assert_int_eq(parse_conf("ram lots\n", &c, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "invalid RAM storage size `lots'"));
+}
+END_TEST
+
+/* the state file names the zram device cowsnapd made, before the ranges */
+START_TEST(ram_state)
+{
+	struct cs_pool p, q;
+	struct cs_error err;
+	char *buf = NULL;
+	size_t len = 0, first;
+	uint64_t bytes = 0;
+	int index = -1;
+	FILE *f;
+
+	cs_pool_init(&p);
+	ck_assert_int_eq(p.ram_index, -1);
+	ck_assert_int_eq(cs_pool_add_dev(&p, "/dev/zram3", 252, 3, 64 * MIB, &err), 0);
+	p.devs[0].ram = true;
+	p.ram_index = 3;
+	p.ram_bytes = 64ULL << 20;
+	ck_assert_int_eq(cs_pool_alloc(&p, 9, 16 * MIB, NULL, 0, &first, &err), 0);
+	f = open_memstream(&buf, &len);
+	ck_assert_int_eq(cs_pool_state_write(&p, f), 0);
+	fclose(f);
+	ck_assert_str_eq(buf, "ram 3 67108864\n9 252:3 0 32768\n");
+
+	f = fmemopen(buf, len, "r");
+	ck_assert_int_eq(cs_pool_state_ram(f, &index, &bytes), 0);
+	ck_assert_int_eq(index, 3);
+	ck_assert_uint_eq(bytes, 64ULL << 20);
+	rewind(f);
+	cs_pool_init(&q);
+	ck_assert_int_eq(cs_pool_add_dev(&q, "/dev/zram3", 252, 3, 64 * MIB, &err), 0);
+	ck_assert_int_eq(cs_pool_state_read(&q, f, &err), 0);
+	fclose(f);
+	ck_assert_uint_eq(q.nallocs, 1);
+	ck_assert_uint_eq(cs_pool_dev_used(&q.devs[0]), 16 * MIB);
+	free(buf);
+
+	/* none: no ram line, and none read */
+	p.ram_index = -1;
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	ck_assert_int_eq(cs_pool_state_write(&p, f), 0);
+	fclose(f);
+	ck_assert_str_eq(buf, "9 252:3 0 32768\n");
+	f = fmemopen(buf, len, "r");
+	ck_assert_int_eq(cs_pool_state_ram(f, &index, &bytes), -ENOENT);
+	fclose(f);
+	free(buf);
+	cs_pool_free(&p);
+	cs_pool_free(&q);
 }
 END_TEST
 
@@ -308,6 +441,87 @@ START_TEST(default_directory_listed)
 }
 END_TEST
 
+/* storage add/remove of RAM storage through the socket; its error */
+static int storage_op(enum cs_op op, const char *what, struct cs_error *err)
+{
+	struct cs_storage_list_result r = { 0 };
+	struct cs_storage_args a = { 0 };
+	struct cs_client *c;
+	int ret;
+
+	snprintf(a.device, sizeof(a.device), "%s", what);
+	ck_assert_msg(cs_client_open(ld.sock, &c, err) == 0, "%s", err->message);
+	ret = cs_call(c, op, &a, &r, err);
+	cs_client_close(c);
+	if (!ret)
+		cs_result_free(op, &r);
+	return ret;
+}
+
+/* RAM storage refused with its reasons, before any zram device is made;
+ * storage.conf untouched */
+START_TEST(ram_refusals)
+{
+	struct cs_storage_list_result r;
+	struct cs_error err;
+	char conf[256], text[256];
+	FILE *f;
+
+	snprintf(droot, sizeof(droot), "/tmp/test-storage.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(droot));
+	snprintf(ddir, sizeof(ddir), "%s/lib/storage", droot);
+	start(ddir);
+
+	ck_assert_int_ne(storage_op(CS_OP_STORAGE_ADD, "ram:1K", &err), 0);
+	ck_assert_int_eq(err.code, EINVAL);
+	ck_assert_str_eq(err.message, "RAM storage of 1K is too small: a set needs at least "
+			 "16M; give ram:16M or more");
+	ck_assert_int_ne(storage_op(CS_OP_STORAGE_ADD, "ram:12k3", &err), 0);
+	ck_assert_msg(strstr(err.message, "invalid RAM storage size `12k3'"), "%s", err.message);
+	ck_assert_int_ne(storage_op(CS_OP_STORAGE_ADD, "ram", &err), 0);
+	ck_assert_str_eq(err.message, "RAM storage needs its size: ram:SIZE (ram:512M)");
+	/* more than half of any host's memory */
+	ck_assert_int_ne(storage_op(CS_OP_STORAGE_ADD, "ram:1P", &err), 0);
+	ck_assert_int_eq(err.code, ERANGE);
+	ck_assert_msg(strstr(err.message, "RAM storage of 1073741824M is more than 1/2 of this "
+			     "host's memory ("), "%s", err.message);
+	ck_assert_msg(strstr(err.message, "give at most ram:"), "%s", err.message);
+	ck_assert_int_ne(storage_op(CS_OP_STORAGE_REMOVE, "ram", &err), 0);
+	ck_assert_int_eq(err.code, ENOENT);
+	ck_assert_str_eq(err.message, "there is no RAM storage; see `snapctl storage list'");
+	ck_assert_int_ne(storage_op(CS_OP_STORAGE_REMOVE, "ram:64M", &err), 0);
+	ck_assert_int_eq(err.code, ENOENT);
+
+	list(&r);
+	for (uint32_t i = 0; i < r.ndevices; i++)
+		ck_assert_int_ne(r.devices[i].kind, CS_STORAGE_RAM);
+	ck_assert_str_eq(r.default_directory, ddir);
+	cs_result_free(CS_OP_STORAGE_LIST, &r);
+	snprintf(conf, sizeof(conf), "%s/conf/storage.conf", ld.dir);
+	f = fopen(conf, "r");
+	text[0] = '\0';
+	if (f) {
+		text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+		fclose(f);
+	}
+	ck_assert_msg(!strstr(text, "ram"), "storage.conf: %s", text);
+
+	/* two `ram' lines: the file is refused, the storage stays as it was */
+	write_file(conf, "ram 64M\nram 128M\n", 0);
+	ck_assert_int_eq(kill(ld.pid, SIGHUP), 0);
+	wait_log("storage.conf:2: a second `ram' line (RAM storage is one device: give its "
+		 "size once); the storage stays as it was");
+	/* storage remove ram takes the line out, even with no device made */
+	write_file(conf, "set-size 16M\nram 64M\n", 0);
+	ck_assert_int_eq(storage_op(CS_OP_STORAGE_REMOVE, "ram", &err), 0);
+	f = fopen(conf, "r");
+	ck_assert_ptr_nonnull(f);
+	text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+	fclose(f);
+	ck_assert_str_eq(text, "set-size 16M\n");
+}
+END_TEST
+
 /* --default-storage takes an absolute path */
 START_TEST(default_storage_option)
 {
@@ -350,11 +564,16 @@ int main(void)
 	tcase_add_test(pure, sizes_from_conf);
 	tcase_add_test(pure, max_percent_setting);
 	tcase_add_test(pure, file_room);
+	tcase_add_test(pure, ram_size);
+	tcase_add_test(pure, ram_fits);
+	tcase_add_test(pure, ram_conf);
+	tcase_add_test(pure, ram_state);
 	suite_add_tcase(s, pure);
 	tcase_add_checked_fixture(live, NULL, stop_and_clean);
 	tcase_set_timeout(live, 30);
 	tcase_add_test(live, default_directory_listed);
 	tcase_add_test(live, default_storage_option);
+	tcase_add_test(live, ram_refusals);
 	suite_add_tcase(s, live);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -16,7 +16,7 @@ start_daemon --config-dir "$CONF"
 umask 022
 
 out=$("$SNAPCTL" storage add "$st") || fail "storage add $st failed"
-echo "$out" | grep -Eq "^$st +[0-9]+:[0-9]+ +64\.0MiB +0\.0KiB$" || fail "storage add output: $out"
+echo "$out" | grep -Eq "^$st +[0-9]+:[0-9]+ +64\.0MiB +0\.0KiB +device$" || fail "storage add output: $out"
 grep -qx "device $st" "$CONF/storage.conf" || fail "storage.conf lacks $st: $(cat "$CONF/storage.conf")"
 check_eq "$(stat -c %a "$CONF/storage.conf")" 644 "storage.conf's mode (daemon started with umask 000)"
 json=$("$SNAPCTL" --json list storage)

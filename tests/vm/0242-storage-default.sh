@@ -69,7 +69,7 @@ check_eq "$(stat -c '%a %U' "$M/var/lib/cowsnap")" "755 root" "its parent"
 json=$("$SNAPCTL" --json list storage | tr -d ' \n')
 echo "$json" | grep -qF "{\"device\":\"$D\",\"major\":$((0x$(stat -c %t "$dev"))),\"minor\":$((0x$(stat -c %T "$dev"))),\"sectors\":" ||
 	fail "list storage --json: no row for $D: $json"
-echo "$json" | grep -qF "\"used\":32768,\"kind\":\"directory\",\"default\":true}" ||
+echo "$json" | grep -qF "\"used\":32768,\"kind\":\"directory\",\"default\":true," ||
 	fail "list storage --json: the default directory's row: $json"
 echo "$json" | grep -qF "\"default_directory\":\"$D\"" || fail "list storage --json: $json"
 "$SNAPCTL" list storage | grep -qF "no storage is configured: sets get storage files in $D" ||

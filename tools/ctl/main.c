@@ -19,7 +19,7 @@ static const struct command commands[] = {
 	{ "revert", cmd_revert, "bring volumes back to a set's point in time, in place" },
 	{ "mount", cmd_mount, "mount a volume's image of a set read-only" },
 	{ "umount", cmd_umount, "unmount an image mounted with mount" },
-	{ "storage", cmd_storage, "add, remove or list difference storage devices" },
+	{ "storage", cmd_storage, "add, remove or list difference storage (devices, directories, RAM)" },
 	{ "track", cmd_track, "keep a volume tracked between backups (changed blocks)" },
 	{ "untrack", cmd_untrack, "stop keeping a volume tracked" },
 };

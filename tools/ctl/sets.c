@@ -501,13 +501,14 @@ int cmd_untrack(struct snapctl *ctl, int argc, char **argv)
 #define STORAGE_AUTO_MIN	(16ULL << 20)
 
 static const struct column storage_columns[] = {
-	{ "DEVICE", 24 }, { "MAJ:MIN", 8 }, { "SIZE", 10 }, { "USED", 10 },
+	{ "DEVICE", 24 }, { "MAJ:MIN", 8 }, { "SIZE", 10 }, { "USED", 10 }, { "KIND", 9 },
 };
 const struct table_def storage_table = TABLE_DEF(storage_columns);
 
 void print_storage(const struct table *t, const struct cs_storage_list_result *r)
 {
 	const char *unit = t->o->exact ? " bytes" : "";
+	const struct cs_storage_dev *ram = NULL;
 	char b1[32], b2[32], mm[24];
 
 	table_header(t);
@@ -515,10 +516,13 @@ void print_storage(const struct table *t, const struct cs_storage_list_result *r
 		const struct cs_storage_dev *s = &r->devices[i];
 
 		snprintf(mm, sizeof(mm), "%u:%u", s->major, s->minor);
+		if (s->kind == CS_STORAGE_RAM)
+			ram = s;
 		{
 			const char *const cells[] = {
 				safe(s->device), mm, table_size(t, s->sectors << 9, b1, sizeof(b1)),
-				table_size(t, s->used << 9, b2, sizeof(b2))
+				table_size(t, s->used << 9, b2, sizeof(b2)),
+				cs_storage_kind_names[s->kind]
 			};
 
 			table_row(t, cells);
@@ -527,6 +531,10 @@ void print_storage(const struct table *t, const struct cs_storage_list_result *r
 	/* not rows: a script asking for rows only (-H) does not get them */
 	if (t->o->no_header)
 		return;
+	if (ram)
+		fprintf(t->f, "%s is RAM storage (zram): it takes %s%s of memory now, and is "
+			"lost at reboot\n", safe(ram->device),
+			table_size(t, ram->memory, b1, sizeof(b1)), unit);
 	if (r->set_auto)
 		fprintf(t->f, "each new set gets %d%% of the size of its volumes, %s%s to %s%s",
 			STORAGE_AUTO_PERCENT,
@@ -677,7 +685,8 @@ int cmd_list(struct snapctl *ctl, int argc, char **argv)
 }
 
 static const char storage_usage[] =
-	"storage add DEVICE|DIRECTORY | remove DEVICE|DIRECTORY | list [-H] [-p] [-o FIELD,...]";
+	"storage add DEVICE|DIRECTORY|ram:SIZE | remove DEVICE|DIRECTORY|ram | "
+	"list [-H] [-p] [-o FIELD,...]";
 
 int cmd_storage(struct snapctl *ctl, int argc, char **argv)
 {
@@ -697,6 +706,9 @@ int cmd_storage(struct snapctl *ctl, int argc, char **argv)
 		      "be removed.  Everything on an added device is overwritten.  A path\n"
 		      "with a blank, `#' or a control character cannot be added (storage.conf\n"
 		      "cannot hold it): use another name, e.g. under /dev/disk/by-id/.\n"
+		      "ram:SIZE (ram:512M, at least 16M, at most half the memory): storage in\n"
+		      "RAM, a compressed zram device cowsnapd makes and removes; lost at\n"
+		      "reboot, as the sets are.  `remove ram' removes it (no set may use it).\n"
 		      "`list' is `snapctl list storage', with its -H, -p and -o.\n", ctl))
 		return CS_EXIT_OK;
 	if (argc >= 2 && !strcmp(argv[1], "list")) {
@@ -714,7 +726,17 @@ int cmd_storage(struct snapctl *ctl, int argc, char **argv)
 		return usage_error(ctl, storage_usage, argc < 2 ? "no storage command" :
 				   "invalid arguments: `%s'", argv[argc - 1]);
 	op = argv[1][0] == 'a' ? CS_OP_STORAGE_ADD : CS_OP_STORAGE_REMOVE;
-	ret = volume_arg(ctl, argv[2], a.device, sizeof(a.device), storage_usage);
+	/* RAM storage: cowsnapd checks the size (a directory called `ram' is
+	 * ./ram) */
+	if (!strcmp(argv[2], "ram") || !strncmp(argv[2], "ram:", 4)) {
+		if (strlen(argv[2]) >= sizeof(a.device))
+			return usage_error(ctl, storage_usage, "invalid size: `%.40s...'",
+					   argv[2]);
+		strcpy(a.device, argv[2]);
+		ret = 0;
+	} else {
+		ret = volume_arg(ctl, argv[2], a.device, sizeof(a.device), storage_usage);
+	}
 	if (ret)
 		return ret;
 	ret = call(ctl, op, &a, &r);

@@ -185,7 +185,7 @@ const struct cs_schema cs_wmd_schema = {
 	.nfields = sizeof(wmd_fields) / sizeof(wmd_fields[0]),
 };
 
-const char *const cs_set_storage_kind_names[] = { "device", "file", NULL };
+const char *const cs_set_storage_kind_names[] = { "device", "file", "ram", NULL };
 
 static const struct cs_field set_storage_fields[] = {
 	F_STR(struct cs_set_storage, place, true),
@@ -288,7 +288,7 @@ SCHEMA(volume_list_result_schema, struct cs_volume_list_result,
 	      &volume_schema),
 	F_U64ALL(struct cs_volume_list_result, next, false));
 
-const char *const cs_storage_kind_names[] = { "device", "directory", NULL };
+const char *const cs_storage_kind_names[] = { "device", "directory", "ram", NULL };
 
 static const struct cs_field storage_dev_fields[] = {
 	F_STR(struct cs_storage_dev, device, true),
@@ -299,6 +299,7 @@ static const struct cs_field storage_dev_fields[] = {
 	F_ENUM(struct cs_storage_dev, kind, false, cs_storage_kind_names),
 	{ .name = "default", .type = CS_F_BOOL, .required = false,
 	  .off = offsetof(struct cs_storage_dev, is_default) },
+	F_U64ALL(struct cs_storage_dev, memory, false),
 };
 static const struct cs_schema storage_dev_schema = {
 	.name = "cs_storage_dev", .size = sizeof(struct cs_storage_dev),

@@ -222,11 +222,12 @@ enum cs_consistency { CS_CONSISTENCY_NONE, CS_CONSISTENCY_CRASH, CS_CONSISTENCY_
 
 /* set_create, set_show: where a set's difference storage is
  * (cs_set_storage_kind_names) */
-enum cs_set_storage_kind { CS_SET_STORAGE_DEVICE, CS_SET_STORAGE_FILE };
+enum cs_set_storage_kind { CS_SET_STORAGE_DEVICE, CS_SET_STORAGE_FILE, CS_SET_STORAGE_RAM };
 #define CS_MAX_SET_STORAGE	64	/* places in one reply */
 
 struct cs_set_storage {
-	char place[CS_PATH_MAX + 1];	/* the device as configured, or the file */
+	char place[CS_PATH_MAX + 1];	/* the device as configured, or the file;
+					 * RAM storage: its /dev/zramN */
 	int kind;			/* enum cs_set_storage_kind */
 	uint64_t sectors;		/* given to the set there */
 	/* no storage configured: a place cowsnapd chose itself (JSON
@@ -357,10 +358,11 @@ struct cs_volume_list_result {
 
 /* storage_list: result; storage_add and storage_remove answer the same */
 /* storage_list: where storage is (cs_storage_kind_names) */
-enum cs_storage_kind { CS_STORAGE_DEVICE, CS_STORAGE_DIRECTORY };
+enum cs_storage_kind { CS_STORAGE_DEVICE, CS_STORAGE_DIRECTORY, CS_STORAGE_RAM };
 
 struct cs_storage_dev {
-	char device[CS_PATH_MAX + 1];	/* as configured: a device or a directory */
+	char device[CS_PATH_MAX + 1];	/* as configured: a device or a directory;
+					 * RAM storage: its /dev/zramN */
 	uint32_t major, minor;		/* the device, or the directory's filesystem's */
 	uint64_t sectors;		/* usable, whole MiB (a directory: used + free) */
 	uint64_t used;			/* given to sets */
@@ -368,6 +370,9 @@ struct cs_storage_dev {
 	/* no storage configured: a directory cowsnapd chose itself, listed
 	 * while it holds storage files (JSON "default") */
 	bool is_default;
+	/* RAM storage: the memory zram takes for it now, compressed (its
+	 * mm_stat's mem_used_total); 0 otherwise and from older daemons */
+	uint64_t memory;
 };
 
 struct cs_storage_list_result {
