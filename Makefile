@@ -195,8 +195,7 @@ install: userspace
 	@set -e; for m in $(MANPAGES); do \
 		s=$${m##*.}; $(SUBST) $$m > $(DESTDIR)$(MANDIR)/man$$s/$${m#man/}; \
 	done
-	[ -e $(DESTDIR)$(CONFDIR)/storage.conf ] || \
-		install -m 0644 daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf
+	install -m 0644 daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf.sample
 	@set -e; for w in $(WRITERS); do \
 		$(SUBST) daemon/dist/$$w.conf.sample > $(DESTDIR)$(CONFDIR)/writers.d/$$w.conf.sample; \
 	done
@@ -208,7 +207,8 @@ install: userspace
 		echo "installed; next: make dkms (the module), systemctl enable --now cowsnapd"; \
 	fi
 
-# Removes what install put there; /etc/cowsnap keeps anything edited.
+# Removes what install put there.  storage.conf is not install's: the admin
+# or `snapctl storage add' wrote it, and it stays.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/cowsnapd $(DESTDIR)$(SBINDIR)/snapctl $(DESTDIR)$(BINDIR)/snapread
 	rm -f $(addprefix $(DESTDIR)$(LIBEXECDIR)/writers/,$(WRITERS)) $(DESTDIR)$(LIBEXECDIR)/cowsnap-udev-name
@@ -222,8 +222,7 @@ uninstall:
 	rm -f $(foreach m,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 	rm -f $(foreach w,$(WRITERS),$(DESTDIR)$(CONFDIR)/writers.d/$(w).conf.sample) \
 		$(DESTDIR)$(CONFDIR)/writers.d/sqlite.dbs.sample
-	if cmp -s daemon/dist/storage.conf.sample $(DESTDIR)$(CONFDIR)/storage.conf; then \
-		rm -f $(DESTDIR)$(CONFDIR)/storage.conf; fi
+	rm -f $(DESTDIR)$(CONFDIR)/storage.conf.sample
 	rmdir $(DESTDIR)$(CONFDIR)/writers.d $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 
 # The module without DKMS: into /lib/modules/<kver>/updates/ for every

@@ -36,9 +36,13 @@ vol=$(losetup -f --show /tmp/inst-vol) || fail "losetup"
 on_exit "losetup -d $vol"
 dd if=/dev/urandom of="$vol" bs=1M count=16 oflag=direct status=none
 sum_before=$(sha256sum < "$vol")
-# storage.conf: the installed sample, then a device as an admin would add it
-grep -q "^#device" /etc/cowsnap/storage.conf || fail "the sample storage.conf: $(cat /etc/cowsnap/storage.conf)"
-echo "set-size 16M" >> /etc/cowsnap/storage.conf
+# storage.conf: install makes none (the sample is beside it); the admin's
+# setting, then a device added with snapctl storage add
+grep -q "^#device" /etc/cowsnap/storage.conf.sample ||
+	fail "the sample storage.conf: $(cat /etc/cowsnap/storage.conf.sample)"
+[ ! -e /etc/cowsnap/storage.conf ] || fail "make install made a storage.conf: $(cat /etc/cowsnap/storage.conf)"
+echo "set-size 16M" > /etc/cowsnap/storage.conf
+on_exit "rm -f /etc/cowsnap/storage.conf"
 insmod "$KO" || fail "insmod"
 "$P/sbin/cowsnapd" --foreground > /tmp/inst-daemon.log 2>&1 &
 daemon=$!
