@@ -378,6 +378,7 @@ static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
 {
 	const struct cs_restore_args *a = args;
 	struct cs_restore_result *r = result;
+	struct cs_resolved vols[CS_MAX_VOLUMES];
 	struct cs_component_ref *refs;
 	uint32_t n = 0;
 	int ret;
@@ -386,9 +387,39 @@ static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
 		cs_error_set(err, EBUSY, "this connection has a session already; end it first");
 		return -EBUSY;
 	}
+	if (!a->nwriters && !a->nvolumes) {
+		cs_error_set(err, EINVAL, "restore_begin names no writer and no volume: give "
+			     "the backup's writers (its metadata) or the volumes restored");
+		return -EINVAL;
+	}
+	if (!a->nwriters && a->ncomponents) {
+		cs_error_set(err, EINVAL, "restore_begin names components but not their writers");
+		return -EINVAL;
+	}
+	/* the volumes, resolved before anything is selected */
+	for (uint32_t i = 0; i < a->nvolumes; i++) {
+		ret = cs_volume_resolve(a->volumes[i].spec, &vols[i], err);
+		if (ret)
+			return ret;
+	}
 	ret = cs_session_may_start(d, c, err);
 	if (ret)
 		return ret;
+	if (!a->nwriters) {
+		struct cs_volume_places *places = cs_volume_places_new(vols, a->nvolumes);
+
+		if (!places) {
+			cs_error_set(err, ENOMEM, "out of memory");
+			return -ENOMEM;
+		}
+		ret = cs_writers_select_files(d, a->backup_type, cs_volume_places_hold, places,
+					      err);
+		cs_volume_places_free(places);
+		if (ret < 0)
+			return ret;
+		n = (uint32_t)ret;
+		goto selected;
+	}
 	/* every writer of the backup, with its components when they are named */
 	refs = calloc(a->nwriters + a->ncomponents, sizeof(*refs));
 	if (!refs) {
@@ -412,9 +443,18 @@ static int op_restore_begin(struct cowsnapd *d, struct cs_client_conn *c,
 			     "running or configured)", msg);
 		return ret;
 	}
+selected:
 	memset(&c->session_env, 0, sizeof(c->session_env));
 	c->session_env.backup_type = cs_backup_type_names[a->backup_type];
 	c->session_env.set_id = a->set_id;
+	for (uint32_t i = 0; i < a->nvolumes; i++) {
+		ret = cs_session_env_add_volume(&c->session_env, vols[i].devnode);
+		if (ret) {
+			cs_error_set(err, -ret, "cannot pass %s to the writers in COWSNAP_VOLUMES",
+				     vols[i].devnode);
+			return ret;
+		}
+	}
 	d->session_owner = c;
 	d->in_session = true;
 	ret = cs_writers_pre_restore(d, &c->session_env, err);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,4 +276,99 @@ int cs_volume_list(struct cs_nl *nl, struct cs_volume **vols, uint32_t *n,
 	*vols = v;
 	*n = count;
 	return 0;
+}
+
+/* An fstab entry: its mount point, and its volume when that is one of the
+ * set's (major 0 otherwise: kept to tell nesting apart). */
+struct fstab_place {
+	char dir[CS_PATH_MAX + 1];
+	uint32_t major, minor;
+};
+
+#define FSTAB_MAX	256
+
+struct cs_volume_places {
+	const struct cs_resolved *vols;
+	uint32_t nvols;
+	struct fstab_place *fs;
+	size_t nfs;
+};
+
+static bool among(const struct cs_volume_places *p, uint32_t major, uint32_t minor)
+{
+	for (uint32_t i = 0; i < p->nvols; i++)
+		if (p->vols[i].major == major && p->vols[i].minor == minor)
+			return true;
+	return false;
+}
+
+struct cs_volume_places *cs_volume_places_new(const struct cs_resolved *vols, uint32_t nvols)
+{
+	struct cs_volume_places *p = calloc(1, sizeof(*p));
+	struct mntent *m;
+	FILE *f;
+
+	if (!p)
+		return NULL;
+	p->vols = vols;
+	p->nvols = nvols;
+	p->fs = calloc(FSTAB_MAX, sizeof(*p->fs));
+	if (!p->fs) {
+		free(p);
+		return NULL;
+	}
+	f = setmntent("/etc/fstab", "re");
+	while (f && p->nfs < FSTAB_MAX && (m = getmntent(f))) {
+		struct fstab_place *e = &p->fs[p->nfs];
+		struct cs_resolved v;
+		struct cs_error err;
+
+		if (m->mnt_dir[0] != '/' || strlen(m->mnt_dir) > CS_PATH_MAX)
+			continue;
+		snprintf(e->dir, sizeof(e->dir), "%s", m->mnt_dir);
+		e->major = e->minor = 0;
+		/* devices only: not a bind mount's directory, not tmpfs, swap */
+		if ((!strncmp(m->mnt_fsname, "/dev/", 5) || strchr(m->mnt_fsname, '=')) &&
+		    !cs_volume_resolve(m->mnt_fsname, &v, &err) && among(p, v.major, v.minor)) {
+			e->major = v.major;
+			e->minor = v.minor;
+		}
+		p->nfs++;
+	}
+	if (f)
+		endmntent(f);
+	return p;
+}
+
+/* dir is path or one of its parents */
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1)
+		return true;
+	return !strncmp(path, dir, n) && (path[n] == '/' || !path[n]);
+}
+
+bool cs_volume_places_hold(const char *dir, void *places)
+{
+	const struct cs_volume_places *p = places;
+	const struct fstab_place *deepest = NULL;
+	struct cs_resolved v;
+	struct cs_error err;
+
+	if (!cs_volume_resolve(dir, &v, &err) && among(p, v.major, v.minor))
+		return true;
+	for (size_t i = 0; i < p->nfs; i++)
+		if (path_under(dir, p->fs[i].dir) &&
+		    (!deepest || strlen(p->fs[i].dir) > strlen(deepest->dir)))
+			deepest = &p->fs[i];
+	return deepest && deepest->major;
+}
+
+void cs_volume_places_free(struct cs_volume_places *p)
+{
+	if (p)
+		free(p->fs);
+	free(p);
 }

@@ -2,6 +2,7 @@
 #ifndef COWSNAPD_VOLUMES_H
 #define COWSNAPD_VOLUMES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -26,6 +27,18 @@ struct cs_resolved {
  * /proc/self/mountinfo).  err says what could not be resolved and why.
  */
 int cs_volume_resolve(const char *spec, struct cs_resolved *out, struct cs_error *err);
+
+/*
+ * Which directories lie on a set of volumes, also unmounted ones: a
+ * directory is on one of vols where it is now (resolved), or where
+ * /etc/fstab mounts one of them (the deepest fstab mount point above it is
+ * one of theirs: a revert needs its volumes unmounted, and what the
+ * writers' metadata names lies below their usual mount points).
+ */
+struct cs_volume_places;
+struct cs_volume_places *cs_volume_places_new(const struct cs_resolved *vols, uint32_t nvols);
+bool cs_volume_places_hold(const char *dir, void *places);
+void cs_volume_places_free(struct cs_volume_places *p);
 
 /* The size of block device major:minor in sectors (sysfs); 0 when it
  * cannot be read. */

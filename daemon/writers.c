@@ -1095,6 +1095,73 @@ int cs_writers_select(struct cowsnapd *d, const struct cs_component_ref *refs,
 	return count;
 }
 
+/*
+ * Where the volumes are mounted by /etc/fstab (a revert needs its origins
+ * unmounted, so a component's files are no longer on them): the entries
+ * whose device (a /dev path, UUID=, LABEL=, PARTUUID=, PARTLABEL=)
+ * resolves to one of vols, and, to tell nesting apart, every other entry's
+ * mount point too (major 0).
+ */
+/* Has component cp a file whose directory on(dir, ctx) accepts? */
+static bool component_on(const struct cs_wmd_component *cp,
+			 bool (*on)(const char *dir, void *ctx), void *ctx)
+{
+	for (uint32_t f = 0; f < cp->nfiles; f++)
+		if (on(cp->files[f].path, ctx))
+			return true;
+	return false;
+}
+
+int cs_writers_select_files(struct cowsnapd *d, int backup_type,
+			    bool (*on)(const char *dir, void *ctx), void *ctx, struct cs_error *err)
+{
+	char path[CS_COMPONENT_PATH_MAX + 1];
+	struct cs_component_ref *refs;
+	uint32_t n = 0;
+	size_t max = 1;
+	int ret;
+
+	for (size_t i = 0; i < d->writers.n; i++)
+		max += 1 + d->writers.w[i].wmd.ncomponents;
+	refs = calloc(max, sizeof(*refs));
+	if (!refs) {
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < d->writers.n; i++) {
+		const struct cs_writer *w = &d->writers.w[i];
+		bool whole = w->kind == CS_WRITER_HOOK;
+		uint32_t first = n;
+
+		if ((w->kind == CS_WRITER_SOCKET && !w->conn) || !supports(w, backup_type))
+			continue;
+		for (uint32_t k = 0; w->kind == CS_WRITER_SOCKET && k < w->wmd.ncomponents; k++) {
+			const struct cs_wmd_component *cp = &w->wmd.components[k];
+
+			if (!component_on(cp, on, ctx))
+				continue;
+			if (!cp->selectable) {
+				whole = true;
+				break;
+			}
+			cs_component_path(cp, path, sizeof(path));
+			snprintf(refs[n].writer, sizeof(refs[n].writer), "%s", w->name);
+			snprintf(refs[n].path, sizeof(refs[n].path), "%s", path);
+			n++;
+		}
+		if (whole) {
+			n = first;
+			snprintf(refs[n].writer, sizeof(refs[n].writer), "%s", w->name);
+			refs[n].path[0] = '\0';
+			n++;
+		}
+	}
+	/* nobody has data there: nobody (n == 0 would select every writer) */
+	ret = cs_writers_select(d, refs, n, backup_type, n == 0, err);
+	free(refs);
+	return ret;
+}
+
 int cs_writers_register(struct cowsnapd *d, struct cs_client_conn *c, pid_t pid,
 			struct cs_wmd *wmd, struct cs_error *err)
 {

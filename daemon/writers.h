@@ -177,6 +177,18 @@ int cs_session_env_add_volume(struct cs_session_env *env, const char *devnode);
  * named).  none: nobody.  Returns how many were selected, or -EINVAL. */
 int cs_writers_select(struct cowsnapd *d, const struct cs_component_ref *refs,
 		      uint32_t n, int backup_type, bool none, struct cs_error *err);
+/*
+ * Start a restore session without the backup's metadata: select the
+ * writers with data where on(dir, ctx) says (the volumes restored).  A
+ * socket writer takes part with its components that have a file whose
+ * directory on() accepts, whole when such a component is not selectable on
+ * its own; a hook writer declares no files: it takes part whole (and reads
+ * COWSNAP_VOLUMES).  Writers that do not support backup_type, and socket
+ * writers with nothing there, are left out.  Returns how many were
+ * selected, or -errno.
+ */
+int cs_writers_select_files(struct cowsnapd *d, int backup_type,
+			    bool (*on)(const char *dir, void *ctx), void *ctx, struct cs_error *err);
 /* Is component c of socket writer w selected? */
 bool cs_writer_component_selected(const struct cs_writer *w,
 				  const struct cs_wmd_component *c);

@@ -5,10 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <json.h>
 
+#include "cowsnap.h"
 #include "proto.h"
 #include "size.h"
 
@@ -982,6 +987,172 @@ struct size_case {
 	uint64_t bytes;
 };
 
+/*
+ * cs_cbt_walk against a stand-in cowsnapd: a child on a socket of its own
+ * that answers each cbt_get with the next of pages[], checking that the
+ * request asks from where the last answer ended.
+ */
+struct cbt_page {
+	uint32_t chunk_sectors;
+	uint64_t first, next, chunks;
+	struct cs_cbt_range ranges[4];
+	uint32_t nranges;
+};
+
+static void cbt_server(int lfd, const struct cbt_page *pages, size_t npages)
+{
+	struct cs_framer f;
+	int fd = accept(lfd, NULL, NULL);
+
+	cs_framer_init(&f);
+	for (size_t i = 0; fd >= 0 && i < npages; i++) {
+		struct cs_request req = { 0 };
+		struct cs_cbt_result r = { 0 };
+		struct cs_error err = { 0 };
+		struct cs_buf b = { 0 };
+		const struct cs_cbt_get_args *a;
+		const char *body;
+		size_t len;
+
+		if (cs_frame_read(fd, &f, &body, &len, 5000) ||
+		    cs_decode_request(body, len, &req, &err) || req.op != CS_OP_CBT_GET)
+			_exit(2);
+		a = req.args;
+		if (a->first != pages[i].first || strcmp(a->volume, "/dev/vdz"))
+			_exit(3);
+		r.chunk_sectors = pages[i].chunk_sectors;
+		r.chunks = pages[i].chunks;
+		r.first = pages[i].first;
+		r.next = pages[i].next;
+		r.nranges = pages[i].nranges;
+		r.ranges = (struct cs_cbt_range *)pages[i].ranges;
+		snprintf(r.device, sizeof(r.device), "/dev/vdz");
+		if (cs_encode_reply(&b, req.id, CS_OP_CBT_GET, &r, &err) ||
+		    cs_frame_write(fd, &b, 5000))
+			_exit(4);
+		cs_buf_free(&b);
+		cs_request_free(&req);
+	}
+	_exit(0);
+}
+
+struct walked {
+	uint64_t off[16], len[16], chunks[16];
+	size_t n;
+	int stop_at;		/* return 7 at this call (1-based), 0: never */
+};
+
+static int walk_fn(void *ctx, uint64_t off, uint64_t len, uint64_t chunks)
+{
+	struct walked *w = ctx;
+
+	ck_assert_uint_lt(w->n, 16);
+	w->off[w->n] = off;
+	w->len[w->n] = len;
+	w->chunks[w->n] = chunks;
+	return ++w->n == (size_t)w->stop_at ? 7 : 0;
+}
+
+/* Walk pages[] with size; cs_cbt_walk's return, the server's exit status. */
+static int cbt_walk_run(const struct cbt_page *pages, size_t npages, uint64_t size,
+			struct walked *w, uint32_t *cs, struct cs_error *err, int *server)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct cs_cbt_get_args a = { .set_id = 5 };
+	struct cs_client *c;
+	pid_t pid;
+	int lfd, ret, st;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/cs-cbt-walk.%d", getpid());
+	unlink(sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		cbt_server(lfd, pages, npages);
+	close(lfd);
+	ck_assert_msg(cs_client_open(sa.sun_path, &c, err) == 0, "%s", err->message);
+	snprintf(a.volume, sizeof(a.volume), "/dev/vdz");
+	ret = cs_cbt_walk(c, &a, size, walk_fn, w, cs, err);
+	cs_client_close(c);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	*server = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	unlink(sa.sun_path);
+	return ret;
+}
+
+START_TEST(cbt_walk_pages_and_cut)
+{
+	/* 100 chunks of 64 KiB in three pages; the volume was 97.5 chunks at the take */
+	static const struct cbt_page pages[] = {
+		{ 128, 0, 40, 100, { { 1, 2 }, { 30, 5 } }, 2 },
+		{ 128, 40, 80, 100, { { 50, 1 } }, 1 },
+		{ 128, 80, 100, 100, { { 95, 5 } }, 1 },
+	};
+	struct walked w = { 0 };
+	struct cs_error err = { 0 };
+	uint32_t cs = 0;
+	int server;
+
+	ck_assert_msg(cbt_walk_run(pages, 3, 97 * 65536 + 32768, &w, &cs, &err, &server) == 0,
+		      "%s", err.message);
+	ck_assert_int_eq(server, 0);
+	ck_assert_uint_eq(cs, 128);
+	ck_assert_uint_eq(w.n, 4);
+	ck_assert_uint_eq(w.off[0], 65536);
+	ck_assert_uint_eq(w.len[0], 2 * 65536);
+	ck_assert_uint_eq(w.off[1], 30 * 65536);
+	ck_assert_uint_eq(w.len[1], 5 * 65536);
+	ck_assert_uint_eq(w.off[2], 50 * 65536);
+	/* cut at the size: 2.5 of the last range's 5 chunks */
+	ck_assert_uint_eq(w.off[3], 95 * 65536);
+	ck_assert_uint_eq(w.len[3], 2 * 65536 + 32768);
+	ck_assert_uint_eq(w.chunks[3], 5);
+
+	/* a size that ends in the first page: no second request */
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(cbt_walk_run(pages, 1, 20 * 65536, &w, &cs, &err, &server), 0);
+	ck_assert_int_eq(server, 0);
+	ck_assert_uint_eq(w.n, 1);
+
+	/* the callback's non-zero return ends the walk, as it is */
+	memset(&w, 0, sizeof(w));
+	w.stop_at = 2;
+	ck_assert_int_eq(cbt_walk_run(pages, 1, 100 * 65536, &w, &cs, &err, &server), 7);
+	ck_assert_uint_eq(w.n, 2);
+}
+END_TEST
+
+START_TEST(cbt_walk_refuses_bad_answers)
+{
+	/* a page that does not advance: the walk cannot be kept going */
+	static const struct cbt_page stuck[] = {
+		{ 128, 0, 40, 100, { { 1, 1 } }, 1 },
+		{ 128, 40, 40, 100, { { 0 } }, 0 },
+	};
+	/* the chunk size differs between pages (the map was remade) */
+	static const struct cbt_page resized[] = {
+		{ 128, 0, 40, 100, { { 1, 1 } }, 1 },
+		{ 256, 40, 50, 50, { { 45, 1 } }, 1 },
+	};
+	struct walked w = { 0 };
+	struct cs_error err = { 0 };
+	uint32_t cs;
+	int server;
+
+	ck_assert_int_eq(cbt_walk_run(stuck, 2, 100 * 65536, &w, &cs, &err, &server), -EPROTO);
+	ck_assert_msg(strstr(err.message, "does not advance"), "%s", err.message);
+	ck_assert_uint_eq(w.n, 1);
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(cbt_walk_run(resized, 2, 100 * 65536, &w, &cs, &err, &server), -EAGAIN);
+	ck_assert_msg(strstr(err.message, "chunk size of /dev/vdz changed"), "%s", err.message);
+	ck_assert_uint_eq(w.n, 1);
+}
+END_TEST
+
 START_TEST(size_parse)
 {
 	static const struct size_case c[] = {
@@ -1073,6 +1244,8 @@ static Suite *proto_suite(void)
 	suite_add_tcase(s, t);
 
 	t = tcase_create("size");
+	tcase_add_test(t, cbt_walk_pages_and_cut);
+	tcase_add_test(t, cbt_walk_refuses_bad_answers);
 	tcase_add_test(t, size_parse);
 	tcase_add_test(t, size_format);
 	suite_add_tcase(s, t);

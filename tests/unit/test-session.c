@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,7 +38,7 @@
 #define FLOOD_MS		20000
 
 static struct live_daemon ld;
-static pid_t writer_pid, client_pids[8];
+static pid_t writer_pid, client_pids[8], rec_pids[2];
 static int hostile_clients;
 /* called with the configuration directory before cowsnapd starts */
 static void (*populate_conf)(const char *conf);
@@ -58,6 +60,8 @@ static void start_daemon(void)
 static void teardown(void)
 {
 	live_stop(&writer_pid, SIGKILL);
+	for (int i = 0; i < 2; i++)
+		live_stop(&rec_pids[i], SIGKILL);
 	for (int i = 0; i < hostile_clients; i++)
 		live_stop(&client_pids[i], SIGKILL);
 	live_daemon_remove(&ld);
@@ -592,6 +596,174 @@ START_TEST(writer_gone_before_post_restore)
 }
 END_TEST
 
+/*
+ * A socket writer in a child that answers every event and writes a line
+ * "EVENT VOLUME... | COMPONENT..." for each to log.  Its one component, db,
+ * has its files in dir.  Returns once it is registered.
+ */
+static pid_t recording_writer(const char *name, const char *dir, const char *log)
+{
+	struct cs_backup_type_item types[1] = { { .type = 0 } };
+	struct cs_wmd_file file = { .filespec = "*.db" };
+	struct cs_wmd_component comp = { .name = "db", .selectable = true, .files = &file,
+					 .nfiles = 1 };
+	struct cs_wmd wmd = {
+		.class_id = "9a1d7e52-61f0-4d0b-8c3e-2f5b7a9c0d11", .order = 1,
+		.backup_types = types, .nbackup_types = 1, .components = &comp,
+		.ncomponents = 1,
+	};
+	struct cs_writer_client *w;
+	struct cs_writer_event ev;
+	struct cs_error err;
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	snprintf(wmd.name, sizeof(wmd.name), "%s", name);
+	snprintf(file.path, sizeof(file.path), "%s", dir);
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid) {
+		close(ready[1]);
+		ck_assert_int_eq(read(ready[0], &c, 1), 1);
+		close(ready[0]);
+		return pid;
+	}
+	if (cs_writer_register(ld.sock, &wmd, &w, &err)) {
+		fprintf(stderr, "test-session: register %s: %s\n", name, err.message);
+		_exit(1);
+	}
+	if (write(ready[1], "r", 1) != 1)
+		_exit(1);
+	while (!cs_writer_next_event(w, &ev, 30000, &err)) {
+		FILE *f = fopen(log, "a");
+
+		if (!f)
+			_exit(1);
+		fprintf(f, "%s", cs_event_names[ev.event]);
+		for (uint32_t i = 0; i < ev.nvolumes; i++)
+			fprintf(f, " %s", ev.volumes[i].spec);
+		fprintf(f, " |");
+		for (uint32_t i = 0; i < ev.ncomponents; i++)
+			fprintf(f, " %s", ev.components[i].path);
+		fprintf(f, "\n");
+		fclose(f);
+		cs_writer_event_free(&ev);
+		if (cs_writer_reply(w, NULL, &err))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static char hook_log[128];
+
+/* a hook writer that logs each event with its COWSNAP_VOLUMES */
+static void hook_writer_conf(const char *conf)
+{
+	char file[256];
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/writers.d", conf);
+	ck_assert_int_eq(mkdir(file, 0755), 0);
+	snprintf(file, sizeof(file), "%s/hook.sh", conf);
+	f = fopen(file, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\necho \"$COWSNAP_EVENT $COWSNAP_VOLUMES\" >> %s\n", hook_log);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(file, 0755), 0);
+	snprintf(file, sizeof(file), "%s/writers.d/hook1.conf", conf);
+	f = fopen(file, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "exec %s/hook.sh\n", conf);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * A restore without the backup's metadata (snapctl revert without
+ * --metadata) names the volumes restored: the writers with a component
+ * that has files there take part with that component, a writer whose files
+ * lie elsewhere does not, hook writers take part whole; all of them hear
+ * the volumes (COWSNAP_VOLUMES, the events' volumes).
+ */
+START_TEST(restore_selects_writers_by_volume)
+{
+	struct cs_volume_spec vol;
+	struct cs_restore_args a = { .volumes = &vol, .nvolumes = 1 };
+	struct cs_restore_args none = { 0 };
+	struct cs_component_ref cref = { .writer = "here", .path = "db" };
+	struct cs_restore_args comps_only = { .components = &cref, .ncomponents = 1,
+					      .volumes = &vol, .nvolumes = 1 };
+	struct cs_restore_result r = { 0 };
+	struct cs_restore_end_args end = { .success = true };
+	char here_log[160], there_log[160], dev[64], want[64], *got;
+	struct cs_client *c;
+	struct cs_error err = { 0 };
+	struct stat st;
+
+	snprintf(hook_log, sizeof(hook_log), "/tmp/test-session-hook.%d", getpid());
+	unlink(hook_log);
+	populate_conf = hook_writer_conf;
+	start_daemon();
+	/* the volume of the daemon's directory; a host whose /tmp is on no
+	 * block device (tmpfs, overlay) cannot show the difference */
+	ck_assert_int_eq(stat(ld.dir, &st), 0);
+	snprintf(dev, sizeof(dev), "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+	if (access(dev, F_OK)) {
+		fprintf(stderr, "test-session: restore_selects_writers_by_volume: %s is on no "
+			"block device here; not checked\n", ld.dir);
+		return;
+	}
+	snprintf(vol.spec, sizeof(vol.spec), "%s", ld.dir);
+	snprintf(here_log, sizeof(here_log), "%s/here.log", ld.dir);
+	snprintf(there_log, sizeof(there_log), "%s/there.log", ld.dir);
+	rec_pids[0] = recording_writer("here", ld.dir, here_log);
+	rec_pids[1] = recording_writer("there", "/dev/shm", there_log);
+	ck_assert_msg(cs_client_open(ld.sock, &c, &err) == 0, "%s", err.message);
+
+	/* neither writers nor volumes, or components without their writers */
+	ck_assert_int_eq(cs_call(c, CS_OP_RESTORE_BEGIN, &none, &r, &err), -EINVAL);
+	ck_assert_msg(strstr(err.message, "names no writer and no volume"), "%s", err.message);
+	ck_assert_int_eq(cs_call(c, CS_OP_RESTORE_BEGIN, &comps_only, &r, &err), -EINVAL);
+	ck_assert_msg(strstr(err.message, "components but not their writers"), "%s",
+		      err.message);
+
+	ck_assert_msg(cs_call(c, CS_OP_RESTORE_BEGIN, &a, &r, &err) == 0, "%s", err.message);
+	ck_assert_uint_eq(r.writers, 2);
+	ck_assert_msg(cs_call(c, CS_OP_RESTORE_END, &end, &(struct cs_empty){ 0 }, &err) == 0,
+		      "%s", err.message);
+	cs_client_close(c);
+
+	/* the device node the daemon resolved: the one the events carry */
+	got = slurp(here_log);
+	ck_assert_msg(!strncmp(got, "pre-restore /dev/", 17), "here heard: %s", got);
+	snprintf(want, sizeof(want), "%.*s", (int)strcspn(got + 12, " "), got + 12);
+	{
+		char line[256];
+
+		snprintf(line, sizeof(line), "pre-restore %s | db\npost-restore %s | db\n", want,
+			 want);
+		ck_assert_str_eq(got, line);
+		ck_assert_str_eq(slurp(there_log), "");
+		snprintf(line, sizeof(line), "pre-restore %s\npost-restore %s\n", want, want);
+		ck_assert_str_eq(slurp(hook_log), line);
+	}
+	unlink(hook_log);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("session");
@@ -608,6 +780,7 @@ int main(void)
 	tcase_add_test(tc, client_not_reading);
 	tcase_add_test(tc, idle_connections);
 	tcase_add_test(tc, writer_gone_before_post_restore);
+	tcase_add_test(tc, restore_selects_writers_by_volume);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("replies");
 	tcase_add_checked_fixture(tc, NULL, teardown);

@@ -6,16 +6,23 @@
 # the writes still reads its own point in time, the reverted set stays
 # valid and equal to the origin; killed mid-revert and run again, the same.
 # ext4: refused while mounted (the error names the mount point), then the
-# files are as at the take and the filesystem is fsck-clean.
+# files are as at the take and the filesystem is fsck-clean.  Writers:
+# without --metadata, a hook writer and the socket writer whose component
+# has files on the reverted volume (found through /etc/fstab, since the
+# volume is unmounted) get pre-restore and post-restore with the volume, a
+# socket writer whose files lie elsewhere does not; --no-writers: none.
 # tier: full
 # cost: 60
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
 
+T=$(mktemp -d /tmp/cs-0245.XXXXXX)
 make_loop st 96
 make_loop vol 32
 make_loop fsvol 64
 printf 'set-size 24M\ndevice %s\n' "$st" > "$CONF/storage.conf"
+add_writer "$CONF" rhook back-end 'echo "rhook-volumes $COWSNAP_VOLUMES" >> "$EVENTS"'
+: > "$EVENTS"
 load_module
 start_daemon --config-dir "$CONF"
 on_exit delete_all_sets
@@ -55,6 +62,12 @@ check_eq "$later" "$(sha "$vol")" "image B at its take"
 run_rc out err rc "$SNAPCTL" --json revert "$A"
 check_eq "$rc" 0 "revert A (stderr: $err)"
 check_eq "$(sha "$vol")" "$take" "origin after the revert"
+check_eq "$(echo "$out" | tr -d ' \n' | grep -o '"writers":[0-9]*')" '"writers":1' \
+	"writers in revert's JSON"
+check_eq "$(tr '\n' ';' < "$EVENTS")" \
+	"rhook pre-restore;rhook-volumes $vol;rhook post-restore;rhook-volumes $vol;" \
+	"the hook writer's events and COWSNAP_VOLUMES"
+: > "$EVENTS"
 check_eq "$(echo "$out" | tr -d ' \n' | grep -o '"chunks":[0-9]*' | cut -d: -f2)" "$changed" \
 	"chunks written back (the chunks written since the take)"
 check_eq "$(echo "$out" | tr -d ' \n' | grep -o '"bytes":[0-9]*' | head -1 | cut -d: -f2)" \
@@ -66,14 +79,15 @@ check_eq "$(sha "$IMG_A")" "$take" "image A after its revert"
 
 # killed mid-revert (when it is slow enough to be caught), then again
 dd if=/dev/urandom of="$vol" bs=1M count=24 oflag=direct conv=notrunc status=none
-timeout -s KILL 0.3 "$SNAPCTL" revert "$A" > /dev/null 2>&1 || true
+timeout -s KILL 0.3 "$SNAPCTL" revert --no-writers "$A" > /dev/null 2>&1 || true
 if "$SNAPCTL" show "$A" | grep -q "^  revert:   incomplete"; then
 	note "the first revert was killed before it completed"
 else
 	note "the first revert completed within 0.3 s: interruption not exercised"
 fi
-run_rc out err rc "$SNAPCTL" revert "$A"
+run_rc out err rc "$SNAPCTL" revert --no-writers "$A"
 check_eq "$rc" 0 "revert A again (stderr: $err)"
+[ ! -s "$EVENTS" ] || fail "writers heard a revert --no-writers: $(cat "$EVENTS")"
 check_eq "$(sha "$vol")" "$take" "origin after the revert run again"
 "$SNAPCTL" show "$A" | grep -q "revert:" && fail "marked incomplete after the second run"
 check_eq "$(sha "$IMG_B")" "$later" "image B after both reverts"
@@ -103,9 +117,23 @@ run_rc out err rc "$SNAPCTL" revert "$C"
 check_eq "$rc" 1 "revert of a mounted origin"
 echo "$err" | grep -qF "is mounted at $M" || fail "mounted origin: $err"
 umount "$M"
+# where the volume is mounted, for the writers' files: fstab
+cp /etc/fstab /tmp/cs0245-fstab
+on_exit "cp /tmp/cs0245-fstab /etc/fstab"
+echo "$fsvol $M ext4 noauto 0 0" >> /etc/fstab
+mkdir -p "$M/db"
+sockwriter db --component "data/db=$M/db"
+sockwriter other --component "x/logs=/var/tmp"
+: > "$EVENTS"
 run_rc out err rc "$SNAPCTL" revert "$C" "$fsvol"
 check_eq "$rc" 0 "revert of the unmounted ext4 origin (stderr: $err)"
 echo "$out" | grep -q "reverted to set $C: [0-9]* changed chunk(s)" || fail "revert output: $out"
+echo "$out" | grep -qx "2 writer(s) got pre-restore and post-restore" || fail "revert output: $out"
+grep -q "^db pre-restore .*components=data/db volumes=$fsvol\$" "$EVENTS" &&
+	grep -q "^db post-restore .*success=1 components=data/db volumes=$fsvol\$" "$EVENTS" ||
+	fail "the writer with files on $fsvol (by fstab): $(cat "$EVENTS")"
+grep -q "^other " "$EVENTS" && fail "a writer with no files on $fsvol took part: $(cat "$EVENTS")"
+grep -qx "rhook pre-restore" "$EVENTS" || fail "the hook writer: $(cat "$EVENTS")"
 out=$(e2fsck -fn "$fsvol" 2>&1) || fail "e2fsck after the revert: $out"
 mount "$fsvol" "$M"
 out=$(cd "$M" && sha256sum -c --quiet /tmp/cs0245-take 2>&1) || fail "files after the revert: $out"

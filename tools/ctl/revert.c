@@ -31,7 +31,7 @@
 #include "mountinfo.h"
 #include "snapctl.h"
 
-static const char revert_usage[] = "revert [--metadata FILE] SET [VOLUME]...";
+static const char revert_usage[] = "revert [--metadata FILE | --no-writers] SET [VOLUME]...";
 
 #define COPY_BYTES	(1U << 20)
 
@@ -117,57 +117,49 @@ static int copy_range(int from, int to, uint64_t off, uint64_t len, char *buf)
 	return 0;
 }
 
-/* The changed chunks of one volume written back; 0 or the exit code. */
+struct revert_walk {
+	struct snapctl *ctl;
+	struct rvol *rv;
+	char *buf;
+	bool progress;
+};
+
+/* One changed range: from the image to the origin; 0 or the exit code. */
+static int revert_range(void *ctx, uint64_t off, uint64_t len, uint64_t chunks)
+{
+	struct revert_walk *w = ctx;
+	struct rvol *rv = w->rv;
+	int ret = copy_range(rv->image, rv->origin, off, len, w->buf);
+
+	if (ret)
+		return report_failure(w->ctl, -ret, CS_EXIT_FAILED, "reverting %s at byte %"
+				      PRIu64 ": %s", rv->v->origin, off, strerror(-ret));
+	rv->chunks += chunks;
+	rv->bytes += len;
+	if (w->progress)
+		fprintf(stderr, "\r%s: %" PRIu64 " MiB written back", rv->v->origin,
+			rv->bytes >> 20);
+	return 0;
+}
+
+/*
+ * The changed chunks of one volume written back, those past its size at the
+ * take left out (nothing to bring back there); 0 or the exit code.
+ */
 static int revert_volume(struct snapctl *ctl, struct cs_client *c, uint64_t set_id,
 			 struct rvol *rv, char *buf, bool progress)
 {
 	struct cs_cbt_get_args a = { .set_id = set_id };
+	struct revert_walk w = { .ctl = ctl, .rv = rv, .buf = buf, .progress = progress };
 	struct cs_error err = { 0 };
-	uint64_t next = 0;
 	int ret;
 
 	snprintf(a.volume, sizeof(a.volume), "%s", rv->v->origin);
-	for (;;) {
-		struct cs_cbt_result r = { 0 };
-		uint64_t cb, size = rv->v->sectors << 9;
-
-		a.first = next;
-		ret = cs_call(c, CS_OP_CBT_GET, &a, &r, &err);
-		if (ret)
-			return report_error(ctl, c, ret, &err);
-		cb = (uint64_t)r.chunk_sectors << 9;
-		for (uint32_t i = 0; i < r.nranges && !ret; i++) {
-			uint64_t off = r.ranges[i].first * cb, len = r.ranges[i].count * cb;
-
-			/* past the volume's size at the take: nothing to bring back */
-			if (off >= size)
-				break;
-			if (len > size - off)
-				len = size - off;
-			ret = copy_range(rv->image, rv->origin, off, len, buf);
-			if (ret) {
-				ret = report_failure(ctl, -ret, CS_EXIT_FAILED, "reverting %s at "
-						     "byte %" PRIu64 ": %s", rv->v->origin, off,
-						     strerror(-ret));
-				break;
-			}
-			rv->chunks += r.ranges[i].count;
-			rv->bytes += len;
-			if (progress)
-				fprintf(stderr, "\r%s: %" PRIu64 " MiB written back", rv->v->origin,
-					rv->bytes >> 20);
-		}
-		if (!ret && r.next <= a.first)
-			ret = report_failure(ctl, EPROTO, CS_EXIT_PROTO, "cowsnapd's "
-					     "changed-block answer for %s does not advance",
-					     rv->v->origin);
-		next = r.next;
-		cs_result_free(CS_OP_CBT_GET, &r);
-		if (ret || next >= r.chunks)
-			break;
-	}
+	ret = cs_cbt_walk(c, &a, rv->v->sectors << 9, revert_range, &w, NULL, &err);
 	if (progress)
 		fputc('\n', stderr);
+	if (ret < 0)
+		return report_error(ctl, c, ret, &err);
 	if (!ret && fsync(rv->origin))
 		ret = report_failure(ctl, errno, CS_EXIT_FAILED, "%s: fsync: %s", rv->v->origin,
 				     strerror(errno));
@@ -178,6 +170,7 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "metadata", required_argument, NULL, 'm' },
+		{ "no-writers", no_argument, NULL, 'n' },
 		{ 0 }
 	};
 	struct cs_set_show_args sa = { 0 };
@@ -185,6 +178,7 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 	struct cs_backup_doc doc = { 0 };
 	struct cs_restore_args ra = { 0 };
 	struct cs_restore_result rr = { 0 };
+	struct cs_volume_spec *vspec = NULL;
 	struct cs_restore_end_args end = { 0 };
 	struct cs_empty none = { 0 };
 	struct cs_error err = { 0 };
@@ -193,7 +187,7 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 	const char *meta = NULL;
 	char mark[4096] = "", *buf = NULL, *end_p;
 	struct timespec t0, t1;
-	bool session = false, have_doc = false;
+	bool session = false, have_doc = false, no_writers = false;
 	size_t nrv = 0;
 	int opt, ret, fd;
 
@@ -205,10 +199,15 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 			       "place: the chunks changed since the take are read from the set's\n"
 			       "image and written to the origin, nothing else.  The origin must\n"
 			       "not be mounted or held open.  Other sets of the volume keep their\n"
-			       "own point in time; SET stays, equal to the origin.  With --metadata\n"
-			       "FILE (what backup --save-metadata wrote), the writers it names get\n"
-			       "pre-restore before and post-restore after.  Interrupted, `show SET'\n"
-			       "says so; run it again to complete it.  With --json, a summary.\n",
+			       "own point in time; SET stays, equal to the origin.  Writers get\n"
+			       "pre-restore before and post-restore after (COWSNAP_VOLUMES: the\n"
+			       "volumes reverted): those with a component that has files on the\n"
+			       "volumes, and every hook writer; with --metadata FILE (what backup\n"
+			       "--save-metadata wrote), the writers and components it names.\n"
+			       "  --metadata FILE  the backup's writers take part\n"
+			       "  --no-writers     no writer takes part\n"
+			       "Interrupted, `show SET' says so; run it again to complete it.\n"
+			       "With --json, a summary.\n",
 			       ctl->prog, revert_usage);
 			return CS_EXIT_OK;
 		}
@@ -216,11 +215,17 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (opt != 'm')
+		if (opt == 'm')
+			meta = optarg;
+		else if (opt == 'n')
+			no_writers = true;
+		else
 			return usage_error(ctl, revert_usage, "invalid option: `%s'",
 					   argv[optind - 1]);
-		meta = optarg;
 	}
+	if (meta && no_writers)
+		return usage_error(ctl, revert_usage, "--metadata and --no-writers exclude each "
+				   "other");
 	if (optind >= argc)
 		return usage_error(ctl, revert_usage, "expected SET");
 	sa.id = strtoull(argv[optind], &end_p, 10);
@@ -299,13 +304,29 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 		if (ret)
 			goto out;
 	}
-	if (have_doc && doc.nwriters) {
-		ra.writers = doc.writers;
-		ra.nwriters = doc.nwriters;
-		ra.components = doc.components;
-		ra.ncomponents = doc.ncomponents;
-		ra.backup_type = doc.backup_type;
-		ra.set_id = doc.set_id;
+	/*
+	 * The writers: the backup's (--metadata), or those with data on the
+	 * volumes (the daemon chooses); the volumes go in their events.
+	 */
+	if (!no_writers && (!have_doc || doc.nwriters)) {
+		vspec = calloc(nrv, sizeof(*vspec));
+		if (!vspec) {
+			ret = report_failure(ctl, ENOMEM, CS_EXIT_FAILED, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < nrv; i++)
+			snprintf(vspec[i].spec, sizeof(vspec[i].spec), "%s", rv[i].v->origin);
+		ra.volumes = vspec;
+		ra.nvolumes = (uint32_t)nrv;
+		ra.set_id = sa.id;
+		if (have_doc) {
+			ra.writers = doc.writers;
+			ra.nwriters = doc.nwriters;
+			ra.components = doc.components;
+			ra.ncomponents = doc.ncomponents;
+			ra.backup_type = doc.backup_type;
+			ra.set_id = doc.set_id;
+		}
 		cs_client_set_timeout(c, -1);
 		ret = cs_call(c, CS_OP_RESTORE_BEGIN, &ra, &rr, &err);
 		if (ret) {
@@ -355,6 +376,7 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 		json_object_object_add(j, "set", json_object_new_int64((int64_t)sa.id));
 		json_object_object_add(j, "volumes", vols);
 		json_object_object_add(j, "bytes", json_object_new_int64((int64_t)bytes));
+		json_object_object_add(j, "writers", json_object_new_int64(rr.writers));
 		json_object_object_add(j, "seconds", json_object_new_double(
 			(double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
 		put_json(j);
@@ -364,6 +386,8 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 			printf("%s reverted to set %" PRIu64 ": %" PRIu64 " changed chunk(s), %"
 			       PRIu64 " bytes written back\n", rv[i].v->origin, sa.id, rv[i].chunks,
 			       rv[i].bytes);
+		if (session)
+			printf("%u writer(s) got pre-restore and post-restore\n", rr.writers);
 	}
 	ret = CS_EXIT_OK;
 out:
@@ -374,6 +398,7 @@ out:
 			close(rv[i].image);
 	}
 	free(rv);
+	free(vspec);
 	free(buf);
 	cs_client_close(c);
 	cs_result_free(CS_OP_SET_SHOW, &r);

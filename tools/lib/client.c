@@ -220,6 +220,53 @@ int cs_call_list(struct cs_client *c, enum cs_op op, void *result, struct cs_err
 	return ret;
 }
 
+int cs_cbt_walk(struct cs_client *c, const struct cs_cbt_get_args *args, uint64_t size,
+		cs_cbt_range_fn *fn, void *ctx, uint32_t *chunk_sectors, struct cs_error *err)
+{
+	struct cs_cbt_get_args a = *args;
+	uint32_t cs = 0;
+	int ret = 0;
+
+	for (;;) {
+		struct cs_cbt_result r = { 0 };
+		uint64_t cb;
+
+		ret = cs_call(c, CS_OP_CBT_GET, &a, &r, err);
+		if (ret)
+			break;
+		if (cs && r.chunk_sectors != cs) {
+			cs_error_set(err, EAGAIN, "the chunk size of %s changed during the query",
+				     a.volume);
+			ret = -EAGAIN;
+		}
+		cs = r.chunk_sectors;
+		cb = (uint64_t)cs << 9;
+		for (uint32_t i = 0; i < r.nranges && !ret; i++) {
+			uint64_t off = r.ranges[i].first * cb, len = r.ranges[i].count * cb;
+
+			/* past the size asked for: nothing there to read */
+			if (off >= size)
+				break;
+			if (len > size - off)
+				len = size - off;
+			ret = fn(ctx, off, len, r.ranges[i].count);
+		}
+		/* a cursor only goes on: a daemon cannot keep us here */
+		if (!ret && r.next <= a.first) {
+			cs_error_set(err, EPROTO, "cowsnapd's changed-block answer for %s does "
+				     "not advance", a.volume);
+			ret = -EPROTO;
+		}
+		a.first = r.next;
+		cs_result_free(CS_OP_CBT_GET, &r);
+		if (ret || a.first >= r.chunks || a.first * cb >= size)
+			break;
+	}
+	if (chunk_sectors)
+		*chunk_sectors = cs;
+	return ret;
+}
+
 int cs_client_fd(const struct cs_client *c)
 {
 	return c->fd;

@@ -39,6 +39,20 @@ void cs_result_free(enum cs_op op, void *result);
  * has, joined into one result whose next is 0. */
 int cs_call_list(struct cs_client *c, enum cs_op op, void *result, struct cs_error *err);
 
+/*
+ * The changed-block map's answer for args->volume (since args->since_seq,
+ * or the take of args->set_id), every page from args->first on, as byte
+ * ranges in order, cut at size (a volume's size at the take: chunks past it
+ * hold nothing to read): fn(ctx, offset, length, chunks) for each.  A
+ * non-zero return of fn ends the walk and is returned as it is; otherwise
+ * 0 or -errno with err set (-EPROTO: the answer does not advance, -EAGAIN:
+ * the chunk size changed between pages).  *chunk_sectors (may be NULL): the
+ * map's chunk size.
+ */
+typedef int cs_cbt_range_fn(void *ctx, uint64_t off, uint64_t len, uint64_t chunks);
+int cs_cbt_walk(struct cs_client *c, const struct cs_cbt_get_args *args, uint64_t size,
+		cs_cbt_range_fn *fn, void *ctx, uint32_t *chunk_sectors, struct cs_error *err);
+
 static inline int cs_call_version(struct cs_client *c, struct cs_version *v,
 				  struct cs_error *err)
 {

@@ -370,12 +370,14 @@ SCHEMA(writer_event_schema, struct cs_writer_event,
 	F_U32ALL(struct cs_writer_event, timeout_ms, false));
 
 SCHEMA(restore_args_schema, struct cs_restore_args,
-	F_ARR(struct cs_restore_args, writers, nwriters, true, 1, CS_MAX_WRITERS,
+	F_ARR(struct cs_restore_args, writers, nwriters, false, 0, CS_MAX_WRITERS,
 	      &volume_spec_schema),
 	F_ARR(struct cs_restore_args, components, ncomponents, false, 0, CS_MAX_WRITERS *
 	      CS_MAX_COMPONENTS, &component_ref_schema),
 	F_ENUM(struct cs_restore_args, backup_type, false, cs_backup_type_names),
-	F_U64ALL(struct cs_restore_args, set_id, false));
+	F_U64ALL(struct cs_restore_args, set_id, false),
+	F_ARR(struct cs_restore_args, volumes, nvolumes, false, 0, CS_MAX_VOLUMES,
+	      &volume_spec_schema));
 
 SCHEMA(restore_result_schema, struct cs_restore_result,
 	F_U32ALL(struct cs_restore_result, writers, false));

@@ -504,6 +504,10 @@ struct cs_restore_args {
 	uint32_t ncomponents;
 	int backup_type;
 	uint64_t set_id;		/* the backup's set, for the writers */
+	/* the volumes restored (in the writers' events); with no writers,
+	 * they choose them: those with data there (at least one of the two) */
+	struct cs_volume_spec *volumes;
+	uint32_t nvolumes;
 };
 
 struct cs_restore_result {

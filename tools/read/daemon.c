@@ -106,15 +106,41 @@ int snap_origin_kept(const struct snap_info *si, bool *kept, struct cs_error *er
 	return 0;
 }
 
+struct extents {
+	struct extent *e;
+	size_t n, cap;
+	struct cs_error *err;
+};
+
+static int add_extent(void *ctx, uint64_t off, uint64_t len, uint64_t chunks)
+{
+	struct extents *x = ctx;
+
+	(void)chunks;
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 256;
+		struct extent *ne = realloc(x->e, cap * sizeof(*ne));
+
+		if (!ne) {
+			cs_error_set(x->err, ENOMEM, "out of memory");
+			return -ENOMEM;
+		}
+		x->e = ne;
+		x->cap = cap;
+	}
+	x->e[x->n].off = off;
+	x->e[x->n].len = len;
+	x->n++;
+	return 0;
+}
+
 int snap_changed(const struct snap_info *si, uint32_t since_seq, const char *since_generation,
 		 uint64_t size, struct extent **ext, size_t *n, uint32_t *chunk_sectors,
 		 struct cs_error *err)
 {
 	struct cs_cbt_get_args a = { .since_seq = since_seq };
+	struct extents x = { .err = err };
 	struct cs_client *c;
-	struct extent *e = NULL;
-	size_t cnt = 0, cap = 0;
-	uint64_t next = 0;
 	int ret;
 
 	*ext = NULL;
@@ -124,60 +150,13 @@ int snap_changed(const struct snap_info *si, uint32_t since_seq, const char *sin
 	ret = cs_client_open(NULL, &c, err);
 	if (ret)
 		return ret;
-	for (;;) {
-		struct cs_cbt_result r = { 0 };
-		uint64_t cb;
-
-		a.first = next;
-		ret = cs_call(c, CS_OP_CBT_GET, &a, &r, err);
-		if (ret)
-			break;
-		cb = (uint64_t)r.chunk_sectors << 9;
-		if (next && r.chunk_sectors != *chunk_sectors) {
-			cs_error_set(err, EAGAIN, "the chunk size of %s changed during the query",
-				     si->origin);
-			ret = -EAGAIN;
-		}
-		*chunk_sectors = r.chunk_sectors;
-		for (uint32_t i = 0; i < r.nranges && !ret; i++) {
-			uint64_t off = r.ranges[i].first * cb, len = r.ranges[i].count * cb;
-
-			if (off >= size)
-				break;
-			if (len > size - off)
-				len = size - off;
-			if (cnt == cap) {
-				struct extent *ne;
-
-				cap = cap ? cap * 2 : 256;
-				ne = realloc(e, cap * sizeof(*e));
-				if (!ne) {
-					cs_error_set(err, ENOMEM, "out of memory");
-					ret = -ENOMEM;
-					break;
-				}
-				e = ne;
-			}
-			e[cnt].off = off;
-			e[cnt].len = len;
-			cnt++;
-		}
-		if (!ret && r.next <= a.first) {
-			cs_error_set(err, EPROTO, "cowsnapd's changed-block answer for %s does "
-				     "not advance", si->origin);
-			ret = -EPROTO;
-		}
-		next = r.next;
-		cs_result_free(CS_OP_CBT_GET, &r);
-		if (ret || next >= r.chunks || next * cb >= size)
-			break;
-	}
+	ret = cs_cbt_walk(c, &a, size, add_extent, &x, chunk_sectors, err);
 	cs_client_close(c);
 	if (ret) {
-		free(e);
+		free(x.e);
 		return ret;
 	}
-	*ext = e;
-	*n = cnt;
+	*ext = x.e;
+	*n = x.n;
 	return 0;
 }
