@@ -82,6 +82,8 @@ static struct nla_policy policy[COWSNAP_A_MAX + 1] = {
 				       .maxlen = COWSNAP_CBT_GENERATION_LEN },
 	[COWSNAP_A_CBT_FIRST] = { .type = NLA_U64 },
 	[COWSNAP_A_CBT_SEQ] = { .type = NLA_U32 },
+	/* libnl's maxlen counts the NUL */
+	[COWSNAP_A_SET_NAME] = { .type = NLA_NUL_STRING, .maxlen = COWSNAP_SET_NAME_MAX_LEN + 1 },
 };
 
 /* A CBT generation as a UUID string, as the socket protocol shows it. */
@@ -424,6 +426,7 @@ struct set_args {
 	uint64_t id;
 	uint32_t flags, chunk_sectors, major, minor, hold_ms;
 	uint64_t sector, sectors;
+	const char *name;		/* SET_NEW: NULL or "" for none */
 	int attrs;	/* which of the above go out: bits of ATTR_* */
 };
 
@@ -443,6 +446,8 @@ static int put_set_args(struct nl_msg *msg, const void *arg)
 	const struct set_args *a = arg;
 
 	if ((a->attrs & ATTR_ID) && nla_put_u64(msg, COWSNAP_A_SET_ID, a->id) < 0)
+		return -1;
+	if (a->name && a->name[0] && nla_put_string(msg, COWSNAP_A_SET_NAME, a->name) < 0)
 		return -1;
 	if ((a->attrs & ATTR_SET_FLAGS) && nla_put_u32(msg, COWSNAP_A_SET_FLAGS, a->flags) < 0)
 		return -1;
@@ -477,9 +482,9 @@ static int parse_set_id(struct req *r, struct nlattr **tb)
 }
 
 int cs_nl_set_new(struct cs_nl *nl, uint32_t flags, uint32_t chunk_sectors,
-		  uint64_t *id, struct cs_error *err)
+		  const char *name, uint64_t *id, struct cs_error *err)
 {
-	struct set_args a = { .flags = flags, .chunk_sectors = chunk_sectors,
+	struct set_args a = { .flags = flags, .chunk_sectors = chunk_sectors, .name = name,
 			      .attrs = ATTR_SET_FLAGS | ATTR_CHUNK };
 	struct req r = { .parse = parse_set_id, .ctx = id };
 	int ret;
@@ -575,6 +580,13 @@ static int parse_set_into(struct nlattr **tb, struct cs_set *s)
 	if (!tb[COWSNAP_A_SET_ID] || !tb[COWSNAP_A_SET_STATE])
 		return -EPROTO;
 	s->id = nla_get_u64(tb[COWSNAP_A_SET_ID]);
+	if (tb[COWSNAP_A_SET_NAME]) {
+		a = tb[COWSNAP_A_SET_NAME];
+		snprintf(s->name, sizeof(s->name), "%.*s", nla_len(a), (const char *)nla_data(a));
+		/* what the module accepts and nothing else reaches clients */
+		if (!cs_set_name_valid(s->name))
+			return -EPROTO;
+	}
 	st = nla_get_u32(tb[COWSNAP_A_SET_STATE]);
 	s->state = st == COWSNAP_SET_DEFINING ? CS_SET_DEFINING :
 		   st == COWSNAP_SET_TAKEN ? CS_SET_TAKEN :

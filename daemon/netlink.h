@@ -26,8 +26,9 @@ void cs_nl_set_wait(struct cs_nl *nl, int (*wait)(void *arg, int fd), void *arg)
 int cs_nl_get_version(struct cs_nl *nl, char *version, size_t size,
 		      uint32_t *proto, struct cs_error *err);
 
+/* name: NULL or "" for none; -EEXIST when a set has it */
 int cs_nl_set_new(struct cs_nl *nl, uint32_t flags, uint32_t chunk_sectors,
-		  uint64_t *id, struct cs_error *err);
+		  const char *name, uint64_t *id, struct cs_error *err);
 int cs_nl_set_add_volume(struct cs_nl *nl, uint64_t id, uint32_t major,
 			 uint32_t minor, struct cs_error *err);
 /* flags: enum cowsnap_storage_flags */

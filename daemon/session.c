@@ -4,6 +4,7 @@
  * steps of VSS (docs/writers.md), each with its deadline and its undo:
  *
  *   step            what                                   bounded by
+ *   name            the set's name: valid, no other set's  -
  *   resolve         the volumes asked for                  -
  *   select          writers, components, their volumes;    -
  *                   the reply measured
@@ -197,6 +198,7 @@ static int create_reply_fits(struct cowsnapd *d, uint32_t nvols, int nsel,
 	int ret;
 
 	memset(r.set.invalid_cause, 'x', sizeof(r.set.invalid_cause) - 1);
+	memset(r.set.name, 'x', sizeof(r.set.name) - 1);
 	r.set.volumes = calloc(nvols ? nvols : 1, sizeof(*r.set.volumes));
 	if (!r.set.volumes) {
 		cs_error_set(err, ENOMEM, "out of memory");
@@ -364,6 +366,47 @@ static void volume_busy(struct create *s, uint32_t i, const char *spec, struct c
 		cs_error_set(err, EBUSY, "%s (%s): %s", spec, v->devnode, why);
 }
 
+/*
+ * The set that has name (a set not yet destroyed), as a refusal in err:
+ * -EEXIST, or 0 when none has it (or the module cannot tell: its own
+ * -EEXIST at SET_NEW stands behind this).
+ */
+static int name_taken(struct cowsnapd *d, const char *name, struct cs_error *err)
+{
+	struct cs_set *sets = NULL;
+	struct cs_error e;
+	uint32_t n = 0;
+	uint64_t id = 0;
+
+	if (!d->nl || cs_nl_set_dump(d->nl, &sets, &n, &e))
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!id && !strcmp(sets[i].name, name))
+			id = sets[i].id;
+		cs_nl_set_free(&sets[i]);
+	}
+	free(sets);
+	if (!id)
+		return 0;
+	cs_error_set(err, EEXIST, "set %" PRIu64 " is already named `%s': choose another name, "
+		     "or delete that set first (`snapctl delete %s')", id, name, name);
+	return -EEXIST;
+}
+
+/* name: valid, and no other set's, before anyone is asked anything */
+static int check_name(struct create *s, struct cs_error *err)
+{
+	const char *name = s->a->name;
+
+	if (!name[0])
+		return 0;
+	if (!cs_set_name_valid(name)) {
+		cs_error_set(err, EINVAL, "invalid set name `%s': " CS_SET_NAME_RULE, name);
+		return -EINVAL;
+	}
+	return name_taken(s->d, name, err);
+}
+
 /* define: the set in the module, its volumes, its difference storage */
 static int define(struct create *s, struct cs_error *err)
 {
@@ -373,11 +416,11 @@ static int define(struct create *s, struct cs_error *err)
 	uint64_t vol_sectors = 0;
 	int ret;
 
-	ret = cs_nl_set_new(d->nl, flags, a->chunk_sectors, &s->id, err);
+	ret = cs_nl_set_new(d->nl, flags, a->chunk_sectors, a->name, &s->id, err);
 	if (ret == -EBUSY)
 		cs_error_set(err, EBUSY, "another shadow copy set is being created; try again "
 			     "when it is done");
-	else if (ret)
+	else if (ret && (ret != -EEXIST || name_taken(d, a->name, err) != -EEXIST))
 		cs_ops_explain(err, ret, "cannot start a shadow copy set");
 	if (ret)
 		return ret;
@@ -532,7 +575,9 @@ int cs_session_create(struct cowsnapd *d, struct cs_client_conn *c,
 			      .env.backup_type = cs_backup_type_names[a->backup_type] };
 	d->session_owner = c;
 	d->in_session = true;
-	ret = resolve(s, err);
+	ret = check_name(s, err);
+	if (!ret)
+		ret = resolve(s, err);
 	if (!ret)
 		ret = select_writers(s, err);
 	if (!ret)
@@ -558,7 +603,8 @@ int cs_session_create(struct cowsnapd *d, struct cs_client_conn *c,
 	} else {
 		if (a->backup)
 			keep_session(s);
-		cs_info("set %" PRIu64 " taken (%u volume(s), %s) for pid %d", s->id, s->nvols,
+		cs_info("set %" PRIu64 "%s%s%s taken (%u volume(s), %s) for pid %d", s->id,
+			a->name[0] ? " (" : "", a->name, a->name[0] ? ")" : "", s->nvols,
 			a->persistent ? "persistent" : "auto-release", (int)c->pid);
 	}
 	d->in_session = false;

@@ -269,6 +269,9 @@ struct cs_set {
 	struct kref kref;
 	struct list_head node;		/* cs_lock */
 	u64 id;
+	/* "" when unnamed; written once in cs_set_new() before the set is
+	 * listed, then read-only: read without a lock (sysfs, netlink) */
+	char name[COWSNAP_SET_NAME_MAX_LEN + 1];
 	int state;			/* cs_lock; INVALID also when cause != 0 */
 	atomic_t cause;			/* first invalid cause, set once */
 	u32 flags, chunk_sectors, hold_ms;
@@ -298,8 +301,10 @@ void cs_set_get(struct cs_set *set);
 void cs_set_put(struct cs_set *set);
 int cs_set_state(const struct cs_set *set);
 struct cs_set *cs_set_find(u64 id);
-int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
-	       struct net *net, struct netlink_ext_ack *extack, u64 *id);
+/* name: NULL for none; a NUL-terminated string the policy bounded */
+int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, const char *name,
+	       const struct nlattr *name_attr, u32 portid, struct net *net,
+	       struct netlink_ext_ack *extack, u64 *id);
 int cs_set_add_volume(struct cs_set *set, dev_t dev, struct netlink_ext_ack *extack);
 int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 		       sector_t len, bool in_file, struct netlink_ext_ack *extack);

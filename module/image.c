@@ -3,9 +3,9 @@
  * Image disks: /dev/cowsnapN, one read-only bio-based gendisk per snapshot.
  * The disk holds a reference on its snapshot until free_disk, so reads of an
  * image whose set was destroyed fail cleanly with EIO.  Each disk says what
- * it is in sysfs, /sys/block/cowsnapN/cowsnap/: set_id, origin (the kernel
- * name of the origin) and state (taken, invalid, gone), so that udev names
- * it without asking the daemon.
+ * it is in sysfs, /sys/block/cowsnapN/cowsnap/: set_id, set_name (empty
+ * when the set has none), origin (the kernel name of the origin) and state
+ * (taken, invalid, gone), so that udev names it without asking the daemon.
  */
 #include <linux/blkdev.h>
 #include <linux/idr.h>
@@ -51,6 +51,13 @@ static ssize_t set_id_show(struct device *dev, struct device_attribute *attr, ch
 }
 static DEVICE_ATTR_RO(set_id);
 
+/* the name never changes once the set exists: no lock */
+static ssize_t set_name_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", dev_snapshot(dev)->set->name);
+}
+static DEVICE_ATTR_RO(set_name);
+
 static ssize_t origin_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	return sysfs_emit(buf, "%s\n", dev_snapshot(dev)->t->name);
@@ -70,6 +77,7 @@ static DEVICE_ATTR_RO(state);
 
 static struct attribute *image_attrs[] = {
 	&dev_attr_set_id.attr,
+	&dev_attr_set_name.attr,
 	&dev_attr_origin.attr,
 	&dev_attr_state.attr,
 	NULL,

@@ -162,6 +162,7 @@ static int put_set(struct sk_buff *msg, struct cs_set *set)
 	lockdep_assert_held(&cs_lock);
 	used = min(READ_ONCE(set->storage.next_slot), READ_ONCE(set->storage.total_slots));
 	if (nla_put_u64_64bit(msg, COWSNAP_A_SET_ID, set->id, COWSNAP_A_PAD) ||
+	    (set->name[0] && nla_put_string(msg, COWSNAP_A_SET_NAME, set->name)) ||
 	    nla_put_u32(msg, COWSNAP_A_SET_STATE, cs_set_state(set)) ||
 	    nla_put_u32(msg, COWSNAP_A_SET_FLAGS, set->flags) ||
 	    nla_put_u32(msg, COWSNAP_A_INVALID_CAUSE, atomic_read(&set->cause)) ||
@@ -227,6 +228,8 @@ static int reply_set(struct genl_info *info, struct cs_set *set, u8 cmd)
 static int cmd_set_new(struct sk_buff *skb, struct genl_info *info)
 {
 	u32 flags = get_u32_or(info, COWSNAP_A_SET_FLAGS, 0);
+	struct nlattr *name_attr = info->attrs[COWSNAP_A_SET_NAME];
+	char name[COWSNAP_SET_NAME_MAX_LEN + 1];
 	struct sk_buff *msg;
 	void *hdr;
 	u64 id;
@@ -235,6 +238,9 @@ static int cmd_set_new(struct sk_buff *skb, struct genl_info *info)
 	ret = check_request(skb, info);
 	if (ret)
 		return ret;
+	/* the policy bounded it: a NUL within the first MAX_LEN + 1 bytes */
+	if (name_attr)
+		nla_strscpy(name, name_attr, sizeof(name));
 	if (flags & ~__COWSNAP_SET_F_ALL) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[COWSNAP_A_SET_FLAGS],
 				    "unknown set flags");
@@ -247,7 +253,8 @@ static int cmd_set_new(struct sk_buff *skb, struct genl_info *info)
 	ret = cs_set_new(flags,
 			 get_u32_or(info, COWSNAP_A_CHUNK_SECTORS, READ_ONCE(cs_chunk_sectors)),
 			 get_u32_or(info, COWSNAP_A_HOLD_MS, READ_ONCE(cs_hold_ms)),
-			 info->snd_portid, genl_info_net(info), info->extack, &id);
+			 name_attr ? name : NULL, name_attr, info->snd_portid,
+			 genl_info_net(info), info->extack, &id);
 	mutex_unlock(&cs_lock);
 	if (ret)
 		goto err;
@@ -644,6 +651,8 @@ static const struct nla_policy set_new_policy[COWSNAP_A_MAX + 1] = {
 	[COWSNAP_A_SET_FLAGS] = { .type = NLA_U32 },
 	[COWSNAP_A_CHUNK_SECTORS] = { .type = NLA_U32 },
 	[COWSNAP_A_HOLD_MS] = { .type = NLA_U32 },
+	/* the characters: cs_set_new() */
+	[COWSNAP_A_SET_NAME] = { .type = NLA_NUL_STRING, .len = COWSNAP_SET_NAME_MAX_LEN },
 };
 
 static const struct nla_policy set_id_policy[COWSNAP_A_MAX + 1] = {

@@ -145,12 +145,45 @@ struct cs_set *cs_set_next(u64 after)
 	return NULL;
 }
 
-int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
-	       struct net *net, struct netlink_ext_ack *extack, u64 *id)
+/*
+ * A set name: 1..COWSNAP_SET_NAME_MAX_LEN bytes of A-Z a-z 0-9 _ . + -, not
+ * starting with '-' or '.' (no option, no hidden file, never "." or ".."),
+ * not only digits (never taken for a set id).  It names a directory under
+ * /dev/cowsnap/by-name/, so no '/' and nothing udev would mangle.
+ */
+static bool set_name_valid(const char *name)
+{
+	bool digits = true;
+	size_t i, len = strnlen(name, COWSNAP_SET_NAME_MAX_LEN + 1);
+
+	if (!len || len > COWSNAP_SET_NAME_MAX_LEN || name[0] == '-' || name[0] == '.')
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+		bool digit = c >= '0' && c <= '9';
+
+		/* not isalnum(): the kernel's takes Latin-1 letters too */
+		if (!digit && !(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') &&
+		    c != '_' && c != '.' && c != '+' && c != '-')
+			return false;
+		digits &= digit;
+	}
+	return !digits;
+}
+
+int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, const char *name,
+	       const struct nlattr *name_attr, u32 portid, struct net *net,
+	       struct netlink_ext_ack *extack, u64 *id)
 {
 	struct cs_set *set;
 
 	lockdep_assert_held(&cs_lock);
+	if (name && !set_name_valid(name)) {
+		NL_SET_ERR_MSG_ATTR(extack, name_attr, "invalid set name: 1 to 64 of "
+				    "A-Z a-z 0-9 _ . + -, not starting with - or ., "
+				    "not only digits");
+		return -EINVAL;
+	}
 	if ((flags & COWSNAP_SET_F_AUTO_RELEASE) && (flags & COWSNAP_SET_F_PERSISTENT)) {
 		NL_SET_ERR_MSG(extack, "a set cannot be both auto-release and persistent");
 		return -EINVAL;
@@ -165,6 +198,13 @@ int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
 			return -EBUSY;
 		}
 	}
+	/* the name is unique among the sets not yet destroyed */
+	list_for_each_entry(set, &sets, node) {
+		if (name && !strcmp(set->name, name)) {
+			NL_SET_ERR_MSG_ATTR(extack, name_attr, "another set has this name");
+			return -EEXIST;
+		}
+	}
 	set = kzalloc(sizeof(*set), GFP_KERNEL);
 	if (!set)
 		return -ENOMEM;
@@ -174,6 +214,8 @@ int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, u32 portid,
 	}
 	kref_init(&set->kref);
 	set->id = next_set_id++;
+	if (name)
+		strscpy(set->name, name, sizeof(set->name));
 	set->state = COWSNAP_SET_DEFINING;
 	set->flags = flags;
 	set->chunk_sectors = chunk_sectors;

@@ -394,6 +394,7 @@ static int cmd_set_new(struct ctx *c, int argc, char **argv)
 {
 	uint32_t flags = 0, chunk = 0, hold = 0, raw = 0;
 	int have_chunk = 0, have_hold = 0, have_raw = 0, i;
+	const char *name = NULL, *name_bytes = NULL;
 	struct nl_msg *msg;
 
 	for (i = 1; i < argc; i++) {
@@ -410,9 +411,14 @@ static int cmd_set_new(struct ctx *c, int argc, char **argv)
 		} else if (!strcmp(argv[i], "--flags") && i + 1 < argc) {
 			raw = arg_u32("flags", argv[++i]);
 			have_raw = 1;
+		} else if (!strcmp(argv[i], "--name") && i + 1 < argc) {
+			name = argv[++i];
+		} else if (!strcmp(argv[i], "--name-bytes") && i + 1 < argc) {
+			name_bytes = argv[++i];
 		} else {
 			fprintf(stderr, "usage: nlctl set-new [--auto-release] [--persistent] "
-				"[--chunk-sectors N] [--hold-ms N] [--flags RAW]\n");
+				"[--chunk-sectors N] [--hold-ms N] [--flags RAW] [--name NAME] "
+				"[--name-bytes BYTES]\n");
 			return 2;
 		}
 	}
@@ -423,6 +429,12 @@ static int cmd_set_new(struct ctx *c, int argc, char **argv)
 		put_u32(msg, COWSNAP_A_CHUNK_SECTORS, chunk);
 	if (have_hold)
 		put_u32(msg, COWSNAP_A_HOLD_MS, hold);
+	/* as it is, NUL-terminated or (--name-bytes, for hostile tests) not */
+	if ((name && nla_put_string(msg, COWSNAP_A_SET_NAME, name)) ||
+	    (name_bytes && nla_put(msg, COWSNAP_A_SET_NAME, (int)strlen(name_bytes), name_bytes))) {
+		fprintf(stderr, "nlctl: message too long\n");
+		exit(EMSGSIZE);
+	}
 	return run(c, msg, COWSNAP_CMD_SET_NEW, print_set_id);
 }
 
@@ -468,7 +480,7 @@ static int cmd_add_storage(struct ctx *c, int argc, char **argv)
 /*
  * One set, as two kinds of lines:
  *   set ID state=S flags=F cause=C chunk_sectors=N storage_sectors=N
- *       storage_used=N created_ns=N taken_ns=N volumes=N
+ *       storage_used=N created_ns=N taken_ns=N volumes=N name=NAME|-
  *   volume ID dev=MAJ:MIN name=NAME sectors=N image=/dev/cowsnapN
  *       image_dev=MAJ:MIN copied=N
  */
@@ -491,12 +503,13 @@ static int print_set(struct ctx *c)
 	print_flags(get_u32(tb, COWSNAP_A_SET_FLAGS));
 	printf(" cause=%s chunk_sectors=%u storage_sectors=%" PRIu64
 	       " storage_used=%" PRIu64 " created_ns=%" PRIu64 " taken_ns=%" PRIu64
-	       " volumes=%d\n",
+	       " volumes=%d name=%s\n",
 	       cause_name(get_u32(tb, COWSNAP_A_INVALID_CAUSE)),
 	       get_u32(tb, COWSNAP_A_CHUNK_SECTORS),
 	       get_u64(tb, COWSNAP_A_STORAGE_SECTORS),
 	       get_u64(tb, COWSNAP_A_STORAGE_USED),
-	       get_u64(tb, COWSNAP_A_CREATED_NS), get_u64(tb, COWSNAP_A_TAKEN_NS), n);
+	       get_u64(tb, COWSNAP_A_CREATED_NS), get_u64(tb, COWSNAP_A_TAKEN_NS), n,
+	       get_str(tb, COWSNAP_A_SET_NAME));
 	if (!tb[COWSNAP_A_VOLUMES])
 		return NL_OK;
 	nla_for_each_nested(v, tb[COWSNAP_A_VOLUMES], rem) {
@@ -1284,7 +1297,8 @@ static const struct {
 	{ "version", cmd_version, "", "the module's version and protocol version" },
 	{ "ops", cmd_ops, "", "the commands the loaded module implements" },
 	{ "set-new", cmd_set_new,
-	  "[--auto-release] [--persistent] [--chunk-sectors N] [--hold-ms N] [--flags RAW]",
+	  "[--auto-release] [--persistent] [--chunk-sectors N] [--hold-ms N] [--flags RAW]\n"
+	  "              [--name NAME] [--name-bytes BYTES]",
 	  "define a set; prints its id" },
 	{ "add-volume", cmd_add_volume, "SET DEV", "add a volume to a defining set" },
 	{ "add-storage", cmd_add_storage, "SET DEV START SECTORS [--in-file]",

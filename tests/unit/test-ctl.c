@@ -447,7 +447,7 @@ static struct cs_set_volume set12_vols[] = {
 	{ .origin = "/dev/vdb", .major = 254, .minor = 16 },
 };
 static struct cs_set sets[] = {
-	{ .id = 7, .state = CS_SET_TAKEN, .persistent = true,
+	{ .id = 7, .name = "nightly", .state = CS_SET_TAKEN, .persistent = true,
 	  .taken_ns = 1764720007123456789ULL, .volumes = set7_vols, .nvolumes = 2 },
 	{ .id = 12, .state = CS_SET_DEFINING, .auto_release = true,
 	  .volumes = set12_vols, .nvolumes = 1 },
@@ -523,8 +523,9 @@ static char *legacy_tables(void)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
-	fprintf(f, "%-6s %-9s %-12s %-19s %-10s %-10s %s\n", "ID", "STATE", "FLAGS", "TAKEN",
-		"USED", "ALLOCATED", "VOLUMES (ORIGIN=IMAGE)");
+	/* but for NAME, which came with set names */
+	fprintf(f, "%-6s %-12s %-9s %-12s %-19s %-10s %-10s %s\n", "ID", "NAME", "STATE", "FLAGS",
+		"TAKEN", "USED", "ALLOCATED", "VOLUMES (ORIGIN=IMAGE)");
 	for (uint32_t i = 0; i < set_list.nsets; i++) {
 		const struct cs_set *s = &set_list.sets[i];
 		time_t tt = (time_t)(s->taken_ns / 1000000000ULL);
@@ -532,8 +533,8 @@ static char *legacy_tables(void)
 
 		localtime_r(&tt, &tm);
 		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", &tm);
-		fprintf(f, "%-6" PRIu64 " %-9s %-12s %-19s %-10s %-10s", s->id,
-			cs_set_state_names[s->state],
+		fprintf(f, "%-6" PRIu64 " %-12s %-9s %-12s %-19s %-10s %-10s", s->id,
+			s->name[0] ? s->name : "-", cs_set_state_names[s->state],
 			s->persistent ? "persistent" : s->auto_release ? "auto-release" : "-",
 			s->taken_ns ? t : "-", cs_size_format(s->storage_used << 9, b, sizeof(b)),
 			cs_size_format(s->storage_sectors << 9, b2, sizeof(b2)));
@@ -592,12 +593,14 @@ START_TEST(table_default)
 	old = legacy_tables();
 	ck_assert_str_eq(got, old);
 	ck_assert_str_eq(got,
-		"ID     STATE     FLAGS        TAKEN               USED       ALLOCATED  "
-		"VOLUMES (ORIGIN=IMAGE)\n"
-		"7      taken     persistent   2025-12-03 00:00:07 0.0KiB     0.0KiB     "
-		"/dev/sdb1=/dev/cowsnap0 /dev/mapper/vg0-db=/dev/cowsnap1\n"
-		"12     defining  auto-release -                   0.0KiB     0.0KiB     /dev/vdb=-\n"
-		"13     invalid   -            -                   0.0KiB     0.0KiB    \n"
+		"ID     NAME         STATE     FLAGS        TAKEN               USED       "
+		"ALLOCATED  VOLUMES (ORIGIN=IMAGE)\n"
+		"7      nightly      taken     persistent   2025-12-03 00:00:07 0.0KiB     "
+		"0.0KiB     /dev/sdb1=/dev/cowsnap0 /dev/mapper/vg0-db=/dev/cowsnap1\n"
+		"12     -            defining  auto-release -                   0.0KiB     "
+		"0.0KiB     /dev/vdb=-\n"
+		"13     -            invalid   -            -                   0.0KiB     "
+		"0.0KiB    \n"
 		"DEVICE           MAJ:MIN  SIZE       FSTYPE   TRACKED   SNAPSHOTS CHANGED    "
 		"MOUNTPOINT\n"
 		"/dev/sdb1        8:17     10.0GiB    ext4     kept      2         1.0MiB     /srv\n"
@@ -628,10 +631,10 @@ START_TEST(table_no_header_exact)
 	/* -H: rows only, one tab between fields, sizes and times as people read them */
 	got = tables(&ctl);
 	ck_assert_str_eq(got,
-		"7\ttaken\tpersistent\t2025-12-03 00:00:07\t0.0KiB\t0.0KiB\t"
+		"7\tnightly\ttaken\tpersistent\t2025-12-03 00:00:07\t0.0KiB\t0.0KiB\t"
 		"/dev/sdb1=/dev/cowsnap0 /dev/mapper/vg0-db=/dev/cowsnap1\n"
-		"12\tdefining\tauto-release\t-\t0.0KiB\t0.0KiB\t/dev/vdb=-\n"
-		"13\tinvalid\t-\t-\t0.0KiB\t0.0KiB\t\n"
+		"12\t-\tdefining\tauto-release\t-\t0.0KiB\t0.0KiB\t/dev/vdb=-\n"
+		"13\t-\tinvalid\t-\t-\t0.0KiB\t0.0KiB\t\n"
 		"/dev/sdb1\t8:17\t10.0GiB\text4\tkept\t2\t1.0MiB\t/srv\n"
 		"/dev/vdc\t254:32\t64.0MiB\t-\tno\t0\t-\t-\n"
 		"/dev/vdd\t254:48\t0.5KiB\txfs\tyes\t0\t0.0KiB\t/mnt/a\\x09b\n"
@@ -645,10 +648,10 @@ START_TEST(table_no_header_exact)
 	ctl.table.exact = true;
 	got = tables(&ctl);
 	ck_assert_str_eq(got,
-		"7\ttaken\tpersistent\t1764720007\t0\t0\t"
+		"7\tnightly\ttaken\tpersistent\t1764720007\t0\t0\t"
 		"/dev/sdb1=/dev/cowsnap0 /dev/mapper/vg0-db=/dev/cowsnap1\n"
-		"12\tdefining\tauto-release\t-\t0\t0\t/dev/vdb=-\n"
-		"13\tinvalid\t-\t-\t0\t0\t\n"
+		"12\t-\tdefining\tauto-release\t-\t0\t0\t/dev/vdb=-\n"
+		"13\t-\tinvalid\t-\t-\t0\t0\t\n"
 		"/dev/sdb1\t8:17\t10737418240\text4\tkept\t2\t1048576\t/srv\n"
 		"/dev/vdc\t254:32\t67108864\t-\tno\t0\t-\t-\n"
 		"/dev/vdd\t254:48\t512\txfs\tyes\t0\t0\t/mnt/a\\x09b\n"
@@ -662,10 +665,10 @@ START_TEST(table_no_header_exact)
 	ctl.table.no_header = false;
 	got = tables(&ctl);
 	ck_assert_ptr_nonnull(strstr(got,
-		"ID     STATE     FLAGS        TAKEN               USED       ALLOCATED  "
-		"VOLUMES (ORIGIN=IMAGE)\n"
-		"7      taken     persistent   1764720007          0          0          "
-		"/dev/sdb1=/dev/cowsnap0 "));
+		"ID     NAME         STATE     FLAGS        TAKEN               USED       "
+		"ALLOCATED  VOLUMES (ORIGIN=IMAGE)\n"
+		"7      nightly      taken     persistent   1764720007          0          "
+		"0          /dev/sdb1=/dev/cowsnap0 "));
 	ck_assert_ptr_nonnull(strstr(got,
 		"/dev/sdb1        8:17     10737418240 ext4     kept      2         1048576    /srv\n"));
 	ck_assert_ptr_nonnull(strstr(got,
@@ -753,13 +756,13 @@ START_TEST(table_field_choice)
 	ck_assert_str_eq(out, "{\n"
 			 "  \"error\":{\n"
 			 "    \"code\":\"EINVAL\",\n"
-			 "    \"message\":\"unknown field `'; the fields are: id, state, flags, "
-			 "taken, used, allocated, volumes\",\n"
+			 "    \"message\":\"unknown field `'; the fields are: id, name, state, "
+			 "flags, taken, used, allocated, volumes\",\n"
 			 "    \"exit\":2\n"
 			 "  }\n"
 			 "}\n");
-	ck_assert_str_eq(err, "snapctl: unknown field `'; the fields are: id, state, flags, "
-			 "taken, used, allocated, volumes\nUsage: snapctl list\n");
+	ck_assert_str_eq(err, "snapctl: unknown field `'; the fields are: id, name, state, "
+			 "flags, taken, used, allocated, volumes\nUsage: snapctl list\n");
 	free(out);
 	free(err);
 }
@@ -880,7 +883,8 @@ START_TEST(json_every_key)
 	char *s;
 
 	s = json_of(CS_OP_SET_LIST, &one);
-	ck_assert_str_eq(s, "{\"sets\":[{\"id\":13,\"state\":\"invalid\",\"persistent\":false,"
+	ck_assert_str_eq(s, "{\"sets\":[{\"id\":13,\"name\":\"\",\"state\":\"invalid\","
+			 "\"persistent\":false,"
 			 "\"auto_release\":false,\"invalid_cause\":\"\",\"chunk_sectors\":0,"
 			 "\"created_ns\":0,\"taken_ns\":0,\"storage_sectors\":0,"
 			 "\"storage_used\":0,\"volumes\":[]}],\"next\":0}");
@@ -905,7 +909,8 @@ START_TEST(json_every_key)
 
 	/* nested: the volumes of a set, in create's result */
 	s = json_of(CS_OP_SET_CREATE, &created);
-	ck_assert_str_eq(s, "{\"set\":{\"id\":7,\"state\":\"taken\",\"persistent\":true,"
+	ck_assert_str_eq(s, "{\"set\":{\"id\":7,\"name\":\"nightly\",\"state\":\"taken\","
+			 "\"persistent\":true,"
 			 "\"auto_release\":false,\"invalid_cause\":\"\",\"chunk_sectors\":0,"
 			 "\"created_ns\":0,\"taken_ns\":1764720007123456789,"
 			 "\"storage_sectors\":0,\"storage_used\":0,\"volumes\":["
@@ -1202,8 +1207,8 @@ START_TEST(snapctl_no_daemon)
 	/* a bad -o is told before cowsnapd is asked */
 	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "list", "sets", "-o",
 				 "id,nope", NULL), CS_EXIT_USAGE);
-	ck_assert_str_eq(err, "snapctl: unknown field `nope'; the fields are: id, state, flags, "
-			 "taken, used, allocated, volumes\n"
+	ck_assert_str_eq(err, "snapctl: unknown field `nope'; the fields are: id, name, state, "
+			 "flags, taken, used, allocated, volumes\n"
 			 "Usage: snapctl list [-H] [-p] [-o FIELD,...] writers|sets|volumes|storage\n");
 	free(out);
 	free(err);
@@ -1219,6 +1224,81 @@ START_TEST(snapctl_no_daemon)
 	ck_assert_str_eq(err, "snapctl: invalid command: `frobnicate'; see `snapctl --help'\n");
 	free(out);
 	free(err);
+}
+END_TEST
+
+/* Set names on the command line: checked before cowsnapd is asked; a SET
+ * that is no id but may be a name is looked up (asking cowsnapd) */
+START_TEST(snapctl_set_names)
+{
+	static const char rule[] = "1 to 64 characters of A-Z a-z 0-9 _ . + -, not starting "
+				   "with `-' or `.', not only digits";
+	char *out, *err, want[512];
+	struct snapctl ctl = { .prog = "snapctl" };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	struct table t;
+
+	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "create", "--name", "123",
+				 "/dev/null", NULL), CS_EXIT_USAGE);
+	snprintf(want, sizeof(want), "snapctl: invalid set name: `123' (%s)\n", rule);
+	ck_assert_msg(!strncmp(err, want, strlen(want)), "%s", err);
+	free(out);
+	free(err);
+	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "backup", "--name", ".x",
+				 "--exec", "true", "/dev/null", NULL), CS_EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr(err, "invalid set name: `.x'"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "create", "--name",
+				 "a/b", "/dev/null", "--json", NULL), CS_EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr(out, "\"code\":\"EINVAL\""));
+	free(out);
+	free(err);
+	/* neither an id nor a name: said at once */
+	snprintf(want, sizeof(want), "snapctl: invalid set: `a b' (a set id, or a name: %s)\n",
+		 rule);
+	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "show", "a b", NULL),
+			 CS_EXIT_USAGE);
+	ck_assert_msg(!strncmp(err, want, strlen(want)), "%s", err);
+	free(out);
+	free(err);
+	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "delete", "0", NULL),
+			 CS_EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr(err, "invalid set: `0'"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "revert", "x=y", NULL),
+			 CS_EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr(err, "invalid set: `x=y'"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "mount", "x y",
+				 "/dev/null", "/tmp", NULL), CS_EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr(err, "invalid set: `x y'"));
+	free(out);
+	free(err);
+	/* a name is looked up: cowsnapd is asked */
+	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "show", "nightly", NULL),
+			 CS_EXIT_NO_DAEMON);
+	free(out);
+	free(err);
+	ck_assert_int_eq(snapctl(&out, &err, "-s", "/nonexistent/sock", "delete", "nightly", NULL),
+			 CS_EXIT_NO_DAEMON);
+	free(out);
+	free(err);
+
+	/* -o name, as the other fields */
+	f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	ctl.table.no_header = true;
+	ctl.table.fields = "name,id";
+	ck_assert_int_eq(table_init(&t, &ctl, &sets_table, f, "list"), 0);
+	print_sets(&t, &set_list);
+	fclose(f);
+	ck_assert_str_eq(buf, "nightly\t7\n-\t12\n-\t13\n");
+	free(buf);
 }
 END_TEST
 
@@ -1245,6 +1325,7 @@ static Suite *ctl_suite(void)
 	tcase_add_test(t, json_error_object);
 	tcase_add_test(t, json_every_key);
 	tcase_add_test(t, snapctl_no_daemon);
+	tcase_add_test(t, snapctl_set_names);
 	suite_add_tcase(s, t);
 	t = tcase_create("cowsnapd");
 	tcase_set_timeout(t, 20);

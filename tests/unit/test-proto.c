@@ -102,6 +102,77 @@ START_TEST(set_create_roundtrip)
 }
 END_TEST
 
+/* A set's name: the rule of CS_SET_NAME_RULE, which the module checks too */
+START_TEST(set_names)
+{
+	static const char *const good[] = {
+		"a", "nightly", "db-2025.01_x+y", "1a", "a1", "0x10", "A_", "_", "+1", "9.",
+	};
+	static const char *const bad[] = {
+		"", "-a", ".a", ".", "..", "-", "1", "123", "007", "a b", "a/b", "a=b", "a:b",
+		"a\tb", "a\nb", "caf\xc3\xa9", "\xe9", "a*", "$x", "a\\b",
+	};
+	char n[CS_SET_NAME_MAX + 2];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(cs_set_name_valid(good[i]), "`%s' refused", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!cs_set_name_valid(bad[i]), "`%s' accepted", bad[i]);
+	memset(n, 'x', CS_SET_NAME_MAX);
+	n[CS_SET_NAME_MAX] = '\0';
+	ck_assert(cs_set_name_valid(n));
+	n[CS_SET_NAME_MAX] = 'x';
+	n[CS_SET_NAME_MAX + 1] = '\0';
+	ck_assert(!cs_set_name_valid(n));
+}
+END_TEST
+
+/* set_create's name on the wire: there when given, at most 64 bytes; a
+ * set's name in a reply, absent when it has none */
+START_TEST(set_name_on_the_wire)
+{
+	struct cs_volume_spec vol = { "/dev/vdb" };
+	struct cs_set_create_args a = { .volumes = &vol, .nvolumes = 1, .name = "nightly" };
+	struct cs_set_create_args *b;
+	struct cs_set sets[2] = {
+		{ .id = 3, .name = "db+logs", .state = CS_SET_TAKEN },
+		{ .id = 4, .state = CS_SET_TAKEN },
+	};
+	struct cs_set_list_result r = { .sets = sets, .nsets = 2 }, o = { 0 };
+	struct cs_request req;
+	struct cs_buf buf = { 0 };
+	struct cs_error err = { 0 };
+	char json[256], *body;
+	uint32_t id;
+	bool remote;
+
+	roundtrip_request(CS_OP_SET_CREATE, &a, &req);
+	b = req.args;
+	ck_assert_str_eq(b->name, "nightly");
+	cs_request_free(&req);
+
+	snprintf(json, sizeof(json), "{\"proto\":1,\"id\":1,\"op\":\"set_create\",\"args\":"
+		 "{\"volumes\":[\"/dev/vdb\"],\"name\":\"%065d\"}}", 0);
+	ck_assert_int_ne(cs_decode_request(json, strlen(json), &req, &err), 0);
+	ck_assert_int_eq(err.code, EINVAL);
+	ck_assert_msg(strstr(err.message, "args.name") != NULL, "%s", err.message);
+
+	ck_assert_int_eq(cs_encode_reply(&buf, 1, CS_OP_SET_LIST, &r, &err), 0);
+	body = strndup(buf.data + 4, buf.len - 4);
+	ck_assert_ptr_nonnull(body);
+	ck_assert_msg(strstr(body, "\"name\":\"db+logs\"") != NULL, "%s", body);
+	/* one name only: the unnamed set's is left out */
+	ck_assert_ptr_null(strstr(strstr(body, "db+logs"), "\"name\""));
+	free(body);
+	ck_assert_msg(cs_decode_reply(buf.data + 4, buf.len - 4, CS_OP_SET_LIST, &id, &o,
+				      &remote, &err) == 0, "%s", err.message);
+	ck_assert_str_eq(o.sets[0].name, "db+logs");
+	ck_assert_str_eq(o.sets[1].name, "");
+	cs_schema_free(cs_ops[CS_OP_SET_LIST].result, &o);
+	cs_buf_free(&buf);
+}
+END_TEST
+
 START_TEST(set_list_roundtrip)
 {
 	struct cs_set_volume sv[2] = {
@@ -1206,6 +1277,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(t, version_request_roundtrip);
 	tcase_add_test(t, version_reply_roundtrip);
 	tcase_add_test(t, set_create_roundtrip);
+	tcase_add_test(t, set_names);
+	tcase_add_test(t, set_name_on_the_wire);
 	tcase_add_test(t, set_list_roundtrip);
 	tcase_add_test(t, error_reply_roundtrip);
 	tcase_add_test(t, error_unknown_code_keeps_message);

@@ -43,7 +43,7 @@ out=$("$SNAPCTL" show "$id") || fail "show $id"
 echo "$out" | grep -q "^  state:    taken$" || fail "show state: $out"
 echo "$out" | grep -q "^  flags:    auto-release$" || fail "show flags: $out"
 echo "$out" | grep -q "^  volume:   $raw $img (16.0MiB, [1-9][0-9]* chunks copied)$" || fail "show volume: $out"
-"$SNAPCTL" list sets | grep -Eq "^$id +taken +auto-release .* $raw=$img$" ||
+"$SNAPCTL" list sets | grep -Eq "^$id +- +taken +auto-release .* $raw=$img$" ||
 	fail "list sets: $("$SNAPCTL" list sets)"
 "$SNAPCTL" --json show "$id" | grep -qF "\"image\":\"$img\"" || fail "--json show"
 used=$(storage_used)

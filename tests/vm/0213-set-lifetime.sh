@@ -26,7 +26,7 @@ stop_daemon
 start_daemon --config-dir "$CONF"
 sets=$("$SNAPCTL" list sets | tail -n +2)
 check_eq "$(echo "$sets" | awk '{print $1}')" "$pers" "sets after a restart"
-echo "$sets" | grep -Eq "^$pers +taken +persistent .* $b=/dev/cowsnap[0-9]+$" || fail "persistent set: $sets"
+echo "$sets" | grep -Eq "^$pers +- +taken +persistent .* $b=/dev/cowsnap[0-9]+$" || fail "persistent set: $sets"
 used=$(storage_used)
 check_eq "$used" 49152 "storage still held by the persistent set only"
 grep -q "^$pers " /run/cowsnap/storage.state || fail "storage.state lacks set $pers"

@@ -22,8 +22,9 @@
 #include "snapctl.h"
 
 static const char backup_usage[] =
-	"backup [--type TYPE] [--component WRITER[:PATH]]... [--save-metadata FILE]\n"
-	"       [--no-writers] [--persistent] [--wait[=SECONDS]] --exec CMD [VOLUME]...";
+	"backup [--name NAME] [--type TYPE] [--component WRITER[:PATH]]...\n"
+	"       [--save-metadata FILE] [--no-writers] [--persistent] [--wait[=SECONDS]]\n"
+	"       --exec CMD [VOLUME]...";
 static const char restore_usage[] = "restore --metadata FILE --exec CMD";
 
 /* --wait without a value: five minutes */
@@ -95,7 +96,7 @@ static int run_exec(const char *cmd, const struct cs_set *s, const char *type,
 	snprintf(id, sizeof(id), "%" PRIu64, s->id);
 	{
 		const char *const env[] = {
-			"COWSNAP_SET_ID", id, "COWSNAP_SNAPSHOTS", pairs,
+			"COWSNAP_SET_ID", id, "COWSNAP_SET_NAME", s->name, "COWSNAP_SNAPSHOTS", pairs,
 			"COWSNAP_BACKUP_TYPE", type,
 			"COWSNAP_FAILED_COMPONENTS", failed_file, NULL
 		};
@@ -194,8 +195,9 @@ static bool backup_help(struct snapctl *ctl, int argc, char **argv)
 			printf("Usage: %s %s\n"
 			       "Runs a whole backup: writers prepare and freeze, the set is taken,\n"
 			       "writers thaw and get post-snapshot, then CMD runs (/bin/sh -c) with\n"
-			       "COWSNAP_SET_ID, COWSNAP_SNAPSHOTS (`ORIGIN=IMAGE ...'),\n"
-			       "COWSNAP_BACKUP_TYPE and COWSNAP_FAILED_COMPONENTS in its environment.\n"
+			       "COWSNAP_SET_ID, COWSNAP_SET_NAME (\"\" without --name),\n"
+			       "COWSNAP_SNAPSHOTS (`ORIGIN=IMAGE ...'), COWSNAP_BACKUP_TYPE and\n"
+			       "COWSNAP_FAILED_COMPONENTS in its environment.\n"
 			       "CMD's exit status decides what writers hear in backup-complete;\n"
 			       "CMD may list components that failed, one WRITER[:PATH] a line, in\n"
 			       "the file $COWSNAP_FAILED_COMPONENTS.  Then the set is deleted\n"
@@ -204,6 +206,7 @@ static bool backup_help(struct snapctl *ctl, int argc, char **argv)
 			       "SIGTERM, SIGINT and SIGHUP are passed to its process group,\n"
 			       "SIGKILL of snapctl sends it SIGTERM.  Exits with 0 when CMD and\n"
 			       "the writers succeeded, 1 otherwise.\n"
+			       "  --name NAME         name the set, as `snapctl create --name' does\n"
 			       "  --type TYPE         full (default), copy, incremental, differential,\n"
 			       "                      log; writers that do not support it are left out\n"
 			       "  --component W[:P]   only writer W (all of it, or its component P,\n"
@@ -227,6 +230,7 @@ static bool backup_help(struct snapctl *ctl, int argc, char **argv)
 static int backup_options(struct snapctl *ctl, int argc, char **argv, struct backup_opts *o)
 {
 	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
 		{ "type", required_argument, NULL, 't' },
 		{ "no-writers", no_argument, NULL, 'W' },
 		{ "persistent", no_argument, NULL, 'p' },
@@ -238,12 +242,17 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 	};
 	struct cs_set_create_args *a = &o->a;
 	char real[PATH_MAX];
-	int opt;
+	int opt, ret;
 
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'n':
+			ret = name_arg(ctl, optarg, a->name, backup_usage);
+			if (ret)
+				return ret;
+			break;
 		case 't':
 			a->backup_type = -1;
 			for (int i = 0; cs_backup_type_names[i]; i++)
@@ -329,7 +338,7 @@ static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct
 	struct cs_component_ref failed[CS_MAX_SELECTED];
 	struct cs_empty none = { 0 };
 	struct cs_error err = { 0 };
-	char failed_file[] = "/tmp/snapctl-failed.XXXXXX", prefix[64];
+	char failed_file[] = "/tmp/snapctl-failed.XXXXXX", prefix[64 + CS_SET_NAME_MAX];
 	int ret, status, fd;
 
 	/* the writers' timeouts bound the sequence; allow them */
@@ -341,7 +350,8 @@ static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct
 		fprintf(stderr, "%s: note: set %" PRIu64 " is crash-consistent: no writers are "
 			"configured\n", ctl->prog, r.set.id);
 	/* where its storage went; on stderr: stdout is CMD's (a backup stream) */
-	snprintf(prefix, sizeof(prefix), "%s: set %" PRIu64 ": ", ctl->prog, r.set.id);
+	snprintf(prefix, sizeof(prefix), "%s: set %" PRIu64 "%s%s%s: ", ctl->prog, r.set.id,
+		 r.set.name[0] ? " (" : "", r.set.name, r.set.name[0] ? ")" : "");
 	print_storage_files(stderr, prefix, &r);
 	done.id = r.set.id;
 	if (o->meta && save_metadata(ctl, o->meta, &r, o->a.backup_type)) {

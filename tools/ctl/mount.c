@@ -43,24 +43,23 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 	const struct cs_set_volume *v = NULL;
 	struct stat st;
 	unsigned ma, mi;
-	char *end;
 	int ret;
 
 	if (argc == 2 && !strcmp(argv[1], "--help")) {
 		printf("Usage: %s %s\n"
 		       "Mounts the image of VOLUME (its origin device, a path on it, or its\n"
-		       "mount point) in set SET read-only at DIR, without replaying a\n"
-		       "journal (the image cannot be written).  With --json, prints\n"
+		       "mount point) in set SET (its id or name) read-only at DIR, without\n"
+		       "replaying a journal (the image cannot be written).  With --json, prints\n"
 		       "{\"image\": IMAGE, \"dir\": DIR}.\n", ctl->prog, mount_usage);
 		return CS_EXIT_OK;
 	}
 	if (argc != 4)
 		return usage_error(ctl, mount_usage, "expected SET VOLUME DIR");
-	a.id = strtoull(argv[1], &end, 10);
-	if (*end || !a.id || argv[1][0] == '-')
-		return usage_error(ctl, mount_usage, "invalid set id: `%s'", argv[1]);
 	if (stat(argv[2], &st))
 		return usage_error(ctl, mount_usage, "invalid volume: `%s'", argv[2]);
+	ret = set_arg(ctl, argv[1], mount_usage, &a.id);
+	if (ret)
+		return ret;
 	ma = S_ISBLK(st.st_mode) ? major(st.st_rdev) : major(st.st_dev);
 	mi = S_ISBLK(st.st_mode) ? minor(st.st_rdev) : minor(st.st_dev);
 	ret = connect_daemon(ctl, &c);

@@ -185,7 +185,7 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 	struct cs_client *c = NULL;
 	struct rvol *rv = NULL;
 	const char *meta = NULL;
-	char mark[4096] = "", *buf = NULL, *end_p;
+	char mark[4096] = "", *buf = NULL;
 	struct timespec t0, t1;
 	bool session = false, have_doc = false, no_writers = false;
 	size_t nrv = 0;
@@ -194,16 +194,17 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
 		if (!strcmp(argv[i], "--help")) {
 			printf("Usage: %s %s\n"
-			       "Brings each VOLUME of taken set SET (all of them when none is\n"
-			       "named; a volume as for mount) back to the set's point in time, in\n"
-			       "place: the chunks changed since the take are read from the set's\n"
-			       "image and written to the origin, nothing else.  The origin must\n"
-			       "not be mounted or held open.  Other sets of the volume keep their\n"
-			       "own point in time; SET stays, equal to the origin.  Writers get\n"
-			       "pre-restore before and post-restore after (COWSNAP_VOLUMES: the\n"
-			       "volumes reverted): those with a component that has files on the\n"
-			       "volumes, and every hook writer; with --metadata FILE (what backup\n"
-			       "--save-metadata wrote), the writers and components it names.\n"
+			       "Brings each VOLUME of taken set SET (its id or name; all its\n"
+			       "volumes when none is named; a volume as for mount) back to the\n"
+			       "set's point in time, in place: the chunks changed since the take\n"
+			       "are read from the set's image and written to the origin, nothing\n"
+			       "else.  The origin must not be mounted or held open.  Other sets\n"
+			       "of the volume keep their own point in time; SET stays, equal to\n"
+			       "the origin.  Writers get pre-restore before and post-restore\n"
+			       "after (COWSNAP_VOLUMES: the volumes reverted): those with a\n"
+			       "component that has files on the volumes, and every hook writer;\n"
+			       "with --metadata FILE (what backup --save-metadata wrote), the\n"
+			       "writers and components it names.\n"
 			       "  --metadata FILE  the backup's writers take part\n"
 			       "  --no-writers     no writer takes part\n"
 			       "Interrupted, `show SET' says so; run it again to complete it.\n"
@@ -228,9 +229,9 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 				   "other");
 	if (optind >= argc)
 		return usage_error(ctl, revert_usage, "expected SET");
-	sa.id = strtoull(argv[optind], &end_p, 10);
-	if (*end_p || !sa.id || argv[optind][0] == '-')
-		return usage_error(ctl, revert_usage, "invalid set id: `%s'", argv[optind]);
+	ret = set_arg(ctl, argv[optind], revert_usage, &sa.id);
+	if (ret)
+		return ret;
 	if (meta) {
 		if (load_metadata(ctl, meta, &doc))
 			return CS_EXIT_FAILED;

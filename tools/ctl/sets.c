@@ -36,10 +36,53 @@ static int parse_set_id(const char *s, uint64_t *id)
 
 	if (*s < '1' || *s > '9')
 		return -1;
+	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (*end || v > INT64_MAX)
+	if (*end || errno || v > INT64_MAX)
 		return -1;
 	*id = v;
+	return 0;
+}
+
+int name_arg(struct snapctl *ctl, const char *arg, char *dst, const char *usage)
+{
+	if (!cs_set_name_valid(arg))
+		return usage_error(ctl, usage, "invalid set name: `%s' (" CS_SET_NAME_RULE ")",
+				   arg);
+	strcpy(dst, arg);
+	return 0;
+}
+
+int set_arg(struct snapctl *ctl, const char *arg, const char *usage, uint64_t *id)
+{
+	struct cs_set_list_result r = { 0 };
+	struct cs_client *c;
+	struct cs_error err = { 0 };
+	int ret;
+
+	*id = 0;
+	if (!parse_set_id(arg, id))
+		return 0;
+	/* a name is never only digits: a number that is no id is no name */
+	if (!cs_set_name_valid(arg))
+		return usage_error(ctl, usage, "invalid set: `%s' (a set id, or a name: "
+				   CS_SET_NAME_RULE ")", arg);
+	ret = connect_daemon(ctl, &c);
+	if (ret)
+		return ret;
+	ret = cs_call_list(c, CS_OP_SET_LIST, &r, &err);
+	if (ret)
+		ret = report_error(ctl, c, ret, &err);
+	cs_client_close(c);
+	if (ret)
+		return ret;
+	for (uint32_t i = 0; i < r.nsets && !*id; i++)
+		if (!strcmp(r.sets[i].name, arg))
+			*id = r.sets[i].id;
+	cs_result_free(CS_OP_SET_LIST, &r);
+	if (!*id)
+		return report_failure(ctl, ENOENT, CS_EXIT_FAILED, "there is no set named `%s'; "
+				      "see `snapctl list sets'", arg);
 	return 0;
 }
 
@@ -109,11 +152,13 @@ static bool want_help(int argc, char **argv, const char *usage, const char *text
 }
 
 static const char create_usage[] =
-	"create [--persistent] [--no-writers] [--chunk-size SIZE] [--wait[=SECONDS]] VOLUME...";
+	"create [--name NAME] [--persistent] [--no-writers] [--chunk-size SIZE]\n"
+	"       [--wait[=SECONDS]] VOLUME...";
 
 int cmd_create(struct snapctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
 		{ "persistent", no_argument, NULL, 'p' },
 		{ "no-writers", no_argument, NULL, 'W' },
 		{ "chunk-size", required_argument, NULL, 'c' },
@@ -130,8 +175,15 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 	if (want_help(argc, argv, create_usage,
 		      "Takes one shadow copy set of the VOLUMEs (devices, mount points, paths,\n"
 		      "UUID=, LABEL=, PARTUUID=, PARTLABEL=), at one instant for all of them.\n"
-		      "Prints the set id, then one `ORIGIN IMAGE-DEVICE' line per volume,\n"
-		      "then one `storage: SIZE in FILE' line per storage file of the set.\n"
+		      "Prints the set id (and its name, when it has one), then one\n"
+		      "`ORIGIN IMAGE-DEVICE' line per volume, then one `storage: SIZE in\n"
+		      "FILE' line per storage file of the set.\n"
+		      "  --name NAME        name the set: NAME then stands for its id in\n"
+		      "                     show, delete, mount and revert, and its images\n"
+		      "                     are /dev/cowsnap/by-name/NAME/ORIGIN too.  No two\n"
+		      "                     sets have the same name.  NAME: 1 to 64 of\n"
+		      "                     A-Z a-z 0-9 _ . + -, not starting with - or .,\n"
+		      "                     not only digits\n"
 		      "  --persistent       keep the set until `snapctl delete' (default: the\n"
 		      "                     set goes away when cowsnapd stops)\n"
 		      "  --no-writers       do not involve writers (crash-consistent)\n"
@@ -143,6 +195,11 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
+		case 'n':
+			ret = name_arg(ctl, optarg, a.name, create_usage);
+			if (ret)
+				return ret;
+			break;
 		case 'p':
 			a.persistent = true;
 			break;
@@ -204,7 +261,8 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		ret = print_json(ctl, CS_OP_SET_CREATE, &r);
 	} else {
-		printf("%" PRIu64 "\n", r.set.id);
+		printf("%" PRIu64 "%s%s\n", r.set.id, r.set.name[0] ? " " : "",
+		       safe(r.set.name));
 		for (uint32_t i = 0; i < r.set.nvolumes; i++)
 			printf("%s %s\n", safe(r.set.volumes[i].origin),
 			       r.set.volumes[i].image[0] ? safe(r.set.volumes[i].image) : "-");
@@ -223,8 +281,9 @@ int cmd_delete(struct snapctl *ctl, int argc, char **argv)
 	int ret;
 
 	if (want_help(argc, argv, delete_usage,
-		      "Deletes one set, every set, or the oldest set holding a snapshot of\n"
-		      "VOLUME; its image devices go away.  Prints the ids deleted.\n", ctl))
+		      "Deletes one set (SET: its id or name), every set, or the oldest set\n"
+		      "holding a snapshot of VOLUME; its image devices go away.  Prints the\n"
+		      "ids deleted.\n", ctl))
 		return CS_EXIT_OK;
 	if (argc == 2 && !strcmp(argv[1], "--all")) {
 		a.all = true;
@@ -233,8 +292,9 @@ int cmd_delete(struct snapctl *ctl, int argc, char **argv)
 		if (ret)
 			return ret;
 	} else if (argc == 2 && argv[1][0] != '-') {
-		if (parse_set_id(argv[1], &a.id))
-			return usage_error(ctl, delete_usage, "invalid set id: `%s'", argv[1]);
+		ret = set_arg(ctl, argv[1], delete_usage, &a.id);
+		if (ret)
+			return ret;
 	} else {
 		return usage_error(ctl, delete_usage, argc < 2 ? "no set given" :
 				   "invalid arguments: `%s'", argv[argc - 1]);
@@ -268,6 +328,7 @@ static void print_set(const struct cs_set_result *r)
 	char t[64], b1[32], b2[32];
 
 	printf("set %" PRIu64 "\n", s->id);
+	printf("  name:     %s\n", s->name[0] ? safe(s->name) : "-");
 	printf("  state:    %s%s%s\n", cs_set_state_names[s->state],
 	       s->invalid_cause[0] ? ", " : "", s->invalid_cause);
 	printf("  flags:    %s\n", set_flags(s));
@@ -303,13 +364,15 @@ int cmd_show(struct snapctl *ctl, int argc, char **argv)
 	struct cs_set_result r = { 0 };
 	int ret;
 
-	if (want_help(argc, argv, show_usage, "Shows one set and its volumes.\n", ctl))
+	if (want_help(argc, argv, show_usage, "Shows one set (SET: its id or name) and its "
+		      "volumes.\n", ctl))
 		return CS_EXIT_OK;
 	if (argc != 2)
 		return usage_error(ctl, show_usage, argc < 2 ? "no set given" :
 				   "unexpected argument `%s'", argv[argc - 1]);
-	if (parse_set_id(argv[1], &a.id))
-		return usage_error(ctl, show_usage, "invalid set id: `%s'", argv[1]);
+	ret = set_arg(ctl, argv[1], show_usage, &a.id);
+	if (ret)
+		return ret;
 	ret = call(ctl, CS_OP_SET_SHOW, &a, &r);
 	if (ret)
 		return ret;
@@ -325,7 +388,7 @@ static const char list_usage[] =
 	"list [-H] [-p] [-o FIELD,...] writers|sets|volumes|storage";
 
 static const struct column set_columns[] = {
-	{ "ID", 6 }, { "STATE", 9 }, { "FLAGS", 12 }, { "TAKEN", 19 },
+	{ "ID", 6 }, { "NAME", 12 }, { "STATE", 9 }, { "FLAGS", 12 }, { "TAKEN", 19 },
 	{ "USED", 10 }, { "ALLOCATED", 10 }, { "VOLUMES (ORIGIN=IMAGE)", 22 },
 };
 const struct table_def sets_table = TABLE_DEF(set_columns);
@@ -353,7 +416,8 @@ void print_sets(const struct table *t, const struct cs_set_list_result *r)
 		snprintf(id, sizeof(id), "%" PRIu64, s->id);
 		{
 			const char *const cells[] = {
-				id, cs_set_state_names[s->state], set_flags(s),
+				id, s->name[0] ? safe(s->name) : "-",
+				cs_set_state_names[s->state], set_flags(s),
 				table_time(t, s->taken_ns, tm, sizeof(tm)),
 				table_size(t, s->storage_used << 9, used, sizeof(used)),
 				table_size(t, s->storage_sectors << 9, given, sizeof(given)), vols

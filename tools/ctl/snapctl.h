@@ -151,6 +151,12 @@ int cmd_restore(struct snapctl *ctl, int argc, char **argv);
 int parse_wait(const char *arg, int *wait_s);
 int call_create(struct snapctl *ctl, struct cs_client *c, const struct cs_set_create_args *a,
 		struct cs_set_result *r, int wait_s, struct cs_error *err);
+/* sets.c: --name NAME checked (CS_SET_NAME_RULE) into dst, of
+ * CS_SET_NAME_MAX + 1 bytes; 0, or the exit code of a usage error */
+int name_arg(struct snapctl *ctl, const char *arg, char *dst, const char *usage);
+/* A SET argument: a set id, or a set's name (asked of cowsnapd); 0, or the
+ * exit code after a message */
+int set_arg(struct snapctl *ctl, const char *arg, const char *usage, uint64_t *id);
 /* sets.c: the lists, and their tables of a result */
 extern const struct table_def sets_table, volumes_table, writers_table, storage_table;
 int list_sets(struct snapctl *ctl);

@@ -119,6 +119,17 @@ int cs_errno_value(const char *name);
 #define CS_MAX_SETS		4096
 #define CS_GENERATION_MAX	36	/* a CBT generation as a UUID string */
 #define CS_CBT_MAX_RANGES	4096	/* ranges in one cbt_get reply */
+#define CS_SET_NAME_MAX		64	/* as COWSNAP_SET_NAME_MAX_LEN */
+
+/*
+ * A set's name (set_create's "name", struct cs_set's): 1 to CS_SET_NAME_MAX
+ * bytes of A-Z a-z 0-9 _ . + -, not starting with `-' or `.', not only
+ * digits, so that it is never taken for a set id nor an option, and names a
+ * directory under /dev/cowsnap/by-name/.  The module checks the same.
+ */
+#define CS_SET_NAME_RULE	"1 to 64 characters of A-Z a-z 0-9 _ . + -, not " \
+				"starting with `-' or `.', not only digits"
+bool cs_set_name_valid(const char *name);
 
 enum cs_op {
 	CS_OP_VERSION,
@@ -178,6 +189,7 @@ enum cs_set_state {
 
 struct cs_set {
 	uint64_t id;
+	char name[CS_SET_NAME_MAX + 1];	/* "" when it has none */
 	int state;			/* enum cs_set_state */
 	bool persistent, auto_release;
 	char invalid_cause[64];		/* "" when valid */
@@ -196,6 +208,8 @@ struct cs_volume_spec {
 struct cs_set_create_args {
 	struct cs_volume_spec *volumes;
 	uint32_t nvolumes;
+	/* the set's name (CS_SET_NAME_RULE), unique among the sets; "": none */
+	char name[CS_SET_NAME_MAX + 1];
 	bool persistent;
 	bool no_writers;
 	uint32_t chunk_sectors;		/* 0: module default */

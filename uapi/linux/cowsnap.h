@@ -33,6 +33,15 @@
  *                                               parameter chunk_sectors)
  *            COWSNAP_A_HOLD_MS          u32     bound on the write hold at take,
  *                                               100..60000 (default 10000)
+ *            COWSNAP_A_SET_NAME         string  the set's name (default: none),
+ *                                               fixed for its life: 1 to
+ *                                               COWSNAP_SET_NAME_MAX_LEN bytes
+ *                                               of A-Z a-z 0-9 _ . + -, not
+ *                                               starting with `-' or `.', not
+ *                                               only digits (never a set id);
+ *                                               -EINVAL otherwise, -EEXIST
+ *                                               when a set that is not yet
+ *                                               destroyed has it
  *   reply:   COWSNAP_A_SET_ID           u64     non-zero, never reused while
  *                                               the module stays loaded
  *
@@ -101,6 +110,7 @@
  *
  * COWSNAP_CMD_SET_GET: one set (with SET_ID) or, as a dump, every set.
  *   reply:   COWSNAP_A_SET_ID           u64
+ *            COWSNAP_A_SET_NAME         string  only when the set has a name
  *            COWSNAP_A_SET_STATE        u32     enum cowsnap_set_state
  *            COWSNAP_A_SET_FLAGS        u32
  *            COWSNAP_A_INVALID_CAUSE    u32     enum cowsnap_invalid_cause
@@ -172,7 +182,12 @@
  * Dumps end with NLMSG_DONE as usual.  Errors of note: -EPERM (no
  * CAP_SYS_ADMIN), -ENOENT (no such set), -EBUSY (set lock or mark held),
  * -EINVAL (bad attributes, with extack), -EOPNOTSUPP (unknown flag bits),
- * -ENODEV (no such device), -ESTALE (set not in the state the command needs).
+ * -ENODEV (no such device), -ESTALE (set not in the state the command needs),
+ * -EEXIST (SET_NEW: the name is taken).
+ *
+ * Each image disk says in sysfs, /sys/block/cowsnapN/cowsnap/, what it is:
+ * set_id, set_name (empty when the set has none), origin (the origin's
+ * kernel name) and state (taken, invalid, gone).
  */
 #ifndef _UAPI_LINUX_COWSNAP_H
 #define _UAPI_LINUX_COWSNAP_H
@@ -186,6 +201,7 @@
 #define COWSNAP_CBT_MAX_COUNT		262144
 #define COWSNAP_VERSION_MAX_LEN		32
 #define COWSNAP_DEV_NAME_MAX_LEN	32
+#define COWSNAP_SET_NAME_MAX_LEN	64	/* without the NUL */
 
 enum cowsnap_cmd {
 	COWSNAP_CMD_UNSPEC,
@@ -244,6 +260,7 @@ enum cowsnap_attr {
 	COWSNAP_A_PAD,
 	COWSNAP_A_CBT_SEQ,
 	COWSNAP_A_STORAGE_FLAGS,
+	COWSNAP_A_SET_NAME,
 	__COWSNAP_A_LAST
 };
 #define COWSNAP_A_MAX (__COWSNAP_A_LAST - 1)
