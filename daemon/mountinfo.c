@@ -47,11 +47,19 @@ static char *next_field(char **p)
  */
 int cs_mountinfo_parse(char *line, struct cs_mount *m)
 {
-	char *p = line, *f, *dev, *end;
+	char *p = line, *f, *dev, *end, *id, *parent;
 	unsigned long ma, mi;
 
 	line[strcspn(line, "\n")] = '\0';
-	if (!next_field(&p) || !next_field(&p))
+	id = next_field(&p);
+	parent = next_field(&p);
+	if (!id || !parent)
+		return -EINVAL;
+	m->id = (unsigned)strtoul(id, &end, 10);
+	if (*end)
+		return -EINVAL;
+	m->parent = (unsigned)strtoul(parent, &end, 10);
+	if (*end)
 		return -EINVAL;
 	dev = next_field(&p);
 	if (!dev)

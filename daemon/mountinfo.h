@@ -7,6 +7,7 @@
 
 /* One line of /proc/self/mountinfo; the strings point into the line. */
 struct cs_mount {
+	unsigned id, parent;	/* mount ids: this mount's, its parent's */
 	unsigned major, minor;
 	char *root;		/* root of the mount within its filesystem */
 	char *mountpoint;

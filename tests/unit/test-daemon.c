@@ -136,9 +136,12 @@ START_TEST(mountinfo_parse_line)
 	char bad1[] = "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 ext3 /dev/root rw";
 	char bad2[] = "36 35 98x0 / / rw - ext4 /dev/sda1 rw";
 	char bad3[] = "";
+	char bad4[] = "3x 35 98:0 / / rw - ext4 /dev/sda1 rw";
 	struct cs_mount m;
 
 	ck_assert_int_eq(cs_mountinfo_parse(line, &m), 0);
+	ck_assert_uint_eq(m.id, 36);
+	ck_assert_uint_eq(m.parent, 35);
 	ck_assert_uint_eq(m.major, 98);
 	ck_assert_uint_eq(m.minor, 0);
 	ck_assert_str_eq(m.root, "/mnt1");
@@ -148,6 +151,7 @@ START_TEST(mountinfo_parse_line)
 	ck_assert_int_eq(cs_mountinfo_parse(bad1, &m), -EINVAL);
 	ck_assert_int_eq(cs_mountinfo_parse(bad2, &m), -EINVAL);
 	ck_assert_int_eq(cs_mountinfo_parse(bad3, &m), -EINVAL);
+	ck_assert_int_eq(cs_mountinfo_parse(bad4, &m), -EINVAL);
 }
 END_TEST
 

@@ -49,6 +49,9 @@ findmnt /tmp/i > /dev/null && fail "still mounted after umount"
 run_rc out err rc "$SNAPCTL" mount "$id" "$other" /tmp/i
 check_eq "$rc" 1 "mount of a volume not in the set"
 echo "$err" | grep -qF "set $id has no image of $other" || fail "wrong volume: $err"
-run_rc out err rc "$SNAPCTL" mount x "$fs" /tmp/i
-check_eq "$rc" 2 "mount with a bad set id"
-echo "$err" | grep -qF "invalid set id: \`x'" || fail "bad id: $err"
+run_rc out err rc "$SNAPCTL" mount x/y "$fs" /tmp/i
+check_eq "$rc" 2 "mount with a set that is neither an id nor a name"
+echo "$err" | grep -qF "invalid set: \`x/y'" || fail "bad set: $err"
+run_rc out err rc "$SNAPCTL" mount nosuchset "$fs" /tmp/i
+check_eq "$rc" 1 "mount with a name no set has"
+echo "$err" | grep -qF "there is no set named \`nosuchset'" || fail "unknown name: $err"

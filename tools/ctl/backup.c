@@ -24,7 +24,7 @@
 static const char backup_usage[] =
 	"backup [--name NAME] [--type TYPE] [--component WRITER[:PATH]]...\n"
 	"       [--save-metadata FILE] [--no-writers] [--persistent] [--wait[=SECONDS]]\n"
-	"       --exec CMD [VOLUME]...";
+	"       [--mount] --exec CMD [VOLUME]...";
 static const char restore_usage[] = "restore --metadata FILE --exec CMD";
 
 /* --wait without a value: five minutes */
@@ -81,7 +81,7 @@ int call_create(struct snapctl *ctl, struct cs_client *c, const struct cs_set_cr
 }
 
 static int run_exec(const char *cmd, const struct cs_set *s, const char *type,
-		    const char *failed_file)
+		    const char *failed_file, struct cmd_setup *setup)
 {
 	char *pairs = NULL, id[32];
 	size_t len = 0;
@@ -101,7 +101,7 @@ static int run_exec(const char *cmd, const struct cs_set *s, const char *type,
 			"COWSNAP_FAILED_COMPONENTS", failed_file, NULL
 		};
 
-		ret = run_cmd(cmd, env);
+		ret = run_cmd_setup(cmd, env, setup);
 	}
 	free(pairs);
 	return ret;
@@ -186,6 +186,7 @@ struct backup_opts {
 	struct cs_set_create_args a;
 	const char *cmd, *meta;
 	int wait_s;
+	bool mount;		/* --mount */
 };
 
 static bool backup_help(struct snapctl *ctl, int argc, char **argv)
@@ -218,7 +219,15 @@ static bool backup_help(struct snapctl *ctl, int argc, char **argv)
 			       "                      components (JSON) to F before CMD runs; `snapctl\n"
 			       "                      restore --metadata F' reads it\n"
 			       "  --wait[=SECONDS]    when another set is being created, wait for it\n"
-			       "                      (default %d s) instead of failing at once\n",
+			       "                      (default %d s) instead of failing at once\n"
+			       "  --mount             CMD runs in a mount namespace of its own where\n"
+			       "                      each image is mounted read-only where its\n"
+			       "                      origin is mounted (every mount of it that can\n"
+			       "                      be seen, parents first; other filesystems below\n"
+			       "                      stay as they are); an image that will not mount\n"
+			       "                      fails the backup before CMD runs.  Processes\n"
+			       "                      CMD leaves in the namespace are stopped when it\n"
+			       "                      ends.  Unmounted volumes stay devices\n",
 			       ctl->prog, backup_usage, DEFAULT_WAIT_S);
 			return true;
 		}
@@ -238,6 +247,7 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 		{ "component", required_argument, NULL, 'c' },
 		{ "save-metadata", required_argument, NULL, 'm' },
 		{ "wait", optional_argument, NULL, 'w' },
+		{ "mount", no_argument, NULL, 'M' },
 		{ 0 }
 	};
 	struct cs_set_create_args *a = &o->a;
@@ -267,6 +277,9 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 			break;
 		case 'p':
 			a->persistent = true;
+			break;
+		case 'M':
+			o->mount = true;
 			break;
 		case 'e':
 			o->cmd = optarg;
@@ -339,6 +352,8 @@ static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct
 	struct cs_empty none = { 0 };
 	struct cs_error err = { 0 };
 	char failed_file[] = "/tmp/snapctl-failed.XXXXXX", prefix[64 + CS_SET_NAME_MAX];
+	struct ns_plan *plan = NULL;
+	struct cmd_setup setup;
 	int ret, status, fd;
 
 	/* the writers' timeouts bound the sequence; allow them */
@@ -360,11 +375,24 @@ static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct
 		cs_call(c, CS_OP_BACKUP_COMPLETE, &done, &none, &err);
 		return CS_EXIT_FAILED;
 	}
+	if (o->mount) {
+		ret = ns_plan_make(ctl, &r.set, &plan);
+		if (ret) {
+			cs_result_free(CS_OP_SET_CREATE, &r);
+			cs_call(c, CS_OP_BACKUP_COMPLETE, &done, &none, &err);
+			return ret;
+		}
+		ns_cmd_setup(plan, &setup);
+	}
 	fd = mkstemp(failed_file);
 	if (fd >= 0)
 		close(fd);
 	status = run_exec(o->cmd, &r.set, cs_backup_type_names[o->a.backup_type],
-			  fd >= 0 ? failed_file : "/dev/null");
+			  fd >= 0 ? failed_file : "/dev/null", plan ? &setup : NULL);
+	/* the images unmounted before the set may go */
+	if (plan && ns_end(ctl, setup.token) && !status)
+		status = -1;
+	ns_plan_free(plan);
 	done.success = status == 0;
 	if (fd >= 0) {
 		done.nfailed = read_failed(failed_file, failed, CS_MAX_SELECTED);
@@ -375,6 +403,10 @@ static int backup_session(struct snapctl *ctl, struct cs_client *c, const struct
 	ret = cs_call(c, CS_OP_BACKUP_COMPLETE, &done, &none, &err);
 	if (ret)
 		return report_error(ctl, c, ret, &err);
+	if (status == CMD_SETUP_FAILED)
+		return report_failure(ctl, EIO, CS_EXIT_FAILED, "--mount: %s; the backup command "
+				      "did not run; writers were told the backup failed",
+				      setup.msg);
 	if (status)
 		return report_failure(ctl, EIO, CS_EXIT_FAILED, "the backup command failed "
 				      "(%s %d); writers were told the backup failed",

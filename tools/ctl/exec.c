@@ -9,6 +9,7 @@
  * the command's shell SIGTERM (PR_SET_PDEATHSIG).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,9 +35,10 @@ static void forward(int sig)
 }
 
 /* The child: its own process group (the terminal's foreground group when
- * snapctl's was), SIGTERM when snapctl dies, then CMD. */
+ * snapctl's was), SIGTERM when snapctl dies, the set-up (whose outcome goes
+ * to the parent on report, closed at exec), then CMD. */
 static void child(const char *cmd, const char *const env[], pid_t parent, bool fg,
-		  const sigset_t *mask)
+		  const sigset_t *mask, struct cmd_setup *setup, int report)
 {
 	setpgid(0, 0);
 	if (fg) {
@@ -47,6 +49,18 @@ static void child(const char *cmd, const char *const env[], pid_t parent, bool f
 	/* snapctl may have died before the request: then getppid() changed */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) || getppid() != parent)
 		_exit(128 + SIGTERM);
+	if (setup) {
+		int ret;
+
+		setup->msg[0] = '\0';
+		ret = setup->fn(setup);
+		if (ret && !setup->msg[0])
+			snprintf(setup->msg, sizeof(setup->msg), "set-up failed");
+		if (!ret)
+			setup->msg[0] = '\0';
+		if (write(report, setup, sizeof(*setup)) != (ssize_t)sizeof(*setup) || ret)
+			_exit(127);
+	}
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	for (int i = 0; env[i]; i += 2)
 		setenv(env[i], env[i + 1], 1);
@@ -87,16 +101,54 @@ static void take_terminal(void)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/*
+ * The set-up's outcome, which the child writes once (or dies first); the
+ * pipe closes at exec or exit.  0 when it succeeded, -1 with setup->msg.
+ */
+static int read_setup(int fd, struct cmd_setup *setup)
+{
+	struct cmd_setup got;
+	size_t n = 0;
+	ssize_t r;
+
+	while (n < sizeof(got)) {
+		r = read(fd, (char *)&got + n, sizeof(got) - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n != sizeof(got)) {
+		snprintf(setup->msg, sizeof(setup->msg), "the command's set-up ended early");
+		return -1;
+	}
+	setup->token = got.token;
+	memcpy(setup->msg, got.msg, sizeof(setup->msg));
+	setup->msg[sizeof(setup->msg) - 1] = '\0';
+	return setup->msg[0] ? -1 : 0;
+}
+
 int run_cmd(const char *cmd, const char *const env[])
+{
+	return run_cmd_setup(cmd, env, NULL);
+}
+
+int run_cmd_setup(const char *cmd, const char *const env[], struct cmd_setup *setup)
 {
 	bool fg = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
 	struct sigaction old_sa[NFORWARDED];
 	sigset_t block, mask;
 	pid_t parent = getpid(), pid, ret;
-	int status = 0;
+	int status = 0, report[2] = { -1, -1 };
+	bool setup_failed = false;
 
 	fflush(stdout);
 	fflush(stderr);
+	if (setup && pipe2(report, O_CLOEXEC)) {
+		snprintf(setup->msg, sizeof(setup->msg), "pipe: %s", strerror(errno));
+		return CMD_SETUP_FAILED;
+	}
 	/* no signal is lost between fork and cmd_pgid */
 	sigemptyset(&block);
 	for (size_t i = 0; i < NFORWARDED; i++)
@@ -104,14 +156,22 @@ int run_cmd(const char *cmd, const char *const env[])
 	sigprocmask(SIG_BLOCK, &block, &mask);
 	got_signal = 0;
 	pid = fork();
-	if (pid == 0)
-		child(cmd, env, parent, fg, &mask);
+	if (pid == 0) {
+		close(report[0]);
+		child(cmd, env, parent, fg, &mask, setup, report[1]);
+	}
 	if (pid > 0) {
 		setpgid(pid, pid);
 		cmd_pgid = pid;
 		handle_signals(old_sa);
 	}
 	sigprocmask(SIG_SETMASK, &mask, NULL);
+	if (setup) {
+		close(report[1]);
+		if (pid > 0)
+			setup_failed = read_setup(report[0], setup) != 0;
+		close(report[0]);
+	}
 	if (pid < 0)
 		return -1;
 	while ((ret = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
@@ -120,6 +180,8 @@ int run_cmd(const char *cmd, const char *const env[])
 	restore_signals(old_sa);
 	if (fg)
 		take_terminal();
+	if (setup_failed)
+		return CMD_SETUP_FAILED;
 	if (got_signal) {
 		fprintf(stderr, "%s: %s: stopped the command\n", program_invocation_short_name,
 			strsignal(got_signal));

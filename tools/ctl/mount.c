@@ -32,6 +32,20 @@ static int run(const char *const argv[])
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/*
+ * An image is the volume as it was at the take, its journal or log as
+ * dirty as the frozen filesystem's: replaying it would write.  And the
+ * origin, with the same UUID, may be mounted beside it.
+ */
+const char *image_ro_options(const char *fstype)
+{
+	if (!strcmp(fstype, "ext3") || !strcmp(fstype, "ext4"))
+		return "noload";
+	if (!strcmp(fstype, "xfs"))
+		return "norecovery,nouuid";
+	return "";
+}
+
 static const char mount_usage[] = "mount SET VOLUME DIR";
 
 int cmd_mount(struct snapctl *ctl, int argc, char **argv)
@@ -82,28 +96,30 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 				      argv[2], ma, mi, a.id);
 	}
 	/*
-	 * ext3/4 want noload, xfs norecovery; try them in turn, quietly.  An
-	 * image holds whatever the volume held: no set-user-ID programs, no
-	 * device nodes from it.
+	 * The filesystem is not known here: try ext3/4's options, xfs's, then
+	 * none, quietly but for the last.  An image holds whatever the volume
+	 * held: no set-user-ID programs, no device nodes from it.
 	 */
 	{
-		const char *const opts[] = { "ro,nosuid,nodev,noload", "ro,nosuid,nodev,norecovery",
-					     "ro,nosuid,nodev" };
+		const char *const types[] = { "ext4", "xfs", "" };
 
 		ret = -1;
 		for (size_t i = 0; i < 3 && ret; i++) {
-			const char *const cmd[] = { "mount", "-o", opts[i], "--", v->image,
+			char opts[128];
+			const char *const cmd[] = { "mount", "-o", opts, "--", v->image,
 						    argv[3], NULL };
+			int saved = -1, null = -1;
 
-			if (i == 2) {
-				ret = run(cmd);
-				break;
-			}
-			{
-				int saved = dup(2), null = open("/dev/null", 1);
-
+			snprintf(opts, sizeof(opts), "ro,nosuid,nodev%s%s",
+				 *image_ro_options(types[i]) ? "," : "",
+				 image_ro_options(types[i]));
+			if (i < 2) {
+				saved = dup(2);
+				null = open("/dev/null", O_WRONLY);
 				dup2(null, 2);
-				ret = run(cmd);
+			}
+			ret = run(cmd);
+			if (i < 2) {
 				dup2(saved, 2);
 				close(saved);
 				close(null);

@@ -135,6 +135,10 @@ int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup_doc *d
 /* mount.c */
 int cmd_mount(struct snapctl *ctl, int argc, char **argv);
 int cmd_umount(struct snapctl *ctl, int argc, char **argv);
+/* The options, flags separated by commas, with which an image of fstype
+ * mounts read-only without a journal replay ("noload" for ext3/4,
+ * "norecovery,nouuid" for xfs, "" for the others). */
+const char *image_ro_options(const char *fstype);
 /* term.c: s with control characters and bytes that are not UTF-8 shown as
  * `\xHH', into buf of size bytes (TERM_TEXT_MAX holds any cs_error message;
  * cut with "..." when it does not fit); returns buf.  For text that writers
@@ -144,6 +148,28 @@ const char *term_text(const char *s, char *buf, size_t size);
 /* exec.c: CMD (/bin/sh -c) with env (NAME, VALUE, ..., NULL) added; its exit
  * status, 128 + the signal that killed it, -1 when it cannot run. */
 int run_cmd(const char *cmd, const char *const env[]);
+/* Something to do in CMD's process before /bin/sh runs (backup --mount). */
+struct cmd_setup {
+	/* in the child: 0, or -1 with a message in msg */
+	int (*fn)(struct cmd_setup *s);
+	void *arg;
+	uint64_t token;		/* what fn leaves for the parent */
+	char msg[1024];
+};
+/* run_cmd's result when setup->fn failed (CMD did not run: setup->msg) */
+#define CMD_SETUP_FAILED	(-2)
+/* run_cmd with setup (NULL: none); setup->token and msg are the child's. */
+int run_cmd_setup(const char *cmd, const char *const env[], struct cmd_setup *setup);
+/* nsmount.c: backup --mount.  The plan, made in snapctl's namespace, of
+ * where s's images go (0, or the exit code after a message); the cmd_setup
+ * that carries it out in CMD's process, in a mount namespace of its own;
+ * after CMD, the processes it left in that namespace stopped (0, or -1
+ * after a message when some would not go). */
+struct ns_plan;
+int ns_plan_make(struct snapctl *ctl, const struct cs_set *s, struct ns_plan **out);
+void ns_plan_free(struct ns_plan *p);
+void ns_cmd_setup(struct ns_plan *p, struct cmd_setup *s);
+int ns_end(struct snapctl *ctl, uint64_t ns_ino);
 /* backup.c */
 int cmd_backup(struct snapctl *ctl, int argc, char **argv);
 int cmd_restore(struct snapctl *ctl, int argc, char **argv);
