@@ -145,31 +145,6 @@ struct cs_set *cs_set_next(u64 after)
 	return NULL;
 }
 
-/*
- * A set name: 1..COWSNAP_SET_NAME_MAX_LEN bytes of A-Z a-z 0-9 _ . + -, not
- * starting with '-' or '.' (no option, no hidden file, never "." or ".."),
- * not only digits (never taken for a set id).  It names a directory under
- * /dev/cowsnap/by-name/, so no '/' and nothing udev would mangle.
- */
-static bool set_name_valid(const char *name)
-{
-	bool digits = true;
-	size_t i, len = strnlen(name, COWSNAP_SET_NAME_MAX_LEN + 1);
-
-	if (!len || len > COWSNAP_SET_NAME_MAX_LEN || name[0] == '-' || name[0] == '.')
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = name[i];
-		bool digit = c >= '0' && c <= '9';
-
-		/* not isalnum(): the kernel's takes Latin-1 letters too */
-		if (!digit && !(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') &&
-		    c != '_' && c != '.' && c != '+' && c != '-')
-			return false;
-		digits &= digit;
-	}
-	return !digits;
-}
 
 int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, const char *name,
 	       const struct nlattr *name_attr, u32 portid, struct net *net,
@@ -178,7 +153,7 @@ int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, const char *name,
 	struct cs_set *set;
 
 	lockdep_assert_held(&cs_lock);
-	if (name && !set_name_valid(name)) {
+	if (name && !cowsnap_set_name_valid(name)) {
 		NL_SET_ERR_MSG_ATTR(extack, name_attr, "invalid set name: 1 to 64 of "
 				    "A-Z a-z 0-9 _ . + -, not starting with - or ., "
 				    "not only digits");

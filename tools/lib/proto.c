@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <json.h>
+#include <linux/cowsnap.h>
 
 #include "proto.h"
 
@@ -308,22 +309,7 @@ static bool field_is_zero(const struct cs_field *f, const char *p)
 
 bool cs_set_name_valid(const char *name)
 {
-	bool digits = true;
-	size_t len = strnlen(name, CS_SET_NAME_MAX + 1);
-
-	if (!len || len > CS_SET_NAME_MAX || name[0] == '-' || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		bool digit = c >= '0' && c <= '9';
-
-		/* not isalnum(): the locale's letters are not the module's */
-		if (!digit && !(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') &&
-		    c != '_' && c != '.' && c != '+' && c != '-')
-			return false;
-		digits &= digit;
-	}
-	return !digits;
+	return cowsnap_set_name_valid(name);
 }
 
 size_t cs_utf8_char(const char *str)

@@ -306,4 +306,31 @@ enum cowsnap_invalid_cause {
 	COWSNAP_INVALID_VOLUME_GONE = 5,	/* an origin device went away */
 };
 
+/*
+ * COWSNAP_A_SET_NAME's rule, one definition for the module and userspace:
+ * 1 to COWSNAP_SET_NAME_MAX_LEN bytes of A-Z a-z 0-9 _ . + -, not starting
+ * with '-' or '.' (no option, no hidden file, never "." or ".."), not only
+ * digits (never taken for a set id).  It names a directory under
+ * /dev/cowsnap/by-name/: no '/', nothing udev would mangle.  Plain ASCII
+ * tests, not isalnum(): the kernel's takes Latin-1 letters, a locale's
+ * others.  Reads at most COWSNAP_SET_NAME_MAX_LEN + 1 bytes of name.
+ */
+static inline int cowsnap_set_name_valid(const char *name)
+{
+	int digits = 1, i;
+
+	for (i = 0; name[i]; i++) {
+		char c = name[i];
+		int digit = c >= '0' && c <= '9';
+
+		if (i == COWSNAP_SET_NAME_MAX_LEN)
+			return 0;
+		if (!digit && !(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') &&
+		    c != '_' && c != '.' && c != '+' && c != '-')
+			return 0;
+		digits &= digit;
+	}
+	return i && name[0] != '-' && name[0] != '.' && !digits;
+}
+
 #endif /* _UAPI_LINUX_COWSNAP_H */
