@@ -434,6 +434,16 @@ int cmd_backup(struct snapctl *ctl, int argc, char **argv)
 	return ret;
 }
 
+void restore_args_from_doc(struct cs_restore_args *a, const struct cs_backup_doc *doc)
+{
+	a->writers = doc->writers;
+	a->nwriters = doc->nwriters;
+	a->components = doc->components;
+	a->ncomponents = doc->ncomponents;
+	a->backup_type = doc->backup_type;
+	a->set_id = doc->set_id;
+}
+
 int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup_doc *doc)
 {
 	struct cs_error err = { 0 };
@@ -537,12 +547,7 @@ int cmd_restore(struct snapctl *ctl, int argc, char **argv)
 		return usage_error(ctl, restore_usage, "unexpected argument `%s'", argv[optind]);
 	if (load_metadata(ctl, meta, &doc))
 		return CS_EXIT_FAILED;
-	a.writers = doc.writers;
-	a.nwriters = doc.nwriters;
-	a.components = doc.components;
-	a.ncomponents = doc.ncomponents;
-	a.backup_type = doc.backup_type;
-	a.set_id = doc.set_id;
+	restore_args_from_doc(&a, &doc);
 	if (doc.nwriters) {
 		ret = connect_daemon(ctl, &c);
 		if (ret)

@@ -320,14 +320,8 @@ int cmd_revert(struct snapctl *ctl, int argc, char **argv)
 		ra.volumes = vspec;
 		ra.nvolumes = (uint32_t)nrv;
 		ra.set_id = sa.id;
-		if (have_doc) {
-			ra.writers = doc.writers;
-			ra.nwriters = doc.nwriters;
-			ra.components = doc.components;
-			ra.ncomponents = doc.ncomponents;
-			ra.backup_type = doc.backup_type;
-			ra.set_id = doc.set_id;
-		}
+		if (have_doc)
+			restore_args_from_doc(&ra, &doc);
 		cs_client_set_timeout(c, -1);
 		ret = cs_call(c, CS_OP_RESTORE_BEGIN, &ra, &rr, &err);
 		if (ret) {

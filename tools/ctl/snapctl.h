@@ -132,6 +132,9 @@ int revert_mark_path(uint64_t set_id, char *buf, size_t size);
  * a message */
 struct cs_backup_doc;
 int load_metadata(struct snapctl *ctl, const char *file, struct cs_backup_doc *doc);
+/* restore_begin's writers, components, type and set from such a document
+ * (a's arrays point into doc's) */
+void restore_args_from_doc(struct cs_restore_args *a, const struct cs_backup_doc *doc);
 /* mount.c */
 int cmd_mount(struct snapctl *ctl, int argc, char **argv);
 int cmd_umount(struct snapctl *ctl, int argc, char **argv);
