@@ -594,6 +594,7 @@ static int parse_set_into(struct nlattr **tb, struct cs_set *s)
 	flags = tb[COWSNAP_A_SET_FLAGS] ? nla_get_u32(tb[COWSNAP_A_SET_FLAGS]) : 0;
 	s->persistent = flags & COWSNAP_SET_F_PERSISTENT;
 	s->auto_release = flags & COWSNAP_SET_F_AUTO_RELEASE;
+	s->writable = flags & COWSNAP_SET_F_WRITABLE;
 	cause = tb[COWSNAP_A_INVALID_CAUSE] ? nla_get_u32(tb[COWSNAP_A_INVALID_CAUSE]) : 0;
 	if (cause < sizeof(invalid_causes) / sizeof(invalid_causes[0]))
 		snprintf(s->invalid_cause, sizeof(s->invalid_cause), "%s", invalid_causes[cause]);

@@ -187,7 +187,7 @@ static int create_reply_fits(struct cowsnapd *d, uint32_t nvols, int nsel,
 	struct cs_set_result r = {
 		.set = {
 			.id = INT64_MAX, .state = CS_SET_INVALID, .persistent = true,
-			.auto_release = true, .chunk_sectors = UINT32_MAX,
+			.auto_release = true, .writable = true, .chunk_sectors = UINT32_MAX,
 			.created_ns = INT64_MAX, .taken_ns = INT64_MAX,
 			.storage_sectors = INT64_MAX, .storage_used = INT64_MAX,
 			.nvolumes = nvols,
@@ -412,7 +412,8 @@ static int define(struct create *s, struct cs_error *err)
 {
 	struct cowsnapd *d = s->d;
 	const struct cs_set_create_args *a = s->a;
-	uint32_t flags = a->persistent ? COWSNAP_SET_F_PERSISTENT : COWSNAP_SET_F_AUTO_RELEASE;
+	uint32_t flags = (a->persistent ? COWSNAP_SET_F_PERSISTENT : COWSNAP_SET_F_AUTO_RELEASE) |
+			 (a->writable ? COWSNAP_SET_F_WRITABLE : 0);
 	uint64_t vol_sectors = 0;
 	int ret;
 

@@ -97,21 +97,35 @@ static inline int bdev_thaw(struct block_device *bdev)
 #endif
 
 /*
- * A bio-based disk with the given limits.  6.9 takes queue_limits at
- * allocation and returns an error pointer; 6.1 returns NULL and sets the
- * limits afterwards.
+ * A bio-based disk with the given limits; wc: it has a volatile write
+ * cache and takes FUA (so REQ_PREFLUSH and REQ_FUA reach it).  6.9 takes
+ * queue_limits at allocation and returns an error pointer; 6.1 returns NULL
+ * and sets the limits afterwards.  6.11 moved the write cache and FUA from
+ * blk_queue_write_cache() to the limits' features.
  */
 static inline struct gendisk *cs_alloc_disk(unsigned int lbs, unsigned int pbs,
-					    unsigned int max_sectors)
+					    unsigned int max_sectors, bool wc)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+	struct queue_limits lim = {
+		.logical_block_size = lbs,
+		.physical_block_size = pbs,
+		.max_hw_sectors = max_sectors,
+		.features = wc ? BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA : 0,
+	};
+
+	return blk_alloc_disk(&lim, NUMA_NO_NODE);
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
 	struct queue_limits lim = {
 		.logical_block_size = lbs,
 		.physical_block_size = pbs,
 		.max_hw_sectors = max_sectors,
 	};
+	struct gendisk *disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
 
-	return blk_alloc_disk(&lim, NUMA_NO_NODE);
+	if (!IS_ERR(disk))
+		blk_queue_write_cache(disk->queue, wc, wc);
+	return disk;
 #else
 	struct gendisk *disk = blk_alloc_disk(NUMA_NO_NODE);
 
@@ -120,6 +134,7 @@ static inline struct gendisk *cs_alloc_disk(unsigned int lbs, unsigned int pbs,
 	blk_queue_logical_block_size(disk->queue, lbs);
 	blk_queue_physical_block_size(disk->queue, pbs);
 	blk_queue_max_hw_sectors(disk->queue, max_sectors);
+	blk_queue_write_cache(disk->queue, wc, wc);
 	return disk;
 #endif
 }

@@ -130,6 +130,8 @@ bool cs_same_place(struct block_device *a, sector_t as, sector_t alen,
 s64 cs_storage_alloc(struct cs_storage *st, bool *low);
 struct block_device *cs_storage_locate(struct cs_storage *st, u64 slot,
 				       sector_t *sector);
+/* the device of the storage's i-th range, NULL past the last */
+struct block_device *cs_storage_dev(struct cs_storage *st, unsigned int i);
 struct cs_storage *cs_storage_overlaps(struct block_device *bdev, sector_t start,
 				       sector_t len, const struct cs_storage *except);
 
@@ -198,6 +200,13 @@ struct cs_wio {
 	struct list_head node;		/* held, a busy chunk's waiters, ready */
 	struct llist_node lnode;	/* completion deferred to endio_work */
 	struct cs_chunk *spare;
+	/*
+	 * NULL for a write to the origin.  A write to a writable image of
+	 * this snapshot (snapshot.c, holds a reference): it copies chunks for
+	 * this snapshot only, and once they are copied goes to their slots
+	 * (cs_snapshot_write_go()), never to the origin.
+	 */
+	struct cs_snapshot *image;
 };
 
 struct cs_cow_target {
@@ -217,6 +226,9 @@ struct cs_chunk {
 	unsigned int readers;		/* tracker lock */
 	bool copying;			/* tracker lock */
 	struct list_head waiters;	/* tracker lock: cs_wio */
+	/* tracker lock: the copy is for this snapshot only (started by a
+	 * write to its image); NULL: for every live snapshot needing it */
+	struct cs_snapshot *only;
 
 	/* the copy: owned by the work item while copying */
 	struct cs_tracker *t;
@@ -287,7 +299,11 @@ struct cs_set {
 	bool dead;			/* cs_lock: destroyed */
 	/* storage on its own volumes, set while DEFINING (cs_lock) */
 	struct cs_resident __rcu *resident;
-	/* copies selected to write to this set's storage and not finished */
+	/*
+	 * copies selected to write to this set's storage and not finished,
+	 * and writes of its images to their slots (counted before they look
+	 * at dead: see cs_snapshot_write_go())
+	 */
 	atomic_t copies;
 	wait_queue_head_t copies_wq;
 };
@@ -347,6 +363,10 @@ bool cs_cow_advance(struct cs_wio *w);
 struct cs_chunk *cs_chunk_alloc(void);
 void cs_chunk_free(struct cs_chunk *e);
 void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio);
+/* a write to the image of s (its set is COWSNAP_SET_F_WRITABLE) */
+void cs_snapshot_write(struct cs_snapshot *s, struct bio *bio);
+/* an image write whose chunks are copied: to their slots */
+void cs_snapshot_write_go(struct cs_wio *w);
 
 /* image.c */
 int cs_image_init(void);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Image disks: /dev/cowsnapN, one read-only bio-based gendisk per snapshot.
+ * Image disks: /dev/cowsnapN, one bio-based gendisk per snapshot, read-only
+ * unless its set is COWSNAP_SET_F_WRITABLE (then with a write cache and FUA,
+ * and no discard or write-zeroes: see cs_snapshot_write()).
  * The disk holds a reference on its snapshot until free_disk, so reads of an
  * image whose set was destroyed fail cleanly with EIO.  Each disk says what
  * it is in sysfs, /sys/block/cowsnapN/cowsnap/: set_id, set_name (empty
@@ -21,7 +23,13 @@ static DEFINE_IDA(image_ida);
 
 static void image_submit_bio(struct bio *bio)
 {
-	cs_snapshot_read(bio->bi_bdev->bd_disk->private_data, bio);
+	struct cs_snapshot *s = bio->bi_bdev->bd_disk->private_data;
+
+	/* the flags never change once the set exists */
+	if (bio_op(bio) != REQ_OP_READ && (s->set->flags & COWSNAP_SET_F_WRITABLE))
+		cs_snapshot_write(s, bio);
+	else
+		cs_snapshot_read(s, bio);
 }
 
 static void image_free_disk(struct gendisk *disk)
@@ -102,6 +110,7 @@ int cs_image_major(void)
 int cs_image_add(struct cs_snapshot *s)
 {
 	struct block_device *origin = s->t->origin.bdev;
+	bool writable = s->set->flags & COWSNAP_SET_F_WRITABLE;
 	struct gendisk *disk;
 	int minor, ret;
 
@@ -110,7 +119,7 @@ int cs_image_add(struct cs_snapshot *s)
 	if (minor < 0)
 		return minor;
 	disk = cs_alloc_disk(bdev_logical_block_size(origin),
-			     bdev_physical_block_size(origin), CS_IMAGE_MAX_SECTORS);
+			     bdev_physical_block_size(origin), CS_IMAGE_MAX_SECTORS, writable);
 	if (IS_ERR(disk)) {
 		ida_free(&image_ida, minor);
 		return PTR_ERR(disk);
@@ -124,7 +133,7 @@ int cs_image_add(struct cs_snapshot *s)
 	disk->private_data = s;
 	snprintf(disk->disk_name, DISK_NAME_LEN, COWSNAP_IMAGE_NAME "%d", minor);
 	set_capacity(disk, s->sectors);
-	set_disk_ro(disk, true);
+	set_disk_ro(disk, !writable);
 	ret = device_add_disk(NULL, disk, image_groups);
 	if (ret) {
 		/* free_disk is only called for disks that were added */

@@ -319,6 +319,15 @@ static int storage_place_ok(void *arg, struct cs_storage_range *r,
 				       "image's data; grow on another device or filesystem");
 			return -EBUSY;
 		}
+		/*
+		 * The image reads these sectors as zeros (cs_snapshot_read()):
+		 * writes there would not read back.
+		 */
+		if (set->flags & COWSNAP_SET_F_WRITABLE) {
+			NL_SET_ERR_MSG(extack, "a writable set cannot keep its storage in files on "
+				       "its own volumes: keep it on another device or filesystem");
+			return -EINVAL;
+		}
 		/* users: every set holding t, and one more while CBT keeps it */
 		if (t->users - t->keep > 1) {
 			NL_SET_ERR_MSG(extack, "storage file lies on a volume that another set "
@@ -658,8 +667,11 @@ void cs_set_destroy(struct cs_set *set)
 	/*
 	 * No copy picks this set any more (its snapshots left the trackers);
 	 * the ones that did may still be writing to its storage.  Only after
-	 * them may the ranges be given to another set.
+	 * them may the ranges be given to another set.  An image write counts
+	 * itself in copies before it reads dead: pairs with the barrier in
+	 * cs_snapshot_write_go(), so that one of the two sees the other.
 	 */
+	smp_mb();
 	wait_event(set->copies_wq, !atomic_read(&set->copies));
 	cs_storage_unlist(&set->storage);
 	cs_netlink_event(COWSNAP_CMD_EVENT_SET_DESTROYED, set, NULL, GFP_KERNEL);

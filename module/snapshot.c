@@ -13,8 +13,32 @@
  * arrives meanwhile cannot overtake them: an image never sees a write that
  * started after its take.
  *
+ * Writable images (sets with COWSNAP_SET_F_WRITABLE): a write to the image
+ * of snapshot s goes to s's slots, never to the origin.  A chunk s has a
+ * slot for takes the write at once (split at chunk boundaries, remapped to
+ * the storage device).  A chunk without one is first copied from the origin
+ * into a new slot of s alone, by the same machinery as a copy for an
+ * origin write: the image write is a cs_wio with ->image set, goes through
+ * cs_cow_advance() (which starts copies with ->only = s, and parks the
+ * write on the busy chunk), and once none of its chunks is busy any more
+ * it goes to the slots (cs_snapshot_write_go()).  So an origin write to the
+ * chunk waits for that copy like for any other (it finds the chunk busy),
+ * an image read either pins the chunk (and the write waits for the pin) or
+ * finds the slot, and a partial write lands on a slot that already holds
+ * the rest of the chunk.  The slot is published in s's map only after the
+ * copy is on storage (cow_finish()), so a write found a slot never races
+ * the copy into it.  REQ_PREFLUSH flushes every storage device first; FUA
+ * goes with the data.  No slot left or a storage write error: the set turns
+ * INVALID and the write fails; the origin is never touched.  Chunks written
+ * on an image are marked in the origin's changed-block map, so that an
+ * incremental of that image reads them.
+ *
  * The chunk states, the pins and the wait of a write are modelled in
- * model/cowsnap.pml (spin; `make model`): keep the two in step.
+ * model/cowsnap.pml (spin; `make model`): keep the two in step.  The model
+ * has no image writer yet: it would be a third process kind that acts as an
+ * origin writer in the busy table (start a copy, park) and then writes the
+ * slot instead of the origin; the property to add is that the slot's copy
+ * is complete before that write, and an origin write never overtakes it.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
@@ -26,6 +50,24 @@
 
 /* chunks a write looks ahead to start copies in parallel */
 #define COW_WINDOW	64
+
+/* A write to a writable image, while it copies or flushes first. */
+struct cs_iwrite {
+	struct cs_wio w;		/* w.image holds a snapshot reference */
+	struct work_struct work;	/* goes on after the preflush */
+	atomic_t pending;		/* preflush bios + 1 */
+	blk_status_t err;
+};
+
+/* A part of an image write, to one run of slots. */
+struct cs_wclone {
+	struct bio *parent;
+	struct cs_snapshot *s;		/* holds a reference */
+	struct bio clone;		/* last: bio_set front_pad */
+};
+
+/* image writes in their copy or flush stage, kept for when the slab has none */
+#define CS_IWRITE_RESERVE	16
 
 struct cs_read {
 	struct bio *parent;
@@ -46,6 +88,8 @@ static mempool_t *chunk_pool;
 static mempool_t *page_pool;
 static struct bio_set cow_bs;		/* copies: reads and writes of chunks */
 static struct bio_set read_bs;		/* image reads: clones */
+static struct bio_set write_bs;		/* image writes: clones */
+static mempool_t *iwrite_pool;
 /* the reserves are full: the test knobs may refuse the allocators from now on */
 static bool chunk_pool_ready, page_pool_ready;
 
@@ -120,11 +164,25 @@ static bool snap_needs(struct cs_snapshot *s, u64 idx)
 	       !xa_load(&s->map, idx);
 }
 
-static bool need_copy(struct cs_tracker *t, u64 idx)
+/* Does the copy e make (or would make) go to s? */
+static bool copy_needs(const struct cs_chunk *e, struct cs_snapshot *s)
+{
+	return (!e->only || e->only == s) && snap_needs(s, e->idx);
+}
+
+/*
+ * Must chunk idx be copied before w goes on?  An origin write: for every
+ * live snapshot that has not copied it.  An image write: for its own
+ * snapshot only, and only while that is live (cow_store() picks its
+ * targets among the live ones).
+ */
+static bool wio_needs(struct cs_tracker *t, struct cs_wio *w, u64 idx)
 {
 	struct cs_snapshot *s;
 
 	lockdep_assert_held(&t->lock);
+	if (w->image)
+		return w->image->live && snap_needs(w->image, idx);
 	list_for_each_entry(s, &t->snaps, tnode)
 		if (snap_needs(s, idx))
 			return true;
@@ -136,10 +194,11 @@ static bool need_copy(struct cs_tracker *t, u64 idx)
  * the caller once it dropped the tracker lock (cow_read()).
  */
 static void cow_start(struct cs_tracker *t, struct cs_chunk *e,
-		      struct list_head *start)
+		      struct cs_snapshot *only, struct list_head *start)
 {
 	lockdep_assert_held(&t->lock);
 	e->copying = true;
+	e->only = only;
 	e->t = t;
 	e->stage = 0;
 	e->read_err = BLK_STS_OK;
@@ -152,7 +211,8 @@ static void cow_store(struct cs_chunk *e);
 static void cow_finish(struct cs_chunk *e);
 
 /*
- * Advance write w over its chunks.  Returns true when it may be submitted;
+ * Advance write w (to the origin, or to an image: w->image) over its
+ * chunks.  Returns true when it may be submitted;
  * false when it is parked on a busy chunk (it goes on from the tracker's
  * ready work when that chunk is released).  Process context: it may wait
  * for memory (GFP_NOIO), never for I/O.
@@ -174,7 +234,7 @@ again:
 	for (c = w->next; c <= end; c++) {
 		e = busy_find(t, c);
 		if (!e) {
-			if (!need_copy(t, c)) {
+			if (!wio_needs(t, w, c)) {
 				if (!blocked)
 					w->next = c + 1;
 				continue;
@@ -191,9 +251,9 @@ again:
 			}
 			e->idx = c;
 			hlist_add_head(&e->hnode, busy_head(t, c));
-			cow_start(t, e, &start);
-		} else if (!e->copying && need_copy(t, c)) {
-			cow_start(t, e, &start);
+			cow_start(t, e, w->image, &start);
+		} else if (!e->copying && wio_needs(t, w, c)) {
+			cow_start(t, e, w->image, &start);
 		}
 		if (!blocked) {
 			blocked = e;
@@ -341,7 +401,7 @@ static void free_pages_of(struct cs_chunk *e)
 	e->pages = NULL;
 }
 
-/* Invalidate every live snapshot of t that still needs chunk e->idx. */
+/* Invalidate every live snapshot of t that copy e is still for. */
 static void invalidate_needing(struct cs_tracker *t, struct cs_chunk *e, int cause)
 {
 	struct cs_set *sets[8];
@@ -353,7 +413,7 @@ static void invalidate_needing(struct cs_tracker *t, struct cs_chunk *e, int cau
 		n = 0;
 		spin_lock_irqsave(&t->lock, flags);
 		list_for_each_entry(s, &t->snaps, tnode) {
-			if (!snap_needs(s, e->idx))
+			if (!copy_needs(e, s))
 				continue;
 			cs_set_get(s->set);
 			sets[n++] = s->set;
@@ -453,7 +513,7 @@ static void cow_store(struct cs_chunk *e)
 	}
 	spin_lock_irqsave(&t->lock, flags);
 	list_for_each_entry(s, &t->snaps, tnode)
-		n += snap_needs(s, e->idx);
+		n += copy_needs(e, s);
 	spin_unlock_irqrestore(&t->lock, flags);
 	if (!n)
 		goto done;
@@ -476,7 +536,7 @@ static void cow_store(struct cs_chunk *e)
 	list_for_each_entry(s, &t->snaps, tnode) {
 		if (e->ntargets == n)
 			break;
-		if (!snap_needs(s, e->idx))
+		if (!copy_needs(e, s))
 			continue;
 		cs_snapshot_get(s);
 		/* cs_set_destroy() waits for this before the storage is reused */
@@ -850,6 +910,225 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 	bio_endio(bio);
 }
 
+/* The end of an image write: status (or OK), the reference, the record. */
+static void iwrite_end(struct cs_iwrite *iw, blk_status_t status)
+{
+	struct bio *bio = iw->w.bio;
+
+	if (status && !bio->bi_status)
+		bio->bi_status = status;
+	cs_snapshot_put(iw->w.image);
+	mempool_free(iw, iwrite_pool);
+	bio_endio(bio);
+}
+
+static void wclone_end(struct bio *clone)
+{
+	struct cs_wclone *wc = container_of(clone, struct cs_wclone, clone);
+	struct bio *parent = wc->parent;
+	struct cs_set *set = wc->s->set;
+
+	if (clone->bi_status) {
+		if (!parent->bi_status)
+			parent->bi_status = clone->bi_status;
+		cs_set_invalidate(set, COWSNAP_INVALID_STORAGE_IO);
+	}
+	if (atomic_dec_and_test(&set->copies))
+		wake_up_all(&set->copies_wq);
+	cs_snapshot_put(wc->s);
+	bio_put(clone);
+	bio_endio(parent);
+}
+
+/* [off, off + len) of the image write, sectors from its start, to sector of bdev. */
+static void write_run(struct cs_snapshot *s, struct bio *bio, sector_t off, sector_t len,
+		      struct block_device *bdev, sector_t sector)
+{
+	struct bio *clone = bio_alloc_clone(bdev, bio, GFP_NOIO, &write_bs);
+	struct cs_wclone *wc = container_of(clone, struct cs_wclone, clone);
+
+	wc->parent = bio;
+	cs_snapshot_get(s);
+	wc->s = s;
+	atomic_inc(&s->set->copies);
+	bio_trim(clone, off, len);
+	clone->bi_iter.bi_sector = sector;
+	clone->bi_end_io = wclone_end;
+	bio_inc_remaining(bio);
+	cs_submit_own(clone);
+}
+
+/*
+ * Every chunk of image write w is copied for its snapshot (or the snapshot
+ * is no longer live, or its set INVALID): the write goes to the slots.
+ * Neighbouring chunks in contiguous slots take one clone.  The set's
+ * copies count covers the write from before it looks at dead until its
+ * clones end, so cs_set_destroy() gives the storage to no other set while
+ * they may still write to it.
+ */
+void cs_snapshot_write_go(struct cs_wio *w)
+{
+	struct cs_iwrite *iw = container_of(w, struct cs_iwrite, w);
+	struct cs_snapshot *s = w->image;
+	struct cs_set *set = s->set;
+	struct bio *bio = w->bio;
+	unsigned int shift = s->t->chunk_shift;
+	sector_t pos = bio->bi_iter.bi_sector, end = bio_end_sector(bio);
+	sector_t start = pos, run_pos = pos, run_sector = 0;
+	struct block_device *run_bdev = NULL;
+	blk_status_t status = BLK_STS_OK;
+
+	if (w->spare) {
+		cs_chunk_free(w->spare);
+		w->spare = NULL;
+	}
+	atomic_inc(&set->copies);
+	smp_mb__after_atomic();	/* pairs with the barrier in cs_set_destroy() */
+	if (atomic_read(&set->cause) || READ_ONCE(set->dead)) {
+		status = BLK_STS_IOERR;
+		goto out;
+	}
+	while (pos < end) {
+		u64 c = pos >> shift;
+		sector_t cend = min_t(sector_t, end, (c + 1) << shift);
+		struct block_device *bdev;
+		sector_t sector;
+		void *v = xa_load(&s->map, c);
+
+		/* not copied: the set turned INVALID or was destroyed meanwhile */
+		if (!v) {
+			status = BLK_STS_IOERR;
+			break;
+		}
+		bdev = cs_storage_locate(&set->storage, xa_to_value(v), &sector);
+		if (WARN_ON_ONCE(!bdev)) {
+			status = BLK_STS_IOERR;
+			break;
+		}
+		sector += pos - (c << shift);
+		if (run_bdev && (bdev != run_bdev || sector != run_sector + (pos - run_pos))) {
+			write_run(s, bio, run_pos - start, pos - run_pos, run_bdev, run_sector);
+			run_bdev = NULL;
+		}
+		if (!run_bdev) {
+			run_bdev = bdev;
+			run_pos = pos;
+			run_sector = sector;
+		}
+		pos = cend;
+	}
+	if (run_bdev)
+		write_run(s, bio, run_pos - start, pos - run_pos, run_bdev, run_sector);
+out:
+	if (atomic_dec_and_test(&set->copies))
+		wake_up_all(&set->copies_wq);
+	iwrite_end(iw, status);
+}
+
+/* Are all of w's chunks copied for its snapshot?  (Then nothing waits.) */
+static bool all_copied(struct cs_wio *w)
+{
+	u64 c;
+
+	for (c = w->next; c <= w->last; c++)
+		if (!xa_load(&w->image->map, c))
+			return false;
+	return true;
+}
+
+/* After the preflush, or at once: mark, copy what must be, write. */
+static void iwrite_start(struct cs_iwrite *iw)
+{
+	struct cs_wio *w = &iw->w;
+	struct cs_snapshot *s = w->image;
+	struct bio *bio = w->bio;
+	sector_t n = bio_sectors(bio);
+
+	if (iw->err) {
+		cs_set_invalidate(s->set, COWSNAP_INVALID_STORAGE_IO);
+		iwrite_end(iw, iw->err);
+		return;
+	}
+	if (!n) {
+		iwrite_end(iw, BLK_STS_OK);
+		return;
+	}
+	/* changed since the take, for an incremental of this image */
+	cs_cbt_mark(&s->t->cbt, bio->bi_iter.bi_sector, n);
+	w->next = bio->bi_iter.bi_sector >> s->t->chunk_shift;
+	w->last = (bio_end_sector(bio) - 1) >> s->t->chunk_shift;
+	if (all_copied(w) || cs_cow_advance(w))
+		cs_snapshot_write_go(w);
+}
+
+static void iwrite_work(struct work_struct *work)
+{
+	iwrite_start(container_of(work, struct cs_iwrite, work));
+}
+
+static void iwrite_flush_end(struct bio *bio)
+{
+	struct cs_iwrite *iw = bio->bi_private;
+
+	if (bio->bi_status)
+		WRITE_ONCE(iw->err, bio->bi_status);
+	bio_put(bio);
+	/* copy-on-write may wait for memory: go on in process context */
+	if (atomic_dec_and_test(&iw->pending))
+		queue_work(cs_wq, &iw->work);
+}
+
+/*
+ * A write to the image of s, whose set is writable.  Its data goes to s's
+ * slots only (see the top of this file).  REQ_PREFLUSH: every storage
+ * device is flushed first, then the data (if any) goes on from a work
+ * item; FUA stays on the data's clones.  Discard and write-zeroes are not
+ * advertised, and refused if they come anyway.
+ */
+void cs_snapshot_write(struct cs_snapshot *s, struct bio *bio)
+{
+	struct cs_iwrite *iw;
+	struct block_device *bdev;
+	unsigned int i;
+
+	if (bio_op(bio) != REQ_OP_WRITE) {
+		bio->bi_status = BLK_STS_NOTSUPP;
+		bio_endio(bio);
+		return;
+	}
+	if (atomic_read(&s->set->cause) || READ_ONCE(s->set->dead)) {
+		bio_io_error(bio);
+		return;
+	}
+	iw = mempool_alloc(iwrite_pool, GFP_NOIO);
+	memset(iw, 0, sizeof(*iw));
+	iw->w.bio = bio;
+	iw->w.t = s->t;
+	INIT_LIST_HEAD(&iw->w.node);
+	cs_snapshot_get(s);
+	iw->w.image = s;
+	if (!(bio->bi_opf & REQ_PREFLUSH)) {
+		iwrite_start(iw);
+		return;
+	}
+	bio->bi_opf &= ~REQ_PREFLUSH;
+	cs_wio_may_wait(&iw->w);
+	INIT_WORK(&iw->work, iwrite_work);
+	atomic_set(&iw->pending, 1);
+	for (i = 0; (bdev = cs_storage_dev(&s->set->storage, i)); i++) {
+		struct bio *flush = bio_alloc_bioset(bdev, 0, REQ_OP_WRITE | REQ_PREFLUSH,
+						     GFP_NOIO, &cow_bs);
+
+		flush->bi_end_io = iwrite_flush_end;
+		flush->bi_private = iw;
+		atomic_inc(&iw->pending);
+		cs_submit_own(flush);
+	}
+	/* the flushes are queued on current->bio_list: they end later */
+	if (atomic_dec_and_test(&iw->pending))
+		queue_work(cs_wq, &iw->work);
+}
+
 void cs_snapshot_get(struct cs_snapshot *s)
 {
 	kref_get(&s->kref);
@@ -929,8 +1208,22 @@ int cs_snapshot_init(void)
 			  BIOSET_NEED_RESCUER);
 	if (ret)
 		goto err_cow;
+	ret = bioset_init(&write_bs, 64, offsetof(struct cs_wclone, clone),
+			  BIOSET_NEED_RESCUER);
+	if (ret)
+		goto err_read;
+	iwrite_pool = mempool_create_kmalloc_pool(CS_IWRITE_RESERVE,
+						  sizeof(struct cs_iwrite));
+	if (!iwrite_pool) {
+		ret = -ENOMEM;
+		goto err_write;
+	}
 	return 0;
 
+err_write:
+	bioset_exit(&write_bs);
+err_read:
+	bioset_exit(&read_bs);
 err_cow:
 	bioset_exit(&cow_bs);
 err_pages:
@@ -944,6 +1237,8 @@ err_cache:
 
 void cs_snapshot_exit(void)
 {
+	mempool_destroy(iwrite_pool);
+	bioset_exit(&write_bs);
 	bioset_exit(&read_bs);
 	bioset_exit(&cow_bs);
 	mempool_destroy(page_pool);

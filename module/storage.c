@@ -222,3 +222,20 @@ struct block_device *cs_storage_locate(struct cs_storage *st, u64 slot,
 	rcu_read_unlock();
 	return bdev;
 }
+
+struct block_device *cs_storage_dev(struct cs_storage *st, unsigned int i)
+{
+	struct cs_storage_range *r;
+	struct block_device *bdev = NULL;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(r, &st->ranges, node) {
+		if (!i--) {
+			bdev = r->dev.bdev;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	/* ranges stay open until the set is freed; the caller holds it */
+	return bdev;
+}

@@ -188,7 +188,11 @@ static void ready_work(struct work_struct *work)
 	spin_unlock_irqrestore(&t->lock, flags);
 	while ((w = list_first_entry_or_null(&list, struct cs_wio, node))) {
 		list_del_init(&w->node);
-		if (cs_cow_advance(w))
+		if (!cs_cow_advance(w))
+			continue;
+		if (w->image)
+			cs_snapshot_write_go(w);
+		else
 			cs_submit_own(w->bio);
 	}
 }
@@ -220,6 +224,7 @@ static void filter_write(struct cs_tracker *t, struct bio *bio, sector_t offset)
 	w->t = t;
 	w->offset = offset;
 	w->spare = NULL;
+	w->image = NULL;
 	INIT_LIST_HEAD(&w->node);
 	w->end_io = bio->bi_end_io;
 	w->private = bio->bi_private;

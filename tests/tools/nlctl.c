@@ -351,6 +351,10 @@ static void print_flags(uint32_t f)
 		printf("%spersistent", sep);
 		sep = ",";
 	}
+	if (f & COWSNAP_SET_F_WRITABLE) {
+		printf("%swritable", sep);
+		sep = ",";
+	}
 	if (f & ~(uint32_t)__COWSNAP_SET_F_ALL)
 		printf("%s0x%x", sep, f & ~(uint32_t)__COWSNAP_SET_F_ALL);
 	else if (!f)
@@ -402,6 +406,8 @@ static int cmd_set_new(struct ctx *c, int argc, char **argv)
 			flags |= COWSNAP_SET_F_AUTO_RELEASE;
 		else if (!strcmp(argv[i], "--persistent"))
 			flags |= COWSNAP_SET_F_PERSISTENT;
+		else if (!strcmp(argv[i], "--writable"))
+			flags |= COWSNAP_SET_F_WRITABLE;
 		else if (!strcmp(argv[i], "--chunk-sectors") && i + 1 < argc) {
 			chunk = arg_u32("chunk size", argv[++i]);
 			have_chunk = 1;
@@ -417,7 +423,7 @@ static int cmd_set_new(struct ctx *c, int argc, char **argv)
 			name_bytes = argv[++i];
 		} else {
 			fprintf(stderr, "usage: nlctl set-new [--auto-release] [--persistent] "
-				"[--chunk-sectors N] [--hold-ms N] [--flags RAW] [--name NAME] "
+				"[--writable] [--chunk-sectors N] [--hold-ms N] [--flags RAW] [--name NAME] "
 				"[--name-bytes BYTES]\n");
 			return 2;
 		}

@@ -885,7 +885,8 @@ START_TEST(json_every_key)
 	s = json_of(CS_OP_SET_LIST, &one);
 	ck_assert_str_eq(s, "{\"sets\":[{\"id\":13,\"name\":\"\",\"state\":\"invalid\","
 			 "\"persistent\":false,"
-			 "\"auto_release\":false,\"invalid_cause\":\"\",\"chunk_sectors\":0,"
+			 "\"auto_release\":false,\"writable\":false,\"invalid_cause\":\"\","
+			 "\"chunk_sectors\":0,"
 			 "\"created_ns\":0,\"taken_ns\":0,\"storage_sectors\":0,"
 			 "\"storage_used\":0,\"volumes\":[]}],\"next\":0}");
 	free(s);
@@ -911,7 +912,8 @@ START_TEST(json_every_key)
 	s = json_of(CS_OP_SET_CREATE, &created);
 	ck_assert_str_eq(s, "{\"set\":{\"id\":7,\"name\":\"nightly\",\"state\":\"taken\","
 			 "\"persistent\":true,"
-			 "\"auto_release\":false,\"invalid_cause\":\"\",\"chunk_sectors\":0,"
+			 "\"auto_release\":false,\"writable\":false,\"invalid_cause\":\"\","
+			 "\"chunk_sectors\":0,"
 			 "\"created_ns\":0,\"taken_ns\":1764720007123456789,"
 			 "\"storage_sectors\":0,\"storage_used\":0,\"volumes\":["
 			 "{\"origin\":\"/dev/sdb1\",\"major\":8,\"minor\":17,\"sectors\":0,"

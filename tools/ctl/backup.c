@@ -23,8 +23,8 @@
 
 static const char backup_usage[] =
 	"backup [--name NAME] [--type TYPE] [--component WRITER[:PATH]]...\n"
-	"       [--save-metadata FILE] [--no-writers] [--persistent] [--wait[=SECONDS]]\n"
-	"       [--mount] --exec CMD [VOLUME]...";
+	"       [--save-metadata FILE] [--no-writers] [--persistent] [--writable]\n"
+	"       [--wait[=SECONDS]] [--mount] --exec CMD [VOLUME]...";
 static const char restore_usage[] = "restore --metadata FILE --exec CMD";
 
 /* --wait without a value: five minutes */
@@ -208,6 +208,8 @@ static bool backup_help(struct snapctl *ctl, int argc, char **argv)
 			       "SIGKILL of snapctl sends it SIGTERM.  Exits with 0 when CMD and\n"
 			       "the writers succeeded, 1 otherwise.\n"
 			       "  --name NAME         name the set, as `snapctl create --name' does\n"
+			       "  --writable          CMD may write to the images (kept in the set's\n"
+			       "                      storage, never on the volumes)\n"
 			       "  --type TYPE         full (default), copy, incremental, differential,\n"
 			       "                      log; writers that do not support it are left out\n"
 			       "  --component W[:P]   only writer W (all of it, or its component P,\n"
@@ -243,6 +245,7 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 		{ "type", required_argument, NULL, 't' },
 		{ "no-writers", no_argument, NULL, 'W' },
 		{ "persistent", no_argument, NULL, 'p' },
+		{ "writable", no_argument, NULL, 'r' },
 		{ "exec", required_argument, NULL, 'e' },
 		{ "component", required_argument, NULL, 'c' },
 		{ "save-metadata", required_argument, NULL, 'm' },
@@ -280,6 +283,9 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 			break;
 		case 'M':
 			o->mount = true;
+			break;
+		case 'r':
+			a->writable = true;
 			break;
 		case 'e':
 			o->cmd = optarg;

@@ -17,7 +17,7 @@ static const struct command commands[] = {
 	{ "backup", cmd_backup, "run a backup: writers, take, a command on the images, complete" },
 	{ "restore", cmd_restore, "run a restore: writers' pre-restore, a command, post-restore" },
 	{ "revert", cmd_revert, "bring volumes back to a set's point in time, in place" },
-	{ "mount", cmd_mount, "mount a volume's image of a set read-only" },
+	{ "mount", cmd_mount, "mount a volume's image of a set (writable ones read-write)" },
 	{ "umount", cmd_umount, "unmount an image mounted with mount" },
 	{ "storage", cmd_storage, "add, remove or list difference storage (devices, directories, RAM)" },
 	{ "track", cmd_track, "keep a volume tracked between backups (changed blocks)" },

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* snapctl mount / umount: an image read-only at a directory. */
+/* snapctl mount / umount: an image at a directory (read-only, or read-write
+ * when its set is writable). */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -46,7 +47,7 @@ const char *image_ro_options(const char *fstype)
 	return "";
 }
 
-static const char mount_usage[] = "mount SET VOLUME DIR";
+static const char mount_usage[] = "mount [--read-only] SET VOLUME DIR";
 
 int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 {
@@ -57,15 +58,26 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 	const struct cs_set_volume *v = NULL;
 	struct stat st;
 	unsigned ma, mi;
+	bool read_only = false;
 	int ret;
 
 	if (argc == 2 && !strcmp(argv[1], "--help")) {
 		printf("Usage: %s %s\n"
 		       "Mounts the image of VOLUME (its origin device, a path on it, or its\n"
-		       "mount point) in set SET (its id or name) read-only at DIR, without\n"
-		       "replaying a journal (the image cannot be written).  With --json, prints\n"
-		       "{\"image\": IMAGE, \"dir\": DIR}.\n", ctl->prog, mount_usage);
+		       "mount point) in set SET (its id or name) at DIR.  The image of a set\n"
+		       "made with --writable is mounted read-write (ext4 and XFS replay their\n"
+		       "journal into the image; what is written stays in the set's storage,\n"
+		       "never on VOLUME); any other image read-only, without replaying a\n"
+		       "journal.  With --json, prints {\"image\": IMAGE, \"dir\": DIR,\n"
+		       "\"read_only\": BOOL}.\n"
+		       "  --read-only   mount a writable image read-only too\n",
+		       ctl->prog, mount_usage);
 		return CS_EXIT_OK;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--read-only")) {
+		read_only = true;
+		argc--;
+		argv++;
 	}
 	if (argc != 4)
 		return usage_error(ctl, mount_usage, "expected SET VOLUME DIR");
@@ -96,11 +108,28 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 				      argv[2], ma, mi, a.id);
 	}
 	/*
-	 * The filesystem is not known here: try ext3/4's options, xfs's, then
-	 * none, quietly but for the last.  An image holds whatever the volume
-	 * held: no set-user-ID programs, no device nodes from it.
+	 * The filesystem is not known here: read-only, try ext3/4's options,
+	 * xfs's, then none, quietly but for the last.  An image holds whatever
+	 * the volume held: no set-user-ID programs, no device nodes from it.  A
+	 * writable image is mounted as it is, so that its journal is replayed.
 	 */
-	{
+	read_only |= !r.set.writable;
+	if (!read_only) {
+		/* XFS refuses a second filesystem with its origin's UUID without nouuid */
+		const char *const cmd[] = { "mount", "-o", "rw,nosuid,nodev", "--", v->image,
+					    argv[3], NULL };
+		const char *const xfs[] = { "mount", "-o", "rw,nosuid,nodev,nouuid", "--",
+					    v->image, argv[3], NULL };
+		int saved = dup(2), null = open("/dev/null", 1);
+
+		dup2(null, 2);
+		ret = run(cmd);
+		dup2(saved, 2);
+		close(saved);
+		close(null);
+		if (ret)
+			ret = run(xfs);
+	} else {
 		const char *const types[] = { "ext4", "xfs", "" };
 
 		ret = -1;
@@ -134,10 +163,12 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 
 		json_object_object_add(j, "image", json_object_new_string(v->image));
 		json_object_object_add(j, "dir", json_object_new_string(argv[3]));
+		json_object_object_add(j, "read_only", json_object_new_boolean(read_only));
 		put_json(j);
 		json_object_put(j);
 	} else {
-		printf("%s mounted read-only at %s\n", v->image, argv[3]);
+		printf("%s mounted %s at %s\n", v->image, read_only ? "read-only" : "read-write",
+		       argv[3]);
 	}
 	cs_result_free(CS_OP_SET_SHOW, &r);
 	return ret;

@@ -100,6 +100,9 @@ static const char *fmt_time(uint64_t ns, char *buf, size_t size)
 
 static const char *set_flags(const struct cs_set *s)
 {
+	if (s->writable)
+		return s->persistent ? "persistent,writable" :
+		       s->auto_release ? "auto-release,writable" : "writable";
 	return s->persistent ? "persistent" : s->auto_release ? "auto-release" : "-";
 }
 
@@ -152,14 +155,15 @@ static bool want_help(int argc, char **argv, const char *usage, const char *text
 }
 
 static const char create_usage[] =
-	"create [--name NAME] [--persistent] [--no-writers] [--chunk-size SIZE]\n"
-	"       [--wait[=SECONDS]] VOLUME...";
+	"create [--name NAME] [--persistent] [--writable] [--no-writers]\n"
+	"       [--chunk-size SIZE] [--wait[=SECONDS]] VOLUME...";
 
 int cmd_create(struct snapctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "persistent", no_argument, NULL, 'p' },
+		{ "writable", no_argument, NULL, 'r' },
 		{ "no-writers", no_argument, NULL, 'W' },
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "wait", optional_argument, NULL, 'w' },
@@ -186,6 +190,9 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 		      "                     not only digits\n"
 		      "  --persistent       keep the set until `snapctl delete' (default: the\n"
 		      "                     set goes away when cowsnapd stops)\n"
+		      "  --writable         images take writes, kept in the set's storage\n"
+		      "                     (never on the volume); `snapctl mount' mounts\n"
+		      "                     them read-write\n"
 		      "  --no-writers       do not involve writers (crash-consistent)\n"
 		      "  --chunk-size SIZE  copy-on-write unit, a power of two, 4K..64M\n"
 		      "  --wait[=SECONDS]   when another set is being created, wait for it\n"
@@ -202,6 +209,9 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 			break;
 		case 'p':
 			a.persistent = true;
+			break;
+		case 'r':
+			a.writable = true;
 			break;
 		case 'W':
 			a.no_writers = true;

@@ -192,6 +192,7 @@ struct cs_set {
 	char name[CS_SET_NAME_MAX + 1];	/* "" when it has none */
 	int state;			/* enum cs_set_state */
 	bool persistent, auto_release;
+	bool writable;			/* images take writes (kept in storage) */
 	char invalid_cause[64];		/* "" when valid */
 	uint32_t chunk_sectors;
 	uint64_t created_ns, taken_ns;
@@ -211,6 +212,7 @@ struct cs_set_create_args {
 	/* the set's name (CS_SET_NAME_RULE), unique among the sets; "": none */
 	char name[CS_SET_NAME_MAX + 1];
 	bool persistent;
+	bool writable;			/* writable images */
 	bool no_writers;
 	uint32_t chunk_sectors;		/* 0: module default */
 	/* backup session: stop after post-snapshot; the requestor reads the

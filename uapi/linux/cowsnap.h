@@ -44,6 +44,17 @@
  *                                               destroyed has it
  *   reply:   COWSNAP_A_SET_ID           u64     non-zero, never reused while
  *                                               the module stays loaded
+ *   With COWSNAP_SET_F_WRITABLE the set's images accept writes: each keeps
+ *   them in the set's difference storage (a chunk written first gets the
+ *   take's data copied into a slot of its own, then the write), reads see
+ *   them over the take's data, the origin never sees them.  Chunks written
+ *   on an image count as changed in the origin's changed-block map (so an
+ *   incremental of that image includes them).  Running out of storage, or
+ *   a storage write error, turns the set INVALID and fails the image write
+ *   with -EIO; the origin goes on.  Writable images take no discard or
+ *   write-zeroes.  A writable set refuses resident storage
+ *   (COWSNAP_STORAGE_F_IN_FILE on one of its volumes: -EINVAL).  Modules
+ *   older than this flag refuse it with -EOPNOTSUPP.
  *
  * COWSNAP_CMD_SET_ADD_VOLUME: add a volume to a DEFINING set and mark it.
  *   -EBUSY when the volume is marked by another DEFINING set; -ENODEV when
@@ -84,10 +95,11 @@
  * COWSNAP_CMD_SET_TAKE: take the set.  Freezes the filesystems on all its
  *   volumes (the kernel's own freeze), holds and drains writes on all of
  *   them for at most HOLD_MS, starts copy-on-write on all, releases, thaws.
- *   Afterwards the set is TAKEN and each volume has a read-only image disk
- *   /dev/cowsnapN.  Each freeze gets HOLD_MS too; one that does not finish
- *   (a volume backed by a file on another volume of the set, frozen before
- *   it) is undone and the volumes are frozen again with it first.  -EINVAL
+ *   Afterwards the set is TAKEN and each volume has an image disk
+ *   /dev/cowsnapN, read-only unless the set is WRITABLE.  Each freeze gets
+ *   HOLD_MS too; one that does not finish (a volume backed by a file on
+ *   another volume of the set, frozen before it) is undone and the volumes
+ *   are frozen again with it first.  -EINVAL
  *   when the set has no volume or no storage, -ETIMEDOUT when in-flight
  *   writes did not drain within HOLD_MS or the volumes could not be frozen in
  *   any order (the set stays DEFINING and may be taken again or destroyed);
@@ -276,7 +288,10 @@ enum cowsnap_set_flags {
 	COWSNAP_SET_F_AUTO_RELEASE = 1U << 0,
 	/* keep the set until SET_DESTROY, whoever goes away */
 	COWSNAP_SET_F_PERSISTENT = 1U << 1,
-	__COWSNAP_SET_F_ALL = COWSNAP_SET_F_AUTO_RELEASE | COWSNAP_SET_F_PERSISTENT
+	/* images accept writes, kept in the set's storage (never the origin) */
+	COWSNAP_SET_F_WRITABLE = 1U << 2,
+	__COWSNAP_SET_F_ALL = COWSNAP_SET_F_AUTO_RELEASE | COWSNAP_SET_F_PERSISTENT |
+			      COWSNAP_SET_F_WRITABLE
 };
 
 enum cowsnap_storage_flags {
