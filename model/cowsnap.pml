@@ -22,6 +22,13 @@
  *   proctype reader   one image read: cs_snapshot_read() with its pins,
  *                     its check of set->cause and set->dead before them and
  *                     again after them, read_end() and unpin() (snapshot.c)
+ *   proctype iwrite   one write to a writable image (NI 1): cs_snapshot_write()
+ *                     and iwrite_start() (the chunk already has a slot: to
+ *                     it at once), else cs_cow_advance() with w->image (a
+ *                     copy for the snapshot alone, parked on the busy chunk
+ *                     like an origin write), ready_work(), then
+ *                     cs_snapshot_write_go() (its check of set->cause and
+ *                     set->dead, the slot's write) (snapshot.c)
  *   proctype admin    cs_set_destroy() (set.c; cs_tracker_remove_snapshot())
  *                     or a cs_set_invalidate() from elsewhere (the set's
  *                     other volume, origin deleted)
@@ -53,6 +60,12 @@
  *     is an invalid end state for spin), nothing is left held or counted,
  *     and at the end the origin holds the last version written.  The write
  *     path has no failure branch to take: a failed copy invalidates the set.
+ *   Writable images: an image read returns, for each chunk, the take's
+ *     version or the image write's (IVER), never an origin write's; a read
+ *     that starts after the image write succeeded returns IVER; the image
+ *     write never reaches the origin, and once it succeeded no copy
+ *     overwrites its slot (at the end the slot holds IVER unless the set
+ *     went invalid or was destroyed).
  *   Chunks: an entry leaves the busy table (to be freed) only while it is
  *     still in it, so never twice (assert(busy[c]) in unbusy), and none is
  *     left in it at the end.
@@ -71,6 +84,11 @@
  *                              is idle after dropping the tracker lock
  *   RELEASE_ON_TIMEOUT=0       a take whose drain timed out returns without
  *                              releasing the writes it held
+ *   PUBLISH_AFTER_COPY=0       an image write to a chunk without a slot
+ *                              publishes the slot (s->map) before the copy
+ *                              from the origin is in it: an origin write
+ *                              then passes uncopied, and its data lands in
+ *                              the slot
  */
 
 #ifndef RECHECK_AFTER_PIN
@@ -88,12 +106,21 @@
 #ifndef RELEASE_ON_TIMEOUT
 #define RELEASE_ON_TIMEOUT 1
 #endif
+#ifndef PUBLISH_AFTER_COPY
+#define PUBLISH_AFTER_COPY 1
+#endif
 
 #define NC	2	/* chunks of the origin */
 #define NW	3	/* origin writes */
 #ifndef NR
 #define NR	1	/* image reads: 1, or 2 (model/run --deep) */
 #endif
+#ifndef NI
+#define NI	1	/* image writes (a writable set): 0 or 1 */
+#endif
+#define IWID	NW	/* the image write's bit in waiters[] and ready */
+#define ICHUNK	1	/* the chunk it writes */
+#define IVER	7	/* the version it writes: no origin write's */
 #define NONE	255
 
 /* the writes: chunks [wfirst, wlast], the version written, and the write
@@ -134,6 +161,8 @@ bool takedone;
 /* ghost: what has ended, for the checks at the end */
 byte wdone, rdone, cows;
 bool admindone;
+byte iwdone;		/* image writes ended */
+bool iwok;		/* the image write reached its slot */
 
 /* cs_filter()'s lock-free look at hold: past it, a write that saw no hold
  * is on its way to the origin (PASSED) */
@@ -394,10 +423,11 @@ proctype cow(byte c)
 proctype reader(byte first; byte last)
 {
 	byte c, wake;
-	bool pinned, stale;
+	bool pinned, stale, sawok;
 
 	atomic {
 		takedone;
+		sawok = iwok;
 		if
 		:: !image -> goto out	/* the take failed: no image */
 		:: cause || dead -> goto eio
@@ -412,7 +442,8 @@ proctype reader(byte first; byte last)
 		atomic {
 			if
 			:: mapped[c] ->
-				stale = stale || store[c] != snapv[c]
+				stale = stale || (store[c] != snapv[c] && store[c] != IVER) ||
+					(sawok && c == ICHUNK && store[c] != IVER)
 			:: else ->
 				busy[c] = true;
 				readers[c]++;
@@ -425,7 +456,8 @@ proctype reader(byte first; byte last)
 		:: pinned ->
 #if IDLE_UNDER_LOCK
 			atomic {
-				stale = stale || origin[c] != snapv[c];
+				stale = stale || origin[c] != snapv[c] ||
+					(sawok && c == ICHUNK);
 				readers[c]--;
 				if
 				:: !copying[c] && readers[c] == 0 -> unbusy(c, wake)
@@ -437,7 +469,8 @@ proctype reader(byte first; byte last)
 			}
 #else
 			atomic {
-				stale = stale || origin[c] != snapv[c];
+				stale = stale || origin[c] != snapv[c] ||
+					(sawok && c == ICHUNK);
 				readers[c]--
 			}
 			atomic {
@@ -473,6 +506,84 @@ eio:
 	skip;
 out:
 	rdone++
+}
+
+/*
+ * A write of IVER to chunk ICHUNK of the image (the set is writable).  With
+ * a slot for the chunk it goes there at once (all_copied()); without one it
+ * takes the chunk in the busy table like an origin write (a copy for the
+ * snapshot alone: NEED() is that snapshot's here), parks while the chunk
+ * is copied or pinned by a read, and goes to the slot once the copy is in
+ * it.  Its own data is never copied, and never reaches the origin.
+ */
+proctype iwrite()
+{
+	byte c = ICHUNK, wake;
+	bool parked, done, started;
+
+	atomic {
+		takedone;
+		if
+		:: !image -> goto out	/* the take failed: no image to write */
+		:: cause || dead -> goto out	/* EIO */
+		:: else -> done = mapped[c]
+		fi
+	}
+#if PUBLISH_AFTER_COPY
+	do
+	:: done -> break
+	:: atomic {
+		!done && (!parked || (ready & BIT(IWID))) ->
+		ready = ready & ~BIT(IWID);
+		parked = false;
+		started = false;
+		if
+		:: !busy[c] && !NEED(c) -> done = true
+		:: !busy[c] && NEED(c) ->
+			busy[c] = true;
+			copying[c] = true;
+			started = true;
+			cows++;
+			run cow(c)
+		:: busy[c] && !copying[c] && NEED(c) ->
+			copying[c] = true;
+			started = true;
+			cows++;
+			run cow(c)
+		:: else
+		fi;
+		/* a copy started runs first; the next pass parks if need be */
+		if
+		:: !done && !started ->
+			waiters[c] = waiters[c] | BIT(IWID);
+			parked = true
+		:: else
+		fi
+	   }
+	od;
+#else
+	/* the bug: the slot published first, the origin's chunk copied in
+	 * after, in a step of its own */
+	if
+	:: !done ->
+		atomic { mapped[c] = true };
+		atomic { store[c] = origin[c] }
+	:: else
+	fi;
+#endif
+	/* cs_snapshot_write_go(): counted in the set's copies, then cause and
+	 * dead; no slot (the set went invalid meanwhile): EIO */
+	atomic {
+		if
+		:: cause || dead || !mapped[c] -> skip
+		:: else ->
+			store[c] = IVER;
+			iwok = true
+		fi;
+		c = 0; parked = false; done = false; started = false; wake = 0
+	}
+out:
+	iwdone++
 }
 
 /* cs_set_destroy() or an invalidation from elsewhere, at any moment after
@@ -511,6 +622,9 @@ init {
 		run write(1);
 		run write(2);
 		run reader(0, 1);
+#if NI > 0
+		run iwrite();
+#endif
 #if NR > 1
 		/* a second read pins chunk 1 with the first */
 		run reader(1, 1);
@@ -518,10 +632,12 @@ init {
 		skip
 	}
 	/* everything ended (an invalid end state otherwise) */
-	wdone == NW && rdone == NR && takedone && admindone && cows == 0;
+	wdone == NW && rdone == NR && iwdone == NI && takedone && admindone && cows == 0;
 	/* rule 2: the origin holds the last version written to each chunk */
 	assert(origin[0] == 3);
 	assert(origin[1] == 1 || origin[1] == 2);
+	/* the image write kept its slot (no copy came over it) */
+	assert(!iwok || cause || dead || (mapped[ICHUNK] && store[ICHUNK] == IVER));
 	/* nothing is left held, counted, parked or busy */
 	assert(!hold);
 	assert(held == 0 && go == 0);

@@ -34,11 +34,9 @@
  * incremental of that image reads them.
  *
  * The chunk states, the pins and the wait of a write are modelled in
- * model/cowsnap.pml (spin; `make model`): keep the two in step.  The model
- * has no image writer yet: it would be a third process kind that acts as an
- * origin writer in the busy table (start a copy, park) and then writes the
- * slot instead of the origin; the property to add is that the slot's copy
- * is complete before that write, and an origin write never overtakes it.
+ * model/cowsnap.pml (spin; `make model`), the image write among them (its
+ * proctype iwrite; the variant PUBLISH_AFTER_COPY=0 shows what a slot
+ * published before its copy would let through): keep the two in step.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
