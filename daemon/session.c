@@ -115,6 +115,35 @@ static int component_volumes(struct cowsnapd *d, bool explicit, struct cs_resolv
 	return 0;
 }
 
+/*
+ * auto-recover: after post-snapshot (the writers had their say), each
+ * image's filesystem replays its journal or log once (cs_volume_recover()),
+ * so that what a backup reads is a clean filesystem.
+ */
+static int auto_recover(struct create *s, struct cs_set_result *r, struct cs_error *err)
+{
+	char fstype[32];
+	int ret;
+
+	for (uint32_t i = 0; i < r->set.nvolumes; i++) {
+		const struct cs_set_volume *v = &r->set.volumes[i];
+
+		if (!v->image[0])
+			continue;
+		ret = cs_volume_recover(v->image, fstype, sizeof(fstype), err);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			cs_info("set %" PRIu64 ": %s's image %s (%s) recovered", s->id, v->origin,
+				v->image, fstype);
+		else
+			cs_info("set %" PRIu64 ": %s's image %s (%s) left as it is: only ext3, "
+				"ext4 and xfs are recovered", s->id, v->origin, v->image,
+				fstype[0] ? fstype : "no filesystem known");
+	}
+	return 0;
+}
+
 /* set_create's result for --save-metadata: who took part, what. */
 static int describe_session(struct cowsnapd *d, struct cs_set_result *r, struct cs_error *err)
 {
@@ -413,7 +442,7 @@ static int define(struct create *s, struct cs_error *err)
 	struct cowsnapd *d = s->d;
 	const struct cs_set_create_args *a = s->a;
 	uint32_t flags = (a->persistent ? COWSNAP_SET_F_PERSISTENT : COWSNAP_SET_F_AUTO_RELEASE) |
-			 (a->writable ? COWSNAP_SET_F_WRITABLE : 0);
+			 (a->writable || a->auto_recover ? COWSNAP_SET_F_WRITABLE : 0);
 	uint64_t vol_sectors = 0;
 	int ret;
 
@@ -596,6 +625,8 @@ int cs_session_create(struct cowsnapd *d, struct cs_client_conn *c,
 		r->writers = (uint32_t)s->nsel;
 		ret = describe_session(d, r, err);
 	}
+	if (!ret && a->auto_recover)
+		ret = auto_recover(s, r, err);
 	if (!ret)
 		cs_session_describe_storage(d, s->id, r);
 	if (ret) {

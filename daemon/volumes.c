@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -372,3 +373,62 @@ void cs_volume_places_free(struct cs_volume_places *p)
 		free(p->fs);
 	free(p);
 }
+
+/*
+ * Auto-recovery: the filesystem on image (a writable image) mounted
+ * read-write once, so that ext3/ext4 replay their journal and xfs its log,
+ * synced, and unmounted.  The mount is detached (fsopen/fsmount): it is in
+ * no mount namespace, nobody sees it, and it ends when its descriptors are
+ * closed (the superblock is written out then, before close() returns).
+ * Other filesystems, and none, are left as they are: *fstype says what was
+ * found ("" for nothing).  1 when it was recovered, 0 when left alone.
+ */
+int cs_volume_recover(const char *image, char *fstype, size_t size, struct cs_error *err)
+{
+	struct cs_volume v = { 0 };
+	int fs, mnt, dir, ret = 0;
+
+	probe(image, &v);
+	snprintf(fstype, size, "%s", v.fstype);
+	if (strcmp(v.fstype, "ext3") && strcmp(v.fstype, "ext4") && strcmp(v.fstype, "xfs"))
+		return 0;
+	fs = fsopen(v.fstype, FSOPEN_CLOEXEC);
+	if (fs < 0) {
+		cs_error_set(err, errno, "cannot recover %s on %s: fsopen: %s", v.fstype, image,
+			     strerror(errno));
+		return -errno;
+	}
+	/* xfs: the origin, with the same UUID, is mounted beside it */
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "source", image, 0) ||
+	    (!strcmp(v.fstype, "xfs") && fsconfig(fs, FSCONFIG_SET_FLAG, "nouuid", NULL, 0)) ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0)) {
+		char log[256] = "";
+		ssize_t n;
+
+		ret = -errno;
+		n = read(fs, log, sizeof(log) - 1);
+		log[n > 2 ? n : 0] = '\0';
+		log[strcspn(log, "\n")] = '\0';
+		cs_error_set(err, -ret, "cannot recover %s on %s: mounting it read-write: %s%s%s%s",
+			     v.fstype, image, strerror(-ret), n > 2 ? " (" : "", n > 2 ? log + 2 : "",
+			     n > 2 ? ")" : "");
+		close(fs);
+		return ret;
+	}
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+		      MOUNT_ATTR_NOEXEC);
+	/* fsmount's descriptor is an O_PATH one: syncfs wants an open file */
+	dir = mnt < 0 ? -1 : openat(mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0 || syncfs(dir)) {
+		ret = -errno;
+		cs_error_set(err, -ret, "cannot recover %s on %s: %s: %s", v.fstype, image,
+			     mnt < 0 ? "fsmount" : dir < 0 ? "open" : "syncfs", strerror(-ret));
+	}
+	if (dir >= 0)
+		close(dir);
+	if (mnt >= 0)
+		close(mnt);
+	close(fs);
+	return ret ? ret : 1;
+}
+

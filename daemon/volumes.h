@@ -40,6 +40,13 @@ struct cs_volume_places *cs_volume_places_new(const struct cs_resolved *vols, ui
 bool cs_volume_places_hold(const char *dir, void *places);
 void cs_volume_places_free(struct cs_volume_places *p);
 
+/* Auto-recovery of a writable image: its ext3/ext4/xfs mounted read-write
+ * once (journal or log replayed), synced, unmounted, in no namespace.
+ * *fstype: what the image holds ("" nothing known; other types are left
+ * alone).  1 when recovered, 0 when left alone, or -errno with err saying
+ * what failed. */
+int cs_volume_recover(const char *image, char *fstype, size_t size, struct cs_error *err);
+
 /* The size of block device major:minor in sectors (sysfs); 0 when it
  * cannot be read. */
 uint64_t cs_volume_sectors(uint32_t major, uint32_t minor);

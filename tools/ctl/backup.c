@@ -23,7 +23,7 @@
 
 static const char backup_usage[] =
 	"backup [--name NAME] [--type TYPE] [--component WRITER[:PATH]]...\n"
-	"       [--save-metadata FILE] [--no-writers] [--persistent] [--writable]\n"
+	"       [--save-metadata FILE] [--no-writers] [--persistent] [--writable] [--auto-recover]\n"
 	"       [--wait[=SECONDS]] [--mount] --exec CMD [VOLUME]...";
 static const char restore_usage[] = "restore --metadata FILE --exec CMD";
 
@@ -210,6 +210,9 @@ static bool backup_help(struct snapctl *ctl, int argc, char **argv)
 			       "  --name NAME         name the set, as `snapctl create --name' does\n"
 			       "  --writable          CMD may write to the images (kept in the set's\n"
 			       "                      storage, never on the volumes)\n"
+			       "  --auto-recover      writable, and each image's ext3/ext4/xfs replays\n"
+			       "                      its journal or log once, after post-snapshot\n"
+			       "                      and before CMD runs\n"
 			       "  --type TYPE         full (default), copy, incremental, differential,\n"
 			       "                      log; writers that do not support it are left out\n"
 			       "  --component W[:P]   only writer W (all of it, or its component P,\n"
@@ -246,6 +249,7 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 		{ "no-writers", no_argument, NULL, 'W' },
 		{ "persistent", no_argument, NULL, 'p' },
 		{ "writable", no_argument, NULL, 'r' },
+		{ "auto-recover", no_argument, NULL, 'R' },
 		{ "exec", required_argument, NULL, 'e' },
 		{ "component", required_argument, NULL, 'c' },
 		{ "save-metadata", required_argument, NULL, 'm' },
@@ -286,6 +290,9 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 			break;
 		case 'r':
 			a->writable = true;
+			break;
+		case 'R':
+			a->writable = a->auto_recover = true;
 			break;
 		case 'e':
 			o->cmd = optarg;

@@ -155,7 +155,7 @@ static bool want_help(int argc, char **argv, const char *usage, const char *text
 }
 
 static const char create_usage[] =
-	"create [--name NAME] [--persistent] [--writable] [--no-writers]\n"
+	"create [--name NAME] [--persistent] [--writable] [--auto-recover] [--no-writers]\n"
 	"       [--chunk-size SIZE] [--wait[=SECONDS]] VOLUME...";
 
 int cmd_create(struct snapctl *ctl, int argc, char **argv)
@@ -164,6 +164,7 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "persistent", no_argument, NULL, 'p' },
 		{ "writable", no_argument, NULL, 'r' },
+		{ "auto-recover", no_argument, NULL, 'R' },
 		{ "no-writers", no_argument, NULL, 'W' },
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "wait", optional_argument, NULL, 'w' },
@@ -193,6 +194,10 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 		      "  --writable         images take writes, kept in the set's storage\n"
 		      "                     (never on the volume); `snapctl mount' mounts\n"
 		      "                     them read-write\n"
+		      "  --auto-recover     writable, and each image's ext3/ext4/xfs replays\n"
+		      "                     its journal or log once, right after the take\n"
+		      "                     (after post-snapshot): the image is then a clean\n"
+		      "                     filesystem (no noload or norecovery needed)\n"
 		      "  --no-writers       do not involve writers (crash-consistent)\n"
 		      "  --chunk-size SIZE  copy-on-write unit, a power of two, 4K..64M\n"
 		      "  --wait[=SECONDS]   when another set is being created, wait for it\n"
@@ -212,6 +217,9 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 			break;
 		case 'r':
 			a.writable = true;
+			break;
+		case 'R':
+			a.writable = a.auto_recover = true;
 			break;
 		case 'W':
 			a.no_writers = true;

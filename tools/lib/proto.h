@@ -213,6 +213,9 @@ struct cs_set_create_args {
 	char name[CS_SET_NAME_MAX + 1];
 	bool persistent;
 	bool writable;			/* writable images */
+	/* each image's ext3/ext4/xfs replays its journal or log once, after
+	 * post-snapshot (implies writable) */
+	bool auto_recover;
 	bool no_writers;
 	uint32_t chunk_sectors;		/* 0: module default */
 	/* backup session: stop after post-snapshot; the requestor reads the
