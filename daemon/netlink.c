@@ -528,6 +528,14 @@ int cs_nl_set_destroy(struct cs_nl *nl, uint64_t id, struct cs_error *err)
 	return request(nl, COWSNAP_CMD_SET_DESTROY, 0, put_set_args, &a, &r, err);
 }
 
+int cs_nl_set_seal(struct cs_nl *nl, uint64_t id, struct cs_error *err)
+{
+	struct set_args a = { .id = id, .attrs = ATTR_ID };
+	struct req r = { 0 };
+
+	return request(nl, COWSNAP_CMD_SET_SEAL, 0, put_set_args, &a, &r, err);
+}
+
 static const char *const invalid_causes[] = {
 	[COWSNAP_INVALID_NONE] = "",
 	[COWSNAP_INVALID_STORAGE_FULL] = "storage-full",

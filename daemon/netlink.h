@@ -41,6 +41,8 @@ int cs_nl_set_add_storage(struct cs_nl *nl, uint64_t id, uint32_t major,
 int cs_nl_set_take(struct cs_nl *nl, uint64_t id, uint32_t flags, uint32_t bound_ms,
 		   struct cs_set *set, struct cs_error *err);
 int cs_nl_set_destroy(struct cs_nl *nl, uint64_t id, struct cs_error *err);
+/* A writable set's images read-only from now on (after auto-recovery). */
+int cs_nl_set_seal(struct cs_nl *nl, uint64_t id, struct cs_error *err);
 int cs_nl_set_get(struct cs_nl *nl, uint64_t id, struct cs_set *set,
 		  struct cs_error *err);
 int cs_nl_set_dump(struct cs_nl *nl, struct cs_set **sets, uint32_t *nsets,

@@ -118,7 +118,9 @@ static int component_volumes(struct cowsnapd *d, bool explicit, struct cs_resolv
 /*
  * auto-recover: after post-snapshot (the writers had their say), each
  * image's filesystem replays its journal or log once (cs_volume_recover()),
- * so that what a backup reads is a clean filesystem.
+ * so that what a backup reads is a clean filesystem; then, unless the
+ * requestor asked for writable images too, the images turn read-only for
+ * good (SET_SEAL), as VSS's auto-recovered shadow copies do.
  */
 static int auto_recover(struct create *s, struct cs_set_result *r, struct cs_error *err)
 {
@@ -141,7 +143,14 @@ static int auto_recover(struct create *s, struct cs_set_result *r, struct cs_err
 				"ext4 and xfs are recovered", s->id, v->origin, v->image,
 				fstype[0] ? fstype : "no filesystem known");
 	}
-	return 0;
+	if (s->a->writable)
+		return 0;
+	ret = cs_nl_set_seal(s->d->nl, s->id, err);
+	if (ret)
+		cs_ops_explain(err, ret, "cannot make the recovered images read-only");
+	else
+		r->set.writable = false;
+	return ret;
 }
 
 /* set_create's result for --save-metadata: who took part, what. */

@@ -329,6 +329,7 @@ int cs_set_take(struct cs_set *set, u32 flags, u32 bound_ms, struct netlink_ext_
 int cs_volume_track(dev_t dev, struct netlink_ext_ack *extack);
 int cs_volume_untrack(dev_t dev, struct netlink_ext_ack *extack);
 void cs_set_destroy(struct cs_set *set);
+int cs_set_seal(struct cs_set *set, struct netlink_ext_ack *extack);
 struct cs_set *cs_set_next(u64 after);
 void cs_set_volume_gone(struct cs_tracker *t);
 

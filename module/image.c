@@ -26,7 +26,8 @@ static void image_submit_bio(struct bio *bio)
 	struct cs_snapshot *s = bio->bi_bdev->bd_disk->private_data;
 
 	/* the flags never change once the set exists */
-	if (bio_op(bio) != REQ_OP_READ && (s->set->flags & COWSNAP_SET_F_WRITABLE))
+	/* WRITABLE may leave the flags (cs_set_seal()), never come back */
+	if (bio_op(bio) != REQ_OP_READ && (READ_ONCE(s->set->flags) & COWSNAP_SET_F_WRITABLE))
 		cs_snapshot_write(s, bio);
 	else
 		cs_snapshot_read(s, bio);

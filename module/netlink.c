@@ -66,6 +66,7 @@ static const int required[][6] = {
 					  COWSNAP_A_SECTORS },
 	[COWSNAP_CMD_SET_TAKE] = { COWSNAP_A_SET_ID },
 	[COWSNAP_CMD_SET_DESTROY] = { COWSNAP_A_SET_ID },
+	[COWSNAP_CMD_SET_SEAL] = { COWSNAP_A_SET_ID },
 	[COWSNAP_CMD_TRACK] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR },
 	[COWSNAP_CMD_UNTRACK] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR },
 	/* and SET_ID or CBT_SEQ with CBT_GENERATION: cmd_cbt_get() */
@@ -353,6 +354,23 @@ static int cmd_set_destroy(struct sk_buff *skb, struct genl_info *info)
 		cs_set_destroy(set);
 		ret = 0;
 	}
+	mutex_unlock(&cs_lock);
+	return ret;
+}
+
+static int cmd_set_seal(struct sk_buff *skb, struct genl_info *info)
+{
+	struct cs_set *set;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	mutex_lock(&cs_lock);
+	ret = -ENOENT;
+	set = get_set(info);
+	if (set)
+		ret = cs_set_seal(set, info->extack);
 	mutex_unlock(&cs_lock);
 	return ret;
 }
@@ -701,6 +719,7 @@ static const struct genl_ops cowsnap_ops[] = {
 	OP(COWSNAP_CMD_SET_ADD_STORAGE, cmd_set_add_storage, set_storage_policy),
 	OP(COWSNAP_CMD_SET_TAKE, cmd_set_take, set_take_policy),
 	OP(COWSNAP_CMD_SET_DESTROY, cmd_set_destroy, set_id_policy),
+	OP(COWSNAP_CMD_SET_SEAL, cmd_set_seal, set_id_policy),
 	{
 		.cmd = COWSNAP_CMD_SET_GET,
 		.doit = cmd_set_get,

@@ -636,6 +636,30 @@ err_snap:
 	return ret;
 }
 
+/*
+ * A writable set's images turn read-only for good (auto-recovery done).
+ * Under cs_lock: the flags change here only, the image disks live while
+ * the set is TAKEN.  Image writes that read the flag before it left go on
+ * (cs_snapshot_write()); later ones take the read path, which fails them.
+ */
+int cs_set_seal(struct cs_set *set, struct netlink_ext_ack *extack)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&cs_lock);
+	if (cs_set_state(set) != COWSNAP_SET_TAKEN) {
+		NL_SET_ERR_MSG(extack, "only a taken set can be sealed");
+		return -ESTALE;
+	}
+	if (!(set->flags & COWSNAP_SET_F_WRITABLE))
+		return 0;
+	WRITE_ONCE(set->flags, set->flags & ~COWSNAP_SET_F_WRITABLE);
+	for (i = 0; i < set->nvol; i++)
+		if (set->vols[i].s && set->vols[i].s->disk)
+			set_disk_ro(set->vols[i].s->disk, true);
+	return 0;
+}
+
 /* Destroy a set in any state. */
 void cs_set_destroy(struct cs_set *set)
 {

@@ -6,9 +6,10 @@
 # nothing freezes it at the take: an ext4 image without --auto-recover still
 # has needs_recovery; with it, the journal is replayed on the image right
 # after the take (needs_recovery gone, e2fsck -fn clean without noload,
-# the files as written), and an xfs image mounts read-only without
-# norecovery and passes xfs_repair -n.  The origins are untouched by the
-# recovery (checksums).
+# the files as written, the image read-only again: a write to it fails),
+# and an xfs image (--auto-recover --writable: it stays writable) mounts
+# read-only without norecovery and passes xfs_repair -n.  The origins are
+# untouched by the recovery (checksums).
 # tier: full
 # cost: 70
 # timeout: 300
@@ -61,7 +62,11 @@ dumpe2fs -h "$IMG" 2>/dev/null | grep -q "needs_recovery" ||
 "$SNAPCTL" delete "$SET" > /dev/null
 
 create --auto-recover "$B"
-"$SNAPCTL" show "$SET" | grep -q writable || fail "--auto-recover made no writable set"
+# recovered, then read-only for good
+"$SNAPCTL" show "$SET" | grep -q writable && fail "--auto-recover left the set writable: $("$SNAPCTL" show "$SET")"
+check_eq "$(cat /sys/block/${IMG#/dev/}/ro)" 1 "the recovered image's read-only flag"
+dd if=/dev/zero of="$IMG" bs=4k count=1 seek=100 oflag=direct conv=notrunc status=none 2> /dev/null &&
+	fail "a write to the sealed image succeeded"
 dumpe2fs -h "$IMG" 2>/dev/null | grep -q "needs_recovery" &&
 	fail "the ext4 image still needs recovery after --auto-recover"
 out=$(e2fsck -fn "$IMG" 2>&1) || fail "e2fsck -fn of the recovered image: $out"
@@ -85,7 +90,10 @@ if command -v mkfs.xfs > /dev/null && modprobe xfs 2> /dev/null; then
 	(cd "$M" && sha256sum x?) > /tmp/cs0252-xsums
 	blockdev --flushbufs "$B"
 	before=$(sha "$B")
-	create --auto-recover "$B"
+	# --writable too: recovered and still writable
+	create --auto-recover --writable "$B"
+	"$SNAPCTL" show "$SET" | grep -q writable || fail "--auto-recover --writable: $("$SNAPCTL" show "$SET")"
+	check_eq "$(cat /sys/block/${IMG#/dev/}/ro)" 0 "the recovered writable image's read-only flag"
 	I=$(mktemp -d /tmp/cs0252i.XXXXXX)
 	out=$(mount -t xfs -o ro,nouuid "$IMG" "$I" 2>&1) ||
 		fail "the recovered xfs image does not mount read-only without norecovery: $out"

@@ -210,9 +210,10 @@ static bool backup_help(struct snapctl *ctl, int argc, char **argv)
 			       "  --name NAME         name the set, as `snapctl create --name' does\n"
 			       "  --writable          CMD may write to the images (kept in the set's\n"
 			       "                      storage, never on the volumes)\n"
-			       "  --auto-recover      writable, and each image's ext3/ext4/xfs replays\n"
-			       "                      its journal or log once, after post-snapshot\n"
-			       "                      and before CMD runs\n"
+			       "  --auto-recover      each image's ext3/ext4/xfs replays its journal\n"
+			       "                      or log once, after post-snapshot and before\n"
+			       "                      CMD runs; the images are read-only again then\n"
+			       "                      (with --writable: writable)\n"
 			       "  --type TYPE         full (default), copy, incremental, differential,\n"
 			       "                      log; writers that do not support it are left out\n"
 			       "  --component W[:P]   only writer W (all of it, or its component P,\n"
@@ -292,7 +293,7 @@ static int backup_options(struct snapctl *ctl, int argc, char **argv, struct bac
 			a->writable = true;
 			break;
 		case 'R':
-			a->writable = a->auto_recover = true;
+			a->auto_recover = true;
 			break;
 		case 'e':
 			o->cmd = optarg;

@@ -194,10 +194,11 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 		      "  --writable         images take writes, kept in the set's storage\n"
 		      "                     (never on the volume); `snapctl mount' mounts\n"
 		      "                     them read-write\n"
-		      "  --auto-recover     writable, and each image's ext3/ext4/xfs replays\n"
-		      "                     its journal or log once, right after the take\n"
-		      "                     (after post-snapshot): the image is then a clean\n"
-		      "                     filesystem (no noload or norecovery needed)\n"
+		      "  --auto-recover     each image's ext3/ext4/xfs replays its journal or\n"
+		      "                     log once, right after the take (after\n"
+		      "                     post-snapshot): the image is then a clean\n"
+		      "                     filesystem (no noload or norecovery needed), and\n"
+		      "                     read-only again (with --writable: writable)\n"
 		      "  --no-writers       do not involve writers (crash-consistent)\n"
 		      "  --chunk-size SIZE  copy-on-write unit, a power of two, 4K..64M\n"
 		      "  --wait[=SECONDS]   when another set is being created, wait for it\n"
@@ -219,7 +220,7 @@ int cmd_create(struct snapctl *ctl, int argc, char **argv)
 			a.writable = true;
 			break;
 		case 'R':
-			a.writable = a.auto_recover = true;
+			a.auto_recover = true;
 			break;
 		case 'W':
 			a.no_writers = true;

@@ -214,7 +214,7 @@ struct cs_set_create_args {
 	bool persistent;
 	bool writable;			/* writable images */
 	/* each image's ext3/ext4/xfs replays its journal or log once, after
-	 * post-snapshot (implies writable) */
+	 * post-snapshot; then the images are sealed read-only unless writable */
 	bool auto_recover;
 	bool no_writers;
 	uint32_t chunk_sectors;		/* 0: module default */

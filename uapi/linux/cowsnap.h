@@ -120,6 +120,13 @@
  *   Returns once no copy of the set is still writing to its storage.
  *   request: COWSNAP_A_SET_ID*          u64
  *
+ * COWSNAP_CMD_SET_SEAL: a writable set's images turn read-only for good
+ *   (after auto-recovery): COWSNAP_SET_F_WRITABLE leaves the set's flags,
+ *   each image disk is marked read-only, and image writes submitted from
+ *   then on fail with -EIO (writes under way complete).  Nothing to do for
+ *   a set that is not writable.  A TAKEN set only (-ESTALE otherwise).
+ *   request: COWSNAP_A_SET_ID*          u64
+ *
  * COWSNAP_CMD_SET_GET: one set (with SET_ID) or, as a dump, every set.
  *   reply:   COWSNAP_A_SET_ID           u64
  *            COWSNAP_A_SET_NAME         string  only when the set has a name
@@ -233,6 +240,7 @@ enum cowsnap_cmd {
 	COWSNAP_CMD_EVENT_STORAGE_LOW,
 	COWSNAP_CMD_EVENT_SET_INVALID,
 	COWSNAP_CMD_EVENT_VOLUME_GONE,
+	COWSNAP_CMD_SET_SEAL,
 	__COWSNAP_CMD_MAX
 };
 #define COWSNAP_CMD_MAX (__COWSNAP_CMD_MAX - 1)
