@@ -86,6 +86,8 @@ struct cowsnapd {
 	struct cs_pool pool;
 	struct cs_writer_set writers;
 	struct cs_owners owners;	/* who created each set (cs_peer_may) */
+	/* free space at the take of sets on their own volumes (freemap.c) */
+	struct cs_freemap *freemaps;
 	int listen_fd;
 	int signal_fd;
 	int pid_fd;

@@ -9,7 +9,8 @@
  * Where: the directories of storage.conf (`directory DIR'), those on none
  * of the set's volumes first; the module takes files on a volume of the set
  * itself (it reads their sectors as zeros in the image) unless another set
- * holds that volume.  With no storage configured at all (no device, no
+ * holds that volume; after the take only in what was free there at the
+ * take (freemap.c).  With no storage configured at all (no device, no
  * directory), the default places: the default directory (cowsnapd
  * --default-storage, CS_DEFAULT_STORAGE_DIR), then CS_FS_STORAGE_DIR at the
  * top of each filesystem of the set's volumes, then of the largest other
@@ -49,6 +50,7 @@
 
 #include "daemon.h"
 #include "filestore.h"
+#include "freemap.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "netlink.h"
@@ -539,13 +541,64 @@ static uint64_t room_in(struct cowsnapd *d, const struct places *known, const ch
 }
 
 /*
+ * A growth file on a volume of its set: only the parts of its extents that
+ * were free at the take (the image reads them as zeros) go to the module.
+ * When less than half the file is such, it is of too little use (the
+ * filesystem is giving back blocks freed since the take): -ENOSPC.
+ */
+static int clip_to_free(const struct cs_freemap *fm, struct extents *x, uint64_t sectors,
+			const char *path, struct cs_error *err)
+{
+	struct cs_freerange *in = NULL;
+	size_t n = 0;
+	int64_t got = 0;
+
+	for (size_t i = 0; i < x->n && got >= 0; i++) {
+		int64_t g = cs_freemap_clip(fm, x->e[i].start, x->e[i].len, &in, &n);
+
+		got = g < 0 ? g : got + g;
+	}
+	if (got < 0) {
+		free(in);
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	if ((uint64_t)got < sectors / 2) {
+		free(in);
+		cs_error_set(err, ENOSPC, "%s: only %" PRIu64 " of its %" PRIu64 " MiB lie in "
+			     "what was free at the take (the rest may hold the image's data)",
+			     path, (uint64_t)got / 2048, sectors / 2048);
+		return -ENOSPC;
+	}
+	free(x->e);
+	x->e = (struct cs_extent *)NULL;
+	x->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct cs_extent *g = realloc(x->e, (x->n + 1) * sizeof(*g));
+
+		if (!g) {
+			free(in);
+			cs_error_set(err, ENOMEM, "out of memory");
+			return -ENOMEM;
+		}
+		x->e = g;
+		x->e[x->n++] = (struct cs_extent){ in[i].start, in[i].len };
+	}
+	free(in);
+	return 0;
+}
+
+/*
  * One new storage file of `sectors' in dir for set_id, its extents given
  * to the module.  On error err says why, and the file is gone again unless
  * the module took some of its extents (*partial): then it goes with the set.
  */
 static int give_file(struct cowsnapd *d, const struct place *dir, uint64_t set_id,
-		     uint64_t sectors, bool *partial, struct cs_error *err)
+		     uint64_t sectors, bool grow, bool *partial, struct cs_error *err)
 {
+	/* growing on a volume of the set: only what was free at the take */
+	const struct cs_freemap *fm = grow ? cs_freemap_find(d, set_id, dir->major,
+							     dir->minor) : NULL;
 	char name[64], path[CS_PATH_MAX + 2 + sizeof(name)];
 	struct extents x = { 0 };
 	uint64_t given = 0, bytes = sectors * 512;
@@ -597,6 +650,11 @@ static int give_file(struct cowsnapd *d, const struct place *dir, uint64_t set_i
 	ret = map_file(fd, bytes, &x, path, err);
 	if (ret)
 		goto fail;
+	if (fm) {
+		ret = clip_to_free(fm, &x, bytes / 512, path, err);
+		if (ret)
+			goto fail;
+	}
 	ret = set_immutable(fd, true);
 	if (ret) {
 		cs_error_set(err, -ret, "%s: cannot make it immutable: %s", path, strerror(-ret));
@@ -688,12 +746,14 @@ enum readiness {
  * Whether storage files may go in c: not when c is unfit
  * (cs_filestore_check_dir, a default place made first), nor a default
  * place on a filesystem where one was tried already (it would fail alike),
- * nor, for a growing set, on one of its volumes: after the take their free
+ * nor, for a growing set, on one of its volumes whose free space at the
+ * take cowsnapd does not know (freemap.c): after the take their free
  * blocks may still be the image's, so nothing is added there, not even a
  * directory made.  c's device is known before the check for most places,
  * after it for the rest.
  */
-static enum readiness place_ready(struct place *c, const uint32_t (*avoid)[2], size_t navoid,
+static enum readiness place_ready(struct cowsnapd *d, uint64_t set_id, struct place *c,
+				  const uint32_t (*avoid)[2], size_t navoid,
 				  bool grow, const uint32_t (*tried)[2], size_t ntried,
 				  char *reason, size_t size)
 {
@@ -709,9 +769,13 @@ static enum readiness place_ready(struct place *c, const uint32_t (*avoid)[2], s
 			continue;
 		if (c->dflt && on_avoided(c->major, c->minor, tried, ntried))
 			return PLACE_TRIED;
-		if (grow && on_avoided(c->major, c->minor, avoid, navoid)) {
-			snprintf(reason, size, "%.*s is on a volume of the set, which takes no "
-				 "storage after the take", WHY_MAX / 2, c->path);
+		if (grow && on_avoided(c->major, c->minor, avoid, navoid) &&
+		    !cs_freemap_find(d, set_id, c->major, c->minor)) {
+			snprintf(reason, size, "%.*s is on a volume of the set, which takes "
+				 "storage after the take only where it was free at the take, "
+				 "and that is not known (not the volume of the set's first "
+				 "storage, not frozen at the take, or cowsnapd restarted)",
+				 WHY_MAX / 2, c->path);
 			return PLACE_ON_SET;
 		}
 	}
@@ -755,8 +819,8 @@ int cs_filestore_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
 		bool partial;
 		int r;
 
-		ready = place_ready(c, avoid, navoid, grow, (const uint32_t (*)[2])tried, ntried,
-				    reason, sizeof(reason));
+		ready = place_ready(d, set_id, c, avoid, navoid, grow,
+				    (const uint32_t (*)[2])tried, ntried, reason, sizeof(reason));
 		if (ready == PLACE_TRIED)
 			continue;
 		if (ready != PLACE_UNFIT) {
@@ -775,7 +839,7 @@ int cs_filestore_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
 			cs_info("set %" PRIu64 ": storage place passed over: %s", set_id, reason);
 			continue;
 		}
-		r = give_file(d, c, set_id, room < want ? room : want, &partial, &e);
+		r = give_file(d, c, set_id, room < want ? room : want, grow, &partial, &e);
 		if (!r) {
 			ret = 0;
 			goto out;
@@ -894,6 +958,20 @@ uint64_t cs_filestore_set_on(struct cowsnapd *d, uint32_t major, uint32_t minor,
 	}
 	free(known.p);
 	return w.found;
+}
+
+bool cs_filestore_set_has_on(struct cowsnapd *d, uint64_t set_id, uint32_t major,
+			     uint32_t minor)
+{
+	struct wanted w = { .id = set_id };
+	struct places known = { 0 };
+
+	known_places(d, &known);
+	for (size_t i = 0; i < known.n && !w.found; i++)
+		if (known.p[i].major == major && known.p[i].minor == minor)
+			sweep_dir(known.p[i].path, note_set, &w);
+	free(known.p);
+	return w.found != 0;
 }
 
 uint64_t cs_filestore_used(const struct cs_pool_dir *dir)

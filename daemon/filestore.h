@@ -27,8 +27,10 @@ int cs_filestore_check_dir(const char *path, uint32_t *major, uint32_t *minor,
  * avoid (the set's volumes) first; or, when storage.conf configures no
  * device and no directory, in the first default place with room (the
  * default directory, then CS_FS_STORAGE_DIR on the set's volumes, then on
- * the largest other filesystem).  Growing a taken set (grow), never on
- * one of avoid: the module takes no storage there after the take.
+ * the largest other filesystem).  Growing a taken set (grow), on one of
+ * avoid only with its free map at the take (freemap.c), and only the
+ * parts of the file inside it: the module takes no other storage there
+ * after the take.
  * -ENOSPC, err saying why for each place, when none can.
  */
 int cs_filestore_give(struct cowsnapd *d, uint64_t set_id, uint64_t sectors,
@@ -45,6 +47,9 @@ bool cs_filestore_holds(struct cowsnapd *d, uint64_t set_id);
  * major:minor (0: none); its directory in dir. */
 uint64_t cs_filestore_set_on(struct cowsnapd *d, uint32_t major, uint32_t minor,
 			     uint64_t except, char *dir, size_t size);
+/* Whether set_id has storage files on the filesystem of major:minor. */
+bool cs_filestore_set_has_on(struct cowsnapd *d, uint64_t set_id, uint32_t major,
+			     uint32_t minor);
 /* Sectors the storage files in dir take. */
 uint64_t cs_filestore_used(const struct cs_pool_dir *dir);
 /* set_id's storage files appended to *out (*n of them, at most max). */

@@ -52,6 +52,7 @@ static const char *const cmd_names[] = {
 	[COWSNAP_CMD_TRACK] = "TRACK",
 	[COWSNAP_CMD_UNTRACK] = "UNTRACK",
 	[COWSNAP_CMD_CBT_GET] = "CBT_GET",
+	[COWSNAP_CMD_SET_ADD_FREE] = "SET_ADD_FREE",
 };
 
 /* What userspace accepts from the module; strict like the module is. */
@@ -518,6 +519,32 @@ int cs_nl_set_add_storage(struct cs_nl *nl, uint64_t id, uint32_t major,
 	struct req r = { 0 };
 
 	return request(nl, COWSNAP_CMD_SET_ADD_STORAGE, 0, put_set_args, &a, &r, err);
+}
+
+struct free_args {
+	struct set_args a;
+	const struct cowsnap_range *r;
+	size_t n;
+};
+
+static int put_free_args(struct nl_msg *msg, const void *arg)
+{
+	const struct free_args *f = arg;
+
+	if (put_set_args(msg, &f->a) < 0)
+		return -1;
+	return nla_put(msg, COWSNAP_A_FREE_RANGES, (int)(f->n * sizeof(*f->r)), f->r);
+}
+
+int cs_nl_set_add_free(struct cs_nl *nl, uint64_t id, uint32_t major, uint32_t minor,
+		       const struct cowsnap_range *r, size_t n, struct cs_error *err)
+{
+	struct free_args f = { .a = { .id = id, .major = major, .minor = minor,
+				      .attrs = ATTR_ID | ATTR_DEV },
+			       .r = r, .n = n };
+	struct req q = { 0 };
+
+	return request(nl, COWSNAP_CMD_SET_ADD_FREE, 0, put_free_args, &f, &q, err);
 }
 
 int cs_nl_set_destroy(struct cs_nl *nl, uint64_t id, struct cs_error *err)

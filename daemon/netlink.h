@@ -35,6 +35,11 @@ int cs_nl_set_add_volume(struct cs_nl *nl, uint64_t id, uint32_t major,
 int cs_nl_set_add_storage(struct cs_nl *nl, uint64_t id, uint32_t major,
 			  uint32_t minor, uint64_t sector, uint64_t sectors,
 			  uint32_t flags, struct cs_error *err);
+/* SET_ADD_FREE: n (at most COWSNAP_FREE_RANGES_MAX) ranges of volume
+ * major:minor free at the take of TAKEN set id */
+struct cowsnap_range;
+int cs_nl_set_add_free(struct cs_nl *nl, uint64_t id, uint32_t major, uint32_t minor,
+		       const struct cowsnap_range *r, size_t n, struct cs_error *err);
 /* On success *set is filled from the reply (arrays freed with
  * cs_schema_free on the cs_set schema, see cs_nl_set_free).  bound_ms
  * (100..60000, 0: none): the whole take, freezing and draining, within it. */

@@ -38,6 +38,7 @@
 
 #include "daemon.h"
 #include "filestore.h"
+#include "freemap.h"
 #include "log.h"
 #include "netlink.h"
 #include "reply.h"
@@ -627,6 +628,10 @@ int cs_session_create(struct cowsnapd *d, struct cs_client_conn *c,
 		ret = freeze(s, err);
 	if (!ret)
 		ret = take_and_thaw(s, err);
+	/* before anyone has the images' names: free space reads as zeros
+	 * from here on (freemap.c) */
+	if (!ret)
+		cs_freemap_after_take(d, &r->set);
 	if (!ret)
 		ret = post_snapshot(s, err);
 	if (!ret) {

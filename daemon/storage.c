@@ -21,6 +21,7 @@
 
 #include "daemon.h"
 #include "filestore.h"
+#include "freemap.h"
 #include "log.h"
 #include "netlink.h"
 #include "ramstore.h"
@@ -705,6 +706,7 @@ void cs_storage_release(struct cowsnapd *d, uint64_t set_id)
 	if (cs_pool_release(&d->pool, set_id))
 		save_state(d);
 	cs_filestore_release(d, set_id);
+	cs_freemap_forget(d, set_id);
 }
 
 void cs_storage_reconcile(struct cowsnapd *d, const struct cs_set *sets, uint32_t n)

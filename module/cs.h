@@ -9,9 +9,9 @@
  *
  * Locks, outermost first:
  *   cs_lock (mutex, set.c): the list of sets, every set's state and volume
- *     list, tracker users/mark/keep/nsnap, the storage overlap list, a
- *     DEFINING set's resident places.  Held
- *     by every netlink command.  Never taken by I/O paths or work items that
+ *     list, tracker users/mark/keep/nsnap, the storage overlap list, the
+ *     publishing of a set's zero table (cs_resident).  Held by every
+ *     netlink command.  Never taken by I/O paths or work items that
  *     I/O waits for.
  *   cs_tracker.lock (spinlock, irq-safe): the tracker's hold gate, held
  *     writes, live snapshot list, busy chunk table.
@@ -136,13 +136,24 @@ struct cs_storage *cs_storage_overlaps(struct block_device *bdev, sector_t start
 				       sector_t len, const struct cs_storage *except);
 
 /*
- * A set's storage that lies on its own volumes ("resident": files on a
- * filesystem the set snapshots), as places on disks, sorted by disk and
- * start.  The image of such a volume reads these sectors as zeros: they
- * hold the set's copies, which bypass copy-on-write.  Replaced whole under
- * cs_lock while the set is DEFINING, read by its images once TAKEN.
+ * A set's zero table: where its images read zeros, as places on disks,
+ * sorted by disk and start, disjoint (touching ones merged).  It holds the
+ * set's storage that lies on its own volumes ("resident": files on a
+ * filesystem the set snapshots; they hold the set's copies, which bypass
+ * copy-on-write), and, once TAKEN, the ranges userspace found free in the
+ * image's filesystem at the take (SET_ADD_FREE), where the set may then
+ * grow.  Places are only ever added.
+ *
+ * Lock and lifetime: a new table is built and published whole
+ * (rcu_assign_pointer) under cs_lock; readers (image reads, which may sleep
+ * while they use it) load the pointer once and use that table to the end of
+ * the read without a lock.  A superseded table is never freed before the
+ * set (older, freed in set_free_work()): the set outlives every read of its
+ * images, and an older table is a subset of the newer, so a read that uses
+ * it returns what it returned before the addition.
  */
 struct cs_resident {
+	struct cs_resident *older;	/* the table this one superseded */
 	unsigned int n;
 	struct cs_resident_place {
 		struct gendisk *disk;
@@ -297,7 +308,7 @@ struct cs_set {
 	struct work_struct low_work;
 	struct work_struct free_work;
 	bool dead;			/* cs_lock: destroyed */
-	/* storage on its own volumes, set while DEFINING (cs_lock) */
+	/* zero table: its own storage on its volumes, free at the take */
 	struct cs_resident __rcu *resident;
 	/*
 	 * copies selected to write to this set's storage and not finished,
@@ -324,6 +335,9 @@ int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, const char *name,
 int cs_set_add_volume(struct cs_set *set, dev_t dev, struct netlink_ext_ack *extack);
 int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 		       sector_t len, bool in_file, struct netlink_ext_ack *extack);
+/* free at the take: rg[n] in sectors of volume dev; attr for extack */
+int cs_set_add_free(struct cs_set *set, dev_t dev, const struct cowsnap_range *rg,
+		    unsigned int n, const struct nlattr *attr, struct netlink_ext_ack *extack);
 /* bound_ms: the whole take within it (0: each step within the set's hold) */
 int cs_set_take(struct cs_set *set, u32 flags, u32 bound_ms, struct netlink_ext_ack *extack);
 int cs_volume_track(dev_t dev, struct netlink_ext_ack *extack);

@@ -65,6 +65,8 @@ static const int required[][6] = {
 					  COWSNAP_A_DEV_MINOR, COWSNAP_A_SECTOR,
 					  COWSNAP_A_SECTORS },
 	[COWSNAP_CMD_SET_TAKE] = { COWSNAP_A_SET_ID },
+	[COWSNAP_CMD_SET_ADD_FREE] = { COWSNAP_A_SET_ID, COWSNAP_A_DEV_MAJOR,
+				       COWSNAP_A_DEV_MINOR, COWSNAP_A_FREE_RANGES },
 	[COWSNAP_CMD_SET_DESTROY] = { COWSNAP_A_SET_ID },
 	[COWSNAP_CMD_SET_SEAL] = { COWSNAP_A_SET_ID },
 	[COWSNAP_CMD_TRACK] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR },
@@ -310,6 +312,36 @@ static int cmd_set_add_storage(struct sk_buff *skb, struct genl_info *info)
 					 nla_get_u64(info->attrs[COWSNAP_A_SECTORS]),
 					 flags & COWSNAP_STORAGE_F_IN_FILE, info->extack);
 	mutex_unlock(&cs_lock);
+	return ret;
+}
+
+static int cmd_set_add_free(struct sk_buff *skb, struct genl_info *info)
+{
+	struct cowsnap_range *rg;
+	struct nlattr *a;
+	struct cs_set *set;
+	int ret;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	a = info->attrs[COWSNAP_A_FREE_RANGES];
+	if (!nla_len(a) || nla_len(a) % sizeof(*rg)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a, "free ranges: 1 or more struct cowsnap_range");
+		return -EINVAL;
+	}
+	/* the attribute's payload is only 4-byte aligned */
+	rg = kmemdup(nla_data(a), nla_len(a), GFP_KERNEL);
+	if (!rg)
+		return -ENOMEM;
+	mutex_lock(&cs_lock);
+	ret = -ENOENT;
+	set = get_set(info);
+	if (set)
+		ret = cs_set_add_free(set, get_dev(info), rg, nla_len(a) / sizeof(*rg), a,
+				      info->extack);
+	mutex_unlock(&cs_lock);
+	kfree(rg);
 	return ret;
 }
 
@@ -690,6 +722,13 @@ static const struct nla_policy set_storage_policy[COWSNAP_A_MAX + 1] = {
 	[COWSNAP_A_STORAGE_FLAGS] = { .type = NLA_U32 },
 };
 
+static const struct nla_policy set_free_policy[COWSNAP_A_MAX + 1] = {
+	POL_SET_ID,
+	POL_DEV,
+	[COWSNAP_A_FREE_RANGES] = { .type = NLA_BINARY,
+				    .len = COWSNAP_FREE_RANGES_MAX * sizeof(struct cowsnap_range) },
+};
+
 static const struct nla_policy set_take_policy[COWSNAP_A_MAX + 1] = {
 	POL_SET_ID,
 	[COWSNAP_A_TAKE_FLAGS] = { .type = NLA_U32 },
@@ -739,6 +778,7 @@ static const struct genl_ops cowsnap_ops[] = {
 	OP(COWSNAP_CMD_TRACK, cmd_track, dev_policy),
 	OP(COWSNAP_CMD_UNTRACK, cmd_track, dev_policy),
 	OP(COWSNAP_CMD_CBT_GET, cmd_cbt_get, cbt_get_policy),
+	OP(COWSNAP_CMD_SET_ADD_FREE, cmd_set_add_free, set_free_policy),
 };
 
 static const struct genl_multicast_group cowsnap_mcgrps[] = {

@@ -61,8 +61,13 @@ static void set_free_work(struct work_struct *work)
 {
 	struct cs_set *set = container_of(work, struct cs_set, free_work);
 
+	struct cs_resident *res = rcu_dereference_protected(set->resident, true), *older;
+
 	cs_storage_release(&set->storage);
-	kfree(rcu_dereference_protected(set->resident, true));
+	for (; res; res = older) {
+		older = res->older;
+		kvfree(res);
+	}
 	kfree(set);
 }
 
@@ -285,6 +290,25 @@ err:
 }
 
 /*
+ * Whether [start, start + len) of bdev lies inside the set's zero table
+ * (places are merged: one place must hold all of it).
+ */
+static bool zero_covers(struct cs_set *set, struct block_device *bdev, sector_t start,
+			sector_t len)
+{
+	const struct cs_resident *res = rcu_dereference_protected(set->resident,
+								  lockdep_is_held(&cs_lock));
+	sector_t at = start + bdev->bd_start_sect;
+	unsigned int i;
+
+	for (i = 0; res && i < res->n; i++)
+		if (res->p[i].disk == bdev->bd_disk && res->p[i].start <= at &&
+		    at + len <= res->p[i].end)
+			return true;
+	return false;
+}
+
+/*
  * Where storage may lie.  Copies are written to storage past the filter,
  * never copied on write themselves: so storage must not lie on a tracked
  * volume, except a pinned file's extent on a volume of its own set that no
@@ -311,12 +335,17 @@ static int storage_place_ok(void *arg, struct cs_storage_range *r,
 		/*
 		 * After the take, a file's new extents may be blocks the image
 		 * still uses (freed on the origin since): copies there would
-		 * overwrite them.
+		 * overwrite them.  Not where the image reads zeros whatever
+		 * lies there: free at the take (SET_ADD_FREE), or this set's
+		 * storage.
 		 */
-		if (set->state != COWSNAP_SET_DEFINING) {
-			NL_SET_ERR_MSG(extack, "storage added after the take cannot lie on a "
-				       "volume of the set: its blocks may still hold the "
-				       "image's data; grow on another device or filesystem");
+		if (set->state != COWSNAP_SET_DEFINING &&
+		    !zero_covers(set, r->dev.bdev, r->start, r->len)) {
+			NL_SET_ERR_MSG(extack, "storage added after the take may lie on a "
+				       "volume of the set only where the image reads zeros "
+				       "(free at the take, SET_ADD_FREE): its other blocks may "
+				       "still hold the image's data; grow on another device or "
+				       "filesystem");
 			return -EBUSY;
 		}
 		/*
@@ -349,28 +378,47 @@ static int resident_cmp(const void *a, const void *b)
 }
 
 /*
- * The set's resident places with r's added (DEFINING: no image reads them
- * yet); returns the old ones to free, or an ERR_PTR.
+ * Publish the set's zero table with n more places (any order, may overlap
+ * each other and the table): sorted by disk and start, overlapping and
+ * touching places merged, so that cs_snapshot_read()'s binary search and
+ * zero_covers() see disjoint places.  The superseded table stays, linked
+ * from the new one, until the set is freed: an image read may still be
+ * using it (it may sleep holding it), and as places are only ever added,
+ * what it says is still true.
  */
-static struct cs_resident *resident_publish(struct cs_set *set, struct cs_storage_range *r)
+static int zero_publish(struct cs_set *set, const struct cs_resident_place *add,
+			unsigned int n, struct netlink_ext_ack *extack)
 {
 	struct cs_resident *old = rcu_dereference_protected(set->resident,
 							    lockdep_is_held(&cs_lock));
-	unsigned int n = old ? old->n : 0;
+	unsigned int have = old ? old->n : 0, i, k;
 	struct cs_resident *res;
 
-	res = kmalloc(struct_size(res, p, n + 1), GFP_KERNEL);
+	lockdep_assert_held(&cs_lock);
+	res = kvmalloc(struct_size(res, p, have + n), GFP_KERNEL);
 	if (!res)
-		return ERR_PTR(-ENOMEM);
-	if (n)
-		memcpy(res->p, old->p, n * sizeof(res->p[0]));
-	res->p[n].disk = r->dev.bdev->bd_disk;
-	res->p[n].start = r->start + r->dev.bdev->bd_start_sect;
-	res->p[n].end = res->p[n].start + r->len;
-	res->n = n + 1;
-	sort(res->p, res->n, sizeof(res->p[0]), resident_cmp, NULL);
+		return -ENOMEM;
+	if (have)
+		memcpy(res->p, old->p, have * sizeof(res->p[0]));
+	memcpy(res->p + have, add, n * sizeof(res->p[0]));
+	sort(res->p, have + n, sizeof(res->p[0]), resident_cmp, NULL);
+	for (i = 0, k = 0; i < have + n; i++) {
+		if (k && res->p[k - 1].disk == res->p[i].disk &&
+		    res->p[i].start <= res->p[k - 1].end) {
+			res->p[k - 1].end = max(res->p[k - 1].end, res->p[i].end);
+			continue;
+		}
+		res->p[k++] = res->p[i];
+	}
+	if (k > COWSNAP_ZERO_PLACES_MAX) {
+		kvfree(res);
+		NL_SET_ERR_MSG(extack, "too many places in the set's zero table");
+		return -ENOSPC;
+	}
+	res->n = k;
+	res->older = old;
 	rcu_assign_pointer(set->resident, res);
-	return old;
+	return 0;
 }
 
 int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
@@ -379,7 +427,6 @@ int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 	int state = cs_set_state(set);
 	unsigned int i, max_lbs = UINT_MAX;
 	struct cs_storage_range *r;
-	struct cs_resident *old;
 
 	lockdep_assert_held(&cs_lock);
 	if (state != COWSNAP_SET_DEFINING && state != COWSNAP_SET_TAKEN) {
@@ -392,16 +439,71 @@ int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 			       storage_place_ok, set, extack);
 	if (IS_ERR(r))
 		return PTR_ERR(r);
-	if (r->resident) {
-		old = resident_publish(set, r);
-		if (IS_ERR(old)) {
+	/* after the take it lies inside the zero table already */
+	if (r->resident && set->state == COWSNAP_SET_DEFINING) {
+		struct cs_resident_place p = {
+			.disk = r->dev.bdev->bd_disk,
+			.start = r->start + r->dev.bdev->bd_start_sect,
+			.end = r->start + r->dev.bdev->bd_start_sect + r->len,
+		};
+		int ret = zero_publish(set, &p, 1, extack);
+
+		if (ret) {
 			cs_storage_drop(r);
-			return PTR_ERR(old);
+			return ret;
 		}
-		kfree(old);
 	}
 	cs_storage_commit(&set->storage, r);
 	return 0;
+}
+
+int cs_set_add_free(struct cs_set *set, dev_t dev, const struct cowsnap_range *rg,
+		    unsigned int n, const struct nlattr *attr, struct netlink_ext_ack *extack)
+{
+	struct cs_resident_place *add;
+	struct block_device *bdev;
+	struct cs_snapshot *s = NULL;
+	unsigned int i;
+	int ret;
+
+	lockdep_assert_held(&cs_lock);
+	if (cs_set_state(set) != COWSNAP_SET_TAKEN) {
+		NL_SET_ERR_MSG(extack, "set is not taken (or is invalid)");
+		return -ESTALE;
+	}
+	/* an image that keeps its own writes must read them back, zeros never */
+	if (set->flags & COWSNAP_SET_F_WRITABLE) {
+		NL_SET_ERR_MSG(extack, "a writable set's images read back their own writes: "
+			       "their free space cannot read as zeros");
+		return -EINVAL;
+	}
+	for (i = 0; i < set->nvol; i++)
+		if (set->vols[i].t->devt == dev)
+			s = set->vols[i].s;
+	if (!s) {
+		NL_SET_ERR_MSG(extack, "device is not a volume of the set");
+		return -EINVAL;
+	}
+	bdev = s->t->origin.bdev;
+	for (i = 0; i < n; i++) {
+		if (!rg[i].len || rg[i].start >= s->sectors ||
+		    rg[i].len > s->sectors - rg[i].start) {
+			NL_SET_ERR_MSG_ATTR(extack, attr, "free range empty or past the end of "
+					    "the volume at the take");
+			return -EINVAL;
+		}
+	}
+	add = kvmalloc_array(n, sizeof(*add), GFP_KERNEL);
+	if (!add)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		add[i].disk = bdev->bd_disk;
+		add[i].start = rg[i].start + bdev->bd_start_sect;
+		add[i].end = add[i].start + rg[i].len;
+	}
+	ret = zero_publish(set, add, n, extack);
+	kvfree(add);
+	return ret;
 }
 
 /* Thaw the first n volumes of order, last frozen first. */

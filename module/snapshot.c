@@ -783,8 +783,9 @@ static void read_rest(struct bio *bio, sector_t done)
  * only a call that holds none waits, on the mempool's reserve, which pins
  * on issued I/O give back.  A REQ_NOWAIT read ends with BLK_STS_AGAIN there.
  *
- * The set's own storage on this origin (resident) reads as zeros: copies
- * are written there past copy-on-write.
+ * The set's zero table reads as zeros: its own storage on this origin
+ * (resident; copies are written there past copy-on-write) and what was free
+ * in the filesystem at the take (SET_ADD_FREE).
  */
 void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 {
@@ -809,7 +810,10 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		bio_io_error(bio);
 		return;
 	}
-	/* fixed since the take: the set holds it */
+	/*
+	 * The table as it is now, for the whole read: it may be superseded
+	 * meanwhile (SET_ADD_FREE), never freed before the set (cs_resident).
+	 */
 	res = rcu_dereference_raw(s->set->resident);
 	while (pos < end) {
 		u64 c = pos >> t->chunk_shift;

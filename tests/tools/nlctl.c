@@ -63,6 +63,7 @@ static const char *const cmd_names[] = {
 	[COWSNAP_CMD_TRACK] = "TRACK",
 	[COWSNAP_CMD_UNTRACK] = "UNTRACK",
 	[COWSNAP_CMD_CBT_GET] = "CBT_GET",
+	[COWSNAP_CMD_SET_ADD_FREE] = "SET_ADD_FREE",
 	[COWSNAP_CMD_EVENT_SET_TAKEN] = "SET_TAKEN",
 	[COWSNAP_CMD_EVENT_SET_DESTROYED] = "SET_DESTROYED",
 	[COWSNAP_CMD_EVENT_STORAGE_LOW] = "STORAGE_LOW",
@@ -481,6 +482,33 @@ static int cmd_add_storage(struct ctx *c, int argc, char **argv)
 	if (in_file)
 		put_u32(msg, COWSNAP_A_STORAGE_FLAGS, COWSNAP_STORAGE_F_IN_FILE);
 	return run(c, msg, COWSNAP_CMD_SET_ADD_STORAGE, NULL);
+}
+
+static int cmd_add_free(struct ctx *c, int argc, char **argv)
+{
+	struct cowsnap_range r[64];
+	struct nl_msg *msg;
+	uint32_t maj, min;
+	int n = 0;
+
+	if (argc < 5 || argc % 2 == 0 || (argc - 3) / 2 > 64) {
+		fprintf(stderr, "usage: nlctl add-free SET DEV START SECTORS [START SECTORS]...\n");
+		exit(2);
+	}
+	arg_dev(argv[2], &maj, &min);
+	for (int i = 3; i + 1 < argc; i += 2, n++) {
+		r[n].start = arg_u64("start sector", argv[i]);
+		r[n].len = arg_u64("sector count", argv[i + 1]);
+	}
+	msg = new_msg(c, COWSNAP_CMD_SET_ADD_FREE, 0);
+	put_u64(msg, COWSNAP_A_SET_ID, arg_u64("set id", argv[1]));
+	put_u32(msg, COWSNAP_A_DEV_MAJOR, maj);
+	put_u32(msg, COWSNAP_A_DEV_MINOR, min);
+	if (nla_put(msg, COWSNAP_A_FREE_RANGES, n * (int)sizeof(r[0]), r) < 0) {
+		fprintf(stderr, "nlctl: message too large\n");
+		exit(1);
+	}
+	return run(c, msg, COWSNAP_CMD_SET_ADD_FREE, NULL);
 }
 
 /*
@@ -1309,6 +1337,8 @@ static const struct {
 	{ "add-volume", cmd_add_volume, "SET DEV", "add a volume to a defining set" },
 	{ "add-storage", cmd_add_storage, "SET DEV START SECTORS [--in-file]",
 	  "give a set storage (--in-file: a pinned file's extent)" },
+	{ "add-free", cmd_add_free, "SET DEV START SECTORS [START SECTORS]...",
+	  "ranges of a volume free at the take: its image reads them as zeros" },
 	{ "take", cmd_take, "SET [--no-freeze] [--flags RAW]", "take a set; prints it" },
 	{ "destroy", cmd_destroy, "SET", "destroy a set" },
 	{ "get", cmd_get, "[SET]", "print one set or all" },

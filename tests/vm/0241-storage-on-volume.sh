@@ -9,7 +9,7 @@
 # second set of that volume is refused while the first holds its storage
 # there.  (Growth on the volume after the take is refused by the module:
 # 0243.)
-# tier: full
+# tier: once
 # cost: 110
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"

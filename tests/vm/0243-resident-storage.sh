@@ -6,8 +6,10 @@
 # reads them as zeros whatever they hold, stays what the origin was at the
 # take (checksum, fsck, files), and the changed-block map counts none of
 # them.  Refused, each with its reason: the same range not as a file's,
-# storage on the volume after the take (its new blocks may be the image's),
-# a second set of the volume, and storage there for a set not holding it.
+# storage on the volume after the take outside what was free at the take
+# (its new blocks may be the image's; inside SET_ADD_FREE's ranges it is
+# taken, and the image stays what it was), bad free ranges, a second set
+# of the volume, and storage there for a set not holding it.
 # tier: core
 # cost: 30
 . "$(dirname "$0")/lib.sh"
@@ -21,7 +23,7 @@ mkfs.ext4 -q -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 /dev/ram0
 M=$T/mnt
 mkdir -p "$M" "$T/img"
 mount /dev/ram0 "$M"
-on_exit "umount $T/img 2>/dev/null; chattr -i $M/store $M/store2 2>/dev/null; umount $M 2>/dev/null"
+on_exit "umount $T/img 2>/dev/null; chattr -i $M/store $M/store2 $M/store3 2>/dev/null; umount $M 2>/dev/null"
 for i in 1 2 3 4 5 6 7 8; do
 	head -c 1M /dev/urandom > "$M/f$i"
 done
@@ -76,6 +78,10 @@ out=$(cd "$T/img" && sha256sum -c --quiet "$T/take.sums" 2>&1) || fail "image fi
 umount "$T/img"
 
 # changed-block map: the files' chunks, none inside the storage file
+# (copies counted after the filesystem's last writes: every changed chunk
+# was copied by the time its write completed)
+sync
+used=$(set_field "$SET" storage_used)
 "$NLCTL" cbt-get /dev/ram0 "$SET" 0 $((64 * 2048 / 64)) > "$T/cbt" || fail "CBT_GET: $(cat "$T/cbt")"
 changed=$(awk '$1 == "cbt" { for (i = 2; i <= NF; i++) if ($i ~ /^changed=/) print substr($i, 9) }' "$T/cbt")
 [ "$changed" -le $((used / 64)) ] || fail "$changed chunks changed, only $((used / 64)) copied"
@@ -85,14 +91,44 @@ while read -r st len; do
 		END { exit bad }' "$T/cbt" || fail "storage writes counted as changes"
 done < "$T/ext"
 
-# after the take, a new file's blocks may be ones the image still uses
+# after the take, a new file's blocks may be ones the image still uses:
+# refused unless they lie inside what the image reads as zeros (free at
+# the take, SET_ADD_FREE; nothing was deleted since the take, so the new
+# file's blocks were free then)
 fallocate -l 2M "$M/store2"
 sync
 chattr +i "$M/store2"
 read -r st len < <(extents "$M/store2")
 sess_run add-storage "$SET" /dev/ram0 "$st" "$len" --in-file
-check_eq "$SESS_RC" 16 "storage on the volume after the take (EBUSY)"
+check_eq "$SESS_RC" 16 "storage on the volume after the take, outside the free table (EBUSY)"
 grep -qF "after the take" <<< "$SESS_OUT" || fail "growth refusal: $SESS_OUT"
+sess_run add-free "$SET" /dev/ram0 0 $((64 * 2048 + 1))
+check_eq "$SESS_RC" 22 "a free range past the end of the volume (EINVAL)"
+grep -qF "past the end" <<< "$SESS_OUT" || fail "free range past the end: $SESS_OUT"
+sess_run add-free "$SET" /dev/ram1 0 2048
+check_eq "$SESS_RC" 22 "free ranges of a device not in the set (EINVAL)"
+grep -qF "not a volume of the set" <<< "$SESS_OUT" || fail "free ranges elsewhere: $SESS_OUT"
+sess_run add-free "$SET" /dev/ram0 "$st" 0
+check_eq "$SESS_RC" 22 "an empty free range (EINVAL)"
+# half of the file free: still refused
+s add-free "$SET" /dev/ram0 "$st" $((len / 2))
+sess_run add-storage "$SET" /dev/ram0 "$st" "$len" --in-file
+check_eq "$SESS_RC" 16 "storage on the volume half inside the free table (EBUSY)"
+# the image reads the free range as zeros; it was zeros at the take too
+check_eq "$(dd if="$img" bs=512 skip="$st" count=$((len / 2)) status=none | tr -d '\000' | wc -c)" \
+	0 "image bytes in the free range"
+check_eq "$(sha256sum < "$img")" "$take_sum" "image after SET_ADD_FREE"
+# the rest, overlapping the first and with a neighbour: the file is inside
+s add-free "$SET" /dev/ram0 $((st + len / 4)) $((len - len / 4)) $((st + len)) 8
+s add-storage "$SET" /dev/ram0 "$st" "$len" --in-file
+check_eq "$(dd if="$img" bs=512 skip="$st" count="$len" status=none | tr -d '\000' | wc -c)" \
+	0 "image bytes in the grown storage"
+for i in 7 8; do
+	dd if=/dev/urandom of="$M/f$i" bs=64K count=16 conv=notrunc,fsync status=none
+done
+(cd "$M" && sha256sum f?) > "$T/after.sums"
+check_eq "$(sha256sum < "$img")" "$take_sum" "image after growth on the volume and more writes"
+check_eq "$(set_field "$SET" state)" TAKEN "state after growth on the volume"
 
 # no second set of the volume while this one keeps storage on it, and no
 # storage there for a set that does not hold it
@@ -102,12 +138,16 @@ sess_run add-volume "$SET" /dev/ram0
 check_eq "$SESS_RC" 16 "a second set of the volume (EBUSY)"
 grep -qF "another set's difference storage" <<< "$SESS_OUT" || fail "second set: $SESS_OUT"
 s add-volume "$SET" /dev/ram1
+fallocate -l 2M "$M/store3"
+sync
+chattr +i "$M/store3"
+read -r st len < <(extents "$M/store3")
 sess_run add-storage "$SET" /dev/ram0 "$st" "$len" --in-file
 check_eq "$SESS_RC" 16 "a file on a volume of another set (EBUSY)"
 s destroy "$SET"
 s destroy "$SET1"
-chattr -i "$M/store" "$M/store2"
-rm "$M/store" "$M/store2"
+chattr -i "$M/store" "$M/store2" "$M/store3"
+rm "$M/store" "$M/store2" "$M/store3"
 echo 3 > /proc/sys/vm/drop_caches
 out=$(cd "$M" && sha256sum -c --quiet "$T/after.sums" 2>&1) || fail "origin files: $out"
 umount "$M"

@@ -86,11 +86,14 @@
  *   allocated and made immutable on a filesystem mounted from the device,
  *   opened shared with that filesystem (-EBUSY where the kernel refuses
  *   writes to mounted devices, CONFIG_BLK_DEV_WRITE_MOUNTED=n).  Storage
- *   may lie on a tracked volume only as such a file, given while the set is
- *   DEFINING, on a volume of the same set that no other set holds (-EBUSY
- *   otherwise); the image of that volume reads its sectors as zeros, and no
- *   other set may add the volume while this one lives (SET_ADD_VOLUME:
- *   -EBUSY).
+ *   may lie on a tracked volume only as such a file, on a volume of the
+ *   same set that no other set holds (-EBUSY otherwise): while the set is
+ *   DEFINING anywhere on it (the image of that volume reads its sectors as
+ *   zeros, and no other set may add the volume while this one lives:
+ *   SET_ADD_VOLUME -EBUSY); once TAKEN only inside what the image already
+ *   reads as zeros (that storage, and ranges of SET_ADD_FREE), -EBUSY
+ *   otherwise: elsewhere the file may have blocks the filesystem freed
+ *   after the take that the image still uses.
  *
  * COWSNAP_CMD_SET_TAKE: take the set.  Freezes the filesystems on all its
  *   volumes (the kernel's own freeze), holds and drains writes on all of
@@ -188,6 +191,26 @@
  *            COWSNAP_A_CBT_BITMAP       binary  bit i (LSB first) = chunk
  *                                               FIRST+i changed
  *
+ * COWSNAP_CMD_SET_ADD_FREE: ranges of a volume of a TAKEN set that were
+ *   free space of its filesystem at the take (userspace reads that from the
+ *   image, e.g. FS_IOC_GETFSMAP on a read-only mount of it).  From this
+ *   command on, the image of that volume reads them as zeros, for good;
+ *   the set may then grow with storage files on that volume in them
+ *   (SET_ADD_STORAGE).  Send it before anyone reads the image: a read
+ *   before it may have returned the old free-space contents there.  Ranges
+ *   may overlap each other and earlier ones; none is ever taken back.
+ *   -ESTALE when the set is not TAKEN (or is invalid), -EINVAL when the set
+ *   is WRITABLE (its images read back their own writes), the device is not
+ *   a volume of the set or a range is empty or ends past the volume's size
+ *   at the take, -ENOSPC past COWSNAP_ZERO_PLACES_MAX places
+ *   in the set's zero table (after merging).
+ *   request: COWSNAP_A_SET_ID*          u64
+ *            COWSNAP_A_DEV_MAJOR*       u32     the volume (origin)
+ *            COWSNAP_A_DEV_MINOR*       u32
+ *            COWSNAP_A_FREE_RANGES*     binary  1..COWSNAP_FREE_RANGES_MAX
+ *                                               struct cowsnap_range, in
+ *                                               sectors of the volume
+ *
  * Events, multicast on group "events" (COWSNAP_GENL_MCGRP_EVENTS); only a
  * socket with CAP_SYS_ADMIN may join it (-EPERM otherwise):
  *   COWSNAP_CMD_EVENT_SET_TAKEN       SET_ID
@@ -210,6 +233,8 @@
  */
 #ifndef _UAPI_LINUX_COWSNAP_H
 #define _UAPI_LINUX_COWSNAP_H
+
+#include <linux/types.h>
 
 #define COWSNAP_GENL_NAME		"cowsnap"
 #define COWSNAP_GENL_VERSION		1
@@ -241,6 +266,7 @@ enum cowsnap_cmd {
 	COWSNAP_CMD_EVENT_SET_INVALID,
 	COWSNAP_CMD_EVENT_VOLUME_GONE,
 	COWSNAP_CMD_SET_SEAL,
+	COWSNAP_CMD_SET_ADD_FREE,
 	__COWSNAP_CMD_MAX
 };
 #define COWSNAP_CMD_MAX (__COWSNAP_CMD_MAX - 1)
@@ -281,9 +307,18 @@ enum cowsnap_attr {
 	COWSNAP_A_CBT_SEQ,
 	COWSNAP_A_STORAGE_FLAGS,
 	COWSNAP_A_SET_NAME,
+	COWSNAP_A_FREE_RANGES,
 	__COWSNAP_A_LAST
 };
 #define COWSNAP_A_MAX (__COWSNAP_A_LAST - 1)
+
+/* COWSNAP_A_FREE_RANGES: an array of these, native byte order */
+struct cowsnap_range {
+	__u64 start;			/* sector of the volume */
+	__u64 len;			/* sectors, not 0 */
+};
+#define COWSNAP_FREE_RANGES_MAX		4095	/* per message */
+#define COWSNAP_ZERO_PLACES_MAX		131072	/* per set */
 
 enum cowsnap_set_state {
 	COWSNAP_SET_DEFINING = 1,
