@@ -133,9 +133,10 @@ check_eq "$(stat -c '%a %U' "$M/.cowsnap-storage")" "700 root" ".cowsnap-storage
 grep -qF "storage directory /dev/shm/cs0242 is on a filesystem other than ext4 or xfs" \
 	"$DAEMON_LOG" || { show_log; fail "no reason logged for passing over tmpfs"; }
 
-# written past its 16 MiB: it cannot grow (not on its own volume after the
-# take, and no other filesystem here), so it turns invalid; the origin
-# keeps every write
+# written past its 16 MiB: it cannot grow (on its own volume, where it was
+# free at the take, the storage files may take 20% of the filesystem at
+# most, max-percent, and the first file has 16 of those 22 MiB; no other
+# filesystem here), so it turns invalid; the origin keeps every write
 others=$(findmnt -rn -t ext2,ext3,ext4,xfs -o TARGET,OPTIONS | awk -v m="$M" '$1 != m && $2 ~ /^rw/')
 if [ -z "$others" ]; then
 	# 1 MiB at a time, slowly enough for cowsnapd to try to grow it
@@ -149,7 +150,7 @@ if [ -z "$others" ]; then
 		{ show_log; fail "set $id: $("$SNAPCTL" show "$id")"; }
 	grep -qF "set $id runs low on storage" "$DAEMON_LOG" ||
 		{ show_log; fail "no line for the growth that could not be"; }
-	grep -qF "$M/.cowsnap-storage is on a volume of the set, which takes no storage after the take" \
+	grep -q "$M/.cowsnap-storage: 16 MiB wanted, but the storage files on its filesystem (16 MiB) may take at most max-percent 20% of it" \
 		"$DAEMON_LOG" || { show_log; fail "growth: no reason for passing over the volume"; }
 	grep -qF "set $id is invalid: its difference storage is full" "$DAEMON_LOG" ||
 		{ show_log; fail "no line for the invalid set"; }
