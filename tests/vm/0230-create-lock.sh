@@ -77,7 +77,7 @@ note "write done $(date +%s.%N)"
 wait "$lpid" || fail "list sets during the take: $(cat /tmp/cs0230-l.err)"
 id=$(sed -n 1p /tmp/cs0230-a.out)
 img=$(sed -n 2p /tmp/cs0230-a.out | awk '{print $2}')
-grep -Eq "^$id +taken" /tmp/cs0230-l.out ||
+grep -Eq "^$id +- +taken" /tmp/cs0230-l.out ||
 	fail "the listing asked for during the take does not show set $id: $(cat /tmp/cs0230-l.out)"
 wait_for 10 test -b "$img" || fail "$img does not appear"
 
