@@ -8,7 +8,7 @@
 # unchanged) and goes at a stop when none does; `storage remove ram'
 # refuses while a set uses it, then removes the device.  Refused with
 # reasons: ram:1K (too small), more than half the memory, a second ram.
-# tier: full
+# tier: once 6.1
 # cost: 85
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"

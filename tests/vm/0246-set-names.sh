@@ -7,7 +7,7 @@
 # origin did at the take.  A name a set already has is refused saying
 # which set has it; bad names are refused by snapctl and, sent raw over
 # netlink, by the module.
-# tier: full
+# tier: once 6.1
 # cost: 45
 # timeout: 180
 . "$(dirname "$0")/lib.sh"

@@ -14,7 +14,7 @@
 # the origin keeps every write.  Then the filesystem fills up: the set
 # turns invalid, its storage files go with it, and the origin is writable
 # and fsck-clean.
-# tier: once
+# tier: once 6.12 7.x
 # cost: 420
 # timeout: 900
 . "$(dirname "$0")/lib.sh"
