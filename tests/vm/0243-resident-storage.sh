@@ -10,7 +10,7 @@
 # (its new blocks may be the image's; inside SET_ADD_FREE's ranges it is
 # taken, and the image stays what it was), bad free ranges, a second set
 # of the volume, and storage there for a set not holding it.
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 30
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

@@ -5,7 +5,7 @@
 # acknowledged before the take or in flight during it, never a later one;
 # two full reads of the image with heavy origin writes between them give the
 # same bytes; the origin ends with every acknowledged write.
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 62
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

@@ -11,7 +11,7 @@
 #         xfs_repair -n reports it, and a read-only device cannot replay
 #         it), so the image mounts with -o ro,norecovery,nouuid, and a
 #         writable copy of it replays its log and then passes xfs_repair -n.
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 88
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

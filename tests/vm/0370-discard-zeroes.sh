@@ -4,7 +4,7 @@
 # supports both) and, where the kernel's brd supports discard, on brd:
 # aligned and unaligned discards, BLKZEROOUT, fallocate zero-range and
 # punch-hole; the origin reads zeros there, the image keeps every block.
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 38
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

@@ -9,7 +9,7 @@
 # waiting ones never completed before them here, so the chain never ended
 # in one nested go.
 # timeout: 240
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 44
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

@@ -6,7 +6,7 @@
 # goes (the hook is detached) and the module is unloaded.  The sleeping task
 # must not return into freed module text: unload waits for it.
 # timeout: 120
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 32
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

@@ -9,7 +9,7 @@
 #  - module parameters out of range, at load and through sysfs: refused,
 #    the value in use unchanged (chunk_sectors=0 then TRACK was ilog2(0)).
 # timeout: 120
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 30
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

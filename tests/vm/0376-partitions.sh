@@ -10,7 +10,7 @@
 #    copied first: the set turns INVALID (its image fails with EIO), the
 #    write is done.
 # timeout: 180
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 88
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

@@ -7,7 +7,7 @@
 # freezing the loop device first), leave nothing frozen, and give images
 # whose filesystems are clean.
 # timeout: 200
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 51
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"

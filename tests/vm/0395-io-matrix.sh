@@ -19,7 +19,7 @@
 #       read back by the verify_only pass; skipped when the kernel refuses
 #       polled I/O without a snapshot.
 # timeout: 400
-# tier: core
+# tier: core 6.1 6.12 7.x
 # cost: 150
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/03-helpers.bash"
