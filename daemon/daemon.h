@@ -139,6 +139,9 @@ int cs_server_run(struct cowsnapd *d);
 void cs_reload(struct cowsnapd *d);
 /* events.c: handle what the module multicast */
 void cs_events_process(struct cowsnapd *d);
+/* events.c: at start, grow the sets that ran low while cowsnapd was away */
+struct cs_set;
+void cs_events_catch_up(struct cowsnapd *d, const struct cs_set *sets, uint32_t n);
 /* ops.c: a client went away (ends its backup session) */
 void cs_ops_client_gone(struct cowsnapd *d, struct cs_client_conn *c);
 /* ops.c: c's session held the lock for --max-session: end it as if c had

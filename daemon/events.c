@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* What the daemon does when the module reports something. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <linux/cowsnap.h>
@@ -97,6 +98,48 @@ static void on_event(void *ctx, const struct cs_event *e)
 		break;
 	default:
 		break;
+	}
+}
+
+/* the module's low_water_percent (its default when it cannot be read) */
+static unsigned int low_water_percent(void)
+{
+	FILE *f = fopen("/sys/module/cowsnap/parameters/low_water_percent", "re");
+	unsigned int p = 20;
+
+	if (f) {
+		if (fscanf(f, "%u", &p) != 1 || p > 100)
+			p = 20;
+		fclose(f);
+	}
+	return p;
+}
+
+/*
+ * The module sends STORAGE_LOW once per fill level (again only after more
+ * storage came): one sent while cowsnapd was not running is lost, and the
+ * set would run out without growing.  At start, every taken set of ours
+ * already below the low-water mark grows as if the event had come.
+ */
+void cs_events_catch_up(struct cowsnapd *d, const struct cs_set *sets, uint32_t n)
+{
+	unsigned int pct = low_water_percent();
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct cs_set *s = &sets[i];
+		struct cs_event e = { .cmd = COWSNAP_CMD_EVENT_STORAGE_LOW, .set_id = s->id,
+				      .storage_sectors = s->storage_sectors,
+				      .storage_used = s->storage_used };
+
+		if (s->state != CS_SET_TAKEN || !s->storage_sectors ||
+		    s->storage_used > s->storage_sectors ||
+		    (s->storage_sectors - s->storage_used) * 100 >= s->storage_sectors * pct ||
+		    !ours(d, s->id))
+			continue;
+		cs_info("set %" PRIu64 ": %" PRIu64 " of %" PRIu64 " MiB of storage used at start, "
+			"below the low-water mark: growing it now", s->id, s->storage_used / 2048,
+			s->storage_sectors / 2048);
+		grow(d, &e);
 	}
 }
 

@@ -774,7 +774,7 @@ static enum readiness place_ready(struct cowsnapd *d, uint64_t set_id, struct pl
 			snprintf(reason, size, "%.*s is on a volume of the set, which takes "
 				 "storage after the take only where it was free at the take, "
 				 "and that is not known (not the volume of the set's first "
-				 "storage, not frozen at the take, or cowsnapd restarted)",
+				 "storage, or not frozen at the take)",
 				 WHY_MAX / 2, c->path);
 			return PLACE_ON_SET;
 		}
@@ -972,6 +972,60 @@ bool cs_filestore_set_has_on(struct cowsnapd *d, uint64_t set_id, uint32_t major
 			sweep_dir(known.p[i].path, note_set, &w);
 	free(known.p);
 	return w.found != 0;
+}
+
+struct set_files {
+	uint64_t id;
+	const char *dir;
+	struct extents x;
+	int ret;
+	struct cs_error *err;
+};
+
+/* keeps every file, mapping those of the set looked for */
+static bool map_set_file(uint64_t id, const char *name, uint64_t bytes, void *arg)
+{
+	struct set_files *w = arg;
+	char path[CS_PATH_MAX + 2 + 64];
+	int fd;
+
+	if (id != w->id || w->ret)
+		return true;
+	snprintf(path, sizeof(path), "%s/%s", w->dir, name);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		w->ret = -errno;
+		cs_error_set(w->err, errno, "storage file %s: %s", path, strerror(errno));
+		return true;
+	}
+	w->ret = map_file(fd, bytes, &w->x, path, w->err);
+	close(fd);
+	return true;
+}
+
+int cs_filestore_set_extents(struct cowsnapd *d, uint64_t set_id, uint32_t major,
+			     uint32_t minor, struct cs_extent **out, size_t *n,
+			     struct cs_error *err)
+{
+	struct set_files w = { .id = set_id, .err = err };
+	struct places known = { 0 };
+
+	known_places(d, &known);
+	for (size_t i = 0; i < known.n && !w.ret; i++) {
+		if (known.p[i].major != major || known.p[i].minor != minor)
+			continue;
+		w.dir = known.p[i].path;
+		sweep_dir(known.p[i].path, map_set_file, &w);
+	}
+	free(known.p);
+	if (w.ret) {
+		free(w.x.e);
+		w.x.e = NULL;
+		w.x.n = 0;
+	}
+	*out = w.x.e;
+	*n = w.x.n;
+	return w.ret;
 }
 
 uint64_t cs_filestore_used(const struct cs_pool_dir *dir)

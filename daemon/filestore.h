@@ -50,6 +50,11 @@ uint64_t cs_filestore_set_on(struct cowsnapd *d, uint32_t major, uint32_t minor,
 /* Whether set_id has storage files on the filesystem of major:minor. */
 bool cs_filestore_set_has_on(struct cowsnapd *d, uint64_t set_id, uint32_t major,
 			     uint32_t minor);
+/* The extents of set_id's storage files on the filesystem of major:minor,
+ * in its sectors, in no order: *out (malloc'd, *n of them). */
+int cs_filestore_set_extents(struct cowsnapd *d, uint64_t set_id, uint32_t major,
+			     uint32_t minor, struct cs_extent **out, size_t *n,
+			     struct cs_error *err);
 /* Sectors the storage files in dir take. */
 uint64_t cs_filestore_used(const struct cs_pool_dir *dir);
 /* set_id's storage files appended to *out (*n of them, at most max). */

@@ -18,6 +18,12 @@
  * clean unmount); xfs quiesces its log on freeze, and is used only when
  * it was mounted at the take (cowsnapd always takes with freezing).
  *
+ * The map lives in cowsnapd's memory only.  A restarted cowsnapd gets it
+ * back from the module (cs_freemap_recover: SET_GET_ZERO, the set's zero
+ * table on the volume, less the set's storage files there), never from the
+ * image again: the image may have been read meanwhile, and the module must
+ * not start reading as zeros what a read has already returned.
+ *
  * The window: a read of the image between the take and SET_ADD_FREE may
  * see the old contents of free space that later reads see as zeros.  Only
  * the daemon's own mount reads the image then (and udev's probes, of the
@@ -335,6 +341,134 @@ void cs_freemap_after_take(struct cowsnapd *d, const struct cs_set *set)
 
 		if (v->image[0] && cs_filestore_set_has_on(d, set->id, v->major, v->minor))
 			one_volume(d, set, v);
+	}
+}
+
+static int ext_by_start(const void *a, const void *b)
+{
+	const struct cs_extent *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * The zero table's ranges z[nz] (sorted, disjoint) less the extents x[nx]
+ * (any order), those of CS_FREEMAP_MIN sectors at least, into fm.
+ */
+static int subtract(struct cs_freemap *fm, const struct cowsnap_range *z, size_t nz,
+		    struct cs_extent *x, size_t nx)
+{
+	size_t cap = 0, k = 0;
+
+	qsort(x, nx, sizeof(*x), ext_by_start);
+	for (size_t i = 0; i < nz; i++) {
+		uint64_t at = z[i].start, end = z[i].start + z[i].len;
+
+		/* the extents that end before this range are behind us for good */
+		while (k < nx && x[k].start + x[k].len <= at)
+			k++;
+		for (size_t j = k; at < end; j++) {
+			uint64_t stop = end;
+
+			if (j < nx && x[j].start < end)
+				stop = x[j].start > at ? x[j].start : at;
+			if (stop - at >= CS_FREEMAP_MIN && fm->n < CS_FREEMAP_MAX) {
+				if (fm->n == cap) {
+					struct cs_freerange *g;
+
+					cap = cap ? 2 * cap : 256;
+					g = realloc(fm->r, cap * sizeof(*g));
+					if (!g)
+						return -ENOMEM;
+					fm->r = g;
+				}
+				fm->r[fm->n++] = (struct cs_freerange){ at, stop - at };
+			}
+			if (j >= nx || x[j].start >= end)
+				break;
+			if (x[j].start + x[j].len > at)
+				at = x[j].start + x[j].len;
+		}
+	}
+	return 0;
+}
+
+/* set's free map on volume v, from the module's zero table (see freemap.h) */
+static void recover_volume(struct cowsnapd *d, const struct cs_set *set,
+			   const struct cs_set_volume *v)
+{
+	struct cs_freemap *fm = calloc(1, sizeof(*fm));
+	struct cowsnap_range *z = NULL;
+	struct cs_extent *x = NULL;
+	size_t nz = 0, nx = 0;
+	uint64_t sectors = 0;
+	struct cs_error err;
+	int ret = -ENOMEM;
+
+	if (!fm)
+		goto out;
+	fm->set_id = set->id;
+	fm->major = v->major;
+	fm->minor = v->minor;
+	ret = cs_nl_set_get_zero(d->nl, set->id, v->major, v->minor, &z, &nz, &err);
+	if (ret) {
+		if (ret == -EOPNOTSUPP)
+			cs_error_set(&err, EOPNOTSUPP, "the cowsnap module cannot say where its "
+				     "image reads zeros (SET_GET_ZERO): load the module that "
+				     "came with this cowsnapd");
+		goto out;
+	}
+	/* the table holds the set's storage files there too: not free */
+	ret = cs_filestore_set_extents(d, set->id, v->major, v->minor, &x, &nx, &err);
+	if (ret)
+		goto out;
+	ret = subtract(fm, z, nz, x, nx);
+	if (ret) {
+		cs_error_set(&err, ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!fm->n) {
+		cs_info("set %" PRIu64 ": %s holds its storage, and nothing of it was free at "
+			"the take as far as the module knows: the set will not grow there",
+			set->id, v->origin);
+		goto out;
+	}
+	for (size_t i = 0; i < fm->n; i++)
+		sectors += fm->r[i].len;
+	fm->next = d->freemaps;
+	d->freemaps = fm;
+	fm = NULL;
+	cs_info("set %" PRIu64 ": %" PRIu64 " MiB of %s free at the take (%zu extent(s)) "
+		"found again in the module's zero table; the set may grow there", set->id,
+		sectors / 2048, v->origin, d->freemaps->n);
+out:
+	if (ret)
+		cs_warn("set %" PRIu64 ": %s holds its storage, but the free space at its take "
+			"cannot be found again (%s): the set will not grow there", set->id,
+			v->origin, err.message);
+	free(z);
+	free(x);
+	if (fm) {
+		free(fm->r);
+		free(fm);
+	}
+}
+
+void cs_freemap_recover(struct cowsnapd *d, const struct cs_set *sets, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const struct cs_set *set = &sets[i];
+
+		/* a writable set has no free map: its images read their writes */
+		if (set->state != CS_SET_TAKEN || set->writable)
+			continue;
+		for (uint32_t j = 0; j < set->nvolumes; j++) {
+			const struct cs_set_volume *v = &set->volumes[j];
+
+			if (!cs_freemap_find(d, set->id, v->major, v->minor) &&
+			    cs_filestore_set_has_on(d, set->id, v->major, v->minor))
+				recover_volume(d, set, v);
+		}
 	}
 }
 

@@ -37,6 +37,15 @@ struct cs_freemap {
  * does not grow on that volume.
  */
 void cs_freemap_after_take(struct cowsnapd *d, const struct cs_set *set);
+/*
+ * A started cowsnapd finds the free maps of the TAKEN sets that hold
+ * storage files on their own volumes again (sets of a daemon that
+ * restarted): the module's zero table of each such volume
+ * (COWSNAP_CMD_SET_GET_ZERO), less the set's storage files there.  Never
+ * from the image: it may have been read since the take, and what the
+ * module reads as zeros must not grow after that.
+ */
+void cs_freemap_recover(struct cowsnapd *d, const struct cs_set *sets, uint32_t n);
 /* The free map of set_id on volume major:minor, or NULL. */
 const struct cs_freemap *cs_freemap_find(struct cowsnapd *d, uint64_t set_id,
 					 uint32_t major, uint32_t minor);

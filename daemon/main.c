@@ -19,6 +19,7 @@
 #include "cowsnap.h"
 #include "daemon.h"
 #include "filestore.h"
+#include "freemap.h"
 #include "log.h"
 #include "modload.h"
 #include "netlink.h"
@@ -259,6 +260,10 @@ serve:
 		/* sets that vanished while we were away free their storage */
 		if (!cs_nl_set_dump(d.nl, &sets, &n, &err)) {
 			cs_storage_reconcile(&d, sets, n);
+			/* sets on their own volumes may grow there again */
+			cs_freemap_recover(&d, sets, n);
+			/* a STORAGE_LOW sent while we were away */
+			cs_events_catch_up(&d, sets, n);
 			for (uint32_t i = 0; i < n; i++)
 				cs_nl_set_free(&sets[i]);
 			free(sets);

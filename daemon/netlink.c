@@ -53,6 +53,7 @@ static const char *const cmd_names[] = {
 	[COWSNAP_CMD_UNTRACK] = "UNTRACK",
 	[COWSNAP_CMD_CBT_GET] = "CBT_GET",
 	[COWSNAP_CMD_SET_ADD_FREE] = "SET_ADD_FREE",
+	[COWSNAP_CMD_SET_GET_ZERO] = "SET_GET_ZERO",
 };
 
 /* What userspace accepts from the module; strict like the module is. */
@@ -85,6 +86,8 @@ static struct nla_policy policy[COWSNAP_A_MAX + 1] = {
 	[COWSNAP_A_CBT_SEQ] = { .type = NLA_U32 },
 	/* libnl's maxlen counts the NUL */
 	[COWSNAP_A_SET_NAME] = { .type = NLA_NUL_STRING, .maxlen = COWSNAP_SET_NAME_MAX_LEN + 1 },
+	[COWSNAP_A_SECTOR] = { .type = NLA_U64 },
+	[COWSNAP_A_FREE_RANGES] = { .maxlen = COWSNAP_ZERO_GET_MAX * sizeof(struct cowsnap_range) },
 };
 
 /* A CBT generation as a UUID string, as the socket protocol shows it. */
@@ -440,6 +443,7 @@ enum {
 	ATTR_TAKE_FLAGS = 1 << 5,
 	ATTR_HOLD = 1 << 6,
 	ATTR_STORAGE_FLAGS = 1 << 7,
+	ATTR_SECTOR = 1 << 8,
 };
 
 static int put_set_args(struct nl_msg *msg, const void *arg)
@@ -466,6 +470,9 @@ static int put_set_args(struct nl_msg *msg, const void *arg)
 	if ((a->attrs & ATTR_DEV) &&
 	    (nla_put_u32(msg, COWSNAP_A_DEV_MAJOR, a->major) < 0 ||
 	     nla_put_u32(msg, COWSNAP_A_DEV_MINOR, a->minor) < 0))
+		return -1;
+	if ((a->attrs & ATTR_SECTOR) && a->sector &&
+	    nla_put_u64(msg, COWSNAP_A_SECTOR, a->sector) < 0)
 		return -1;
 	if ((a->attrs & ATTR_RANGE) &&
 	    (nla_put_u64(msg, COWSNAP_A_SECTOR, a->sector) < 0 ||
@@ -545,6 +552,82 @@ int cs_nl_set_add_free(struct cs_nl *nl, uint64_t id, uint32_t major, uint32_t m
 	struct req q = { 0 };
 
 	return request(nl, COWSNAP_CMD_SET_ADD_FREE, 0, put_free_args, &f, &q, err);
+}
+
+struct zero_req {
+	struct cowsnap_range *r;
+	size_t n, cap;
+	uint64_t next;			/* the reply's SECTOR: 0 when it was the last */
+	bool seen;
+};
+
+static int parse_zero(struct req *r, struct nlattr **tb)
+{
+	struct zero_req *z = r->ctx;
+	struct nlattr *a = tb[COWSNAP_A_FREE_RANGES];
+	size_t k, have;
+
+	if (!a || nla_len(a) % sizeof(struct cowsnap_range))
+		return -EPROTO;
+	k = (size_t)nla_len(a) / sizeof(struct cowsnap_range);
+	have = z->n + k;
+	if (have > COWSNAP_ZERO_PLACES_MAX)
+		return -E2BIG;
+	if (have > z->cap) {
+		size_t cap = z->cap ? z->cap : 1024;
+		struct cowsnap_range *g;
+
+		while (cap < have)
+			cap *= 2;
+		g = realloc(z->r, cap * sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		z->r = g;
+		z->cap = cap;
+	}
+	/* the payload is only 4-byte aligned */
+	memcpy(z->r + z->n, nla_data(a), k * sizeof(struct cowsnap_range));
+	z->n = have;
+	z->next = tb[COWSNAP_A_SECTOR] ? nla_get_u64(tb[COWSNAP_A_SECTOR]) : 0;
+	z->seen = true;
+	return 0;
+}
+
+int cs_nl_set_get_zero(struct cs_nl *nl, uint64_t id, uint32_t major, uint32_t minor,
+		       struct cowsnap_range **out, size_t *n, struct cs_error *err)
+{
+	struct zero_req z = { 0 };
+	struct set_args a = { .id = id, .major = major, .minor = minor,
+			      .attrs = ATTR_ID | ATTR_DEV | ATTR_SECTOR };
+	struct req r = { .parse = parse_zero, .ctx = &z };
+	int ret;
+
+	do {
+		uint64_t at = z.next;
+
+		a.sector = at;
+		z.seen = false;
+		ret = request(nl, COWSNAP_CMD_SET_GET_ZERO, 0, put_set_args, &a, &r, err);
+		if (!ret && !z.seen) {
+			cs_error_set(err, EPROTO, "cowsnap SET_GET_ZERO: the module sent no table");
+			ret = -EPROTO;
+		}
+		/* each reply goes on past the last: a cursor that does not move
+		 * is a module bug, not a reason to loop */
+		if (!ret && z.next && z.next <= at) {
+			cs_error_set(err, EPROTO, "cowsnap SET_GET_ZERO: the module's cursor "
+				     "went back");
+			ret = -EPROTO;
+		}
+	} while (!ret && z.next);
+	if (ret) {
+		free(z.r);
+		z.r = NULL;
+		z.n = 0;
+	}
+	*out = z.r;
+	*n = z.n;
+	return ret;
 }
 
 int cs_nl_set_destroy(struct cs_nl *nl, uint64_t id, struct cs_error *err)

@@ -40,6 +40,12 @@ int cs_nl_set_add_storage(struct cs_nl *nl, uint64_t id, uint32_t major,
 struct cowsnap_range;
 int cs_nl_set_add_free(struct cs_nl *nl, uint64_t id, uint32_t major, uint32_t minor,
 		       const struct cowsnap_range *r, size_t n, struct cs_error *err);
+/* SET_GET_ZERO: the zero table of set id on volume major:minor (where its
+ * image reads zeros: its storage there, and what SET_ADD_FREE gave), in
+ * order, disjoint; *out (malloc'd, *n ranges) in sectors of the volume.
+ * -EOPNOTSUPP from a module older than the command. */
+int cs_nl_set_get_zero(struct cs_nl *nl, uint64_t id, uint32_t major, uint32_t minor,
+		       struct cowsnap_range **out, size_t *n, struct cs_error *err);
 /* On success *set is filled from the reply (arrays freed with
  * cs_schema_free on the cs_set schema, see cs_nl_set_free).  bound_ms
  * (100..60000, 0: none): the whole take, freezing and draining, within it. */

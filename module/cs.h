@@ -338,6 +338,14 @@ int cs_set_add_storage(struct cs_set *set, dev_t dev, sector_t start,
 /* free at the take: rg[n] in sectors of volume dev; attr for extack */
 int cs_set_add_free(struct cs_set *set, dev_t dev, const struct cowsnap_range *rg,
 		    unsigned int n, const struct nlattr *attr, struct netlink_ext_ack *extack);
+/*
+ * At most max places of the set's zero table on volume dev, from sector
+ * *from of the volume on, clipped to the volume, in its sectors: into out.
+ * *from becomes the sector to go on from when more follow, else 0.
+ * Returns how many, or -EINVAL (dev is not a volume of the set).  cs_lock.
+ */
+int cs_set_get_zero(struct cs_set *set, dev_t dev, u64 *from, struct cowsnap_range *out,
+		    unsigned int max, struct netlink_ext_ack *extack);
 /* bound_ms: the whole take within it (0: each step within the set's hold) */
 int cs_set_take(struct cs_set *set, u32 flags, u32 bound_ms, struct netlink_ext_ack *extack);
 int cs_volume_track(dev_t dev, struct netlink_ext_ack *extack);

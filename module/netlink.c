@@ -67,6 +67,8 @@ static const int required[][6] = {
 	[COWSNAP_CMD_SET_TAKE] = { COWSNAP_A_SET_ID },
 	[COWSNAP_CMD_SET_ADD_FREE] = { COWSNAP_A_SET_ID, COWSNAP_A_DEV_MAJOR,
 				       COWSNAP_A_DEV_MINOR, COWSNAP_A_FREE_RANGES },
+	[COWSNAP_CMD_SET_GET_ZERO] = { COWSNAP_A_SET_ID, COWSNAP_A_DEV_MAJOR,
+				       COWSNAP_A_DEV_MINOR },
 	[COWSNAP_CMD_SET_DESTROY] = { COWSNAP_A_SET_ID },
 	[COWSNAP_CMD_SET_SEAL] = { COWSNAP_A_SET_ID },
 	[COWSNAP_CMD_TRACK] = { COWSNAP_A_DEV_MAJOR, COWSNAP_A_DEV_MINOR },
@@ -342,6 +344,55 @@ static int cmd_set_add_free(struct sk_buff *skb, struct genl_info *info)
 				      info->extack);
 	mutex_unlock(&cs_lock);
 	kfree(rg);
+	return ret;
+}
+
+static int cmd_set_get_zero(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *a = info->attrs[COWSNAP_A_SECTOR];
+	u64 from = a ? nla_get_u64(a) : 0;
+	struct cowsnap_range *rg;
+	struct sk_buff *msg;
+	struct cs_set *set;
+	void *hdr;
+	int ret, n;
+
+	ret = check_request(skb, info);
+	if (ret)
+		return ret;
+	rg = kvmalloc_array(COWSNAP_ZERO_GET_MAX, sizeof(*rg), GFP_KERNEL);
+	if (!rg)
+		return -ENOMEM;
+	mutex_lock(&cs_lock);
+	n = -ENOENT;
+	set = get_set(info);
+	if (set)
+		n = cs_set_get_zero(set, get_dev(info), &from, rg, COWSNAP_ZERO_GET_MAX,
+				    info->extack);
+	mutex_unlock(&cs_lock);
+	ret = n;
+	if (n < 0)
+		goto out;
+	ret = -ENOMEM;
+	msg = genlmsg_new(nla_total_size(n * sizeof(*rg)) + NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		goto out;
+	ret = -EMSGSIZE;
+	hdr = genlmsg_put_reply(msg, info, &cowsnap_family, 0, COWSNAP_CMD_SET_GET_ZERO);
+	if (!hdr ||
+	    nla_put_u64_64bit(msg, COWSNAP_A_SET_ID, nla_get_u64(info->attrs[COWSNAP_A_SET_ID]),
+			      COWSNAP_A_PAD) ||
+	    nla_put_u32(msg, COWSNAP_A_DEV_MAJOR, nla_get_u32(info->attrs[COWSNAP_A_DEV_MAJOR])) ||
+	    nla_put_u32(msg, COWSNAP_A_DEV_MINOR, nla_get_u32(info->attrs[COWSNAP_A_DEV_MINOR])) ||
+	    nla_put(msg, COWSNAP_A_FREE_RANGES, n * sizeof(*rg), rg) ||
+	    (from && nla_put_u64_64bit(msg, COWSNAP_A_SECTOR, from, COWSNAP_A_PAD))) {
+		nlmsg_free(msg);
+		goto out;
+	}
+	genlmsg_end(msg, hdr);
+	ret = genlmsg_reply(msg, info);
+out:
+	kvfree(rg);
 	return ret;
 }
 
@@ -729,6 +780,12 @@ static const struct nla_policy set_free_policy[COWSNAP_A_MAX + 1] = {
 				    .len = COWSNAP_FREE_RANGES_MAX * sizeof(struct cowsnap_range) },
 };
 
+static const struct nla_policy set_zero_policy[COWSNAP_A_MAX + 1] = {
+	POL_SET_ID,
+	POL_DEV,
+	[COWSNAP_A_SECTOR] = { .type = NLA_U64 },
+};
+
 static const struct nla_policy set_take_policy[COWSNAP_A_MAX + 1] = {
 	POL_SET_ID,
 	[COWSNAP_A_TAKE_FLAGS] = { .type = NLA_U32 },
@@ -779,6 +836,7 @@ static const struct genl_ops cowsnap_ops[] = {
 	OP(COWSNAP_CMD_UNTRACK, cmd_track, dev_policy),
 	OP(COWSNAP_CMD_CBT_GET, cmd_cbt_get, cbt_get_policy),
 	OP(COWSNAP_CMD_SET_ADD_FREE, cmd_set_add_free, set_free_policy),
+	OP(COWSNAP_CMD_SET_GET_ZERO, cmd_set_get_zero, set_zero_policy),
 };
 
 static const struct genl_multicast_group cowsnap_mcgrps[] = {

@@ -506,6 +506,58 @@ int cs_set_add_free(struct cs_set *set, dev_t dev, const struct cowsnap_range *r
 	return ret;
 }
 
+int cs_set_get_zero(struct cs_set *set, dev_t dev, u64 *from, struct cowsnap_range *out,
+		    unsigned int max, struct netlink_ext_ack *extack)
+{
+	const struct cs_resident *res = rcu_dereference_protected(set->resident,
+								  lockdep_is_held(&cs_lock));
+	struct block_device *bdev = NULL;
+	sector_t first, end, at;
+	unsigned int i, lo, hi, n = 0;
+
+	lockdep_assert_held(&cs_lock);
+	for (i = 0; i < set->nvol; i++)
+		if (set->vols[i].t->devt == dev)
+			bdev = set->vols[i].t->origin.bdev;
+	if (!bdev) {
+		NL_SET_ERR_MSG(extack, "device is not a volume of the set");
+		return -EINVAL;
+	}
+	/* the volume's part of its disk, as the table counts sectors */
+	first = bdev->bd_start_sect;
+	end = first + bdev_nr_sectors(bdev);
+	at = *from < end - first ? first + *from : end;
+	*from = 0;
+	if (!res || at >= end)
+		return 0;
+	/* the first place on the disk that ends after at (places are disjoint
+	 * and sorted by disk and start, so by end too within a disk) */
+	lo = 0;
+	hi = res->n;
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+		const struct cs_resident_place *p = &res->p[mid];
+
+		if (p->disk < bdev->bd_disk || (p->disk == bdev->bd_disk && p->end <= at))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < res->n && res->p[i].disk == bdev->bd_disk && res->p[i].start < end;
+	     i++) {
+		sector_t s = max(res->p[i].start, at), e = min(res->p[i].end, end);
+
+		if (n == max) {
+			*from = s - first;
+			break;
+		}
+		out[n].start = s - first;
+		out[n].len = e - s;
+		n++;
+	}
+	return n;
+}
+
 /* Thaw the first n volumes of order, last frozen first. */
 static void thaw(struct cs_set *set, const u8 *order, unsigned int n)
 {

@@ -156,10 +156,58 @@ static struct cs_chunk *busy_find(struct cs_tracker *t, u64 idx)
 	return NULL;
 }
 
+/*
+ * The first of res's places on the origin o that ends after pos: true with
+ * [*zs, *ze) its part from pos on, in the origin's sectors.
+ */
+static bool resident_next(const struct cs_resident *res, struct block_device *o,
+			  sector_t pos, sector_t *zs, sector_t *ze)
+{
+	sector_t at = pos + o->bd_start_sect, first = o->bd_start_sect;
+	unsigned int lo = 0, hi = res->n;
+	const struct cs_resident_place *p;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		p = &res->p[mid];
+		if (p->disk < o->bd_disk || (p->disk == o->bd_disk && p->end <= at))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == res->n || res->p[lo].disk != o->bd_disk)
+		return false;
+	p = &res->p[lo];
+	*zs = max(p->start, at) - first;
+	*ze = p->end - first;
+	return true;
+}
+
+/*
+ * Whether s's image reads all of chunk idx as zeros: it lies inside one
+ * place of the set's zero table (the set's own storage on this origin,
+ * what was free at the take), which cs_snapshot_read() serves as zeros
+ * whatever the origin holds, so a write there needs no copy.  The table
+ * only grows, and a superseded one lives as long as the set (cs_resident):
+ * a copy started before a place came is harmless, it is just not needed.
+ */
+static bool zero_holds(struct cs_snapshot *s, u64 idx)
+{
+	const struct cs_resident *res = rcu_dereference_raw(s->set->resident);
+	struct cs_tracker *t = s->t;
+	sector_t pos = (sector_t)idx << t->chunk_shift, end, zs, ze;
+
+	if (!res)
+		return false;
+	end = min_t(sector_t, pos + (1 << t->chunk_shift), s->sectors);
+	return resident_next(res, t->origin.bdev, pos, &zs, &ze) && zs == pos && ze >= end;
+}
+
 static bool snap_needs(struct cs_snapshot *s, u64 idx)
 {
 	return idx < s->nr_chunks && !atomic_read(&s->set->cause) &&
-	       !xa_load(&s->map, idx);
+	       !xa_load(&s->map, idx) && !zero_holds(s, idx);
 }
 
 /* Does the copy e make (or would make) go to s? */
@@ -689,34 +737,6 @@ static void read_run(struct cs_snapshot *s, struct bio *bio, sector_t off,
 	clone->bi_end_io = read_end;
 	bio_inc_remaining(bio);
 	cs_submit_own(clone);
-}
-
-/*
- * The first of res's places on the origin o that ends after pos: true with
- * [*zs, *ze) its part from pos on, in the origin's sectors.
- */
-static bool resident_next(const struct cs_resident *res, struct block_device *o,
-			  sector_t pos, sector_t *zs, sector_t *ze)
-{
-	sector_t at = pos + o->bd_start_sect, first = o->bd_start_sect;
-	unsigned int lo = 0, hi = res->n;
-	const struct cs_resident_place *p;
-
-	while (lo < hi) {
-		unsigned int mid = lo + (hi - lo) / 2;
-
-		p = &res->p[mid];
-		if (p->disk < o->bd_disk || (p->disk == o->bd_disk && p->end <= at))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == res->n || res->p[lo].disk != o->bd_disk)
-		return false;
-	p = &res->p[lo];
-	*zs = max(p->start, at) - first;
-	*ze = p->end - first;
-	return true;
 }
 
 /* Zeros in [off, off + len) of bio, sectors from its start. */

@@ -64,6 +64,7 @@ static const char *const cmd_names[] = {
 	[COWSNAP_CMD_UNTRACK] = "UNTRACK",
 	[COWSNAP_CMD_CBT_GET] = "CBT_GET",
 	[COWSNAP_CMD_SET_ADD_FREE] = "SET_ADD_FREE",
+	[COWSNAP_CMD_SET_GET_ZERO] = "SET_GET_ZERO",
 	[COWSNAP_CMD_EVENT_SET_TAKEN] = "SET_TAKEN",
 	[COWSNAP_CMD_EVENT_SET_DESTROYED] = "SET_DESTROYED",
 	[COWSNAP_CMD_EVENT_STORAGE_LOW] = "STORAGE_LOW",
@@ -509,6 +510,46 @@ static int cmd_add_free(struct ctx *c, int argc, char **argv)
 		exit(1);
 	}
 	return run(c, msg, COWSNAP_CMD_SET_ADD_FREE, NULL);
+}
+
+/* SET_GET_ZERO's reply: "zero START SECTORS" lines, then "next SECTOR"
+ * when more places follow */
+static int print_zero(struct ctx *c)
+{
+	struct nlattr *a = c->tb[COWSNAP_A_FREE_RANGES];
+	struct cowsnap_range r;
+
+	if (!a || nla_len(a) % (int)sizeof(r)) {
+		fprintf(stderr, "nlctl: SET_GET_ZERO reply lacks its ranges\n");
+		c->err = -EPROTO;
+		return NL_STOP;
+	}
+	for (int i = 0; i < nla_len(a) / (int)sizeof(r); i++) {
+		memcpy(&r, (const char *)nla_data(a) + i * sizeof(r), sizeof(r));
+		printf("zero %" PRIu64 " %" PRIu64 "\n", (uint64_t)r.start, (uint64_t)r.len);
+	}
+	if (c->tb[COWSNAP_A_SECTOR])
+		printf("next %" PRIu64 "\n", get_u64(c->tb, COWSNAP_A_SECTOR));
+	return NL_OK;
+}
+
+static int cmd_get_zero(struct ctx *c, int argc, char **argv)
+{
+	struct nl_msg *msg;
+	uint32_t maj, min;
+
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: nlctl get-zero SET DEV [SECTOR]\n");
+		exit(2);
+	}
+	arg_dev(argv[2], &maj, &min);
+	msg = new_msg(c, COWSNAP_CMD_SET_GET_ZERO, 0);
+	put_u64(msg, COWSNAP_A_SET_ID, arg_u64("set id", argv[1]));
+	put_u32(msg, COWSNAP_A_DEV_MAJOR, maj);
+	put_u32(msg, COWSNAP_A_DEV_MINOR, min);
+	if (argc == 4)
+		put_u64(msg, COWSNAP_A_SECTOR, arg_u64("sector", argv[3]));
+	return run(c, msg, COWSNAP_CMD_SET_GET_ZERO, print_zero);
 }
 
 /*
@@ -1339,6 +1380,8 @@ static const struct {
 	  "give a set storage (--in-file: a pinned file's extent)" },
 	{ "add-free", cmd_add_free, "SET DEV START SECTORS [START SECTORS]...",
 	  "ranges of a volume free at the take: its image reads them as zeros" },
+	{ "get-zero", cmd_get_zero, "SET DEV [SECTOR]",
+	  "where a volume's image reads zeros (the set's zero table there)" },
 	{ "take", cmd_take, "SET [--no-freeze] [--flags RAW]", "take a set; prints it" },
 	{ "destroy", cmd_destroy, "SET", "destroy a set" },
 	{ "get", cmd_get, "[SET]", "print one set or all" },

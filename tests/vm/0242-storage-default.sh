@@ -119,6 +119,10 @@ stop_daemon
 # --- the default directory unusable (tmpfs): the volume's own
 # .cowsnap-storage
 mkdir -p -m 700 /dev/shm/cs0242
+# a file in use at the take, rewritten below (writes into what was free at
+# the take need no copy)
+head -c $((24 << 20)) /dev/urandom > "$M/big"
+sync
 start_daemon --config-dir "$CONF" --default-storage /dev/shm/cs0242
 run_rc out err rc "$SNAPCTL" --json create --no-writers "$M"
 check_eq "$rc" 0 "create with the default directory on tmpfs (stderr: $err)"
@@ -133,7 +137,7 @@ check_eq "$(stat -c '%a %U' "$M/.cowsnap-storage")" "700 root" ".cowsnap-storage
 grep -qF "storage directory /dev/shm/cs0242 is on a filesystem other than ext4 or xfs" \
 	"$DAEMON_LOG" || { show_log; fail "no reason logged for passing over tmpfs"; }
 
-# written past its 16 MiB: it cannot grow (on its own volume, where it was
+# its file rewritten in place past its 16 MiB: it cannot grow (on its own volume, where it was
 # free at the take, the storage files may take 20% of the filesystem at
 # most, max-percent, and the first file has 16 of those 22 MiB; no other
 # filesystem here), so it turns invalid; the origin keeps every write

@@ -9,7 +9,9 @@
 # storage on the volume after the take outside what was free at the take
 # (its new blocks may be the image's; inside SET_ADD_FREE's ranges it is
 # taken, and the image stays what it was), bad free ranges, a second set
-# of the volume, and storage there for a set not holding it.
+# of the volume, and storage there for a set not holding it.  Writes into
+# whole chunks of free space are not copied (no storage used).  The zero
+# table (the storage file, the free ranges) reads back with SET_GET_ZERO.
 # tier: core 6.1 6.12 7.x
 # cost: 30
 . "$(dirname "$0")/lib.sh"
@@ -118,11 +120,38 @@ check_eq "$SESS_RC" 16 "storage on the volume half inside the free table (EBUSY)
 check_eq "$(dd if="$img" bs=512 skip="$st" count=$((len / 2)) status=none | tr -d '\000' | wc -c)" \
 	0 "image bytes in the free range"
 check_eq "$(sha256sum < "$img")" "$take_sum" "image after SET_ADD_FREE"
+# writes into whole chunks of it are not copied (the image reads zeros
+# there whatever the origin holds): no storage used, the image unchanged
+a=$(((st + 63) / 64 * 64)) b=$(((st + len / 2) / 64 * 64))
+[ $((b - a)) -ge 128 ] || fail "the free range $st+$((len / 2)) holds no two whole chunks"
+sync
+used=$(set_field "$SET" storage_used)
+dd if=/dev/urandom of=/dev/ram0 bs=512 seek="$a" count=$((b - a)) oflag=direct status=none
+check_eq "$(set_field "$SET" storage_used)" "$used" \
+	"storage used after writing $((b - a)) sectors of whole chunks inside the zero table"
+check_eq "$(sha256sum < "$img")" "$take_sum" "image after writes inside the zero table"
 # the rest, overlapping the first and with a neighbour: the file is inside
 s add-free "$SET" /dev/ram0 $((st + len / 4)) $((len - len / 4)) $((st + len)) 8
 s add-storage "$SET" /dev/ram0 "$st" "$len" --in-file
 check_eq "$(dd if="$img" bs=512 skip="$st" count="$len" status=none | tr -d '\000' | wc -c)" \
 	0 "image bytes in the grown storage"
+# the zero table reads back (SET_GET_ZERO): the first storage file's
+# extents and the free ranges, in order; from a sector on, clipped there
+covers() {	# START SECTORS: a "zero" line of SESS_OUT holds them
+	awk -v a="$1" -v b="$2" '$1 == "zero" && $2 <= a && a + b <= $2 + $3 { ok = 1 }
+		END { exit !ok }' <<< "$SESS_OUT"
+}
+sess_run get-zero "$SET" /dev/ram0
+check_eq "$SESS_RC" 0 "SET_GET_ZERO (out: $SESS_OUT)"
+covers "$st" $((len + 8)) || fail "zero table lacks the free ranges: $SESS_OUT"
+while read -r a b; do
+	covers "$a" "$b" || fail "zero table lacks storage extent $a+$b: $SESS_OUT"
+done < "$T/ext"
+sort -c -n -k2 <(grep '^zero ' <<< "$SESS_OUT") || fail "zero table out of order: $SESS_OUT"
+sess_run get-zero "$SET" /dev/ram0 $((st + 8))
+grep -q "^zero $((st + 8)) " <<< "$SESS_OUT" || fail "zero table from sector $((st + 8)): $SESS_OUT"
+sess_run get-zero "$SET" /dev/ram1
+check_eq "$SESS_RC" 22 "SET_GET_ZERO of a device not in the set (EINVAL)"
 for i in 7 8; do
 	dd if=/dev/urandom of="$M/f$i" bs=64K count=16 conv=notrunc,fsync status=none
 done

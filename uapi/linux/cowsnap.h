@@ -211,6 +211,31 @@
  *                                               struct cowsnap_range, in
  *                                               sectors of the volume
  *
+ * COWSNAP_CMD_SET_GET_ZERO: where the image of a volume of a set reads
+ *   zeros: the set's zero table on that volume (its storage files on the
+ *   volume, and the ranges of SET_ADD_FREE), so that userspace that lost
+ *   its copy (cowsnapd restarted) finds it again, without reading the image
+ *   anew.  Places in order, disjoint, merged when they touch, clipped to the
+ *   volume, from sector SECTOR of the volume on; at most
+ *   COWSNAP_ZERO_GET_MAX per reply.  When more follow, the reply's SECTOR
+ *   says where to ask next (the table only grows, so the replies together
+ *   hold at least the table as it was at the first request).  Any state of
+ *   the set; -EINVAL when the device is not a volume of the set.
+ *   request: COWSNAP_A_SET_ID*          u64
+ *            COWSNAP_A_DEV_MAJOR*       u32     the volume (origin)
+ *            COWSNAP_A_DEV_MINOR*       u32
+ *            COWSNAP_A_SECTOR           u64     first sector of the volume
+ *                                               to report (default 0)
+ *   reply:   COWSNAP_A_SET_ID           u64
+ *            COWSNAP_A_DEV_MAJOR        u32
+ *            COWSNAP_A_DEV_MINOR        u32
+ *            COWSNAP_A_FREE_RANGES      binary  0..COWSNAP_ZERO_GET_MAX
+ *                                               struct cowsnap_range, in
+ *                                               sectors of the volume
+ *            COWSNAP_A_SECTOR           u64     only when more places
+ *                                               follow: the next request's
+ *   Modules older than this command answer -EOPNOTSUPP.
+ *
  * Events, multicast on group "events" (COWSNAP_GENL_MCGRP_EVENTS); only a
  * socket with CAP_SYS_ADMIN may join it (-EPERM otherwise):
  *   COWSNAP_CMD_EVENT_SET_TAKEN       SET_ID
@@ -267,6 +292,7 @@ enum cowsnap_cmd {
 	COWSNAP_CMD_EVENT_VOLUME_GONE,
 	COWSNAP_CMD_SET_SEAL,
 	COWSNAP_CMD_SET_ADD_FREE,
+	COWSNAP_CMD_SET_GET_ZERO,
 	__COWSNAP_CMD_MAX
 };
 #define COWSNAP_CMD_MAX (__COWSNAP_CMD_MAX - 1)
@@ -319,6 +345,7 @@ struct cowsnap_range {
 };
 #define COWSNAP_FREE_RANGES_MAX		4095	/* per message */
 #define COWSNAP_ZERO_PLACES_MAX		131072	/* per set */
+#define COWSNAP_ZERO_GET_MAX		1024	/* per SET_GET_ZERO reply */
 
 enum cowsnap_set_state {
 	COWSNAP_SET_DEFINING = 1,
