@@ -32,6 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <linux/cowsnap.h>
@@ -147,10 +150,13 @@ static int auto_recover(struct create *s, struct cs_set_result *r, struct cs_err
 	if (s->a->writable)
 		return 0;
 	ret = cs_nl_set_seal(s->d->nl, s->id, err);
-	if (ret)
+	if (ret) {
 		cs_ops_explain(err, ret, "cannot make the recovered images read-only");
-	else
+	} else {
 		r->set.writable = false;
+		/* a backup session's backup-complete comes after the seal */
+		s->env.images_writable = false;
+	}
 	return ret;
 }
 
@@ -544,6 +550,69 @@ static int take_and_thaw(struct create *s, struct cs_error *err)
 	return ret;
 }
 
+/*
+ * The images' device nodes, before anyone is told their names: the
+ * writers' post-snapshot may open them, auto_recover() mounts them.
+ * devtmpfs makes a node before the module's take returns; a /dev kept by
+ * udev alone may lag, so wait for it a little (a second).
+ */
+static int image_node_ready(const struct cs_set_volume *v, struct cs_error *err)
+{
+	dev_t want = makedev(v->image_major, v->image_minor);
+	struct timespec nap = { 0, 20 * 1000 * 1000 };
+	struct stat st;
+	int e = ENOENT;
+
+	for (int i = 0; i < 50 && e == ENOENT; i++) {
+		if (!stat(v->image, &st)) {
+			if (S_ISBLK(st.st_mode) && st.st_rdev == want)
+				return 0;
+			cs_error_set(err, EEXIST, "%s is not the device node of %s's image "
+				     "(%u:%u): remove it, or mount devtmpfs on /dev", v->image,
+				     v->origin, v->image_major, v->image_minor);
+			return -EEXIST;
+		}
+		e = errno;
+		if (e == ENOENT)
+			nanosleep(&nap, NULL);
+	}
+	cs_error_set(err, e, "%s's image %s has no usable device node: %s (is devtmpfs "
+		     "mounted on /dev?)", v->origin, v->image, strerror(e));
+	return -e;
+}
+
+/*
+ * What post-snapshot and backup-complete tell the writers: each origin
+ * with its image (COWSNAP_SNAPSHOTS), and whether the images take writes
+ * at that moment: --writable, or --auto-recover until auto_recover()
+ * seals them, which is after post-snapshot.
+ */
+static int tell_snapshots(struct create *s, const struct cs_set *set, struct cs_error *err)
+{
+	int ret;
+
+	s->env.images_writable = s->a->writable || s->a->auto_recover;
+	for (uint32_t i = 0; i < set->nvolumes; i++) {
+		const struct cs_set_volume *v = &set->volumes[i];
+
+		if (!v->image[0])
+			continue;
+		if (s->nsel || s->a->auto_recover) {
+			ret = image_node_ready(v, err);
+			if (ret)
+				return ret;
+		}
+		ret = cs_session_env_add_snapshot(&s->env, v->origin, v->image);
+		if (ret) {
+			cs_error_set(err, -ret, "cannot pass %s=%s to the writers in "
+				     "COWSNAP_SNAPSHOTS: %s", v->origin, v->image,
+				     ret == -EINVAL ? "not one word each" : "the list is too long");
+			return ret;
+		}
+	}
+	return 0;
+}
+
 /* post-snapshot; a create (not a backup session) completes at once */
 static int post_snapshot(struct create *s, struct cs_error *err)
 {
@@ -632,6 +701,8 @@ int cs_session_create(struct cowsnapd *d, struct cs_client_conn *c,
 	 * from here on (freemap.c) */
 	if (!ret)
 		cs_freemap_after_take(d, &r->set);
+	if (!ret)
+		ret = tell_snapshots(s, &r->set, err);
 	if (!ret)
 		ret = post_snapshot(s, err);
 	if (!ret) {

@@ -370,6 +370,8 @@ static void default_signals(void)
 struct hook_env {
 	char **envp;
 	char vars[6][64 + CS_MAX_VOLUMES * CS_DEVNODE_SIZE];
+	char snapshots[64 + CS_MAX_VOLUMES * 2 * CS_DEVNODE_SIZE];
+	char writable[64];
 	char fail[64 + CS_NAME_MAX + CS_PATH_MAX];	/* when exec fails */
 };
 
@@ -378,6 +380,7 @@ static bool event_var(const char *e)
 	static const char *const names[] = {
 		"COWSNAP_EVENT=", "COWSNAP_WRITER=", "COWSNAP_SET_ID=", "COWSNAP_VOLUMES=",
 		"COWSNAP_BACKUP_TYPE=", "COWSNAP_RESTORE_SUCCESS=", "COWSNAP_BACKUP_SUCCESS=",
+		"COWSNAP_SNAPSHOTS=", "COWSNAP_IMAGES_WRITABLE=",
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -395,7 +398,7 @@ static int hook_env_build(struct hook_env *h, const struct cs_writer *w, int ev,
 
 	for (char **e = environ; *e; e++)
 		n++;
-	h->envp = calloc(n + sizeof(h->vars) / sizeof(h->vars[0]) + 1, sizeof(*h->envp));
+	h->envp = calloc(n + sizeof(h->vars) / sizeof(h->vars[0]) + 3, sizeof(*h->envp));
 	if (!h->envp)
 		return -ENOMEM;
 	for (char **e = environ; *e; e++)
@@ -417,6 +420,14 @@ static int hook_env_build(struct hook_env *h, const struct cs_writer *w, int ev,
 			 ev == CS_EV_POST_RESTORE ? "COWSNAP_RESTORE_SUCCESS" :
 			 "COWSNAP_BACKUP_SUCCESS", env->success);
 		h->envp[k++] = h->vars[5];
+	}
+	if (cs_event_has_snapshots(ev) && env->snapshots[0]) {
+		snprintf(h->snapshots, sizeof(h->snapshots), "COWSNAP_SNAPSHOTS=%s",
+			 env->snapshots);
+		snprintf(h->writable, sizeof(h->writable), "COWSNAP_IMAGES_WRITABLE=%d",
+			 env->images_writable ? 1 : 0);
+		h->envp[k++] = h->snapshots;
+		h->envp[k++] = h->writable;
 	}
 	h->envp[k] = NULL;
 	snprintf(h->fail, sizeof(h->fail), "cowsnapd: writer %s: cannot run %s: errno ",
@@ -799,6 +810,28 @@ static int sock_frames(struct cs_writer *w, int ev, uint32_t id, int64_t deadlin
 	return ret;
 }
 
+/* env->snapshots (`origin=image ...', as cs_session_env_add_snapshot
+ * made it) as the event's pairs; how many */
+static uint32_t event_snapshots(const struct cs_session_env *env,
+				struct cs_event_snapshot *snaps)
+{
+	char buf[sizeof(env->snapshots)], *tok, *save, *eq;
+	uint32_t n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", env->snapshots);
+	for (tok = strtok_r(buf, " ", &save); tok && n < CS_MAX_VOLUMES;
+	     tok = strtok_r(NULL, " ", &save)) {
+		eq = strrchr(tok, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		snprintf(snaps[n].origin, sizeof(snaps[n].origin), "%s", tok);
+		snprintf(snaps[n].image, sizeof(snaps[n].image), "%s", eq + 1);
+		n++;
+	}
+	return n;
+}
+
 static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int ev,
 				   const struct cs_session_env *env, int *error, char *msg,
 				   size_t msgsize)
@@ -807,9 +840,11 @@ static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int 
 	int64_t deadline = cs_now_ms() + timeout;
 	struct cs_component_ref comps[CS_MAX_COMPONENTS];
 	struct cs_volume_spec vols[CS_MAX_VOLUMES];
+	struct cs_event_snapshot snaps[CS_MAX_VOLUMES];
 	struct cs_writer_event a = {
 		.event = ev, .set_id = env->set_id, .volumes = vols, .components = comps,
 		.success = env->success && !strcmp(env->success, "1"), .timeout_ms = timeout,
+		.snapshots = snaps,
 	};
 	struct cs_client_conn *c = w->conn;
 	struct cs_buf b = { 0 };
@@ -829,6 +864,10 @@ static enum hook_result sock_event(struct cowsnapd *d, struct cs_writer *w, int 
 	for (tok = strtok_r(vbuf, " ", &save); tok && a.nvolumes < CS_MAX_VOLUMES;
 	     tok = strtok_r(NULL, " ", &save))
 		snprintf(vols[a.nvolumes++].spec, sizeof(vols[0].spec), "%s", tok);
+	if (cs_event_has_snapshots(ev) && env->snapshots[0]) {
+		a.nsnapshots = event_snapshots(env, snaps);
+		a.images_writable = env->images_writable;
+	}
 	a.ncomponents = event_components(w, env, comps);
 
 	id = ++d->event_seq;
@@ -1256,6 +1295,32 @@ int cs_session_env_add_volume(struct cs_session_env *env, const char *devnode)
 		env->volumes[len] = ' ';
 	memcpy(env->volumes + len + sep, devnode, n + 1);
 	return 0;
+}
+
+int cs_session_env_add_snapshot(struct cs_session_env *env, const char *origin,
+				const char *image)
+{
+	size_t len = strlen(env->snapshots), no = strlen(origin), ni = strlen(image);
+	size_t sep = len ? 1 : 0;
+
+	/* a hook splits at spaces and at the last `=', a socket writer's
+	 * event carries each name whole */
+	if (!no || !ni || strchr(origin, ' ') || strchr(image, ' ') || strchr(image, '=') ||
+	    no > CS_EVENT_DEVNODE_MAX || ni > CS_EVENT_DEVNODE_MAX)
+		return -EINVAL;
+	if (sep + no + 1 + ni >= sizeof(env->snapshots) - len)
+		return -ENAMETOOLONG;
+	if (sep)
+		env->snapshots[len] = ' ';
+	memcpy(env->snapshots + len + sep, origin, no);
+	env->snapshots[len + sep + no] = '=';
+	memcpy(env->snapshots + len + sep + no + 1, image, ni + 1);
+	return 0;
+}
+
+bool cs_event_has_snapshots(int ev)
+{
+	return ev == CS_EV_POST_SNAPSHOT || ev == CS_EV_BACKUP_COMPLETE;
 }
 
 int cs_writers_prepare(struct cowsnapd *d, struct cs_session_env *env,

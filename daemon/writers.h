@@ -26,8 +26,11 @@ struct cs_client_conn;
  * Events: prepare-backup, prepare-snapshot, freeze, thaw, post-snapshot,
  * backup-complete, abort, backup-shutdown.  The hook's environment carries COWSNAP_EVENT,
  * COWSNAP_WRITER, COWSNAP_SET_ID (once known), COWSNAP_VOLUMES (the origin
- * device nodes, space-separated, whole), COWSNAP_BACKUP_TYPE, and for backup-complete
- * COWSNAP_BACKUP_SUCCESS (1 or 0).  Exit 0 is success, 75
+ * device nodes, space-separated, whole), COWSNAP_BACKUP_TYPE, for backup-complete
+ * COWSNAP_BACKUP_SUCCESS (1 or 0), and for post-snapshot and backup-complete
+ * COWSNAP_SNAPSHOTS (ORIGIN=IMAGE ...) and COWSNAP_IMAGES_WRITABLE (1 when
+ * the images take writes then: --writable, or --auto-recover until the
+ * images are sealed, after post-snapshot).  Exit 0 is success, 75
  * (EX_TEMPFAIL) a retryable veto, anything else a non-retryable one.
  *
  * freeze may hold the application frozen across the take: it prints a line
@@ -156,6 +159,12 @@ struct cs_session_env {
 	/* COWSNAP_VOLUMES (cs_session_env_add_volume): up to CS_MAX_VOLUMES
 	 * device nodes, each followed by a space or the final NUL */
 	char volumes[CS_MAX_VOLUMES * CS_DEVNODE_SIZE];
+	/* once the set is taken (cs_session_env_add_snapshot): ORIGIN=IMAGE
+	 * per volume, space-separated, as snapctl backup's COWSNAP_SNAPSHOTS;
+	 * with images_writable (whether the images take writes at that
+	 * moment), told at post-snapshot and backup-complete only */
+	char snapshots[CS_MAX_VOLUMES * 2 * CS_DEVNODE_SIZE];
+	bool images_writable;
 	const char *backup_type;
 	const char *success;		/* backup-complete: "1" or "0" */
 	/* backup-complete: components the requestor says failed */
@@ -169,6 +178,14 @@ struct cs_session_env {
  * for CS_MAX_VOLUMES nodes from cs_volume_resolve).  The list is left as
  * it was on error. */
 int cs_session_env_add_volume(struct cs_session_env *env, const char *devnode);
+/* Append `origin=image' to env->snapshots (COWSNAP_SNAPSHOTS), whole or
+ * not at all: -EINVAL for an empty name, a space in either or `=' in the
+ * image, -ENAMETOOLONG when it does not fit. */
+int cs_session_env_add_snapshot(struct cs_session_env *env, const char *origin,
+				const char *image);
+/* Does event ev tell the writers the snapshots (post-snapshot,
+ * backup-complete)? */
+bool cs_event_has_snapshots(int ev);
 
 /* Start a session: forget the last one's failures and gone writers, and
  * select who takes part: with n == 0 every writer, whole; else the named

@@ -6,6 +6,9 @@
  *
  *	NAME EVENT set=ID type=TYPE success=0|1 components=P1,P2 volumes=V1,V2
  *
+ * and, when the event names the snapshots (post-snapshot, backup-complete),
+ * ` snapshots=ORIGIN=IMAGE,... images_writable=0|1' at its end
+ *
  * (the log is opened for appending, so that several writers, hook writers
  * too, can share one and the order across them shows)
  *
@@ -106,6 +109,13 @@ static void log_event(FILE *log, const char *name, const struct cs_writer_event 
 	fprintf(log, " volumes=");
 	for (uint32_t i = 0; i < ev->nvolumes; i++)
 		fprintf(log, "%s%s", i ? "," : "", ev->volumes[i].spec);
+	if (ev->nsnapshots) {
+		fprintf(log, " snapshots=");
+		for (uint32_t i = 0; i < ev->nsnapshots; i++)
+			fprintf(log, "%s%s=%s", i ? "," : "", ev->snapshots[i].origin,
+				ev->snapshots[i].image);
+		fprintf(log, " images_writable=%d", ev->images_writable);
+	}
 	fputc('\n', log);
 	fflush(log);
 	fdatasync(fileno(log));

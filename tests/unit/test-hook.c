@@ -5,7 +5,9 @@
  * SIGPIPE; a hook must start with no signal blocked or ignored, so that
  * `kill -TERM', `timeout' and shell traps work in it and in what it starts.
  * The hooks are shell scripts, run through the session's own entry point.
- * And what a hook is told: COWSNAP_VOLUMES names every origin whole.
+ * And what a hook is told: COWSNAP_VOLUMES names every origin whole;
+ * COWSNAP_SNAPSHOTS and COWSNAP_IMAGES_WRITABLE come at post-snapshot and
+ * backup-complete only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -232,6 +234,89 @@ START_TEST(hook_environment)
 }
 END_TEST
 
+/*
+ * Once the set is taken, post-snapshot and backup-complete tell a hook the
+ * images (COWSNAP_SNAPSHOTS, as snapctl backup's) and whether they take
+ * writes at that moment (COWSNAP_IMAGES_WRITABLE); other events have
+ * neither, whatever the daemon's own environment holds.
+ */
+START_TEST(hook_told_snapshots)
+{
+	struct cowsnapd d = { .signal_fd = -1 };
+	static struct cs_session_env env;
+	struct cs_error err = { 0 };
+	char path[PATH_MAX], log[PATH_MAX], got[4096];
+	FILE *f;
+
+	memset(&env, 0, sizeof(env));
+	env.set_id = 3;
+	ck_assert_int_eq(cs_session_env_add_volume(&env, "/dev/vdb"), 0);
+	ck_assert_int_eq(cs_session_env_add_volume(&env, "/dev/vdc1"), 0);
+	hook_writer(&d, "true");
+	snprintf(path, sizeof(path), "%s/hook", dir);
+	snprintf(log, sizeof(log), "%s/events", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\necho \"$1|${COWSNAP_SNAPSHOTS-unset}|"
+		"${COWSNAP_IMAGES_WRITABLE-unset}\" >> %s\n", log);
+	ck_assert_int_eq(fclose(f), 0);
+	setenv("COWSNAP_SNAPSHOTS", "/dev/stale=/dev/cowsnap9", 1);
+	setenv("COWSNAP_IMAGES_WRITABLE", "7", 1);
+
+	ck_assert_msg(cs_writers_prepare(&d, &env, &err) == 0, "%s", err.message);
+	/* the take: what tell_snapshots() in daemon/session.c adds */
+	ck_assert_int_eq(cs_session_env_add_snapshot(&env, "/dev/vdb", "/dev/cowsnap4"), 0);
+	ck_assert_int_eq(cs_session_env_add_snapshot(&env, "/dev/vdc1", "/dev/cowsnap5"), 0);
+	env.images_writable = true;
+	ck_assert_msg(cs_writers_post_snapshot(&d, &env, &err) == 0, "%s", err.message);
+	/* a backup session's backup-complete, after --auto-recover sealed them */
+	env.images_writable = false;
+	env.success = "1";
+	ck_assert_msg(cs_writers_complete(&d, &env, &err) == 0, "%s", err.message);
+	read_small(log, got, sizeof(got));
+	ck_assert_str_eq(got, "prepare-backup|unset|unset\n"
+			 "prepare-snapshot|unset|unset\n"
+			 "post-snapshot|/dev/vdb=/dev/cowsnap4 /dev/vdc1=/dev/cowsnap5|1\n"
+			 "backup-complete|/dev/vdb=/dev/cowsnap4 /dev/vdc1=/dev/cowsnap5|0\n");
+	unsetenv("COWSNAP_SNAPSHOTS");
+	unsetenv("COWSNAP_IMAGES_WRITABLE");
+	free(d.writers.w);
+}
+END_TEST
+
+/* A pair a hook could not split back is refused; the list stays as it was. */
+START_TEST(add_snapshot_refuses_rather_than_cuts)
+{
+	static struct cs_session_env env;
+	char longname[CS_EVENT_DEVNODE_MAX + 2];
+	unsigned i;
+
+	memset(&env, 0, sizeof(env));
+	ck_assert_int_eq(cs_session_env_add_snapshot(&env, "/dev/vdb", "/dev/cowsnap0"), 0);
+	ck_assert_int_eq(cs_session_env_add_snapshot(&env, "/dev/a b", "/dev/cowsnap1"), -EINVAL);
+	ck_assert_int_eq(cs_session_env_add_snapshot(&env, "/dev/vdc", "/dev/x=y"), -EINVAL);
+	ck_assert_int_eq(cs_session_env_add_snapshot(&env, "", "/dev/cowsnap1"), -EINVAL);
+	ck_assert_int_eq(cs_session_env_add_snapshot(&env, "/dev/vdc", ""), -EINVAL);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	ck_assert_int_eq(cs_session_env_add_snapshot(&env, longname, "/dev/cowsnap1"), -EINVAL);
+	ck_assert_str_eq(env.snapshots, "/dev/vdb=/dev/cowsnap0");
+	/* as many as a set holds, with the longest names the resolver makes */
+	memset(&env, 0, sizeof(env));
+	for (i = 0; i < CS_MAX_VOLUMES; i++) {
+		char o[DEVNODE_LEN + 1], img[CS_DEVNODE_SIZE];
+
+		o[DEVNODE_LEN] = '\0';
+		long_devnode(o, i);
+		snprintf(img, sizeof(img), "/dev/cowsnap%u", 1000000 + i);
+		ck_assert_int_eq(cs_session_env_add_snapshot(&env, o, img), 0);
+	}
+	ck_assert_uint_eq(strlen(env.snapshots),
+			  CS_MAX_VOLUMES * (DEVNODE_LEN + 1 + strlen("/dev/cowsnap1000000")) +
+			  CS_MAX_VOLUMES - 1);
+}
+END_TEST
+
 /* What cannot be passed whole is refused, and the list is left as it was. */
 START_TEST(add_volume_refuses_rather_than_cuts)
 {
@@ -274,6 +359,8 @@ int main(void)
 	tcase_add_test(tc, hook_sees_every_volume);
 	tcase_add_test(tc, hook_environment);
 	tcase_add_test(tc, add_volume_refuses_rather_than_cuts);
+	tcase_add_test(tc, hook_told_snapshots);
+	tcase_add_test(tc, add_snapshot_refuses_rather_than_cuts);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

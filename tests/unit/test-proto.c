@@ -601,10 +601,12 @@ START_TEST(writer_event_roundtrip)
 	struct cs_volume_spec vols[1] = { { "/dev/vdb" } };
 	struct cs_component_ref comps[2] = { { .path = "sales/orders" },
 					     { .path = "log", .failed = true } };
+	struct cs_event_snapshot snaps[1] = { { "/dev/vdb", "/dev/cowsnap3" } };
 	struct cs_writer_event a = { .event = CS_EV_BACKUP_COMPLETE, .set_id = 7,
 				     .backup_type = 2, .volumes = vols, .nvolumes = 1,
 				     .components = comps, .ncomponents = 2, .success = true,
-				     .timeout_ms = 30000 };
+				     .timeout_ms = 30000, .snapshots = snaps, .nsnapshots = 1,
+				     .images_writable = true };
 	struct cs_buf b = { 0 };
 	struct cs_request req;
 	struct cs_error err = { 0 };
@@ -620,6 +622,10 @@ START_TEST(writer_event_roundtrip)
 	ck_assert_str_eq(e->components[1].path, "log");
 	ck_assert(e->components[1].failed && !e->components[0].failed);
 	ck_assert(e->success);
+	ck_assert_uint_eq(e->nsnapshots, 1);
+	ck_assert_str_eq(e->snapshots[0].origin, "/dev/vdb");
+	ck_assert_str_eq(e->snapshots[0].image, "/dev/cowsnap3");
+	ck_assert(e->images_writable);
 	cs_request_free(&req);
 	cs_buf_free(&b);
 	ck_assert_int_eq(cs_encode_error(&b, 9, &(struct cs_error){ EAGAIN, "busy" }), 0);

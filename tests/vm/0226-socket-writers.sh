@@ -96,8 +96,16 @@ check_eq "$(awk '{print $1, $2}' "$EVENTS")" "$expected" "events of a backup, in
 # what the socket writer was told
 check_eq "$(grep '^sw1 prepare-backup' "$EVENTS" | cut -d' ' -f4-)" \
 	"type=incremental success=0 components=db/main volumes=$vola,$volb" "sw1's prepare-backup"
+# post-snapshot and backup-complete name the images, as the command's
+# COWSNAP_SNAPSHOTS does; they are read-only (no --writable)
+snaps=$(tr ' ' , < "$T/snaps")
+echo "$snaps" | grep -q "^/dev/[^=]*=/dev/cowsnap[0-9]*,/dev/[^=]*=/dev/cowsnap[0-9]*$" ||
+	fail "the command's COWSNAP_SNAPSHOTS: $(cat "$T/snaps")"
+check_eq "$(grep '^sw1 post-snapshot' "$EVENTS" | cut -d' ' -f4-)" \
+	"type=incremental success=0 components=db/main volumes=$vola,$volb snapshots=$snaps images_writable=0" \
+	"sw1's post-snapshot"
 check_eq "$(grep '^sw1 backup-complete' "$EVENTS" | cut -d' ' -f4-)" \
-	"type=incremental success=1 components=db/main(failed) volumes=$vola,$volb" \
+	"type=incremental success=1 components=db/main(failed) volumes=$vola,$volb snapshots=$snaps images_writable=0" \
 	"sw1's backup-complete with the failed component"
 setid=$(grep '^sw1 freeze' "$EVENTS" | sed 's/.* set=\([0-9]*\) .*/\1/')
 check_eq "$(grep '^sw1 thaw' "$EVENTS" | sed 's/.* set=\([0-9]*\) .*/\1/')" "$setid" "set id at thaw"

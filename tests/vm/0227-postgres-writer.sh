@@ -15,11 +15,7 @@
 # cost: 190
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon-lib.bash"
-
-id postgres > /dev/null 2>&1 || skip "no postgres account (install postgresql)"
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$pgbin" ] && [ -x "$pgbin/initdb" ] || skip "PostgreSQL's server is not installed"
-command -v psql > /dev/null || skip "psql is not installed"
+. "$(dirname "$0")/pg-lib.bash"
 cd /tmp
 
 make_loop st 64
@@ -34,37 +30,10 @@ mount "$tsvol" /tmp/pg-ts
 on_exit "umount /tmp/pg-ts"
 chown postgres: /tmp/pg-mnt /tmp/pg-ts /tmp/pg-sock /tmp/pg-sock2
 
-as_pg() {
-	runuser -u postgres -- "$@"
-}
-# pg PORT SQL: one statement on the server at PORT, rows unaligned
-pg() {
-	psql -X -q -A -t -v ON_ERROR_STOP=1 -h /tmp/pg-sock -p "$1" -U postgres -c "$2"
-}
-# The guest has no /dev/shm: System V shared memory (initdb on the host
-# chose POSIX).
-pg_start() {	# DATADIR PORT LOG
-	as_pg "$pgbin/pg_ctl" -D "$1" -w -t 120 -l "$3" -o "-k /tmp/pg-sock -p $2 \
-		-c listen_addresses= -c shared_buffers=8MB -c max_connections=10 \
-		-c max_wal_size=24MB -c min_wal_size=4MB -c fsync=on -c autovacuum=off \
-		-c dynamic_shared_memory_type=sysv" start > /dev/null
-}
-
-# The cluster scripts/vmcheck made on the host with the same initdb (over
-# 2 min under emulation), or initdb here when the test runs alone.
-fixture=$TOP/build/fixtures/pg-initdb.tar
-if [ -f "$fixture" ]; then
-	note "$SECONDS s: the cluster from $fixture"
-	tar -C /tmp/pg-mnt --same-owner -xf "$fixture" || fail "unpacking $fixture"
-	check_eq "$(stat -c %U /tmp/pg-mnt/data/PG_VERSION)" postgres "the fixture's owner"
-else
-	note "$SECONDS s: initdb"
-	as_pg "$pgbin/initdb" -N -k -A trust -U postgres --wal-segsize=1 --no-locale -E UTF8 \
-		-D /tmp/pg-mnt/data > /tmp/pg-initdb.log 2>&1 || { cat /tmp/pg-initdb.log; fail "initdb failed"; }
-fi
+pg_cluster /tmp/pg-mnt
 note "$SECONDS s: start"
 pg_start /tmp/pg-mnt/data 5433 /tmp/pg-1.log || { cat /tmp/pg-1.log; fail "the server does not start"; }
-on_exit "as_pg $pgbin/pg_ctl -D /tmp/pg-mnt/data -m immediate stop > /dev/null"
+on_exit "as_pg $PGBIN/pg_ctl -D /tmp/pg-mnt/data -m immediate stop > /dev/null"
 check_eq "$(pg 5433 "SHOW data_checksums")" on "the cluster's data checksums"
 pg 5433 "CREATE TABLE t(id bigserial PRIMARY KEY, a int NOT NULL, b int NOT NULL); CREATE INDEX t_a ON t(a)"
 
@@ -144,7 +113,7 @@ chmod +x /tmp/pg-backup.sh
 
 # check_copy TAG: start a server on the copied image, check its table;
 # COPY_MAX = its max(a)
-on_exit "as_pg $pgbin/pg_ctl -D /tmp/pg-copy/data -m immediate stop > /dev/null 2>&1; umount /tmp/pg-copy 2>/dev/null"
+on_exit "as_pg $PGBIN/pg_ctl -D /tmp/pg-copy/data -m immediate stop > /dev/null 2>&1; umount /tmp/pg-copy 2>/dev/null"
 check_copy() {
 	note "$SECONDS s: check $1"
 	mount -o loop /tmp/pg-img.ext4 /tmp/pg-copy || fail "$1: cannot mount the copy of the image"
@@ -163,7 +132,7 @@ check_copy() {
 	pg 5434 "SELECT bt_index_check('t_pkey', true), bt_index_check('t_a', true)" > /dev/null ||
 		fail "$1: bt_index_check"
 	COPY_MAX=$(pg 5434 "SELECT coalesce(max(a), 0) FROM t")
-	as_pg "$pgbin/pg_ctl" -D /tmp/pg-copy/data -m fast stop > /dev/null || fail "$1: stop"
+	as_pg "$PGBIN/pg_ctl" -D /tmp/pg-copy/data -m fast stop > /dev/null || fail "$1: stop"
 	umount /tmp/pg-copy
 }
 

@@ -363,6 +363,10 @@ const char *const cs_event_names[] = {
 	"backup-complete", "backup-shutdown", "abort", "pre-restore", "post-restore", NULL
 };
 
+SCHEMA(event_snapshot_schema, struct cs_event_snapshot,
+	F_STR(struct cs_event_snapshot, origin, true),
+	F_STR(struct cs_event_snapshot, image, true));
+
 SCHEMA(writer_event_schema, struct cs_writer_event,
 	F_ENUM(struct cs_writer_event, event, true, cs_event_names),
 	F_U64ALL(struct cs_writer_event, set_id, false),
@@ -372,7 +376,10 @@ SCHEMA(writer_event_schema, struct cs_writer_event,
 	F_ARR(struct cs_writer_event, components, ncomponents, false, 0, CS_MAX_COMPONENTS,
 	      &component_ref_schema),
 	F_BOOL(struct cs_writer_event, success, false),
-	F_U32ALL(struct cs_writer_event, timeout_ms, false));
+	F_U32ALL(struct cs_writer_event, timeout_ms, false),
+	F_ARR(struct cs_writer_event, snapshots, nsnapshots, false, 0, CS_MAX_VOLUMES,
+	      &event_snapshot_schema),
+	F_BOOL(struct cs_writer_event, images_writable, false));
 
 SCHEMA(restore_args_schema, struct cs_restore_args,
 	F_ARR(struct cs_restore_args, writers, nwriters, false, 0, CS_MAX_WRITERS,

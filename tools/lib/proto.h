@@ -500,6 +500,13 @@ enum cs_wevent {
 	CS_EV_ABORT, CS_EV_PRE_RESTORE, CS_EV_POST_RESTORE,
 };
 
+/* writer_event's snapshots: /dev/NAME of an origin and of its image */
+#define CS_EVENT_DEVNODE_MAX	255
+struct cs_event_snapshot {
+	char origin[CS_EVENT_DEVNODE_MAX + 1];
+	char image[CS_EVENT_DEVNODE_MAX + 1];
+};
+
 /* writer_event: args (cowsnapd -> writer); result struct cs_empty.  A
  * veto is an error reply: EAGAIN retryable, ENOMEM/ENOSPC out of
  * resources, anything else non-retryable. */
@@ -513,6 +520,12 @@ struct cs_writer_event {
 	uint32_t ncomponents;
 	bool success;			/* backup-complete, post-restore */
 	uint32_t timeout_ms;		/* how long cowsnapd waits for the reply */
+	/* post-snapshot and backup-complete: each origin with its image
+	 * (the set's volumes), and whether the images take writes now
+	 * (--writable, or --auto-recover before the seal) */
+	struct cs_event_snapshot *snapshots;
+	uint32_t nsnapshots;
+	bool images_writable;
 };
 
 /* restore_begin: args; result struct cs_restore_result */
