@@ -405,11 +405,18 @@ static void recover_volume(struct cowsnapd *d, const struct cs_set *set,
 	struct cs_error err;
 	int ret = -ENOMEM;
 
-	if (!fm)
+	if (!fm) {
+		cs_error_set(&err, ENOMEM, "out of memory");
 		goto out;
+	}
 	fm->set_id = set->id;
 	fm->major = v->major;
 	fm->minor = v->minor;
+	/* the set's storage files there: none, nothing to grow beside; the
+	 * zero table holds them too, and they are not free */
+	ret = cs_filestore_set_extents(d, set->id, v->major, v->minor, &x, &nx, &err);
+	if (ret || !nx)
+		goto out;
 	ret = cs_nl_set_get_zero(d->nl, set->id, v->major, v->minor, &z, &nz, &err);
 	if (ret) {
 		if (ret == -EOPNOTSUPP)
@@ -418,10 +425,6 @@ static void recover_volume(struct cowsnapd *d, const struct cs_set *set,
 				     "came with this cowsnapd");
 		goto out;
 	}
-	/* the table holds the set's storage files there too: not free */
-	ret = cs_filestore_set_extents(d, set->id, v->major, v->minor, &x, &nx, &err);
-	if (ret)
-		goto out;
 	ret = subtract(fm, z, nz, x, nx);
 	if (ret) {
 		cs_error_set(&err, ENOMEM, "out of memory");
@@ -465,8 +468,7 @@ void cs_freemap_recover(struct cowsnapd *d, const struct cs_set *sets, uint32_t 
 		for (uint32_t j = 0; j < set->nvolumes; j++) {
 			const struct cs_set_volume *v = &set->volumes[j];
 
-			if (!cs_freemap_find(d, set->id, v->major, v->minor) &&
-			    cs_filestore_set_has_on(d, set->id, v->major, v->minor))
+			if (!cs_freemap_find(d, set->id, v->major, v->minor))
 				recover_volume(d, set, v);
 		}
 	}
