@@ -8,7 +8,7 @@
  *
  *   proctype write    one origin write: cs_filter() (the hold gate: count
  *                     in inflight, then look at hold), process_write(),
- *                     cs_cow_advance() (start copies, park on a busy chunk),
+ *                     cs_cow_clear() (the lock-free pass), cs_cow_advance() (start copies, park on a busy chunk),
  *                     the rerun from ready_work(), cs_submit_own() and
  *                     wio_end_io() (tracker.c, snapshot.c)
  *   proctype take     cs_set_take() (set.c) with cs_tracker_hold(),
@@ -84,6 +84,10 @@
  *                              is idle after dropping the tracker lock
  *   RELEASE_ON_TIMEOUT=0       a take whose drain timed out returns without
  *                              releasing the writes it held
+ *   MAPS_BEFORE_BUSY=0         the lock-free pass of a write looks at the
+ *                              busy table before the maps: a read pins a
+ *                              chunk in between and a copy maps it, and
+ *                              the write overtakes the read
  *   PUBLISH_AFTER_COPY=0       an image write to a chunk without a slot
  *                              publishes the slot (s->map) before the copy
  *                              from the origin is in it: an origin write
@@ -108,6 +112,9 @@
 #endif
 #ifndef PUBLISH_AFTER_COPY
 #define PUBLISH_AFTER_COPY 1
+#endif
+#ifndef MAPS_BEFORE_BUSY
+#define MAPS_BEFORE_BUSY 1
 #endif
 
 #define NC	2	/* chunks of the origin */
@@ -248,7 +255,7 @@ failed:
 proctype write(byte id)
 {
 	byte c, blocked, started;
-	bool h, parked, done;
+	bool h, parked, done, clear;
 
 	/* cs_filter(), once the write this one depends on (if any) completed:
 	 * count the write, then look at hold; cs_tracker_hold() sets hold,
@@ -298,6 +305,43 @@ proctype write(byte id)
 			done = nlive == 0;
 			c = wfirst[id]
 		}
+	fi;
+
+	/* cs_cow_clear(): the lock-free pass.  Without the lock, every
+	 * chunk's need of a copy (the maps), then every chunk's bucket of the
+	 * busy table: nothing needed and nothing busy sends w to the origin;
+	 * else to cs_cow_advance().  Each loop is one step: what matters is
+	 * the order of a chunk's two reads (a chunk's map entry, once there,
+	 * stays while the snapshot lives; the reads of other chunks are
+	 * independent of it) */
+	if
+	:: !done ->
+		clear = true;
+#if MAPS_BEFORE_BUSY
+		atomic {
+			for (c : wfirst[id] .. wlast[id]) {
+				clear = clear && !NEED(c)
+			}
+		}
+		atomic {
+			for (c : wfirst[id] .. wlast[id]) {
+				clear = clear && !busy[c]
+			}
+		}
+#else
+		atomic {
+			for (c : wfirst[id] .. wlast[id]) {
+				clear = clear && !busy[c]
+			}
+		}
+		atomic {
+			for (c : wfirst[id] .. wlast[id]) {
+				clear = clear && !NEED(c)
+			}
+		}
+#endif
+		atomic { done = clear; clear = false; c = wfirst[id] }
+	:: else
 	fi;
 
 	/* cs_cow_advance(): a pass over the chunks from w->next (c) under the

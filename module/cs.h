@@ -188,7 +188,8 @@ struct cs_tracker {
 
 	spinlock_t lock;
 	struct list_head held;		/* lock: cs_wio held at take */
-	struct list_head snaps;		/* lock: live cs_snapshot.tnode */
+	/* lock: live cs_snapshot.tnode; also walked under RCU (cs_cow_clear) */
+	struct list_head snaps;
 	unsigned int nlive;		/* lock */
 	struct hlist_head busy[1 << CS_BUSY_BITS];	/* lock: cs_chunk */
 	struct list_head ready;		/* lock: cs_wio to run again */
@@ -267,7 +268,7 @@ struct cs_snapshot {
 	struct kref kref;
 	struct cs_set *set;		/* holds a reference */
 	struct cs_tracker *t;		/* holds a reference */
-	struct list_head tnode;		/* tracker lock */
+	struct list_head tnode;		/* tracker lock; RCU readers */
 	bool live;			/* tracker lock: on t->snaps */
 	struct xarray map;		/* chunk -> storage slot (xa value) */
 	sector_t sectors;		/* origin size at take */
@@ -277,7 +278,7 @@ struct cs_snapshot {
 	uuid_t cbt_generation;
 	struct gendisk *disk;		/* cs_lock */
 	int minor;
-	struct work_struct free_work;
+	struct rcu_work free_work;	/* after a grace period: cs_cow_clear() */
 };
 
 struct cs_set_vol {
@@ -383,6 +384,8 @@ void cs_snapshot_put(struct cs_snapshot *s);
 void cs_snapshot_get(struct cs_snapshot *s);
 /* write path: returns true when w may be submitted now */
 bool cs_cow_advance(struct cs_wio *w);
+/* lock-free: chunks first..last need no copy and are not busy */
+bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last);
 struct cs_chunk *cs_chunk_alloc(void);
 void cs_chunk_free(struct cs_chunk *e);
 void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio);

@@ -235,6 +235,57 @@ static bool wio_needs(struct cs_tracker *t, struct cs_wio *w, u64 idx)
 	return false;
 }
 
+/* chunks the lock-free pass looks at; a longer write goes under the lock */
+#define CLEAR_MAX	256
+
+/*
+ * The lock-free pass of an origin write (process_write(), before
+ * cs_cow_advance()): true when no live snapshot needs a copy of any chunk
+ * first..last and none of them can be in the busy table, so the write goes
+ * to the origin without the tracker lock (the path of every rewrite of
+ * copied chunks).  False sends it to cs_cow_advance(), which decides under
+ * the lock.  A bucket of the busy table that holds any entry counts as
+ * busy: hlist_empty() reads the bucket's head without the lock.
+ *
+ * The maps first, the busy table after (smp_rmb()).  What must not happen
+ * is an image read of a chunk from the origin while this write overtakes
+ * it: the read pinned the chunk (its entry in the busy table, under the
+ * lock) because its snapshot had not copied it.  For this pass to find
+ * the chunk copied, the copy that stored it in the map (xa_store() in
+ * cow_finish(), a release) either started after the pin (cow_start(),
+ * under the lock, on the pinned entry) or was running when the read found
+ * its entry and pinned it; the entry stays until both are done.  Either
+ * way the entry was in its bucket before the map store, so a pass that
+ * sees the store sees the entry, or a later state in which the read has
+ * ended.  A snapshot taken after this write passed the hold gate is
+ * not on the list yet: its take waits for this write to complete.
+ *
+ * t->snaps is walked under RCU: cs_tracker_remove_snapshot() unlinks with
+ * list_del_rcu() and snapshot_free() waits for a grace period.  Modelled:
+ * model/cowsnap.pml, the lock-free pass of proctype write (MAPS_BEFORE_BUSY).
+ */
+bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last)
+{
+	struct cs_snapshot *s;
+	bool clear = true;
+	u64 c;
+
+	if (last - first >= CLEAR_MAX)
+		return false;
+	rcu_read_lock();
+	list_for_each_entry_rcu(s, &t->snaps, tnode) {
+		for (c = first; c <= last && clear; c++)
+			clear = !snap_needs(s, c);
+		if (!clear)
+			break;
+	}
+	rcu_read_unlock();
+	smp_rmb();	/* the maps before the busy table: see above */
+	for (c = first; c <= last && clear; c++)
+		clear = hlist_empty(busy_head(t, c));
+	return clear;
+}
+
 /*
  * Start copying chunk e->idx; e is in the busy table.  The read is issued by
  * the caller once it dropped the tracker lock (cow_read()).
@@ -1158,7 +1209,7 @@ void cs_snapshot_get(struct cs_snapshot *s)
 
 static void snapshot_free_work(struct work_struct *work)
 {
-	struct cs_snapshot *s = container_of(work, struct cs_snapshot, free_work);
+	struct cs_snapshot *s = container_of(to_rcu_work(work), struct cs_snapshot, free_work);
 
 	xa_destroy(&s->map);
 	cs_tracker_put(s->t);
@@ -1168,14 +1219,16 @@ static void snapshot_free_work(struct work_struct *work)
 
 /*
  * The last reference may go in a writer's context (a copy that finished
- * there): free from a work item, away from the writer's locks.
+ * there): free from a work item, away from the writer's locks, and after a
+ * grace period, since cs_cow_clear() may still be walking past s on the
+ * tracker's list (it takes no reference).
  */
 static void snapshot_free(struct kref *kref)
 {
 	struct cs_snapshot *s = container_of(kref, struct cs_snapshot, kref);
 
-	INIT_WORK(&s->free_work, snapshot_free_work);
-	queue_work(cs_wq, &s->free_work);
+	INIT_RCU_WORK(&s->free_work, snapshot_free_work);
+	queue_rcu_work(cs_wq, &s->free_work);
 }
 
 void cs_snapshot_put(struct cs_snapshot *s)

@@ -160,7 +160,7 @@ static void process_write(struct cs_wio *w)
 	}
 	w->next = sector >> t->chunk_shift;
 	w->last = (sector + n - 1) >> t->chunk_shift;
-	if (cs_cow_advance(w))
+	if (cs_cow_clear(t, w->next, w->last) || cs_cow_advance(w))
 		cs_submit_own(bio);
 }
 
@@ -690,7 +690,7 @@ void cs_tracker_add_snapshot(struct cs_tracker *t, struct cs_snapshot *s)
 	unsigned long flags;
 
 	spin_lock_irqsave(&t->lock, flags);
-	list_add_tail(&s->tnode, &t->snaps);
+	list_add_tail_rcu(&s->tnode, &t->snaps);
 	s->live = true;
 	WRITE_ONCE(t->nlive, t->nlive + 1);
 	spin_unlock_irqrestore(&t->lock, flags);
@@ -702,7 +702,8 @@ void cs_tracker_remove_snapshot(struct cs_tracker *t, struct cs_snapshot *s)
 
 	spin_lock_irqsave(&t->lock, flags);
 	if (s->live) {
-		list_del_init(&s->tnode);
+		/* cs_cow_clear() may still walk past s: freed after a grace period */
+		list_del_rcu(&s->tnode);
 		s->live = false;
 		WRITE_ONCE(t->nlive, t->nlive - 1);
 	}
