@@ -22,6 +22,10 @@
 #           `bash HOOK freeze', and of it the start-up (to its first stamp)
 #           and the exit (from its last stamp); the window holds six hook
 #           runs in sequence, the take phase one exit and one start-up
+# Then the same backups with three socket writers in place of the hooks
+# (tests/tools/sockwriter --stamps, same names, orders and stamps; keys
+# freeze_sock_*, with the window's min and max): what a writer that is a
+# running service costs, without a process start per event.
 # Every backup runs 18 hook processes (6 events x 3 writers): under emulation
 # on a loaded host a backup takes tens of seconds, so there is no untimed
 # warm-up backup; the figures are the median of $FREEZE_REPS backups.
@@ -72,7 +76,9 @@ fz_hook() {
 # in ms, or returns 1
 fz_one() {
 	local t0 t1 rc taken
-	rm -f "$FZ_LOG" "$W/show.json"
+	# truncated, not removed: socket writers keep it open for appending
+	: > "$FZ_LOG"
+	rm -f "$W/show.json"
 	t0=$(ms_now)
 	"$TOP/tools/snapctl" backup \
 		--exec "'$TOP/tools/snapctl' --json show \"\$COWSNAP_SET_ID\" > '$W/show.json'" \
@@ -152,5 +158,67 @@ EOS
 	say "cowsnapd log (tail): $(tail -n 8 "$W/cowsnapd.log" | tr '\n' ';')"
 	return 0
 }
+
+# fz_series PREFIX: FREEZE_REPS backups, BENCH PREFIX_{runs,window_ms,...}
+fz_series() {
+	local p=$1 r f win=() frz=() take=() thaw=() inst=() bk=() share=()
+	for ((r = 1; r <= FREEZE_REPS; r++)); do
+		f=$(fz_one "$r") || continue
+		say "$p backup $r: window freeze take thaw instant backup (ms): $f"
+		set -- $f
+		win+=("$1") frz+=("$2") take+=("$3") thaw+=("$4") inst+=("$5") bk+=("$6")
+		share+=("$(awk -v t="$3" -v w="$1" 'BEGIN { printf "%.3f", (w > 0) ? t / w : 0 }')")
+	done
+	out "${p}_runs" "${#win[@]}"
+	[ "${#win[@]}" -gt 0 ] || return 1
+	out "${p}_window_ms" "$(median "${win[*]}")"
+	out "${p}_window_min_ms" "$(printf '%s\n' "${win[@]}" | sort -n | head -n 1)"
+	out "${p}_window_max_ms" "$(printf '%s\n' "${win[@]}" | sort -n | tail -n 1)"
+	out "${p}_writers_ms" "$(median "${frz[*]}")"
+	out "${p}_take_ms" "$(median "${take[*]}")"
+	out "${p}_thaw_ms" "$(median "${thaw[*]}")"
+	out "${p}_instant_ms" "$(median "${inst[*]}")"
+	out "${p}_backup_ms" "$(median "${bk[*]}")"
+	out "${p}_take_share" "$(median "${share[*]}")"
+}
+
+# The same backups with socket writers (tests/tools/sockwriter --stamps):
+# long-running processes that answer each event over cowsnapd's socket, as
+# a database or a service does, in place of a hook process per event.  The
+# filesystems and the storage stay; cowsnapd restarts without the hooks.
+freeze_sock_part() {
+	local conf=$W/fz-sock-conf n i pids=()
+	fz_daemon_stop
+	mkdir -p "$conf/writers.d"
+	printf 'set-size 64M\ndevice /dev/ram4\n' > "$conf/storage.conf"
+	"$TOP/daemon/cowsnapd" -f -v --module "$KO" --config-dir "$conf" > "$W/cowsnapd-sock.log" 2>&1 &
+	FZ_PID=$!
+	for i in $(seq 200); do
+		[ -S "$FZ_SOCK" ] && [ "$(cat /run/cowsnap/cowsnapd.pid 2>/dev/null)" = "$FZ_PID" ] && break
+		sleep 0.1
+	done
+	[ -S "$FZ_SOCK" ] || { say "cowsnapd did not start: $(tail -n 5 "$W/cowsnapd-sock.log")"; return 1; }
+	for n in web:front-end db:back-end sys:system; do
+		rm -f "$W/ready-${n%%:*}"
+		"$TOP/tests/tools/sockwriter" --name "${n%%:*}" --order "${n#*:}" --stamps \
+			--log "$FZ_LOG" --ready "$W/ready-${n%%:*}" 2>> "$W/sockwriter.err" &
+		pids+=($!)
+	done
+	for i in $(seq 100); do
+		[ -e "$W/ready-web" ] && [ -e "$W/ready-db" ] && [ -e "$W/ready-sys" ] && break
+		sleep 0.1
+	done
+	if [ -e "$W/ready-web" ] && [ -e "$W/ready-db" ] && [ -e "$W/ready-sys" ]; then
+		say "$("$TOP/tools/snapctl" list writers | tr '\n' ';')"
+		fz_series freeze_sock
+	else
+		say "the socket writers did not register: $(head -n 3 "$W/sockwriter.err")"
+	fi
+	fz_daemon_stop
+	kill "${pids[@]}" 2>/dev/null
+	wait "${pids[@]}" 2>/dev/null
+	return 0
+}
 freeze_part || say "the freeze part did not finish"
+[ -n "$FZ_PID" ] && { freeze_sock_part || say "the socket-writer freeze part did not finish"; }
 fz_cleanup

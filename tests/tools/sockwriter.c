@@ -14,11 +14,18 @@
  *
  * and answers it: ok, or as told by --veto / --crash / --hang.
  *
+ * --stamps logs, instead of that line, two lines per event with the time
+ * (CLOCK_REALTIME, seconds) at which the event arrived and at which it is
+ * answered, as the benchmark's hook writers do (bench/guest-freeze.bash):
+ *
+ *	NAME EVENT start SECONDS.NANOSECONDS
+ *	NAME EVENT end SECONDS.NANOSECONDS
+ *
  *	sockwriter --name NAME --log FILE [--ready FILE] [--order ORDER]
  *		   [--freeze-timeout MS] [--event-timeout MS] [--types T,T]
  *		   [--component [!]LOGICAL/NAME=DIR]... (! = not selectable)
  *		   [--veto EVENT[:retryable]] [--crash EVENT] [--hang EVENT]
- *		   [--socket PATH]
+ *		   [--socket PATH] [--stamps]
  *
  * --crash EVENT logs the event, then kills itself with SIGKILL before
  * answering; --hang EVENT logs it and never answers.  --ready FILE is
@@ -31,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cowsnap.h"
@@ -121,6 +129,17 @@ static void log_event(FILE *log, const char *name, const struct cs_writer_event 
 	fdatasync(fileno(log));
 }
 
+static void log_stamp(FILE *log, const char *name, const struct cs_writer_event *ev,
+		      const char *what)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(log, "%s %s %s %lld.%09ld\n", name, cs_event_names[ev->event], what,
+		(long long)ts.tv_sec, ts.tv_nsec);
+	fflush(log);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -136,6 +155,7 @@ int main(int argc, char **argv)
 		{ "crash", required_argument, NULL, 'k' },
 		{ "hang", required_argument, NULL, 'h' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "stamps", no_argument, NULL, 'S' },
 		{ 0 }
 	};
 	struct cs_backup_type_item types[5];
@@ -145,7 +165,7 @@ int main(int argc, char **argv)
 	struct cs_error err = { 0 };
 	const char *log_path = NULL, *ready = NULL, *sock = NULL;
 	int veto = -1, crash = -1, hang = -1, opt, ret;
-	bool retryable = false;
+	bool retryable = false, stamps = false;
 	unsigned long h = 5381;
 	FILE *log;
 
@@ -200,6 +220,9 @@ int main(int argc, char **argv)
 		case 's':
 			sock = optarg;
 			break;
+		case 'S':
+			stamps = true;
+			break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of sockwriter.c\n");
 			return 2;
@@ -237,7 +260,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sockwriter %s: %s\n", w.name, err.message);
 			return 1;
 		}
-		log_event(log, w.name, &ev);
+		if (stamps)
+			log_stamp(log, w.name, &ev, "start");
+		else
+			log_event(log, w.name, &ev);
 		if (ev.event == crash)
 			kill(getpid(), SIGKILL);
 		if (ev.event == hang) {
@@ -249,6 +275,8 @@ int main(int argc, char **argv)
 				     w.name, cs_event_names[ev.event]);
 			ret = cs_writer_reply(wc, &veto_err, &err);
 		} else {
+			if (stamps)
+				log_stamp(log, w.name, &ev, "end");
 			ret = cs_writer_reply(wc, NULL, &err);
 		}
 		cs_writer_event_free(&ev);
