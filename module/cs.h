@@ -17,9 +17,14 @@
  *     writes, live snapshot list, busy chunk table.
  *   cs_storage.lock (spinlock, irq-safe, nests inside cs_tracker.lock): the
  *     allocator.
+ *   a snapshot's map lock (the xa_lock of cs_snapshot.map, not irq-safe,
+ *     taken with no other lock held): the map's nodes and the memory the
+ *     map charged (cs_snapshot.map_bytes).
  * Lock-free: the tracker and disk registries (xarrays, RCU; changed under
  * cs_lock, looked up inside filter_srcu), the set owners (xarray, read by
- * the socket-release notifier), the changed-block map (see cs_cbt).
+ * the socket-release notifier), the changed-block map (see cs_cbt), the
+ * total memory the maps charged (an atomic64 in snapshot.c), the lookups
+ * of a snapshot's map (RCU, xa_load).
  */
 #ifndef COWSNAP_CS_H
 #define COWSNAP_CS_H
@@ -49,6 +54,7 @@ extern unsigned int cs_low_water_percent;
 extern unsigned int cs_hold_ms;
 extern bool cs_test_reserve_only;
 extern bool cs_test_copy_reserve_only;
+extern unsigned int cs_max_memory_mb;
 
 extern struct workqueue_struct *cs_wq;
 extern struct mutex cs_lock;
@@ -271,6 +277,8 @@ struct cs_snapshot {
 	struct list_head tnode;		/* tracker lock; RCU readers */
 	bool live;			/* tracker lock: on t->snaps */
 	struct xarray map;		/* chunk -> storage slot (xa value) */
+	/* map lock: bytes charged for the map's nodes (see map_store()) */
+	u64 map_bytes;
 	sector_t sectors;		/* origin size at take */
 	u64 nr_chunks;
 	atomic64_t copied;
@@ -393,6 +401,8 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio);
 void cs_snapshot_write(struct cs_snapshot *s, struct bio *bio);
 /* an image write whose chunks are copied: to their slots */
 void cs_snapshot_write_go(struct cs_wio *w);
+/* bytes the chunk maps of all snapshots hold now (max_memory_mb bounds it) */
+u64 cs_snapshot_map_bytes(void);
 
 /* image.c */
 int cs_image_init(void);

@@ -8,6 +8,7 @@
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/sysfs.h>
 #include <linux/workqueue.h>
 #include <net/genetlink.h>
 
@@ -55,6 +56,24 @@ static const struct kernel_param_ops name##_ops = {			\
 RANGED_PARAM(max_snapshots_per_volume, 1, 65535);
 RANGED_PARAM(low_water_percent, 0, 100);
 RANGED_PARAM(hold_ms, 100, 60000);
+RANGED_PARAM(max_memory_mb, 0, 16777216);
+
+/* memory_used_kb: a read-only view, refused at load too */
+static int set_memory_used_kb(const char *val, const struct kernel_param *kp)
+{
+	pr_err("memory_used_kb is read-only\n");
+	return -EPERM;
+}
+
+static int get_memory_used_kb(char *buffer, const struct kernel_param *kp)
+{
+	return sysfs_emit(buffer, "%llu\n", (cs_snapshot_map_bytes() + 1023) >> 10);
+}
+
+static const struct kernel_param_ops memory_used_kb_ops = {
+	.set = set_memory_used_kb,
+	.get = get_memory_used_kb,
+};
 
 unsigned int cs_chunk_sectors = 128;
 module_param_cb(chunk_sectors, &chunk_sectors_ops, &cs_chunk_sectors, 0644);
@@ -72,6 +91,18 @@ MODULE_PARM_DESC(low_water_percent, "STORAGE_LOW when free storage falls below t
 unsigned int cs_hold_ms = 10000;
 module_param_cb(hold_ms, &hold_ms_ops, &cs_hold_ms, 0644);
 MODULE_PARM_DESC(hold_ms, "default bound on the write hold at take, ms (100..60000)");
+
+/*
+ * 0: a quarter of RAM.  Bounds what the snapshots' chunk maps may hold,
+ * the memory that grows with what is copied (snapshot.c); a copy that
+ * would pass it turns its set INVALID (NOMEM), the origin write goes on.
+ */
+unsigned int cs_max_memory_mb;
+module_param_cb(max_memory_mb, &max_memory_mb_ops, &cs_max_memory_mb, 0644);
+MODULE_PARM_DESC(max_memory_mb, "bound on the memory of the snapshots' chunk maps, MiB (0..16777216; 0: a quarter of RAM)");
+
+module_param_cb(memory_used_kb, &memory_used_kb_ops, NULL, 0444);
+MODULE_PARM_DESC(memory_used_kb, "memory the snapshots' chunk maps hold now, KiB (read-only)");
 
 bool cs_test_reserve_only;
 module_param_named(test_reserve_only, cs_test_reserve_only, bool, 0644);
