@@ -8,8 +8,9 @@
  *
  *   proctype write    one origin write: cs_filter() (the hold gate: count
  *                     in inflight, then look at hold), process_write(),
- *                     cs_cow_clear() (the lock-free pass), cs_cow_advance() (start copies, park on a busy chunk),
- *                     the rerun from ready_work(), cs_submit_own() and
+ *                     cs_cow_clear() (the lock-free pass),
+ *                     cs_cow_advance() (start copies, park on a busy
+ *                     chunk), the rerun from ready_work(), cs_submit_own() and
  *                     wio_end_io() (tracker.c, snapshot.c)
  *   proctype take     cs_set_take() (set.c) with cs_tracker_hold(),
  *                     cs_tracker_drain() (bounded: the timeout branch),
@@ -19,9 +20,12 @@
  *                     (targets picked with snap_needs(); storage full or an
  *                     I/O error: cs_set_invalidate()), cow_finish()
  *                     (snapshot.c)
- *   proctype reader   one image read: cs_snapshot_read() with its pins,
- *                     its check of set->cause and set->dead before them and
- *                     again after them, read_end() and unpin() (snapshot.c)
+ *   proctype reader   one image read: cs_snapshot_read() (no lock, no
+ *                     pin), its check of set->cause and set->dead at the
+ *                     start, read_end() (the second look at the map,
+ *                     read_overtaken(); the chunk read again from its
+ *                     slot, read_again_work(); set->cause and set->dead
+ *                     again) (snapshot.c)
  *   proctype iwrite   one write to a writable image (NI 1): cs_snapshot_write()
  *                     and iwrite_start() (the chunk already has a slot: to
  *                     it at once), else cs_cow_advance() with w->image (a
@@ -32,8 +36,8 @@
  *   proctype admin    cs_set_destroy() (set.c; cs_tracker_remove_snapshot())
  *                     or a cs_set_invalidate() from elsewhere (the set's
  *                     other volume, origin deleted)
- *   inline unbusy     chunk_idle_locked() + the cs_chunk_free() of
- *                     chunk_done(); NEED() is need_copy()/snap_needs()
+ *   inline unbusy     the end of cow_finish(): out of the busy table, then
+ *                     chunk_done(); NEED() is snap_needs()
  *
  * Abstraction: one origin of NC chunks, under one set with one snapshot
  * (the take's hold, drain and release are loops over the set's volumes in
@@ -41,7 +45,8 @@
  * A chunk's data is a version number; a write writes its own version.
  * What the module does under cs_tracker.lock is one atomic step here (a
  * spinlock: nothing inside it waits); what it does without the lock (the
- * lock-free reads of hold and nlive, the I/O, set->cause and set->dead) is
+ * lock-free reads of hold, nlive and the maps, the I/O, set->cause and
+ * set->dead) is
  * a step of its own, so that spin interleaves it.  Where the module takes
  * two steps that nothing could tell apart, they are one here, to keep the
  * state space small; each such place says why.  Spin's memory is
@@ -71,23 +76,19 @@
  *     left in it at the end.
  *
  * The switches select known bugs (model/run verifies each must fail):
- *   RECHECK_AFTER_PIN=0        an image read trusts its check of set->cause
- *                              and set->dead made before it pinned the
- *                              chunks: a write let through by an
- *                              invalidation or a destroy in between reaches
- *                              the read as success
- *   WRITE_WAITS_FOR_READERS=0  a write waits for a busy chunk's copy but
- *                              not for the image reads pinning it
+ *   RECHECK_AT_END=0           an image read trusts its check of set->cause
+ *                              and set->dead made at its start: a write
+ *                              let through uncopied by an invalidation or
+ *                              a destroy meanwhile reaches the read as
+ *                              success
+ *   LOOK_AGAIN=0               an image read trusts what it read from the
+ *                              origin without looking at the map again: a
+ *                              write that the chunk's copy let go
+ *                              overtakes it
  *   COUNT_BEFORE_HOLD_CHECK=0  cs_filter() looks at hold before its inflight
  *                              increment is visible (the smp_mb pair broken)
- *   IDLE_UNDER_LOCK=0          cow_finish() and unpin() decide that a chunk
- *                              is idle after dropping the tracker lock
  *   RELEASE_ON_TIMEOUT=0       a take whose drain timed out returns without
  *                              releasing the writes it held
- *   MAPS_BEFORE_BUSY=0         the lock-free pass of a write looks at the
- *                              busy table before the maps: a read pins a
- *                              chunk in between and a copy maps it, and
- *                              the write overtakes the read
  *   PUBLISH_AFTER_COPY=0       an image write to a chunk without a slot
  *                              publishes the slot (s->map) before the copy
  *                              from the origin is in it: an origin write
@@ -95,26 +96,21 @@
  *                              the slot
  */
 
-#ifndef RECHECK_AFTER_PIN
-#define RECHECK_AFTER_PIN 1
+#ifndef RECHECK_AT_END
+#define RECHECK_AT_END 1
 #endif
-#ifndef WRITE_WAITS_FOR_READERS
-#define WRITE_WAITS_FOR_READERS 1
+#ifndef LOOK_AGAIN
+#define LOOK_AGAIN 1
 #endif
 #ifndef COUNT_BEFORE_HOLD_CHECK
 #define COUNT_BEFORE_HOLD_CHECK 1
 #endif
-#ifndef IDLE_UNDER_LOCK
-#define IDLE_UNDER_LOCK 1
-#endif
+
 #ifndef RELEASE_ON_TIMEOUT
 #define RELEASE_ON_TIMEOUT 1
 #endif
 #ifndef PUBLISH_AFTER_COPY
 #define PUBLISH_AFTER_COPY 1
-#endif
-#ifndef MAPS_BEFORE_BUSY
-#define MAPS_BEFORE_BUSY 1
 #endif
 
 #define NC	2	/* chunks of the origin */
@@ -152,9 +148,7 @@ byte go;		/* held writes handed to process_write() by release_held */
 bool live;		/* the snapshot is on t->snaps */
 byte nlive;		/* t->nlive */
 /* the busy table: at most one cs_chunk per chunk index */
-bool busy[NC];		/* in t->busy */
-bool copying[NC];
-byte readers[NC];
+bool busy[NC];		/* in t->busy: being copied */
 byte waiters[NC];	/* bitmask of parked writes */
 byte ready;		/* t->ready: woken writes, to be run again */
 
@@ -308,38 +302,18 @@ proctype write(byte id)
 	fi;
 
 	/* cs_cow_clear(): the lock-free pass.  Without the lock, every
-	 * chunk's need of a copy (the maps), then every chunk's bucket of the
-	 * busy table: nothing needed and nothing busy sends w to the origin;
-	 * else to cs_cow_advance().  Each loop is one step: what matters is
-	 * the order of a chunk's two reads (a chunk's map entry, once there,
-	 * stays while the snapshot lives; the reads of other chunks are
-	 * independent of it) */
+	 * chunk's need of a copy (the maps, set->cause, the list of live
+	 * snapshots): nothing needed sends w to the origin, else to
+	 * cs_cow_advance().  One step: a chunk's map entry, once there, stays
+	 * while the snapshot lives, and the chunks are independent */
 	if
 	:: !done ->
 		clear = true;
-#if MAPS_BEFORE_BUSY
 		atomic {
 			for (c : wfirst[id] .. wlast[id]) {
 				clear = clear && !NEED(c)
 			}
 		}
-		atomic {
-			for (c : wfirst[id] .. wlast[id]) {
-				clear = clear && !busy[c]
-			}
-		}
-#else
-		atomic {
-			for (c : wfirst[id] .. wlast[id]) {
-				clear = clear && !busy[c]
-			}
-		}
-		atomic {
-			for (c : wfirst[id] .. wlast[id]) {
-				clear = clear && !NEED(c)
-			}
-		}
-#endif
 		atomic { done = clear; clear = false; c = wfirst[id] }
 	:: else
 	fi;
@@ -357,28 +331,17 @@ proctype write(byte id)
 		started = 0;
 		for (c : c .. wlast[id]) {
 			if
-#if WRITE_WAITS_FOR_READERS
 			:: !busy[c] && !NEED(c) ->
-#else
-			:: (!busy[c] || !copying[c]) && !NEED(c) ->
-#endif
 				skip	/* nothing to copy or to wait for */
 			:: else ->
 				if
 				:: !busy[c] ->
 					/* a new cs_chunk; cow_start() */
 					busy[c] = true;
-					copying[c] = true;
 					started++;
 					cows++;
 					run cow(c)
-				:: busy[c] && !copying[c] && NEED(c) ->
-					/* pinned by a read: copy it too */
-					copying[c] = true;
-					started++;
-					cows++;
-					run cow(c)
-				:: else	/* being copied or read: wait */
+				:: else	/* being copied: wait */
 				fi;
 				if
 				:: blocked == NONE -> blocked = c
@@ -438,36 +401,27 @@ proctype cow(byte c)
 		:: else
 		fi
 	}
-	/* cow_finish(): no longer copying; idle?  chunk_done() then wakes the
-	 * waiters (ready_work() continues them) and frees the entry */
-#if IDLE_UNDER_LOCK
+	/* cow_finish(), after the maps: out of the busy table, and
+	 * chunk_done() wakes the waiters (ready_work() continues them) and
+	 * frees the entry */
 	atomic {
-		copying[c] = false;
-		if
-		:: readers[c] == 0 -> unbusy(c, wake)
-		:: else
-		fi;
+		unbusy(c, wake);
 		ready = ready | wake;
 		cows--
 	}
-#else
-	atomic { copying[c] = false }
-	atomic {
-		if
-		:: !copying[c] && readers[c] == 0 -> unbusy(c, wake)
-		:: else
-		fi;
-		ready = ready | wake;
-		cows--
-	}
-#endif
 }
+
+/* what a read of chunk c from its slot returns that it must not: not the
+ * take's data nor the image write's, or not the image write's once that
+ * had succeeded when the read started */
+#define STALE_SLOT(c)	((store[c] != snapv[c] && store[c] != IVER) || \
+			 (sawok && c == ICHUNK && store[c] != IVER))
 
 /* An image read of chunks [first, last]: cs_snapshot_read(). */
 proctype reader(byte first; byte last)
 {
-	byte c, wake;
-	bool pinned, stale, sawok;
+	byte c, got;
+	bool fromorigin, stale, sawok;
 
 	atomic {
 		takedone;
@@ -479,64 +433,44 @@ proctype reader(byte first; byte last)
 		fi
 	}
 	for (c : first .. last) {
-		/* Under the lock: a chunk in s->map is read from storage (it
-		 * never moves; the read is this same step), any other is pinned.
-		 * (The module first looks at s->map without the lock; a chunk
-		 * once mapped stays mapped, so that changes nothing.) */
+		/* No lock: a chunk in s->map is read from storage (it never
+		 * moves; the read is this same step), any other from the
+		 * origin, in a step of its own */
 		atomic {
 			if
-			:: mapped[c] ->
-				stale = stale || (store[c] != snapv[c] && store[c] != IVER) ||
-					(sawok && c == ICHUNK && store[c] != IVER)
-			:: else ->
-				busy[c] = true;
-				readers[c]++;
-				pinned = true
+			:: mapped[c] -> stale = stale || STALE_SLOT(c)
+			:: else -> fromorigin = true
 			fi
 		}
-		/* the clone reads the origin; read_end() -> unpin(); the data
-		 * is stale if it is not what the chunk held at the take */
 		if
-		:: pinned ->
-#if IDLE_UNDER_LOCK
+		:: fromorigin ->
+			got = origin[c];
+			/* read_end(), after the data: the second look at the map;
+			 * a chunk copied meanwhile is read again from its slot
+			 * (read_again_work(), later: the slot holds the copy or
+			 * the image write by then, as now).  Else the data must be
+			 * what the chunk held at the take */
 			atomic {
-				stale = stale || origin[c] != snapv[c] ||
-					(sawok && c == ICHUNK);
-				readers[c]--;
+#if LOOK_AGAIN
 				if
-				:: !copying[c] && readers[c] == 0 -> unbusy(c, wake)
-				:: else
+				:: mapped[c] -> stale = stale || STALE_SLOT(c)
+				:: else -> stale = stale || got != snapv[c] || (sawok && c == ICHUNK)
 				fi;
-				ready = ready | wake;
-				pinned = false;
-				wake = 0
-			}
 #else
-			atomic {
-				stale = stale || origin[c] != snapv[c] ||
-					(sawok && c == ICHUNK);
-				readers[c]--
-			}
-			atomic {
-				if
-				:: !copying[c] && readers[c] == 0 -> unbusy(c, wake)
-				:: else
-				fi;
-				ready = ready | wake;
-				pinned = false;
-				wake = 0
-			}
+				stale = stale || got != snapv[c] || (sawok && c == ICHUNK);
 #endif
+				fromorigin = false;
+				got = 0
+			}
 		:: else
 		fi
 	}
 	/* the parent bio completes */
 	atomic {
-#if RECHECK_AFTER_PIN
-		/* the chunks were pinned while the set was still valid: from
-		 * the pin on, no write could pass them uncopied; before it,
-		 * only one that the set's invalidation or destruction let
-		 * through, which shows here */
+#if RECHECK_AT_END
+		/* a write that went through uncopied while the read ran was
+		 * let through by the set's invalidation or destruction, which
+		 * shows here */
 		if
 		:: cause || dead -> goto eio
 		:: else
@@ -557,7 +491,7 @@ out:
  * a slot for the chunk it goes there at once (all_copied()); without one it
  * takes the chunk in the busy table like an origin write (a copy for the
  * snapshot alone: NEED() is that snapshot's here), parks while the chunk
- * is copied or pinned by a read, and goes to the slot once the copy is in
+ * is copied, and goes to the slot once the copy is in
  * it.  Its own data is never copied, and never reaches the origin.
  */
 proctype iwrite()
@@ -585,12 +519,6 @@ proctype iwrite()
 		:: !busy[c] && !NEED(c) -> done = true
 		:: !busy[c] && NEED(c) ->
 			busy[c] = true;
-			copying[c] = true;
-			started = true;
-			cows++;
-			run cow(c)
-		:: busy[c] && !copying[c] && NEED(c) ->
-			copying[c] = true;
 			started = true;
 			cows++;
 			run cow(c)
@@ -670,7 +598,7 @@ init {
 		run iwrite();
 #endif
 #if NR > 1
-		/* a second read pins chunk 1 with the first */
+		/* a second read of chunk 1 beside the first */
 		run reader(1, 1);
 #endif
 		skip
@@ -687,6 +615,6 @@ init {
 	assert(held == 0 && go == 0);
 	assert(inflight == 0 && ready == 0);
 	for (c : 0 .. NC - 1) {
-		assert(!busy[c] && waiters[c] == 0 && readers[c] == 0)
+		assert(!busy[c] && waiters[c] == 0)
 	}
 }

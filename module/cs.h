@@ -235,14 +235,12 @@ struct cs_cow_target {
 };
 
 /*
- * A chunk of an origin that must not change for now: being copied, or read
- * by an image.  In cs_tracker.busy while copying || readers || waiters.
+ * A chunk of an origin that must not change for now: being copied.  In
+ * cs_tracker.busy from the start of the copy until it is in the maps.
  */
 struct cs_chunk {
 	struct hlist_node hnode;	/* tracker lock */
 	u64 idx;
-	unsigned int readers;		/* tracker lock */
-	bool copying;			/* tracker lock */
 	struct list_head waiters;	/* tracker lock: cs_wio */
 	/* tracker lock: the copy is for this snapshot only (started by a
 	 * write to its image); NULL: for every live snapshot needing it */

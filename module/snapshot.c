@@ -7,11 +7,12 @@
  * the tracker's busy table and a copy: read the old chunk from the origin,
  * write it to the storage of every live snapshot that needs it, record the
  * slots in the snapshots' maps.  The write waits (parked on the chunk, no
- * thread sleeps) until every chunk it covers is neither being copied nor
- * being read by an image, then goes on.  Image reads of a chunk that is not
- * copied pin it (readers) while they read the origin, so an origin write that
- * arrives meanwhile cannot overtake them: an image never sees a write that
- * started after its take.
+ * thread sleeps) until no chunk it covers is being copied, then goes on.
+ * Image reads of a chunk that is not copied read the origin without a lock
+ * and look at the map again when the data is in: a write that overtook
+ * them was let go only after the chunk was in the map, and that part is
+ * read again from the slot (cs_snapshot_read()).  So an image never returns
+ * a write that started after its take.
  *
  * Writable images (sets with COWSNAP_SET_F_WRITABLE): a write to the image
  * of snapshot s goes to s's slots, never to the origin.  A chunk s has a
@@ -23,9 +24,9 @@
  * write on the busy chunk), and once none of its chunks is busy any more
  * it goes to the slots (cs_snapshot_write_go()).  So an origin write to the
  * chunk waits for that copy like for any other (it finds the chunk busy),
- * an image read either pins the chunk (and the write waits for the pin) or
- * finds the slot, and a partial write lands on a slot that already holds
- * the rest of the chunk.  The slot is published in s's map only after the
+ * an image read that took the origin's chunk finds the slot when it looks
+ * again and reads that, and a partial write lands on a slot that already
+ * holds the rest of the chunk.  The slot is published in s's map only after the
  * copy is on storage (cow_finish()), so a write found a slot never races
  * the copy into it.  REQ_PREFLUSH flushes every storage device first; FUA
  * goes with the data.  No slot left or a storage write error: the set turns
@@ -33,7 +34,8 @@
  * on an image are marked in the origin's changed-block map, so that an
  * incremental of that image reads them.
  *
- * The chunk states, the pins and the wait of a write are modelled in
+ * The chunk states, the image reads' second look and the wait of a write
+ * are modelled in
  * model/cowsnap.pml (spin; `make model`), the image write among them (its
  * proctype iwrite; the variant PUBLISH_AFTER_COPY=0 shows what a slot
  * published before its copy would let through): keep the two in step.
@@ -68,11 +70,13 @@ struct cs_wclone {
 /* image writes in their copy or flush stage, kept for when the slab has none */
 #define CS_IWRITE_RESERVE	16
 
+/* A part of an image read, to one run of the origin or of slots. */
 struct cs_read {
 	struct bio *parent;
 	struct cs_snapshot *s;
-	struct cs_tracker *t;
-	u64 pin_first, pin_count;	/* origin chunks pinned by this read */
+	sector_t off, len;		/* of the parent, in sectors */
+	u64 check_first, check_count;	/* origin chunks to look at again */
+	struct work_struct work;	/* read_again_work() */
 	struct bio clone;		/* last: bio_set front_pad */
 };
 
@@ -190,10 +194,10 @@ static int map_store(struct cs_snapshot *s, u64 idx, s64 slot)
 static void cow_work(struct work_struct *work);
 
 /*
- * The work item is set up once per allocation.  A chunk that an image read
- * keeps busy can be copied a second time (for a snapshot taken meanwhile)
- * while the first copy's work function is still returning; queue_work()
- * keeps the two runs apart only if the item was not re-initialised between.
+ * The work item is set up once per allocation, for the one copy an entry
+ * makes.  The copy frees its entry from its own work function
+ * (cow_finish()), which the workqueue allows: it does not touch an item
+ * once the item's function has been called.
  */
 static void chunk_init(struct cs_chunk *e)
 {
@@ -205,7 +209,7 @@ static void chunk_init(struct cs_chunk *e)
 /*
  * The slab behind chunk_pool.  cs_test_reserve_only (a test knob) makes it
  * give nothing, as when memory is exhausted: only the pool's reserve is
- * left, for writes and image reads alike.
+ * left for the copies of origin and image writes.
  */
 static void *chunk_slab_alloc(gfp_t gfp, void *cache)
 {
@@ -337,28 +341,19 @@ static bool wio_needs(struct cs_tracker *t, struct cs_wio *w, u64 idx)
 /*
  * The lock-free pass of an origin write (process_write(), before
  * cs_cow_advance()): true when no live snapshot needs a copy of any chunk
- * first..last and none of them can be in the busy table, so the write goes
- * to the origin without the tracker lock (the path of every rewrite of
- * copied chunks).  False sends it to cs_cow_advance(), which decides under
- * the lock.  A bucket of the busy table that holds any entry counts as
- * busy: hlist_empty() reads the bucket's head without the lock.
- *
- * The maps first, the busy table after (smp_rmb()).  What must not happen
- * is an image read of a chunk from the origin while this write overtakes
- * it: the read pinned the chunk (its entry in the busy table, under the
- * lock) because its snapshot had not copied it.  For this pass to find
- * the chunk copied, the copy that stored it in the map (xa_store() in
- * cow_finish(), a release) either started after the pin (cow_start(),
- * under the lock, on the pinned entry) or was running when the read found
- * its entry and pinned it; the entry stays until both are done.  Either
- * way the entry was in its bucket before the map store, so a pass that
- * sees the store sees the entry, or a later state in which the read has
- * ended.  A snapshot taken after this write passed the hold gate is
- * not on the list yet: its take waits for this write to complete.
+ * first..last, so the write goes to the origin without the tracker lock
+ * (the path of every rewrite of copied chunks).  False sends it to
+ * cs_cow_advance(), which decides under the lock.  A copy of such a chunk
+ * may still be finishing (its entry in the busy table): its data is in
+ * every map already, nothing is left to wait for.  An image read of the
+ * chunk from the origin that this write overtakes finds the chunk in the
+ * map when it looks again (cs_snapshot_read()).  A snapshot taken after
+ * this write passed the hold gate is not on the list yet: its take waits
+ * for this write to complete.
  *
  * t->snaps is walked under RCU: cs_tracker_remove_snapshot() unlinks with
  * list_del_rcu() and snapshot_free() waits for a grace period.  Modelled:
- * model/cowsnap.pml, the lock-free pass of proctype write (MAPS_BEFORE_BUSY).
+ * model/cowsnap.pml, the lock-free pass of proctype write.
  */
 bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last)
 {
@@ -376,9 +371,6 @@ bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last)
 			break;
 	}
 	rcu_read_unlock();
-	smp_rmb();	/* the maps before the busy table: see above */
-	for (c = first; c <= last && clear; c++)
-		clear = hlist_empty(busy_head(t, c));
 	return clear;
 }
 
@@ -390,7 +382,6 @@ static void cow_start(struct cs_tracker *t, struct cs_chunk *e,
 		      struct cs_snapshot *only, struct list_head *start)
 {
 	lockdep_assert_held(&t->lock);
-	e->copying = true;
 	e->only = only;
 	e->t = t;
 	e->stage = 0;
@@ -445,8 +436,6 @@ again:
 			e->idx = c;
 			hlist_add_head(&e->hnode, busy_head(t, c));
 			cow_start(t, e, w->image, &start);
-		} else if (!e->copying && wio_needs(t, w, c)) {
-			cow_start(t, e, w->image, &start);
 		}
 		if (!blocked) {
 			blocked = e;
@@ -494,27 +483,7 @@ again:
 	return true;
 }
 
-/*
- * Under the tracker lock, right where e stops being copied or read: when
- * it is neither any more, take it out of the busy table and move its
- * waiters to @waiters.  The decision must be made in the same critical
- * section as the change of state: two parties that each dropped the lock
- * after their change (the end of a copy and the end of an image read of
- * the same chunk) would both see an idle chunk and both free it.  True: the
- * caller owns e now and passes it to chunk_done() once unlocked.
- */
-static bool chunk_idle_locked(struct cs_tracker *t, struct cs_chunk *e,
-			      struct list_head *waiters)
-{
-	lockdep_assert_held(&t->lock);
-	if (e->copying || e->readers)
-		return false;
-	hlist_del(&e->hnode);
-	list_splice_init(&e->waiters, waiters);
-	return true;
-}
-
-/* After chunk_idle_locked(): let e's waiters go on, free e. */
+/* e's copy is done and e out of the busy table: let its waiters go on, free e. */
 static void chunk_done(struct cs_chunk *e, struct list_head *waiters)
 {
 	struct cs_wio *w, *n;
@@ -776,7 +745,6 @@ static void cow_finish(struct cs_chunk *e)
 	unsigned long flags;
 	LIST_HEAD(waiters);
 	unsigned int i;
-	bool idle;
 
 	for (i = 0; i < e->ntargets; i++) {
 		struct cs_cow_target *tg = &e->targets[i];
@@ -801,13 +769,12 @@ static void cow_finish(struct cs_chunk *e)
 	e->ntargets = 0;
 	free_pages_of(e);
 
+	/* after the maps: a write the chunk lets go finds them (snap_needs()) */
 	spin_lock_irqsave(&t->lock, flags);
-	e->copying = false;
-	idle = chunk_idle_locked(t, e, &waiters);
+	hlist_del(&e->hnode);
+	list_splice_init(&e->waiters, &waiters);
 	spin_unlock_irqrestore(&t->lock, flags);
-	/* unless idle, e may be gone already: an image read released it */
-	if (idle)
-		chunk_done(e, &waiters);
+	chunk_done(e, &waiters);
 	cs_tracker_put(t);
 }
 
@@ -828,57 +795,102 @@ static void cow_work(struct work_struct *work)
 	}
 }
 
-static void unpin(struct cs_tracker *t, u64 idx)
+/*
+ * Image reads take no lock and pin nothing.  A chunk the snapshot has not
+ * copied is read from the origin and looked at again once the data is in
+ * (read_end()).  A write that changed such a chunk went on only after the
+ * chunk's copy for this snapshot was in the map (cow_finish() stores it
+ * before it lets the waiting writes go; cs_cow_clear() lets a write pass
+ * only when it finds it there), or once the set's zero table held the
+ * whole chunk (zero_holds()), or once the set was INVALID or destroyed.
+ * So after the read, a chunk it took from the origin that is still in
+ * neither the map nor the zero table held the take's data all along; when
+ * one of them is, that part of the image is read again (read_again_work()),
+ * from its slot or as zeros now.  A round of that finds at least one more
+ * chunk copied, and a map only grows: the rounds end.  The set's state is
+ * looked at last, after the data: an invalid or destroyed set fails the
+ * read, since its writes may have gone through uncopied and its storage to
+ * another set.  Modelled: model/cowsnap.pml, proctype reader.
+ */
+static bool read_overtaken(struct cs_read *r)
 {
-	struct cs_chunk *e;
-	unsigned long flags;
-	LIST_HEAD(waiters);
-	bool idle;
+	u64 c;
 
-	spin_lock_irqsave(&t->lock, flags);
-	e = busy_find(t, idx);
-	e->readers--;
-	idle = chunk_idle_locked(t, e, &waiters);
-	spin_unlock_irqrestore(&t->lock, flags);
-	if (idle)
-		chunk_done(e, &waiters);
+	for (c = r->check_first; c < r->check_first + r->check_count; c++)
+		if (xa_load(&r->s->map, c) || zero_holds(r->s, c))
+			return true;
+	return false;
+}
+
+static void read_again_end(struct bio *again)
+{
+	struct bio *parent = again->bi_private;
+
+	if (again->bi_status && !parent->bi_status)
+		parent->bi_status = again->bi_status;
+	bio_put(again);
+	bio_endio(parent);
+}
+
+/*
+ * The part of the parent that r read, sent to the image again as a bio of
+ * its own, from process context.  r's clone goes back to the bio set before
+ * the new one is taken from it.
+ */
+static void read_again_work(struct work_struct *work)
+{
+	struct cs_read *r = container_of(work, struct cs_read, work);
+	struct bio *parent = r->parent, *again;
+	sector_t off = r->off, len = r->len;
+
+	bio_inc_remaining(parent);
+	bio_put(&r->clone);
+	bio_endio(parent);
+	again = bio_alloc_clone(parent->bi_bdev, parent, GFP_NOIO, &read_bs);
+	bio_trim(again, off, len);
+	again->bi_opf &= ~REQ_NOWAIT;
+	again->bi_private = parent;
+	again->bi_end_io = read_again_end;
+	submit_bio_noacct(again);
 }
 
 static void read_end(struct bio *bio)
 {
 	struct cs_read *r = container_of(bio, struct cs_read, clone);
 	struct bio *parent = r->parent;
-	u64 i;
 
 	if (bio->bi_status && !parent->bi_status)
 		parent->bi_status = bio->bi_status;
-	/*
-	 * Checked again at the end, after the pins: a set that turned INVALID
-	 * (or was destroyed) while this read ran may have let a write through
-	 * to a chunk read here from the origin, or handed this storage to
-	 * another set; what was read is not trusted then.
-	 */
+	smp_rmb();	/* the data before the map, the zero table, the set */
+	if (!bio->bi_status && read_overtaken(r)) {
+		INIT_WORK(&r->work, read_again_work);
+		queue_work(cs_wq, &r->work);
+		return;
+	}
 	if (atomic_read(&r->s->set->cause) || READ_ONCE(r->s->set->dead))
 		parent->bi_status = BLK_STS_IOERR;
-	for (i = 0; i < r->pin_count; i++)
-		unpin(r->t, r->pin_first + i);
 	bio_put(bio);
 	bio_endio(parent);
 }
 
-/* Read [pos, pos + len) of the image from sector of bdev. */
+/*
+ * Read [off, off + len) of the image (sectors from the start of bio) from
+ * sector of bdev; chunks check_first.. (check_count of them) come from the
+ * origin and are looked at again at the end.
+ */
 static void read_run(struct cs_snapshot *s, struct bio *bio, sector_t off,
 		     sector_t len, struct block_device *bdev, sector_t sector,
-		     u64 pin_first, u64 pin_count)
+		     u64 check_first, u64 check_count)
 {
 	struct bio *clone = bio_alloc_clone(bdev, bio, GFP_NOIO, &read_bs);
 	struct cs_read *r = container_of(clone, struct cs_read, clone);
 
 	r->parent = bio;
 	r->s = s;
-	r->t = s->t;
-	r->pin_first = pin_first;
-	r->pin_count = pin_count;
+	r->off = off;
+	r->len = len;
+	r->check_first = check_first;
+	r->check_count = check_count;
 	bio_trim(clone, off, len);
 	clone->bi_iter.bi_sector = sector;
 	clone->bi_end_io = read_end;
@@ -898,57 +910,11 @@ static void zero_part(struct bio *bio, sector_t off, sector_t len)
 		memzero_bvec(&bv);
 }
 
-/* An entry to pin a chunk with, without waiting: the slab, else the reserve. */
-static struct cs_chunk *read_spare_nowait(void)
-{
-	struct cs_chunk *e = mempool_alloc(chunk_pool, GFP_NOWAIT | __GFP_NOWARN);
-
-	if (e)
-		chunk_init(e);
-	return e;
-}
-
-static void read_rest_end(struct bio *rest)
-{
-	struct bio *parent = rest->bi_private;
-
-	if (rest->bi_status && !parent->bi_status)
-		parent->bi_status = rest->bi_status;
-	bio_put(rest);
-	bio_endio(parent);
-}
-
-/*
- * The part of bio from done sectors on, sent to the image again as a bio of
- * its own.  The block layer issues the clones this call queued (to the
- * origin and the storage, devices below the image) before it comes back to
- * the image, so when the rest has to wait for a chunk entry, the pins taken
- * here are on I/O already issued.
- */
-static void read_rest(struct bio *bio, sector_t done)
-{
-	struct bio *rest = bio_alloc_clone(bio->bi_bdev, bio, GFP_NOIO, &read_bs);
-
-	bio_advance(rest, done << SECTOR_SHIFT);
-	rest->bi_private = bio;
-	rest->bi_end_io = read_rest_end;
-	bio_inc_remaining(bio);
-	submit_bio_noacct(rest);
-}
-
 /*
  * A read of the image of s: copied chunks come from storage, the others from
- * the origin, pinned while read.  Neighbouring chunks with contiguous
- * places are read with one clone.
- *
- * Pinning takes a chunk entry, and the clones queued here sit on
- * current->bio_list until this returns: waiting for an entry while this
- * call holds pins could wait for those very pins (the pool's reserve is
- * shared), and their parked origin writes.  So an entry is first taken
- * without waiting; when none is free, a call that holds pins sends what it
- * has and passes the rest of the bio back to the image (read_rest()), and
- * only a call that holds none waits, on the mempool's reserve, which pins
- * on issued I/O give back.  A REQ_NOWAIT read ends with BLK_STS_AGAIN there.
+ * the origin, checked at the end (read_overtaken()).  Neighbouring chunks
+ * with contiguous places are read with one clone.  Nothing here waits but
+ * the bio set's allocation.
  *
  * The set's zero table reads as zeros: its own storage on this origin
  * (resident; copies are written there past copy-on-write) and what was free
@@ -961,10 +927,7 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 	sector_t start = pos, run_pos = pos, run_sector = 0, zs = end, ze = 0;
 	const struct cs_resident *res;
 	struct block_device *run_bdev = NULL;
-	struct cs_chunk *spare = NULL;
-	u64 pin_first = 0, pin_count = 0;
-	bool held = false, rest = false;
-	unsigned long flags;
+	u64 check_first = 0, check_count = 0;
 
 	if (bio_op(bio) != REQ_OP_READ) {
 		if (op_is_flush(bio->bi_opf) && !bio_sectors(bio))
@@ -987,7 +950,7 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		sector_t cend = min_t(sector_t, end, (c + 1) << t->chunk_shift);
 		struct block_device *bdev = t->origin.bdev;
 		sector_t sector = pos;
-		bool pinned = false;
+		bool check;
 		void *v;
 
 		if (res && pos >= ze && !resident_next(res, t->origin.bdev, pos, &zs, &ze)) {
@@ -999,7 +962,7 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 
 			if (run_bdev)
 				read_run(s, bio, run_pos - start, pos - run_pos, run_bdev,
-					 run_sector, pin_first, pin_count);
+					 run_sector, check_first, check_count);
 			run_bdev = NULL;
 			zero_part(bio, pos - start, zend - pos);
 			pos = zend;
@@ -1007,38 +970,9 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		}
 		cend = min(cend, zs);
 
-		/* a stored chunk never moves: no pin needed */
+		/* a stored chunk never moves; any other comes from the origin */
 		v = xa_load(&s->map, c);
-		if (!v && !spare) {
-			spare = read_spare_nowait();
-			if (!spare && held) {
-				rest = true;
-				break;
-			}
-			if (!spare && (bio->bi_opf & REQ_NOWAIT)) {
-				bio->bi_status = BLK_STS_AGAIN;
-				break;
-			}
-			if (!spare)
-				spare = cs_chunk_alloc();
-		}
-		spin_lock_irqsave(&t->lock, flags);
-		if (!v)
-			v = xa_load(&s->map, c);
-		if (!v) {
-			struct cs_chunk *e = busy_find(t, c);
-
-			if (!e) {
-				e = spare;
-				spare = NULL;
-				e->idx = c;
-				hlist_add_head(&e->hnode, busy_head(t, c));
-			}
-			e->readers++;
-			pinned = true;
-			held = true;
-		}
-		spin_unlock_irqrestore(&t->lock, flags);
+		check = !v;
 		if (v) {
 			bdev = cs_storage_locate(&s->set->storage, xa_to_value(v), &sector);
 			if (WARN_ON_ONCE(!bdev)) {
@@ -1047,35 +981,36 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 			}
 			sector += pos - (c << t->chunk_shift);
 		}
-		/* continue the run, or send it and start another */
+		/*
+		 * Continue the run, or send it and start another.  The chunks a
+		 * run checks are its first ones, in a row: a slot that happens
+		 * to follow them on the same device may join the run, never a
+		 * chunk to check after one that is not.
+		 */
 		if (run_bdev && (bdev != run_bdev ||
 				 sector != run_sector + (pos - run_pos) ||
-				 (pinned && pin_count && c != pin_first + pin_count) ||
-				 (pinned && !pin_count && pos != run_pos))) {
+				 (check && check_count && c != check_first + check_count) ||
+				 (check && !check_count && pos != run_pos))) {
 			read_run(s, bio, run_pos - start, pos - run_pos, run_bdev,
-				 run_sector, pin_first, pin_count);
+				 run_sector, check_first, check_count);
 			run_bdev = NULL;
 		}
 		if (!run_bdev) {
 			run_bdev = bdev;
 			run_pos = pos;
 			run_sector = sector;
-			pin_count = 0;
+			check_count = 0;
 		}
-		if (pinned) {
-			if (!pin_count)
-				pin_first = c;
-			pin_count++;
+		if (check) {
+			if (!check_count)
+				check_first = c;
+			check_count++;
 		}
 		pos = cend;
 	}
 	if (run_bdev)
 		read_run(s, bio, run_pos - start, pos - run_pos, run_bdev, run_sector,
-			 pin_first, pin_count);
-	if (rest)
-		read_rest(bio, pos - start);
-	if (spare)
-		cs_chunk_free(spare);
+			 check_first, check_count);
 	bio_endio(bio);
 }
 
