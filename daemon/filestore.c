@@ -550,6 +550,7 @@ static int clip_to_free(const struct cs_freemap *fm, struct extents *x, uint64_t
 			const char *path, struct cs_error *err)
 {
 	struct cs_freerange *in = NULL;
+	struct cs_extent *e;
 	size_t n = 0;
 	int64_t got = 0;
 
@@ -570,21 +571,18 @@ static int clip_to_free(const struct cs_freemap *fm, struct extents *x, uint64_t
 			     path, (uint64_t)got / 2048, sectors / 2048);
 		return -ENOSPC;
 	}
-	free(x->e);
-	x->e = (struct cs_extent *)NULL;
-	x->n = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct cs_extent *g = realloc(x->e, (x->n + 1) * sizeof(*g));
-
-		if (!g) {
-			free(in);
-			cs_error_set(err, ENOMEM, "out of memory");
-			return -ENOMEM;
-		}
-		x->e = g;
-		x->e[x->n++] = (struct cs_extent){ in[i].start, in[i].len };
+	e = malloc((n ? n : 1) * sizeof(*e));
+	if (!e) {
+		free(in);
+		cs_error_set(err, ENOMEM, "out of memory");
+		return -ENOMEM;
 	}
+	for (size_t i = 0; i < n; i++)
+		e[i] = (struct cs_extent){ in[i].start, in[i].len };
 	free(in);
+	free(x->e);
+	x->e = e;
+	x->n = n;
 	return 0;
 }
 

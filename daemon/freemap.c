@@ -26,8 +26,9 @@
  *
  * The window: a read of the image between the take and SET_ADD_FREE may
  * see the old contents of free space that later reads see as zeros.  Only
- * the daemon's own mount reads the image then (and udev's probes, of the
- * superblocks, which are never free); nobody has the image's name yet.
+ * the daemon's own probe and mount read the image then, and udev's probes
+ * (libblkid's probes read superblocks, which are never free); nobody has
+ * the image's name yet.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,9 +48,11 @@
 #include "daemon.h"
 #include "filestore.h"
 #include "freemap.h"
+#include "imagefs.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "netlink.h"
+#include "volumes.h"
 
 #define FSMAP_BATCH	1024
 /* ranges per SET_ADD_FREE: within libnl's default socket buffer */
@@ -68,25 +71,30 @@ static uint32_t encode_dev(dev_t dev)
 
 enum fstype { FS_OTHER, FS_EXT4, FS_XFS };
 
-/* The image's filesystem, and whether its journal is clean (ext4). */
-static enum fstype probe(int fd, bool *clean)
+/* The image's filesystem, as libblkid finds it: ext2 and ext3 are mounted
+ * with ext4's driver too. */
+static enum fstype probe(const char *image)
 {
-	unsigned char sb[2048];
+	char type[64];
 
-	*clean = false;
-	if (pread(fd, sb, sizeof(sb), 0) != (ssize_t)sizeof(sb))
-		return FS_OTHER;
-	if (!memcmp(sb, "XFSB", 4))
+	cs_volume_fstype(image, type, sizeof(type));
+	if (!strcmp(type, "xfs"))
 		return FS_XFS;
-	/* ext2/3/4: magic 0xef53 at 1024 + 0x38, s_feature_incompat at + 0x60 */
-	if (sb[1024 + 0x38] == 0x53 && sb[1024 + 0x39] == 0xef) {
-		uint32_t incompat = sb[1024 + 0x60] | sb[1024 + 0x61] << 8 |
-				    sb[1024 + 0x62] << 16 | (uint32_t)sb[1024 + 0x63] << 24;
-
-		*clean = !(incompat & 0x4);	/* EXT4_FEATURE_INCOMPAT_RECOVER */
+	if (!strcmp(type, "ext2") || !strcmp(type, "ext3") || !strcmp(type, "ext4"))
 		return FS_EXT4;
-	}
 	return FS_OTHER;
+}
+
+/* Is ext2/3/4's journal clean?  libblkid does not say: needs_recovery is
+ * EXT4_FEATURE_INCOMPAT_RECOVER (0x4) in s_feature_incompat, a little-endian
+ * word at 1024 + 0x60. */
+static bool ext4_clean(int fd)
+{
+	unsigned char incompat[4];
+
+	if (pread(fd, incompat, sizeof(incompat), 1024 + 0x60) != (ssize_t)sizeof(incompat))
+		return false;
+	return !(incompat[0] & 0x4);
 }
 
 static bool mounted(uint32_t major, uint32_t minor)
@@ -200,51 +208,30 @@ static int map_image(const char *image, dev_t dev, enum fstype t, struct cs_free
 		     char *why, size_t size)
 {
 	const char *type = t == FS_XFS ? "xfs" : "ext4";
-	int fs, mnt = -1, dir = -1, ret;
-	char log[256];
+	struct cs_imagefs_fail f;
+	int mnt, dir, ret;
 
-	fs = fsopen(type, FSOPEN_CLOEXEC);
-	if (fs < 0) {
-		snprintf(why, size, "fsopen %s: %s", type, strerror(errno));
-		return -errno;
-	}
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "source", image, 0) ||
-	    fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) ||
-	    (t == FS_EXT4 && fsconfig(fs, FSCONFIG_SET_FLAG, "noload", NULL, 0)) ||
-	    (t == FS_XFS && (fsconfig(fs, FSCONFIG_SET_FLAG, "norecovery", NULL, 0) ||
-			     fsconfig(fs, FSCONFIG_SET_FLAG, "nouuid", NULL, 0))) ||
-	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0)) {
-		ssize_t r;
-
-		ret = -errno;
-		snprintf(why, size, "cannot mount it read-only: %s", strerror(errno));
-		r = read(fs, log, sizeof(log) - 1);
-		if (r > 2) {
-			size_t n = strlen(why);
-
-			log[r] = '\0';
-			log[strcspn(log, "\n")] = '\0';
-			snprintf(why + n, size - n, " (%s)", log + 2);
-		}
-		close(fs);
-		return ret;
-	}
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-		      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-	close(fs);
+	mnt = cs_imagefs_mount(image, type, false, MOUNT_ATTR_NOEXEC, &dir, &f);
 	if (mnt < 0) {
-		snprintf(why, size, "fsmount: %s", strerror(errno));
-		return -errno;
+		switch (f.step) {
+		case CS_IMAGEFS_FSOPEN:
+			snprintf(why, size, "fsopen %s: %s", type, strerror(f.err));
+			break;
+		case CS_IMAGEFS_MOUNT:
+			snprintf(why, size, "cannot mount it read-only: %s%s%s%s", strerror(f.err),
+				 f.log[0] ? " (" : "", f.log, f.log[0] ? ")" : "");
+			break;
+		case CS_IMAGEFS_FSMOUNT:
+			snprintf(why, size, "fsmount: %s", strerror(f.err));
+			break;
+		case CS_IMAGEFS_ROOT:
+			snprintf(why, size, "cannot open its root: %s", strerror(f.err));
+			break;
+		}
+		return mnt;
 	}
-	/* the mount's fd is O_PATH: ioctls need an open directory */
-	dir = openat(mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0) {
-		ret = -errno;
-		snprintf(why, size, "cannot open its root: %s", strerror(errno));
-	} else {
-		ret = read_free(dir, dev, fm, why, size);
-		close(dir);
-	}
+	ret = read_free(dir, dev, fm, why, size);
+	close(dir);
 	/* the last reference: the detached mount goes */
 	close(mnt);
 	return ret;
@@ -272,7 +259,6 @@ static void one_volume(struct cowsnapd *d, const struct cs_set *set,
 	enum fstype t;
 	struct stat st;
 	struct cs_error err;
-	bool clean;
 	int fd, ret = -EINVAL;
 
 	if (!fm)
@@ -286,12 +272,12 @@ static void one_volume(struct cowsnapd *d, const struct cs_set *set,
 		snprintf(why, sizeof(why), "%.200s is not the image's device node", v->image);
 		goto out;
 	}
-	t = probe(fd, &clean);
+	t = probe(v->image);
 	if (t == FS_OTHER) {
 		snprintf(why, sizeof(why), "its filesystem is neither ext4 nor xfs");
 		goto out;
 	}
-	if (t == FS_EXT4 && !clean) {
+	if (t == FS_EXT4 && !ext4_clean(fd)) {
 		snprintf(why, sizeof(why), "its ext4 journal needs recovery (the filesystem "
 			 "was neither frozen at the take nor cleanly unmounted)");
 		goto out;

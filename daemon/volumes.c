@@ -17,6 +17,7 @@
 #include <blkid.h>
 #include <linux/cowsnap.h>
 
+#include "imagefs.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "netlink.h"
@@ -162,24 +163,53 @@ int cs_volume_resolve(const char *spec, struct cs_resolved *out, struct cs_error
 	return -ENOTBLK;
 }
 
-static void probe(const char *devnode, struct cs_volume *v)
+/* libblkid's probe of devnode's superblocks, done: NULL when nothing, or
+ * more than one thing, was found */
+static blkid_probe probed(const char *devnode)
 {
 	blkid_probe pr = blkid_new_probe_from_filename(devnode);
-	const char *val;
 
 	if (!pr)
-		return;
+		return NULL;
 	blkid_probe_enable_superblocks(pr, 1);
 	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID |
 					  BLKID_SUBLKS_LABEL);
-	if (blkid_do_safeprobe(pr) == 0) {
-		if (!blkid_probe_lookup_value(pr, "TYPE", &val, NULL))
-			snprintf(v->fstype, sizeof(v->fstype), "%s", val);
-		if (!blkid_probe_lookup_value(pr, "UUID", &val, NULL))
-			snprintf(v->uuid, sizeof(v->uuid), "%s", val);
-		if (!blkid_probe_lookup_value(pr, "LABEL", &val, NULL))
-			snprintf(v->label, sizeof(v->label), "%s", val);
-	}
+	if (blkid_do_safeprobe(pr) == 0)
+		return pr;
+	blkid_free_probe(pr);
+	return NULL;
+}
+
+/* pr's value of name ("TYPE", "UUID", "LABEL") into buf, left as it is
+ * when there is none */
+static void found(blkid_probe pr, const char *name, char *buf, size_t size)
+{
+	const char *val;
+
+	if (!blkid_probe_lookup_value(pr, name, &val, NULL))
+		snprintf(buf, size, "%s", val);
+}
+
+static void probe(const char *devnode, struct cs_volume *v)
+{
+	blkid_probe pr = probed(devnode);
+
+	if (!pr)
+		return;
+	found(pr, "TYPE", v->fstype, sizeof(v->fstype));
+	found(pr, "UUID", v->uuid, sizeof(v->uuid));
+	found(pr, "LABEL", v->label, sizeof(v->label));
+	blkid_free_probe(pr);
+}
+
+void cs_volume_fstype(const char *devnode, char *fstype, size_t size)
+{
+	blkid_probe pr = probed(devnode);
+
+	fstype[0] = '\0';
+	if (!pr)
+		return;
+	found(pr, "TYPE", fstype, size);
 	blkid_free_probe(pr);
 }
 
@@ -385,50 +415,34 @@ void cs_volume_places_free(struct cs_volume_places *p)
  */
 int cs_volume_recover(const char *image, char *fstype, size_t size, struct cs_error *err)
 {
-	struct cs_volume v = { 0 };
-	int fs, mnt, dir, ret = 0;
+	struct cs_imagefs_fail f;
+	char type[64];
+	int mnt, dir, ret = 0;
 
-	probe(image, &v);
-	snprintf(fstype, size, "%s", v.fstype);
-	if (strcmp(v.fstype, "ext3") && strcmp(v.fstype, "ext4") && strcmp(v.fstype, "xfs"))
+	cs_volume_fstype(image, type, sizeof(type));
+	snprintf(fstype, size, "%s", type);
+	if (strcmp(type, "ext3") && strcmp(type, "ext4") && strcmp(type, "xfs"))
 		return 0;
-	fs = fsopen(v.fstype, FSOPEN_CLOEXEC);
-	if (fs < 0) {
-		cs_error_set(err, errno, "cannot recover %s on %s: fsopen: %s", v.fstype, image,
-			     strerror(errno));
-		return -errno;
+	mnt = cs_imagefs_mount(image, type, true, MOUNT_ATTR_NOEXEC, &dir, &f);
+	if (mnt < 0) {
+		if (f.step == CS_IMAGEFS_MOUNT)
+			cs_error_set(err, f.err, "cannot recover %s on %s: mounting it read-write: "
+				     "%s%s%s%s", type, image, strerror(f.err), f.log[0] ? " (" : "",
+				     f.log, f.log[0] ? ")" : "");
+		else
+			cs_error_set(err, f.err, "cannot recover %s on %s: %s: %s", type, image,
+				     f.step == CS_IMAGEFS_FSOPEN ? "fsopen" :
+				     f.step == CS_IMAGEFS_FSMOUNT ? "fsmount" : "open",
+				     strerror(f.err));
+		return mnt;
 	}
-	/* xfs: the origin, with the same UUID, is mounted beside it */
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "source", image, 0) ||
-	    (!strcmp(v.fstype, "xfs") && fsconfig(fs, FSCONFIG_SET_FLAG, "nouuid", NULL, 0)) ||
-	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0)) {
-		char log[256] = "";
-		ssize_t n;
-
+	if (syncfs(dir)) {
 		ret = -errno;
-		n = read(fs, log, sizeof(log) - 1);
-		log[n > 2 ? n : 0] = '\0';
-		log[strcspn(log, "\n")] = '\0';
-		cs_error_set(err, -ret, "cannot recover %s on %s: mounting it read-write: %s%s%s%s",
-			     v.fstype, image, strerror(-ret), n > 2 ? " (" : "", n > 2 ? log + 2 : "",
-			     n > 2 ? ")" : "");
-		close(fs);
-		return ret;
+		cs_error_set(err, -ret, "cannot recover %s on %s: syncfs: %s", type, image,
+			     strerror(-ret));
 	}
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-		      MOUNT_ATTR_NOEXEC);
-	/* fsmount's descriptor is an O_PATH one: syncfs wants an open file */
-	dir = mnt < 0 ? -1 : openat(mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0 || syncfs(dir)) {
-		ret = -errno;
-		cs_error_set(err, -ret, "cannot recover %s on %s: %s: %s", v.fstype, image,
-			     mnt < 0 ? "fsmount" : dir < 0 ? "open" : "syncfs", strerror(-ret));
-	}
-	if (dir >= 0)
-		close(dir);
-	if (mnt >= 0)
-		close(mnt);
-	close(fs);
+	close(dir);
+	close(mnt);
 	return ret ? ret : 1;
 }
 

@@ -3,6 +3,7 @@
 #define COWSNAPD_VOLUMES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -39,6 +40,10 @@ struct cs_volume_places;
 struct cs_volume_places *cs_volume_places_new(const struct cs_resolved *vols, uint32_t nvols);
 bool cs_volume_places_hold(const char *dir, void *places);
 void cs_volume_places_free(struct cs_volume_places *p);
+
+/* The filesystem type libblkid finds on devnode ("ext4", "xfs", ...; ""
+ * when it finds none, or more than one), into fstype (size bytes). */
+void cs_volume_fstype(const char *devnode, char *fstype, size_t size);
 
 /* Auto-recovery of a writable image: its ext3/ext4/xfs mounted read-write
  * once (journal or log replayed), synced, unmounted, in no namespace.

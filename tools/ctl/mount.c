@@ -16,6 +16,7 @@
 
 #include <json.h>
 
+#include "imagefs.h"
 #include "mountinfo.h"
 #include "snapctl.h"
 
@@ -31,20 +32,6 @@ static int run(const char *const argv[])
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/*
- * An image is the volume as it was at the take, its journal or log as
- * dirty as the frozen filesystem's: replaying it would write.  And the
- * origin, with the same UUID, may be mounted beside it.
- */
-const char *image_ro_options(const char *fstype)
-{
-	if (!strcmp(fstype, "ext3") || !strcmp(fstype, "ext4"))
-		return "noload";
-	if (!strcmp(fstype, "xfs"))
-		return "norecovery,nouuid";
-	return "";
 }
 
 static const char mount_usage[] = "mount [--read-only] SET VOLUME DIR";
@@ -140,8 +127,8 @@ int cmd_mount(struct snapctl *ctl, int argc, char **argv)
 			int saved = -1, null = -1;
 
 			snprintf(opts, sizeof(opts), "ro,nosuid,nodev%s%s",
-				 *image_ro_options(types[i]) ? "," : "",
-				 image_ro_options(types[i]));
+				 *cs_imagefs_ro_options(types[i]) ? "," : "",
+				 cs_imagefs_ro_options(types[i]));
 			if (i < 2) {
 				saved = dup(2);
 				null = open("/dev/null", O_WRONLY);

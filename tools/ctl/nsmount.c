@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imagefs.h"
 #include "mountinfo.h"
 #include "snapctl.h"
 
@@ -249,13 +250,12 @@ nomem:
 	return report_failure(ctl, ENOMEM, CS_EXIT_FAILED, "out of memory");
 }
 
-/* "TARGET: ERROR", and what the filesystem said (fsopen's log), into msg */
-static int fail_with(char *msg, size_t size, int fs, const char *fmt, ...)
+/* "TARGET: ERROR", and what the filesystem said (log, or NULL), into msg */
+static int fail_with(char *msg, size_t size, const char *log, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int fail_with(char *msg, size_t size, int fs, const char *fmt, ...)
+static int fail_with(char *msg, size_t size, const char *log, const char *fmt, ...)
 {
 	int saved = errno;
-	char log[256];
 	va_list ap;
 	size_t n;
 
@@ -264,16 +264,10 @@ static int fail_with(char *msg, size_t size, int fs, const char *fmt, ...)
 	va_end(ap);
 	n = strlen(msg);
 	snprintf(msg + n, size - n, ": %s", strerror(saved));
-	if (fs >= 0) {
-		ssize_t r = read(fs, log, sizeof(log) - 1);
-
-		if (r > 2) {
-			log[r] = '\0';
-			log[strcspn(log, "\n")] = '\0';
-			n = strlen(msg);
-			/* "e ext4: ...": the kernel's own words */
-			snprintf(msg + n, size - n, " (%s)", log + 2);
-		}
+	if (log && log[0]) {
+		n = strlen(msg);
+		/* "ext4: ...": the kernel's own words */
+		snprintf(msg + n, size - n, " (%s)", log);
 	}
 	return -1;
 }
@@ -289,36 +283,20 @@ static int place(int fd, const char *target)
 	return fchdir(fd) || chroot(".") || chdir("/") ? -1 : 0;
 }
 
-/* The image, its mount options (flags): a detached mount, or -1 */
+/* The image, read-only: a detached mount, or -1 */
 static int image_mount(const struct ns_entry *e, char *msg, size_t size)
 {
-	char opts[64], *save = NULL;
-	int fs, mnt = -1;
+	struct cs_imagefs_fail f;
+	int mnt = cs_imagefs_mount(e->image, e->fstype, false, 0, NULL, &f);
 
-	fs = fsopen(e->fstype, FSOPEN_CLOEXEC);
-	if (fs < 0)
-		return fail_with(msg, size, -1, "cannot mount %s (image of %s) at %s: "
+	if (mnt >= 0)
+		return mnt;
+	errno = f.err;
+	if (f.step == CS_IMAGEFS_FSOPEN)
+		return fail_with(msg, size, NULL, "cannot mount %s (image of %s) at %s: "
 				 "filesystem %s", e->image, e->origin, e->target, e->fstype);
-	snprintf(opts, sizeof(opts), "%s", image_ro_options(e->fstype));
-	if (fsconfig(fs, FSCONFIG_SET_STRING, "source", e->image, 0) ||
-	    fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0))
-		goto fail;
-	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save))
-		if (fsconfig(fs, FSCONFIG_SET_FLAG, o, NULL, 0))
-			goto fail;
-	if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0))
-		goto fail;
-	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-		      MOUNT_ATTR_NODEV);
-	if (mnt < 0)
-		goto fail;
-	close(fs);
-	return mnt;
-fail:
-	fail_with(msg, size, fs, "cannot mount %s (image of %s, %s) at %s", e->image,
-		  e->origin, e->fstype, e->target);
-	close(fs);
-	return -1;
+	return fail_with(msg, size, f.log, "cannot mount %s (image of %s, %s) at %s", e->image,
+			 e->origin, e->fstype, e->target);
 }
 
 static int setup_entry(const struct ns_entry *e, char *msg, size_t size)
@@ -352,7 +330,7 @@ static int setup_entry(const struct ns_entry *e, char *msg, size_t size)
 		goto out;
 	}
 	if (place(mnt, e->target)) {
-		fail_with(msg, size, -1, "cannot mount %s (image of %s) at %s", e->image,
+		fail_with(msg, size, NULL, "cannot mount %s (image of %s) at %s", e->image,
 			  e->origin, e->target);
 		goto out;
 	}
@@ -364,7 +342,7 @@ static int setup_entry(const struct ns_entry *e, char *msg, size_t size)
 			 e->root);
 		fd = open_tree(AT_FDCWD, sub, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (fd < 0 || place(fd, e->target)) {
-			fail_with(msg, size, -1, "cannot mount %s of %s (image of %s) at %s",
+			fail_with(msg, size, NULL, "cannot mount %s of %s (image of %s) at %s",
 				  e->root, e->image, e->origin, e->target);
 			if (fd >= 0)
 				close(fd);
@@ -398,12 +376,12 @@ static int ns_setup(struct cmd_setup *s)
 	struct stat st;
 
 	if (unshare(CLONE_NEWNS))
-		return fail_with(s->msg, sizeof(s->msg), -1, "cannot make a mount namespace");
+		return fail_with(s->msg, sizeof(s->msg), NULL, "cannot make a mount namespace");
 	/* a copy of the host's mounts, shared with them until this */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		return fail_with(s->msg, sizeof(s->msg), -1, "cannot make the mounts private");
+		return fail_with(s->msg, sizeof(s->msg), NULL, "cannot make the mounts private");
 	if (stat("/proc/self/ns/mnt", &st))
-		return fail_with(s->msg, sizeof(s->msg), -1, "/proc/self/ns/mnt");
+		return fail_with(s->msg, sizeof(s->msg), NULL, "/proc/self/ns/mnt");
 	s->token = st.st_ino;
 	for (size_t i = 0; i < p->n; i++)
 		if (setup_entry(&p->e[i], s->msg, sizeof(s->msg)))

@@ -138,10 +138,6 @@ void restore_args_from_doc(struct cs_restore_args *a, const struct cs_backup_doc
 /* mount.c */
 int cmd_mount(struct snapctl *ctl, int argc, char **argv);
 int cmd_umount(struct snapctl *ctl, int argc, char **argv);
-/* The options, flags separated by commas, with which an image of fstype
- * mounts read-only without a journal replay ("noload" for ext3/4,
- * "norecovery,nouuid" for xfs, "" for the others). */
-const char *image_ro_options(const char *fstype);
 /* term.c: s with control characters and bytes that are not UTF-8 shown as
  * `\xHH', into buf of size bytes (TERM_TEXT_MAX holds any cs_error message;
  * cut with "..." when it does not fit); returns buf.  For text that writers
