@@ -44,7 +44,6 @@ LOW_DEPTHS="1 16"
 # BLOCK:DEPTH:THREADS
 READ_SWEEP="1M:8:1 1M:4:2 1M:16:2 1M:32:4 4M:8:2"
 SNAPREAD=$TOP/tools/read/snapread
-NULLB_CFG=/sys/kernel/config/nullb/nullb-lat
 
 # rd_fio DEV DEPTH [OFFSET_MB SIZE_MB]: KiB/s of one sequential 1 MiB read
 rd_fio() {
@@ -91,38 +90,6 @@ rd_one() {
 	fio_qd*) rd_fio "$2" "${1#fio_qd}" ;;
 	low_fio_qd*) rd_fio "$2" "${1#low_fio_qd}" 0 $((READ_MB / 2)) ;;
 	esac
-}
-
-# nullb_up: $READ_MB MiB null_blk disk with memory and $LAT_NS of latency;
-# prints its device
-nullb_up() {
-	local i dev
-	modprobe null_blk nr_devices=0 || return 1
-	mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config || return 1
-	mkdir "$NULLB_CFG" || return 1
-	echo "$READ_MB" > "$NULLB_CFG/size" &&
-		echo 1 > "$NULLB_CFG/memory_backed" &&
-		echo 4096 > "$NULLB_CFG/blocksize" &&
-		echo 2 > "$NULLB_CFG/queue_mode" &&
-		echo 2 > "$NULLB_CFG/irqmode" &&
-		echo "$LAT_NS" > "$NULLB_CFG/completion_nsec" &&
-		echo 1 > "$NULLB_CFG/power" || return 1
-	# the disk is named after the configfs directory (6.1 and 6.12 both),
-	# nullbN on older kernels
-	i=$(cat "$NULLB_CFG/index")
-	for _ in $(seq 50); do
-		for dev in "/dev/${NULLB_CFG##*/}" "/dev/nullb$i"; do
-			[ -b "$dev" ] && { echo "$dev"; return 0; }
-		done
-		sleep 0.1
-	done
-	return 1
-}
-nullb_down() {
-	[ -d "$NULLB_CFG" ] || return 0
-	echo 0 > "$NULLB_CFG/power"
-	rmdir "$NULLB_CFG"
-	rmmod null_blk 2>/dev/null
 }
 
 # read_pass P ORIGIN: one pass, keys prefixed P_
@@ -203,7 +170,7 @@ read_part() {
 	# RAM disks allocate what is written: ram1, the storage, gets the copied
 	# eighth; the null_blk origin's memory is freed before ram0 fills.
 	brd_load 2 "$READ_MB" || return 1
-	if nb=$(nullb_up); then
+	if nb=$(nullb_up "$READ_MB" "$LAT_NS"); then
 		read_pass lt "$nb" || say "the null_blk pass did not finish"
 	else
 		say "no null_blk disk with latency: its pass is skipped"
