@@ -35,6 +35,18 @@ FZ_LOG=$W/writer-events.log
 FZ_SOCK=/run/cowsnap/cowsnapd.sock
 FZ_PID=
 
+# fz_daemon_start CONF LOG: cowsnapd with that configuration directory
+fz_daemon_start() {
+	local i
+	"$TOP/daemon/cowsnapd" -f -v --module "$KO" --config-dir "$1" > "$2" 2>&1 &
+	FZ_PID=$!
+	for i in $(seq 200); do
+		[ -S "$FZ_SOCK" ] && [ "$(cat /run/cowsnap/cowsnapd.pid 2>/dev/null)" = "$FZ_PID" ] && break
+		sleep 0.1
+	done
+	[ -S "$FZ_SOCK" ] || { say "cowsnapd did not start: $(tail -n 5 "$2")"; return 1; }
+}
+
 fz_daemon_stop() {
 	[ -n "$FZ_PID" ] || return 0
 	kill "$FZ_PID" 2>/dev/null
@@ -107,7 +119,7 @@ fz_one() {
 }
 
 freeze_part() {
-	local conf=$W/fz-conf i r f win=() frz=() take=() thaw=() inst=() bk=() share=()
+	local conf=$W/fz-conf i f
 	out freeze_reps "$FREEZE_REPS"
 	brd_load 5 "$FREEZE_MB" || return 1
 	modprobe ext4 2>/dev/null
@@ -130,31 +142,10 @@ EOS
 		printf 'exec %s\norder %s\n' "$conf/writers.d/${f%%:*}.sh" "${f#*:}" \
 			> "$conf/writers.d/${f%%:*}.conf"
 	done
-	"$TOP/daemon/cowsnapd" -f -v --module "$KO" --config-dir "$conf" > "$W/cowsnapd.log" 2>&1 &
-	FZ_PID=$!
-	for i in $(seq 200); do
-		[ -S "$FZ_SOCK" ] && [ "$(cat /run/cowsnap/cowsnapd.pid 2>/dev/null)" = "$FZ_PID" ] && break
-		sleep 0.1
-	done
-	[ -S "$FZ_SOCK" ] || { say "cowsnapd did not start: $(tail -n 5 "$W/cowsnapd.log")"; return 1; }
+	fz_daemon_start "$conf" "$W/cowsnapd.log" || return 1
 	say "$("$TOP/tools/snapctl" list writers | tr '\n' ';')"
 	fz_hook "$conf/writers.d/web.sh"
-	for ((r = 1; r <= FREEZE_REPS; r++)); do
-		f=$(fz_one "$r") || continue
-		say "backup $r: window freeze take thaw instant backup (ms): $f"
-		set -- $f
-		win+=("$1") frz+=("$2") take+=("$3") thaw+=("$4") inst+=("$5") bk+=("$6")
-		share+=("$(awk -v t="$3" -v w="$1" 'BEGIN { printf "%.3f", (w > 0) ? t / w : 0 }')")
-	done
-	out freeze_runs "${#win[@]}"
-	[ "${#win[@]}" -gt 0 ] || return 1
-	out freeze_window_ms "$(median "${win[*]}")"
-	out freeze_writers_ms "$(median "${frz[*]}")"
-	out freeze_take_ms "$(median "${take[*]}")"
-	out freeze_thaw_ms "$(median "${thaw[*]}")"
-	out freeze_instant_ms "$(median "${inst[*]}")"
-	out freeze_backup_ms "$(median "${bk[*]}")"
-	out freeze_take_share "$(median "${share[*]}")"
+	fz_series freeze || return 1
 	say "cowsnapd log (tail): $(tail -n 8 "$W/cowsnapd.log" | tr '\n' ';')"
 	return 0
 }
@@ -191,13 +182,7 @@ freeze_sock_part() {
 	fz_daemon_stop
 	mkdir -p "$conf/writers.d"
 	printf 'set-size 64M\ndevice /dev/ram4\n' > "$conf/storage.conf"
-	"$TOP/daemon/cowsnapd" -f -v --module "$KO" --config-dir "$conf" > "$W/cowsnapd-sock.log" 2>&1 &
-	FZ_PID=$!
-	for i in $(seq 200); do
-		[ -S "$FZ_SOCK" ] && [ "$(cat /run/cowsnap/cowsnapd.pid 2>/dev/null)" = "$FZ_PID" ] && break
-		sleep 0.1
-	done
-	[ -S "$FZ_SOCK" ] || { say "cowsnapd did not start: $(tail -n 5 "$W/cowsnapd-sock.log")"; return 1; }
+	fz_daemon_start "$conf" "$W/cowsnapd-sock.log" || return 1
 	for n in web:front-end db:back-end sys:system; do
 		rm -f "$W/ready-${n%%:*}"
 		"$TOP/tests/tools/sockwriter" --name "${n%%:*}" --order "${n#*:}" --stamps \

@@ -390,7 +390,7 @@ void cs_snapshot_put(struct cs_snapshot *s);
 void cs_snapshot_get(struct cs_snapshot *s);
 /* write path: returns true when w may be submitted now */
 bool cs_cow_advance(struct cs_wio *w);
-/* lock-free: chunks first..last need no copy and are not busy */
+/* lock-free: no live snapshot needs a copy of chunks first..last */
 bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last);
 struct cs_chunk *cs_chunk_alloc(void);
 void cs_chunk_free(struct cs_chunk *e);
