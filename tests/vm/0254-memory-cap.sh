@@ -82,11 +82,7 @@ events_start "$T/events"
 sess_start
 
 # The cap: 1 MiB, about 1789 leaves.
-new_set --chunk-sectors 8
-s add-volume "$SET" /dev/ram0
-s add-storage "$SET" /dev/ram1 0 $((64 * 2048))
-s take "$SET"
-img=$(image_of "$SET" /dev/ram0)
+take_one /dev/ram0 /dev/ram1 $((64 * 2048)) --chunk-sectors 8
 note "$SECONDS s: 2048 writes under max_memory_mb=1"
 rw write /dev/ram0 1 || fail "an origin write failed past the cap"
 note "$SECONDS s: written"
@@ -114,11 +110,7 @@ dd if=/dev/urandom of="$loop" bs=1M count=32 oflag=direct status=none || fail "f
 cp "$T/origin" "$T/take"
 take_sum=$(sha256sum < "$T/take")
 note "$SECONDS s: control origin filled"
-new_set --chunk-sectors 8
-s add-volume "$SET" "$loop"
-s add-storage "$SET" /dev/ram1 0 $((64 * 2048))
-s take "$SET"
-img=$(image_of "$SET" "$loop")
+take_one "$loop" /dev/ram1 $((64 * 2048)) --chunk-sectors 8
 note "$SECONDS s: 128 writes under max_memory_mb=64"
 rw write "$loop" 2 || fail "an origin write failed under the generous cap"
 note "$SECONDS s: written"

@@ -109,6 +109,18 @@ new_set() {
 	[[ $SET =~ ^[0-9]+$ ]] && [ "$SET" != 0 ] || fail "set-new printed \`$SET'"
 }
 
+# take_one VOL STORAGE SECTORS [SET-NEW ARGS...]: a set of one volume with
+# storage at the start of STORAGE, taken; its id in $SET, the image in $img
+take_one() {
+	local vol=$1 st=$2 len=$3
+	shift 3
+	new_set "$@"
+	s add-volume "$SET" "$vol"
+	s add-storage "$SET" "$st" 0 "$len"
+	s take "$SET"
+	img=$(image_of "$SET" "$vol")
+}
+
 devnum() {
 	printf '%d:%d' "0x$(stat -L -c %t "$1")" "0x$(stat -L -c %T "$1")"
 }

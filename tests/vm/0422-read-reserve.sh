@@ -24,11 +24,7 @@ brd 2 32
 "$BLKSTAMP" fill /dev/ram0 --version 1
 dd if=/dev/ram0 of="$T/take" bs=1M iflag=direct status=none || fail "copy of /dev/ram0"
 sess_start
-new_set --chunk-sectors 8
-s add-volume "$SET" /dev/ram0
-s add-storage "$SET" /dev/ram1 0 $((32 * 2048))
-s take "$SET"
-img=$(image_of "$SET" /dev/ram0)
+take_one /dev/ram0 /dev/ram1 $((32 * 2048)) --chunk-sectors 8
 # Every other MiB copied, so reads mix stored chunks and pinned ones.
 for i in $(seq 0 2 31); do
 	dd if=/dev/urandom of=/dev/ram0 bs=1M seek="$i" count=1 oflag=direct status=none
