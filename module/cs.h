@@ -17,14 +17,13 @@
  *     writes, live snapshot list, busy chunk table.
  *   cs_storage.lock (spinlock, irq-safe, nests inside cs_tracker.lock): the
  *     allocator.
- *   a snapshot's map lock (the xa_lock of cs_snapshot.map, not irq-safe,
- *     taken with no other lock held): the map's nodes and the memory the
- *     map charged (cs_snapshot.map_bytes).
+ *   cs_map.lock (mutex, a snapshot's map, taken in process context with
+ *     no other lock held): the map's stores and the memory it charged.
  * Lock-free: the tracker and disk registries (xarrays, RCU; changed under
  * cs_lock, looked up inside filter_srcu), the set owners (xarray, read by
  * the socket-release notifier), the changed-block map (see cs_cbt), the
- * total memory the maps charged (an atomic64 in snapshot.c), the lookups
- * of a snapshot's map (RCU, xa_load).
+ * total memory the maps charged (an atomic64 in map.c), the lookups
+ * of a snapshot's map (RCU, cs_map_lookup()).
  */
 #ifndef COWSNAP_CS_H
 #define COWSNAP_CS_H
@@ -264,6 +263,13 @@ struct cs_chunk {
 };
 
 
+/* A snapshot's chunk -> slot map (map.c). */
+struct cs_map {
+	struct mutex lock;		/* stores, bytes */
+	struct xarray groups;		/* chunk / 64 -> group; RCU readers */
+	u64 bytes;			/* lock: memory charged for it */
+};
+
 /*
  * One volume of a TAKEN set.  Lifetime: kref held by the set, the image
  * disk (until free_disk), and copy-on-write operations writing for it.
@@ -274,9 +280,7 @@ struct cs_snapshot {
 	struct cs_tracker *t;		/* holds a reference */
 	struct list_head tnode;		/* tracker lock; RCU readers */
 	bool live;			/* tracker lock: on t->snaps */
-	struct xarray map;		/* chunk -> storage slot (xa value) */
-	/* map lock: bytes charged for the map's nodes (see map_store()) */
-	u64 map_bytes;
+	struct cs_map map;		/* chunk -> storage slot (map.c) */
 	sector_t sectors;		/* origin size at take */
 	u64 nr_chunks;
 	atomic64_t copied;
@@ -399,8 +403,17 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio);
 void cs_snapshot_write(struct cs_snapshot *s, struct bio *bio);
 /* an image write whose chunks are copied: to their slots */
 void cs_snapshot_write_go(struct cs_wio *w);
+
+/* map.c */
+void cs_map_init(struct cs_map *m);
+void cs_map_destroy(struct cs_map *m);
+/* the slot of chunk idx, or -1; any context (RCU inside) */
+s64 cs_map_lookup(struct cs_map *m, u64 idx);
+int cs_map_store(struct cs_map *m, u64 idx, u64 slot);
 /* bytes the chunk maps of all snapshots hold now (max_memory_mb bounds it) */
-u64 cs_snapshot_map_bytes(void);
+u64 cs_map_memory(void);
+int cs_map_cache_init(void);
+void cs_map_cache_exit(void);
 
 /* image.c */
 int cs_image_init(void);

@@ -67,7 +67,7 @@ static int set_memory_used_kb(const char *val, const struct kernel_param *kp)
 
 static int get_memory_used_kb(char *buffer, const struct kernel_param *kp)
 {
-	return sysfs_emit(buffer, "%llu\n", (cs_snapshot_map_bytes() + 1023) >> 10);
+	return sysfs_emit(buffer, "%llu\n", (cs_map_memory() + 1023) >> 10);
 }
 
 static const struct kernel_param_ops memory_used_kb_ops = {

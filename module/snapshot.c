@@ -96,101 +96,6 @@ static mempool_t *iwrite_pool;
 /* the reserves are full: the test knobs may refuse the allocators from now on */
 static bool chunk_pool_ready, page_pool_ready;
 
-/*
- * Memory of the chunk maps.  A map is an xarray of chunk -> slot: the
- * kernel memory a snapshot holds per chunk copied, and the only part of it
- * that grows without bound (everything else is per set, per volume or per
- * copy in flight).  A leaf node (struct xa_node) holds 64 neighbouring
- * chunks and is allocated when the first of them gets an entry; above the
- * leaves there is about one interior node per 63 nodes below it.  So a map
- * is charged, for each aligned run of 64 chunks that gets its first entry,
- * one node and a 63rd of one (the interior nodes' share); nothing for the
- * other entries of the run.  Copied in order that is one charge per 64
- * chunks (about 150 KiB per GiB copied with 64 KiB chunks, 2.3 MiB with
- * 4 KiB ones); scattered writes can cost a node per chunk copied.  The
- * charge is given back when the map is destroyed, with its snapshot.
- *
- * map_bytes is the sum over all snapshots; it never goes past
- * map_limit(): a store that would take it there is refused and
- * its set turns INVALID (NOMEM) instead (cow_finish()).
- */
-#define MAP_LEAF_COST	(sizeof(struct xa_node) + \
-			 DIV_ROUND_UP(sizeof(struct xa_node), XA_CHUNK_SIZE - 1))
-
-static atomic64_t map_bytes = ATOMIC64_INIT(0);
-
-u64 cs_snapshot_map_bytes(void)
-{
-	return atomic64_read(&map_bytes);
-}
-
-/* max_memory_mb, or when that is 0 a quarter of RAM (module/README.md) */
-static u64 map_limit(void)
-{
-	unsigned int mb = READ_ONCE(cs_max_memory_mb);
-
-	if (mb)
-		return (u64)mb << 20;
-	return ((u64)totalram_pages() << PAGE_SHIFT) / 4;
-}
-
-/* Charge s's map one leaf: false, and nothing charged, past the limit. */
-static bool map_charge(struct cs_snapshot *s)
-{
-	s64 old = atomic64_read(&map_bytes);
-	u64 limit = map_limit();
-
-	lockdep_assert_held(&s->map.xa_lock);
-	do {
-		if (old + MAP_LEAF_COST > limit)
-			return false;
-	} while (!atomic64_try_cmpxchg(&map_bytes, &old, old + MAP_LEAF_COST));
-	s->map_bytes += MAP_LEAF_COST;
-	return true;
-}
-
-static void map_uncharge(struct cs_snapshot *s)
-{
-	lockdep_assert_held(&s->map.xa_lock);
-	s->map_bytes -= MAP_LEAF_COST;
-	atomic64_sub(MAP_LEAF_COST, &map_bytes);
-}
-
-/*
- * Record that chunk idx of s is in slot.  Whether the store needs a new
- * leaf (no entry yet among the 64 chunks around idx) is decided, charged
- * and acted on in one hold of the map lock, so two stores into one empty
- * run charge it once; when the xarray needs memory the lock is dropped to
- * allocate (xas_nomem()) and everything is decided again.  Returns 0;
- * -ENOSPC when the charge would pass the limit (nothing stored); -ENOMEM
- * when the allocator gave nothing.
- */
-static int map_store(struct cs_snapshot *s, u64 idx, s64 slot)
-{
-	XA_STATE(xas, &s->map, idx);
-	unsigned long first = round_down(idx, XA_CHUNK_SIZE), at;
-	bool charged;
-
-	do {
-		charged = false;
-		xas_lock(&xas);
-		at = first;
-		if (!xa_find(&s->map, &at, first + XA_CHUNK_SIZE - 1, XA_PRESENT)) {
-			charged = map_charge(s);
-			if (!charged)
-				xas_set_err(&xas, -ENOSPC);
-		}
-		if (!xas_error(&xas)) {
-			xas_store(&xas, xa_mk_value(slot));
-			if (xas_error(&xas) && charged)
-				map_uncharge(s);
-		}
-		xas_unlock(&xas);
-		/* frees what an earlier round allocated, unless it retries */
-	} while (xas_nomem(&xas, GFP_NOIO));
-	return xas_error(&xas);
-}
-
 static void cow_work(struct work_struct *work);
 
 /*
@@ -307,7 +212,7 @@ static bool zero_holds(struct cs_snapshot *s, u64 idx)
 static bool snap_needs(struct cs_snapshot *s, u64 idx)
 {
 	return idx < s->nr_chunks && !atomic_read(&s->set->cause) &&
-	       !xa_load(&s->map, idx) && !zero_holds(s, idx);
+	       cs_map_lookup(&s->map, idx) < 0 && !zero_holds(s, idx);
 }
 
 /* Does the copy e make (or would make) go to s? */
@@ -754,7 +659,7 @@ static void cow_finish(struct cs_chunk *e)
 			cs_set_invalidate(s->set, COWSNAP_INVALID_STORAGE_IO);
 		} else if (tg->slot >= 0) {
 			/* past max_memory_mb too: the set, never the origin */
-			if (map_store(s, e->idx, tg->slot))
+			if (cs_map_store(&s->map, e->idx, tg->slot))
 				cs_set_invalidate(s->set, COWSNAP_INVALID_NOMEM);
 			else
 				atomic64_inc(&s->copied);
@@ -817,7 +722,7 @@ static bool read_overtaken(struct cs_read *r)
 	u64 c;
 
 	for (c = r->check_first; c < r->check_first + r->check_count; c++)
-		if (xa_load(&r->s->map, c) || zero_holds(r->s, c))
+		if (cs_map_lookup(&r->s->map, c) >= 0 || zero_holds(r->s, c))
 			return true;
 	return false;
 }
@@ -951,7 +856,7 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		struct block_device *bdev = t->origin.bdev;
 		sector_t sector = pos;
 		bool check;
-		void *v;
+		s64 slot;
 
 		if (res && pos >= ze && !resident_next(res, t->origin.bdev, pos, &zs, &ze)) {
 			res = NULL;
@@ -971,10 +876,10 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 		cend = min(cend, zs);
 
 		/* a stored chunk never moves; any other comes from the origin */
-		v = xa_load(&s->map, c);
-		check = !v;
-		if (v) {
-			bdev = cs_storage_locate(&s->set->storage, xa_to_value(v), &sector);
+		slot = cs_map_lookup(&s->map, c);
+		check = slot < 0;
+		if (!check) {
+			bdev = cs_storage_locate(&s->set->storage, slot, &sector);
 			if (WARN_ON_ONCE(!bdev)) {
 				bio->bi_status = BLK_STS_IOERR;
 				break;
@@ -1097,14 +1002,14 @@ void cs_snapshot_write_go(struct cs_wio *w)
 		sector_t cend = min_t(sector_t, end, (c + 1) << shift);
 		struct block_device *bdev;
 		sector_t sector;
-		void *v = xa_load(&s->map, c);
+		s64 slot = cs_map_lookup(&s->map, c);
 
 		/* not copied: the set turned INVALID or was destroyed meanwhile */
-		if (!v) {
+		if (slot < 0) {
 			status = BLK_STS_IOERR;
 			break;
 		}
-		bdev = cs_storage_locate(&set->storage, xa_to_value(v), &sector);
+		bdev = cs_storage_locate(&set->storage, slot, &sector);
 		if (WARN_ON_ONCE(!bdev)) {
 			status = BLK_STS_IOERR;
 			break;
@@ -1135,7 +1040,7 @@ static bool all_copied(struct cs_wio *w)
 	u64 c;
 
 	for (c = w->next; c <= w->last; c++)
-		if (!xa_load(&w->image->map, c))
+		if (cs_map_lookup(&w->image->map, c) < 0)
 			return false;
 	return true;
 }
@@ -1242,8 +1147,7 @@ static void snapshot_free_work(struct work_struct *work)
 {
 	struct cs_snapshot *s = container_of(to_rcu_work(work), struct cs_snapshot, free_work);
 
-	xa_destroy(&s->map);
-	atomic64_sub(s->map_bytes, &map_bytes);
+	cs_map_destroy(&s->map);
 	cs_tracker_put(s->t);
 	cs_set_put(s->set);
 	kfree(s);
@@ -1280,7 +1184,7 @@ struct cs_snapshot *cs_snapshot_create(struct cs_set *set, struct cs_tracker *t)
 	kref_get(&t->kref);
 	s->t = t;
 	INIT_LIST_HEAD(&s->tnode);
-	xa_init(&s->map);
+	cs_map_init(&s->map);
 	atomic64_set(&s->copied, 0);
 	s->minor = -1;
 	return s;
@@ -1290,9 +1194,14 @@ int cs_snapshot_init(void)
 {
 	int ret;
 
+	ret = cs_map_cache_init();
+	if (ret)
+		return ret;
 	chunk_cache = KMEM_CACHE(cs_chunk, 0);
-	if (!chunk_cache)
-		return -ENOMEM;
+	if (!chunk_cache) {
+		ret = -ENOMEM;
+		goto err_map;
+	}
 	chunk_pool = mempool_create(CS_CHUNK_RESERVE, chunk_slab_alloc,
 				    mempool_free_slab, chunk_cache);
 	if (!chunk_pool) {
@@ -1339,13 +1248,15 @@ err_pool:
 	mempool_destroy(chunk_pool);
 err_cache:
 	kmem_cache_destroy(chunk_cache);
+err_map:
+	cs_map_cache_exit();
 	return ret;
 }
 
 void cs_snapshot_exit(void)
 {
 	/* every snapshot is freed by now (cs_set_exit(), then the workqueue) */
-	WARN_ON(atomic64_read(&map_bytes));
+	WARN_ON(cs_map_memory());
 	mempool_destroy(iwrite_pool);
 	bioset_exit(&write_bs);
 	bioset_exit(&read_bs);
@@ -1353,4 +1264,5 @@ void cs_snapshot_exit(void)
 	mempool_destroy(page_pool);
 	mempool_destroy(chunk_pool);
 	kmem_cache_destroy(chunk_cache);
+	cs_map_cache_exit();
 }
