@@ -30,6 +30,9 @@
  *
  * Locks: cs_map.lock (mutex) serialises a map's stores and its charge; it
  * is taken in process context with no other lock held (cow_finish()).
+ * Stores allocate with GFP_NOIO and may wait in reclaim, never for I/O: a
+ * store that failed would cost its whole set (INVALID, NOMEM), where a
+ * copy's page that the allocator does not give at once has a reserve.
  * The total charge over all maps (map_total) is an atomic64, bounded by
  * max_memory_mb.
  */

@@ -597,19 +597,19 @@ static unsigned long step_wait(const struct cs_set *set, unsigned long end)
 }
 
 /*
- * Freeze every volume's filesystem, in an order that works.  A volume can
- * depend on another of the set: a loop device backed by a file on it cannot
- * freeze (its filesystem's last writes go to that file) once the other is
- * frozen.  Each freeze runs in a work item and gets the hold time; one that
- * does not finish by then is stuck behind a volume frozen before it: the
- * volumes frozen so far are thawed (which lets it finish), it is thawed
- * too, and the round starts again with it first.  After as many rounds as
- * volumes, or past end (the take's bound), the take fails.  Nothing stays
- * frozen on any path.  On success order[] is the order the volumes were
- * frozen in.
+ * Freeze the volumes' filesystems one at a time, in an order that works.
+ * A volume can depend on another of the set: a loop device backed by a
+ * file on it cannot freeze (its filesystem's last writes go to that file)
+ * once the other is frozen.  Each freeze runs in a work item and gets the
+ * hold time; one that does not finish by then is stuck behind a volume
+ * frozen before it: the volumes frozen so far are thawed (which lets it
+ * finish), it is thawed too, and the round starts again with it first.
+ * After as many rounds as volumes, or past end (the take's bound), the take
+ * fails.  Nothing stays frozen on any path.  On success order[] is the
+ * order the volumes were frozen in.
  */
-static int freeze_all(struct cs_set *set, u8 *order, unsigned long end,
-		      struct netlink_ext_ack *extack)
+static int freeze_ordered(struct cs_set *set, u8 *order, unsigned long end,
+			  struct netlink_ext_ack *extack)
 {
 	unsigned long wait;
 	unsigned int round, k, j;
@@ -657,6 +657,91 @@ static int freeze_all(struct cs_set *set, u8 *order, unsigned long end,
 	}
 	NL_SET_ERR_MSG(extack, "freezing the volumes did not finish in any order (a volume depends on another?)");
 	return -ETIMEDOUT;
+}
+
+/*
+ * Freeze every volume's filesystem: all at once first, each in its own work
+ * item, so that a take waits for the slowest freeze rather than their sum.
+ * When every freeze is done within the hold time, that is all (order[]
+ * stays as it is: independent volumes, any order is one).  A freeze that
+ * fails thaws the others and fails the take.  A freeze not done by then
+ * waits for a volume that froze beside it (a loop device on another
+ * volume's filesystem): the frozen ones are thawed, which lets it finish,
+ * it is thawed too, and freeze_ordered() takes over with the volumes that
+ * waited first.  Nothing stays frozen on any path.
+ */
+static int freeze_all(struct cs_set *set, u8 *order, unsigned long end,
+		      struct netlink_ext_ack *extack)
+{
+	unsigned int i, nstuck = 0, left, n = set->nvol;
+	bool waits[CS_MAX_VOLUMES] = { };
+	u8 stuck[CS_MAX_VOLUMES];
+	unsigned long deadline;
+	struct cs_freeze *f;
+	int ret = 0;
+
+	if (n == 1 || !step_wait(set, end))
+		return freeze_ordered(set, order, end, extack);
+	f = kcalloc(n, sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return freeze_ordered(set, order, end, extack);
+	deadline = jiffies + step_wait(set, end);
+	for (i = 0; i < n; i++) {
+		INIT_WORK(&f[i].work, freeze_work);
+		init_completion(&f[i].done);
+		f[i].bdev = set->vols[order[i]].t->origin.bdev;
+		queue_work(system_unbound_wq, &f[i].work);
+	}
+	for (i = 0; i < n; i++) {
+		unsigned long now = jiffies;
+
+		if (!wait_for_completion_timeout(&f[i].done,
+						 time_before(now, deadline) ? deadline - now : 1)) {
+			waits[i] = true;
+			stuck[nstuck++] = order[i];
+		} else if (f[i].ret && !ret) {
+			ret = f[i].ret;
+		}
+	}
+	if (!nstuck && !ret) {
+		kfree(f);
+		return 0;
+	}
+	if (nstuck)
+		pr_info("set %llu: %u of %u volumes did not freeze beside the others; freezing them one at a time\n",
+			set->id, nstuck, n);
+	/*
+	 * Thaw what froze in time, then each volume that was still freezing as
+	 * soon as its freeze is done: it may be what another one waits for.
+	 */
+	for (i = 0; i < n; i++)
+		if (!waits[i] && !f[i].ret)
+			bdev_thaw(f[i].bdev);
+	for (left = nstuck; left; ) {
+		for (i = 0; i < n; i++) {
+			if (!waits[i] || !wait_for_completion_timeout(&f[i].done, HZ / 50))
+				continue;
+			waits[i] = false;
+			left--;
+			if (!f[i].ret)
+				bdev_thaw(f[i].bdev);
+			else if (!ret)
+				ret = f[i].ret;
+		}
+	}
+	for (i = 0; i < n; i++)
+		flush_work(&f[i].work);
+	kfree(f);
+	if (ret) {
+		NL_SET_ERR_MSG(extack, "freezing a volume failed");
+		return ret;
+	}
+	/* the volumes that waited first, the others after them */
+	for (i = 0; i < n; i++)
+		if (!memchr(stuck, order[i], nstuck))
+			stuck[nstuck++] = order[i];
+	memcpy(order, stuck, n);
+	return freeze_ordered(set, order, end, extack);
 }
 
 struct cs_take_map {
