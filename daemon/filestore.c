@@ -226,34 +226,6 @@ static void remove_store(int dfd, const char *dir, const char *name)
 		cs_warn("%s/%s: cannot remove: %s", dir, name, strerror(errno));
 }
 
-/* keep(): whether the file `name' (of set id, bytes long) stays */
-typedef bool keep_fn(uint64_t id, const char *name, uint64_t bytes, void *arg);
-
-/* Every storage file in dir that keep() refuses is removed. */
-static void sweep_dir(const char *dir, keep_fn *keep, void *arg)
-{
-	DIR *dh = opendir(dir);
-	struct dirent *de;
-
-	if (!dh)
-		return;
-	while ((de = readdir(dh))) {
-		uint64_t id = store_set_id(de->d_name), bytes = 0;
-		struct stat st;
-
-		if (!id)
-			continue;
-		if (!fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
-		    S_ISREG(st.st_mode))
-			bytes = (uint64_t)st.st_size;
-		if (keep(id, de->d_name, bytes, arg))
-			continue;
-		cs_info("%s/%s: its set is gone: removed", dir, de->d_name);
-		remove_store(dirfd(dh), dir, de->d_name);
-	}
-	closedir(dh);
-}
-
 /* A directory that holds, or may hold, storage files. */
 struct place {
 	char path[CS_PATH_MAX + 1];
@@ -268,6 +240,35 @@ struct places {
 	struct place *p;
 	size_t n;
 };
+
+/* keep(): whether the file `name' (of set id, bytes long) in place in stays */
+typedef bool keep_fn(const struct place *in, uint64_t id, const char *name, uint64_t bytes,
+		     void *arg);
+
+/* Every storage file in in->path that keep() refuses is removed. */
+static void sweep_dir(const struct place *in, keep_fn *keep, void *arg)
+{
+	DIR *dh = opendir(in->path);
+	struct dirent *de;
+
+	if (!dh)
+		return;
+	while ((de = readdir(dh))) {
+		uint64_t id = store_set_id(de->d_name), bytes = 0;
+		struct stat st;
+
+		if (!id)
+			continue;
+		if (!fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
+		    S_ISREG(st.st_mode))
+			bytes = (uint64_t)st.st_size;
+		if (keep(in, id, de->d_name, bytes, arg))
+			continue;
+		cs_info("%s/%s: its set is gone: removed", in->path, de->d_name);
+		remove_store(dirfd(dh), in->path, de->d_name);
+	}
+	closedir(dh);
+}
 
 /* path appended (NULL when it is too long, or out of memory) */
 static struct place *push_place(struct places *pl, const char *path, bool dflt)
@@ -402,6 +403,22 @@ static void known_places(struct cowsnapd *d, struct places *pl)
 	free(fs);
 }
 
+/*
+ * sweep_dir() over every known place, or only those on the filesystem of
+ * on[0]:on[1]; until done(arg) says so, when given.
+ */
+static void sweep_known(struct cowsnapd *d, const uint32_t *on, keep_fn *keep, void *arg,
+			bool (*done)(const void *arg))
+{
+	struct places known = { 0 };
+
+	known_places(d, &known);
+	for (size_t i = 0; i < known.n && !(done && done(arg)); i++)
+		if (!on || (known.p[i].major == on[0] && known.p[i].minor == on[1]))
+			sweep_dir(&known.p[i], keep, arg);
+	free(known.p);
+}
+
 static bool on_avoided(uint32_t major, uint32_t minor, const uint32_t (*avoid)[2], size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -492,7 +509,8 @@ fail:
 	return -err->code;
 }
 
-static bool count_file(uint64_t id, const char *name, uint64_t bytes, void *arg)
+static bool count_file(const struct place *in, uint64_t id, const char *name,
+		       uint64_t bytes, void *arg)
 {
 	*(uint64_t *)arg += bytes;
 	return true;
@@ -505,7 +523,7 @@ static uint64_t files_on(const struct places *known, uint32_t major, uint32_t mi
 
 	for (size_t i = 0; i < known->n; i++)
 		if (known->p[i].major == major && known->p[i].minor == minor)
-			sweep_dir(known->p[i].path, count_file, &bytes);
+			sweep_dir(&known->p[i], count_file, &bytes);
 	return bytes / 512;
 }
 
@@ -871,19 +889,15 @@ out:
 	return ret;
 }
 
-static bool other_set(uint64_t id, const char *name, uint64_t bytes, void *arg)
+static bool other_set(const struct place *in, uint64_t id, const char *name, uint64_t bytes,
+		      void *arg)
 {
 	return id != *(const uint64_t *)arg;
 }
 
 void cs_filestore_release(struct cowsnapd *d, uint64_t set_id)
 {
-	struct places known = { 0 };
-
-	known_places(d, &known);
-	for (size_t i = 0; i < known.n; i++)
-		sweep_dir(known.p[i].path, other_set, &set_id);
-	free(known.p);
+	sweep_known(d, NULL, other_set, &set_id, NULL);
 }
 
 struct live {
@@ -891,7 +905,8 @@ struct live {
 	uint32_t n;
 };
 
-static bool live_set(uint64_t id, const char *name, uint64_t bytes, void *arg)
+static bool live_set(const struct place *in, uint64_t id, const char *name, uint64_t bytes,
+		     void *arg)
 {
 	const struct live *l = arg;
 
@@ -904,57 +919,52 @@ static bool live_set(uint64_t id, const char *name, uint64_t bytes, void *arg)
 void cs_filestore_reconcile(struct cowsnapd *d, const struct cs_set *sets, uint32_t n)
 {
 	struct live l = { sets, n };
-	struct places known = { 0 };
 
-	known_places(d, &known);
-	for (size_t i = 0; i < known.n; i++)
-		sweep_dir(known.p[i].path, live_set, &l);
-	free(known.p);
+	sweep_known(d, NULL, live_set, &l, NULL);
 }
 
 struct wanted {
 	uint64_t id;		/* the set looked for; or, with other, not this one */
 	bool other;
 	uint64_t found;		/* the set found (0: none) */
+	char *dir;		/* where it was found, when given (size bytes) */
+	size_t size;
 };
 
 /* keeps every file, noting the first that is (or is not) the wanted set's */
-static bool note_set(uint64_t id, const char *name, uint64_t bytes, void *arg)
+static bool note_set(const struct place *in, uint64_t id, const char *name, uint64_t bytes,
+		     void *arg)
 {
 	struct wanted *w = arg;
 
-	if (!w->found && (w->other ? id != w->id : id == w->id))
+	if (!w->found && (w->other ? id != w->id : id == w->id)) {
 		w->found = id;
+		if (w->dir)
+			snprintf(w->dir, w->size, "%s", in->path);
+	}
 	return true;
+}
+
+static bool found_one(const void *arg)
+{
+	return ((const struct wanted *)arg)->found != 0;
 }
 
 bool cs_filestore_holds(struct cowsnapd *d, uint64_t set_id)
 {
 	struct wanted w = { .id = set_id };
-	struct places known = { 0 };
 
-	known_places(d, &known);
-	for (size_t i = 0; i < known.n && !w.found; i++)
-		sweep_dir(known.p[i].path, note_set, &w);
-	free(known.p);
+	sweep_known(d, NULL, note_set, &w, found_one);
 	return w.found != 0;
 }
 
 uint64_t cs_filestore_set_on(struct cowsnapd *d, uint32_t major, uint32_t minor,
 			     uint64_t except, char *dir, size_t size)
 {
-	struct wanted w = { .id = except, .other = true };
-	struct places known = { 0 };
+	struct wanted w = { .id = except, .other = true, .dir = dir, .size = size };
+	const uint32_t on[2] = { major, minor };
 
-	known_places(d, &known);
-	for (size_t i = 0; i < known.n && !w.found; i++) {
-		if (known.p[i].major != major || known.p[i].minor != minor)
-			continue;
-		sweep_dir(known.p[i].path, note_set, &w);
-		if (w.found)
-			snprintf(dir, size, "%s", known.p[i].path);
-	}
-	free(known.p);
+	sweep_known(d, on, note_set, &w, found_one);
 	return w.found;
 }
 
@@ -962,26 +972,22 @@ bool cs_filestore_set_has_on(struct cowsnapd *d, uint64_t set_id, uint32_t major
 			     uint32_t minor)
 {
 	struct wanted w = { .id = set_id };
-	struct places known = { 0 };
+	const uint32_t on[2] = { major, minor };
 
-	known_places(d, &known);
-	for (size_t i = 0; i < known.n && !w.found; i++)
-		if (known.p[i].major == major && known.p[i].minor == minor)
-			sweep_dir(known.p[i].path, note_set, &w);
-	free(known.p);
+	sweep_known(d, on, note_set, &w, found_one);
 	return w.found != 0;
 }
 
 struct set_files {
 	uint64_t id;
-	const char *dir;
 	struct extents x;
 	int ret;
 	struct cs_error *err;
 };
 
 /* keeps every file, mapping those of the set looked for */
-static bool map_set_file(uint64_t id, const char *name, uint64_t bytes, void *arg)
+static bool map_set_file(const struct place *in, uint64_t id, const char *name,
+			 uint64_t bytes, void *arg)
 {
 	struct set_files *w = arg;
 	char path[CS_PATH_MAX + 2 + 64];
@@ -989,7 +995,7 @@ static bool map_set_file(uint64_t id, const char *name, uint64_t bytes, void *ar
 
 	if (id != w->id || w->ret)
 		return true;
-	snprintf(path, sizeof(path), "%s/%s", w->dir, name);
+	snprintf(path, sizeof(path), "%s/%s", in->path, name);
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		w->ret = -errno;
@@ -1001,21 +1007,19 @@ static bool map_set_file(uint64_t id, const char *name, uint64_t bytes, void *ar
 	return true;
 }
 
+static bool map_failed(const void *arg)
+{
+	return ((const struct set_files *)arg)->ret != 0;
+}
+
 int cs_filestore_set_extents(struct cowsnapd *d, uint64_t set_id, uint32_t major,
 			     uint32_t minor, struct cs_extent **out, size_t *n,
 			     struct cs_error *err)
 {
 	struct set_files w = { .id = set_id, .err = err };
-	struct places known = { 0 };
+	const uint32_t on[2] = { major, minor };
 
-	known_places(d, &known);
-	for (size_t i = 0; i < known.n && !w.ret; i++) {
-		if (known.p[i].major != major || known.p[i].minor != minor)
-			continue;
-		w.dir = known.p[i].path;
-		sweep_dir(known.p[i].path, map_set_file, &w);
-	}
-	free(known.p);
+	sweep_known(d, on, map_set_file, &w, map_failed);
 	if (w.ret) {
 		free(w.x.e);
 		w.x.e = NULL;
@@ -1028,26 +1032,28 @@ int cs_filestore_set_extents(struct cowsnapd *d, uint64_t set_id, uint32_t major
 
 uint64_t cs_filestore_used(const struct cs_pool_dir *dir)
 {
+	struct place in = { 0 };
 	uint64_t bytes = 0;
 
-	sweep_dir(dir->path, count_file, &bytes);
+	snprintf(in.path, sizeof(in.path), "%s", dir->path);
+	sweep_dir(&in, count_file, &bytes);
 	return bytes / 512;
 }
 
 struct describe {
 	uint64_t id;
-	const struct place *in;
 	struct cs_set_storage **out;
 	uint32_t *n, max;
 };
 
-static bool describe_file(uint64_t id, const char *name, uint64_t bytes, void *arg)
+static bool describe_file(const struct place *in, uint64_t id, const char *name,
+			  uint64_t bytes, void *arg)
 {
 	struct describe *w = arg;
 	struct cs_set_storage *s;
 
 	if (id != w->id || *w->n >= w->max ||
-	    strlen(w->in->path) + 1 + strlen(name) > CS_PATH_MAX)
+	    strlen(in->path) + 1 + strlen(name) > CS_PATH_MAX)
 		return true;
 	s = realloc(*w->out, (*w->n + 1) * sizeof(*s));
 	if (!s)
@@ -1056,12 +1062,12 @@ static bool describe_file(uint64_t id, const char *name, uint64_t bytes, void *a
 	s = &s[(*w->n)++];
 	memset(s, 0, sizeof(*s));
 	/* the length was checked above */
-	strcpy(s->place, w->in->path);
+	strcpy(s->place, in->path);
 	strcat(s->place, "/");
 	strcat(s->place, name);
 	s->kind = CS_SET_STORAGE_FILE;
 	s->sectors = bytes / 512;
-	s->is_default = w->in->dflt;
+	s->is_default = in->dflt;
 	return true;
 }
 
@@ -1069,14 +1075,8 @@ int cs_filestore_describe(struct cowsnapd *d, uint64_t set_id, struct cs_set_sto
 			  uint32_t *n, uint32_t max)
 {
 	struct describe w = { .id = set_id, .out = out, .n = n, .max = max };
-	struct places known = { 0 };
 
-	known_places(d, &known);
-	for (size_t i = 0; i < known.n; i++) {
-		w.in = &known.p[i];
-		sweep_dir(known.p[i].path, describe_file, &w);
-	}
-	free(known.p);
+	sweep_known(d, NULL, describe_file, &w, NULL);
 	return 0;
 }
 
@@ -1092,7 +1092,7 @@ int cs_filestore_list(struct cowsnapd *d, struct cs_storage_dev **rows, uint32_t
 		struct cs_storage_dev *s;
 		uint64_t bytes = 0;
 
-		sweep_dir(p->path, count_file, &bytes);
+		sweep_dir(p, count_file, &bytes);
 		if (p->dflt && !bytes)
 			continue;
 		s = realloc(*rows, (*n + 1) * sizeof(*s));
