@@ -15,11 +15,7 @@ load_module_03
 "$BLKSTAMP" fill /dev/ram0 --version 1
 events_start "$T/events"
 sess_start
-new_set --chunk-sectors 128
-s add-volume "$SET" /dev/ram0
-s add-storage "$SET" /dev/ram1 0 8192
-s take "$SET"
-img=$(image_of "$SET" /dev/ram0)
+take_one /dev/ram0 /dev/ram1 8192 --chunk-sectors 128
 # A first read works.
 "$BLKSTAMP" verify "$img" --version 1 > /dev/null || fail "image wrong before the overflow"
 

@@ -24,11 +24,7 @@ wait_for 10 test -b "$store" || fail "no $store"
 "$BLKSTAMP" fill /dev/ram0 --version 1
 events_start "$T/events"
 sess_start
-new_set --chunk-sectors 64
-s add-volume "$SET" /dev/ram0
-s add-storage "$SET" "$store" 0 "$sectors"
-s take "$SET"
-img=$(image_of "$SET" /dev/ram0)
+take_one /dev/ram0 "$store" "$sectors" --chunk-sectors 64
 # Some copy-on-write that works.
 dd if=/dev/urandom of=/dev/ram0 bs=64k count=16 oflag=direct status=none
 "$BLKSTAMP" verify "$img" --version 1 > /dev/null || fail "image wrong before the storage fails"

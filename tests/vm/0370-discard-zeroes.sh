@@ -30,11 +30,7 @@ run_on() {
 	note "$dev: discard_max_bytes=$(cat $q/discard_max_bytes) write_zeroes_max_bytes=$(cat $q/write_zeroes_max_bytes)"
 	"$BLKSTAMP" fill "$dev" --version 1
 	sess_start
-	new_set --chunk-sectors 128
-	s add-volume "$SET" "$dev"
-	s add-storage "$SET" /dev/ram1 0 $((64 * 2048))
-	s take "$SET"
-	img=$(image_of "$SET" "$dev")
+	take_one "$dev" /dev/ram1 $((64 * 2048)) --chunk-sectors 128
 
 	if [ "$(cat $q/discard_max_bytes)" -gt 0 ]; then
 		blkdiscard -o 0 -l $((8 * MiB)) "$dev" || fail "$dev: blkdiscard"

@@ -23,21 +23,17 @@ scsi_debug_disk dev_size_mb=64 lbpu=1 lbprz=1 unmap_max_blocks=8 unmap_granulari
 disk=$SD_DISK
 q=/sys/block/$(basename "$disk")/queue
 check_eq "$(cat "$q/discard_max_bytes")" 4096 "$disk discard_max_bytes"
-load_module_03
-
 # Storage behind dm-delay: no delay while the later chunks are copied, then
-# 10 s for each write to it.
+# 10 s for each write to it.  Made before the module's cleanups are set up,
+# so that it is removed after the set that holds it.
 sectors=$((64 * 2048))
 dm_delay cs-slow /dev/ram0 0 0
 slow=$DM_DEV
+load_module_03
 
 "$BLKSTAMP" fill "$disk" --version 1
 sess_start
-new_set --chunk-sectors 128
-s add-volume "$SET" "$disk"
-s add-storage "$SET" "$slow" 0 "$sectors"
-s take "$SET"
-img=$(image_of "$SET" "$disk")
+take_one "$disk" "$slow" "$sectors" --chunk-sectors 128
 sum=$(sha256sum < "$img")
 
 # Every chunk of the first 8 MiB but the first is copied now.

@@ -13,10 +13,11 @@
 
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
 brd 2 64
-load_module_03
+# before the module's cleanups: removed after the set that holds it
 sectors=$((64 * 2048))
 dm_delay cs0372 /dev/ram1 0 4000
 slow=$DM_DEV
+load_module_03
 
 # writes of the delay target in flight: "0 SECTORS delay READS WRITES ..."
 delayed_writes() {
@@ -44,11 +45,7 @@ wait "$dd_pid" || fail "the origin write failed"
 
 # The same storage for a new set: its image is the origin as it is now.
 "$BLKSTAMP" fill /dev/ram0 --version 2
-new_set --chunk-sectors 128
-s add-volume "$SET" /dev/ram0
-s add-storage "$SET" "$slow" 0 "$sectors"
-s take "$SET"
-img=$(image_of "$SET" /dev/ram0)
+take_one /dev/ram0 "$slow" "$sectors" --chunk-sectors 128
 dd if=/dev/urandom of=/dev/ram0 bs=1M count=2 oflag=direct status=none || fail "writing the origin"
 sleep 5
 "$BLKSTAMP" verify "$img" --version 2 > "$T/v" || fail "set $SET's image is not version 2: $(cat "$T/v")"

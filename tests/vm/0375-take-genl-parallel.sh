@@ -14,9 +14,10 @@
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
 command -v genl > /dev/null || skip "no genl (iproute2)"
 brd 2 64
-load_module_03
+# before the module's cleanups: removed after the set that holds it
 dm_delay cs0375 /dev/ram0 0 6000
 dev=$DM_DEV
+load_module_03
 
 sess_start
 new_set --hold-ms 20000

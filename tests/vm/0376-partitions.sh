@@ -34,11 +34,7 @@ grep -q "partitions" "$T/expect_rc.out" || fail "no message about partitions: $(
 
 "$BLKSTAMP" fill "$p1" --version 1
 sess_start
-new_set --chunk-sectors 128
-s add-volume "$SET" "$p1"
-s add-storage "$SET" /dev/ram0 0 $((64 * 2048))
-s take "$SET"
-img=$(image_of "$SET" "$p1")
+take_one "$p1" /dev/ram0 $((64 * 2048)) --chunk-sectors 128
 sum=$(sha256sum < "$img")
 # The disk itself cannot join while its partition is tracked.
 expect_rc 16 "$NLCTL" track "$disk"

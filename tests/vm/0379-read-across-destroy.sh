@@ -13,16 +13,13 @@
 
 need SET_NEW SET_ADD_VOLUME SET_ADD_STORAGE SET_TAKE SET_GET SET_DESTROY
 brd 2 64
-load_module_03
+# before the module's cleanups: removed after the set that holds it
 dm_delay cs0379 /dev/ram0 3000 0
 dev=$DM_DEV
+load_module_03
 
 sess_start
-new_set --chunk-sectors 128
-s add-volume "$SET" "$dev"
-s add-storage "$SET" /dev/ram1 0 65536
-s take "$SET"
-img=$(image_of "$SET" "$dev")
+take_one "$dev" /dev/ram1 65536 --chunk-sectors 128
 dd if="$img" of="$T/out" bs=64k count=1 iflag=direct status=none 2> "$T/err" &
 rd=$!
 sleep 1

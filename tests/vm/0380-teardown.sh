@@ -75,11 +75,7 @@ note "origin /dev/$sd ($(devnum "/dev/$sd"))"
 "$BLKSTAMP" fill "/dev/$sd" --version 1
 events_start "$T/events"
 sess_start
-new_set
-s add-volume "$SET" "/dev/$sd"
-s add-storage "$SET" /dev/ram2 0 $((32 * 2048))
-s take "$SET"
-img=$(image_of "$SET" "/dev/$sd")
+take_one "/dev/$sd" /dev/ram2 $((32 * 2048))
 dd if=/dev/urandom of="/dev/$sd" bs=64k count=32 oflag=direct status=none
 "$BLKSTAMP" verify "$img" --version 1 > /dev/null || fail "image wrong before the origin went"
 d=$(devnum "/dev/$sd")

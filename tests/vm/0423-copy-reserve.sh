@@ -43,11 +43,7 @@ load() {
 # a copy of the volume (read under dm-delay, not through it) made before the take.
 take() {
 	dd if=/dev/ram0 of="$T/take" bs=4M iflag=direct status=none || fail "copy of $vol"
-	new_set --chunk-sectors 128
-	s add-volume "$SET" "$vol"
-	s add-storage "$SET" /dev/ram1 0 $((48 * 2048))
-	s take "$SET"
-	img=$(image_of "$SET" "$vol")
+	take_one "$vol" /dev/ram1 $((48 * 2048)) --chunk-sectors 128
 }
 
 dd if=/dev/urandom of="$vol" bs=4M count=16 oflag=direct status=none || fail "filling $vol"

@@ -31,11 +31,7 @@ dd if=/dev/urandom of=/dev/ram0 bs=1M seek=40 count=4 oflag=direct status=none
 sha_take=$(sha256sum < /dev/ram0 | cut -d' ' -f1)
 
 sess_start
-new_set
-s add-volume "$SET" /dev/ram0
-s add-storage "$SET" /dev/ram1 0 $((64 * 2048))
-s take "$SET"
-img=$(image_of "$SET" /dev/ram0)
+take_one /dev/ram0 /dev/ram1 $((64 * 2048))
 # Change the origin everywhere after the take.
 dd if=/dev/urandom of=/dev/ram0 bs=1M count=64 oflag=direct status=none
 
@@ -89,11 +85,7 @@ grep -q "invalid number of threads: \`0'" "$out/err" || fail "message: $(cat "$o
 # rewritten meanwhile.
 s destroy "$SET"
 slow=/dev/mapper/cs0500slow
-new_set
-s add-volume "$SET" "$slow"
-s add-storage "$SET" /dev/ram1 0 4096
-s take "$SET"
-img=$(image_of "$SET" "$slow")
+take_one "$slow" /dev/ram1 4096
 "$SNAPREAD" -b 4k -d 1 "$img" "$out/bad" > "$out/badlog" 2>&1 &
 reader=$!
 wait_for 30 test -e "$out/bad.partial" ||
