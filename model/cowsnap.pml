@@ -386,7 +386,7 @@ proctype cow(byte c)
 
 	/* cow_read(), cow_store() (pick the live snapshots that still need
 	 * the chunk, under the lock; write it to their storage) and the
-	 * xa_store() into s->map of cow_finish(), as one step: the origin
+	 * cs_map_store() into s->map of cow_finish(), as one step: the origin
 	 * cannot change while the chunk is copied (every write to it waits:
 	 * the assertions of rule 1 check that), and nothing reads store[c]
 	 * unless mapped[c]. */
