@@ -193,10 +193,12 @@ static bool group_store_in_place(struct cs_map_group *g, unsigned int off, u64 s
 }
 
 /*
- * A copy of old (NULL: none) with room for one more run, or dense when the
- * runs would not fit a small allocation; nothing charged or published.
+ * A copy of old (NULL: none) with off -> slot added: one more run, or dense
+ * when the runs would not fit a small allocation; nothing charged or
+ * published.
  */
-static struct cs_map_group *group_grow(const struct cs_map_group *old, u64 slot)
+static struct cs_map_group *group_grow(const struct cs_map_group *old, unsigned int off,
+				       u64 slot)
 {
 	unsigned int n = old ? old->n : 0, i, k;
 	struct cs_map_group *g;
@@ -206,11 +208,12 @@ static struct cs_map_group *group_grow(const struct cs_map_group *old, u64 slot)
 		g = kmalloc(size, GFP_NOIO | __GFP_NOWARN);
 		if (!g)
 			return NULL;
-		g->n = n;
+		g->n = n + 1;
 		g->cap = (size - sizeof(*g)) / sizeof(g->e[0]);
 		g->dense = false;
 		if (n)
 			memcpy(g->e, old->e, n * sizeof(g->e[0]));
+		g->e[n] = run_make(off, 1, slot);
 		return g;
 	}
 	g = kmem_cache_zalloc(dense_cache, GFP_NOIO | __GFP_NOWARN);
@@ -220,6 +223,7 @@ static struct cs_map_group *group_grow(const struct cs_map_group *old, u64 slot)
 	for (i = 0; i < n; i++)
 		for (k = 0; k < run_len(old->e[i]); k++)
 			g->e[run_first(old->e[i]) + k] = run_slot(old->e[i]) + k + 1;
+	g->e[off] = slot + 1;
 	return g;
 }
 
@@ -246,16 +250,9 @@ int cs_map_store(struct cs_map *m, u64 idx, u64 slot)
 		goto out;
 	if (old && group_store_in_place(old, off, slot))
 		goto out;
-	g = group_grow(old, slot);
+	g = group_grow(old, off, slot);
 	if (!g) {
 		ret = -ENOMEM;
-		goto out;
-	}
-	if (!group_store_in_place(g, off, slot)) {
-		/* a fresh group has room: cannot happen */
-		WARN_ON_ONCE(1);
-		group_free(g);
-		ret = -EINVAL;
 		goto out;
 	}
 	cost = group_bytes(g) - (old ? group_bytes(old) : 0);
