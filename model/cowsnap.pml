@@ -18,14 +18,18 @@
  *                     cs_tracker_release_held() (tracker.c); cs_image_add()
  *   proctype cow      one copy, a cs_chunk's work: cow_read(), cow_store()
  *                     (targets picked with snap_needs(); storage full or an
- *                     I/O error: cs_set_invalidate()), cow_finish()
- *                     (snapshot.c)
+ *                     I/O error: cs_set_invalidate()), cow_release() (the
+ *                     origin writes parked on the chunk go on while the
+ *                     copy is written to storage; released_covers() lets
+ *                     later ones pass), cow_finish() (snapshot.c)
  *   proctype reader   one image read: cs_snapshot_read() (no lock, no
  *                     pin), its check of set->cause and set->dead at the
- *                     start, read_end() (the second look at the map,
- *                     read_overtaken(); the chunk read again from its
- *                     slot, read_again_work(); set->cause and set->dead
- *                     again) (snapshot.c)
+ *                     start, read_end() (the second look: the busy table
+ *                     for a released copy, then the map, read_overtaken()
+ *                     and read_fix(); the chunk taken from the copy's
+ *                     pages, or read again from its slot,
+ *                     read_again_work(); set->cause and set->dead again)
+ *                     (snapshot.c)
  *   proctype iwrite   one write to a writable image (NI 1): cs_snapshot_write()
  *                     and iwrite_start() (the chunk already has a slot: to
  *                     it at once), else cs_cow_advance() with w->image (a
@@ -94,6 +98,11 @@
  *                              from the origin is in it: an origin write
  *                              then passes uncopied, and its data lands in
  *                              the slot
+ *   MAP_BEFORE_BUSY=1          an image read's second look goes to the map
+ *                              before the busy table: between the two, a
+ *                              released copy is stored and leaves the
+ *                              table, the read sees neither and returns the
+ *                              origin's data, which a released write changed
  */
 
 #ifndef RECHECK_AT_END
@@ -111,6 +120,9 @@
 #endif
 #ifndef PUBLISH_AFTER_COPY
 #define PUBLISH_AFTER_COPY 1
+#endif
+#ifndef MAP_BEFORE_BUSY
+#define MAP_BEFORE_BUSY 0
 #endif
 
 #define NC	2	/* chunks of the origin */
@@ -149,6 +161,10 @@ bool live;		/* the snapshot is on t->snaps */
 byte nlive;		/* t->nlive */
 /* the busy table: at most one cs_chunk per chunk index */
 bool busy[NC];		/* in t->busy: being copied */
+/* its cs_chunk is released (cow_release()); with one snapshot, that is
+ * also "the snapshot is one of its targets" (chunk_for()) */
+bool released[NC];
+byte pages[NC];		/* the old data its cs_chunk read */
 byte waiters[NC];	/* bitmask of parked writes */
 byte ready;		/* t->ready: woken writes, to be run again */
 
@@ -178,9 +194,16 @@ inline unbusy(c, wake)
 {
 	assert(busy[c]);
 	busy[c] = false;
+	released[c] = false;
+	pages[c] = 0;
 	wake = waiters[c];
 	waiters[c] = 0
 }
+
+/* released_covers(): a released copy of c holds what the snapshot needs
+ * (it is one of the targets: a snapshot live after the pick is not
+ * modelled, there is one take) */
+#define COVERS(c)	released[c]
 
 /*
  * cs_set_take() for a set of one volume.  The freeze is not modelled (the
@@ -333,6 +356,8 @@ proctype write(byte id)
 			if
 			:: !busy[c] && !NEED(c) ->
 				skip	/* nothing to copy or to wait for */
+			:: busy[c] && COVERS(c) ->
+				skip	/* copy released: its pages hold the data */
 			:: else ->
 				if
 				:: !busy[c] ->
@@ -384,19 +409,36 @@ proctype cow(byte c)
 {
 	byte wake;
 
-	/* cow_read(), cow_store() (pick the live snapshots that still need
-	 * the chunk, under the lock; write it to their storage) and the
-	 * cs_map_store() into s->map of cow_finish(), as one step: the origin
-	 * cannot change while the chunk is copied (every write to it waits:
-	 * the assertions of rule 1 check that), and nothing reads store[c]
-	 * unless mapped[c]. */
+	/* cow_read() into the pages, cow_store() (pick the live snapshots
+	 * that still need the chunk, under the lock; no slot: invalid) and
+	 * cow_release() (the origin writes parked on the chunk go on; image
+	 * writes wait on), as one step: until the release no write to the
+	 * chunk can pass (every one waits: the assertions of rule 1 check
+	 * that), so the origin cannot change in between, and a reader that
+	 * looks meanwhile finds the chunk neither released nor mapped, as
+	 * before the step. */
 	atomic {
 		if
 		:: NEED(c) ->
 			if
-			:: store[c] = origin[c];
+			:: pages[c] = origin[c];
+				released[c] = true;
+				ready = ready | (waiters[c] & ~BIT(IWID));
+				waiters[c] = waiters[c] & BIT(IWID)
+			:: cause = true	/* no slot: invalid */
+			fi
+		:: else
+		fi
+	}
+	/* the storage writes end; cow_finish() stores into s->map (an I/O
+	 * error: invalid).  Nothing reads store[c] unless mapped[c]. */
+	atomic {
+		if
+		:: released[c] ->
+			if
+			:: store[c] = pages[c];
 				mapped[c] = true
-			:: cause = true	/* no slot, or an I/O error: invalid */
+			:: cause = true
 			fi
 		:: else
 		fi
@@ -421,7 +463,7 @@ proctype cow(byte c)
 proctype reader(byte first; byte last)
 {
 	byte c, got;
-	bool fromorigin, stale, sawok;
+	bool fromorigin, stale, sawok, inpages, inmap;
 
 	atomic {
 		takedone;
@@ -445,23 +487,59 @@ proctype reader(byte first; byte last)
 		if
 		:: fromorigin ->
 			got = origin[c];
-			/* read_end(), after the data: the second look at the map;
-			 * a chunk copied meanwhile is read again from its slot
-			 * (read_again_work(), later: the slot holds the copy or
-			 * the image write by then, as now).  Else the data must be
-			 * what the chunk held at the take */
+			/* read_end(), after the data: the second look.  The busy
+			 * table under the lock: a copy released for the snapshot
+			 * gives the data from its pages (read_fix()).  Then the
+			 * map: a chunk copied meanwhile is read again from its
+			 * slot (read_again_work(), later: the slot holds the copy
+			 * or the image write by then, as now).  Else the data must
+			 * be what the chunk held at the take */
+#if LOOK_AGAIN && !MAP_BEFORE_BUSY
 			atomic {
-#if LOOK_AGAIN
+				inpages = released[c];
 				if
-				:: mapped[c] -> stale = stale || STALE_SLOT(c)
+				:: inpages ->
+					stale = stale || pages[c] != snapv[c] || (sawok && c == ICHUNK)
+				:: else
+				fi
+			}
+			atomic {
+				if
+				:: inpages -> skip
+				:: !inpages && mapped[c] -> stale = stale || STALE_SLOT(c)
 				:: else -> stale = stale || got != snapv[c] || (sawok && c == ICHUNK)
 				fi;
+				fromorigin = false;
+				inpages = false;
+				got = 0
+			}
+#elif LOOK_AGAIN
+			/* the bug: the map first, then the busy table */
+			atomic {
+				inmap = mapped[c];
+				if
+				:: inmap -> stale = stale || STALE_SLOT(c)
+				:: else
+				fi
+			}
+			atomic {
+				if
+				:: inmap -> skip
+				:: !inmap && released[c] ->
+					stale = stale || pages[c] != snapv[c] || (sawok && c == ICHUNK)
+				:: else -> stale = stale || got != snapv[c] || (sawok && c == ICHUNK)
+				fi;
+				fromorigin = false;
+				inmap = false;
+				got = 0
+			}
 #else
+			atomic {
 				stale = stale || got != snapv[c] || (sawok && c == ICHUNK);
-#endif
 				fromorigin = false;
 				got = 0
 			}
+#endif
 		:: else
 		fi
 	}
@@ -615,6 +693,6 @@ init {
 	assert(held == 0 && go == 0);
 	assert(inflight == 0 && ready == 0);
 	for (c : 0 .. NC - 1) {
-		assert(!busy[c] && waiters[c] == 0)
+		assert(!busy[c] && waiters[c] == 0 && !released[c])
 	}
 }

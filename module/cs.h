@@ -54,6 +54,7 @@ extern unsigned int cs_hold_ms;
 extern bool cs_test_reserve_only;
 extern bool cs_test_copy_reserve_only;
 extern unsigned int cs_max_memory_mb;
+extern unsigned int cs_cow_buffer_mb;
 
 extern struct workqueue_struct *cs_wq;
 extern struct mutex cs_lock;
@@ -197,6 +198,12 @@ struct cs_tracker {
 	struct list_head snaps;
 	unsigned int nlive;		/* lock */
 	struct hlist_head busy[1 << CS_BUSY_BITS];	/* lock: cs_chunk */
+	/*
+	 * busy chunks whose origin writes went on before the copy was
+	 * stored (cs_chunk.released): changed under lock, read lock-free by
+	 * image reads, which look in the busy table only when it is not 0
+	 */
+	atomic_t nreleased;
 	struct list_head ready;		/* lock: cs_wio to run again */
 	struct work_struct ready_work;
 
@@ -236,6 +243,10 @@ struct cs_cow_target {
 /*
  * A chunk of an origin that must not change for now: being copied.  In
  * cs_tracker.busy from the start of the copy until it is in the maps.
+ * Once the old data is in its pages and its storage writes are under way
+ * it may be "released" (snapshot.c, cow_release()): origin writes to the
+ * chunk go on, and image reads of the chunk for its targets are served
+ * from the pages until the copy is in the maps.
  */
 struct cs_chunk {
 	struct hlist_node hnode;	/* tracker lock */
@@ -244,11 +255,20 @@ struct cs_chunk {
 	/* tracker lock: the copy is for this snapshot only (started by a
 	 * write to its image); NULL: for every live snapshot needing it */
 	struct cs_snapshot *only;
+	/* tracker lock: set once, while targets and pages stay until the
+	 * entry leaves the busy table */
+	bool released;
+	bool buffered;			/* its pages count in the cow buffer */
+	/* the copy, and image reads copying from the pages (taken under the
+	 * tracker lock while the entry is in the busy table) */
+	atomic_t refs;
 
 	/* the copy: owned by the work item while copying */
 	struct cs_tracker *t;
 	struct list_head start;		/* cs_cow_advance() only */
 	struct work_struct work;
+	/* what the work does next: 1 store (cow_store()), 2 finish
+	 * (cow_finish()), 3 write a released copy (cow_write()) */
 	int stage;
 	atomic_t pending;
 	blk_status_t read_err;
@@ -396,9 +416,9 @@ void cs_snapshot_get(struct cs_snapshot *s);
 bool cs_cow_advance(struct cs_wio *w);
 /* lock-free: no live snapshot needs a copy of chunks first..last */
 bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last);
-struct cs_chunk *cs_chunk_alloc(void);
-void cs_chunk_free(struct cs_chunk *e);
 void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio);
+/* pages of copies released and not yet stored (cow_buffer_mb bounds them) */
+unsigned long cs_cow_buffered(void);
 /* a write to the image of s (its set is COWSNAP_SET_F_WRITABLE) */
 void cs_snapshot_write(struct cs_snapshot *s, struct bio *bio);
 /* an image write whose chunks are copied: to their slots */

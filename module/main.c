@@ -57,11 +57,12 @@ RANGED_PARAM(max_snapshots_per_volume, 1, 65535);
 RANGED_PARAM(low_water_percent, 0, 100);
 RANGED_PARAM(hold_ms, 100, 60000);
 RANGED_PARAM(max_memory_mb, 0, 16777216);
+RANGED_PARAM(cow_buffer_mb, 0, 65536);
 
-/* memory_used_kb: a read-only view, refused at load too */
-static int set_memory_used_kb(const char *val, const struct kernel_param *kp)
+/* memory_used_kb, cow_buffer_used_kb: read-only views, refused at load too */
+static int set_read_only(const char *val, const struct kernel_param *kp)
 {
-	pr_err("memory_used_kb is read-only\n");
+	pr_err("%s is read-only\n", kp->name);
 	return -EPERM;
 }
 
@@ -71,8 +72,18 @@ static int get_memory_used_kb(char *buffer, const struct kernel_param *kp)
 }
 
 static const struct kernel_param_ops memory_used_kb_ops = {
-	.set = set_memory_used_kb,
+	.set = set_read_only,
 	.get = get_memory_used_kb,
+};
+
+static int get_cow_buffer_used_kb(char *buffer, const struct kernel_param *kp)
+{
+	return sysfs_emit(buffer, "%lu\n", cs_cow_buffered() << (PAGE_SHIFT - 10));
+}
+
+static const struct kernel_param_ops cow_buffer_used_kb_ops = {
+	.set = set_read_only,
+	.get = get_cow_buffer_used_kb,
 };
 
 unsigned int cs_chunk_sectors = 128;
@@ -100,6 +111,18 @@ MODULE_PARM_DESC(hold_ms, "default bound on the write hold at take, ms (100..600
 unsigned int cs_max_memory_mb;
 module_param_cb(max_memory_mb, &max_memory_mb_ops, &cs_max_memory_mb, 0644);
 MODULE_PARM_DESC(max_memory_mb, "bound on the memory of the snapshots' chunk maps, MiB (0..16777216; 0: a quarter of RAM)");
+
+/*
+ * Copies read from the origin and not yet on storage that origin writes
+ * need not wait for (snapshot.c, cow_release()): past it, writes wait for
+ * the storage write too.  0: they always do.
+ */
+unsigned int cs_cow_buffer_mb = 64;
+module_param_cb(cow_buffer_mb, &cow_buffer_mb_ops, &cs_cow_buffer_mb, 0644);
+MODULE_PARM_DESC(cow_buffer_mb, "copies held in memory while they are stored, letting origin writes go on, MiB (0..65536; 0: writes wait for storage)");
+
+module_param_cb(cow_buffer_used_kb, &cow_buffer_used_kb_ops, NULL, 0444);
+MODULE_PARM_DESC(cow_buffer_used_kb, "copies held in memory now while they are stored, KiB (read-only)");
 
 module_param_cb(memory_used_kb, &memory_used_kb_ops, NULL, 0444);
 MODULE_PARM_DESC(memory_used_kb, "memory the snapshots' chunk maps hold now, KiB (read-only)");

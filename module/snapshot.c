@@ -7,12 +7,15 @@
  * the tracker's busy table and a copy: read the old chunk from the origin,
  * write it to the storage of every live snapshot that needs it, record the
  * slots in the snapshots' maps.  The write waits (parked on the chunk, no
- * thread sleeps) until no chunk it covers is being copied, then goes on.
- * Image reads of a chunk that is not copied read the origin without a lock
- * and look at the map again when the data is in: a write that overtook
- * them was let go only after the chunk was in the map, and that part is
- * read again from the slot (cs_snapshot_read()).  So an image never returns
- * a write that started after its take.
+ * thread sleeps) until no chunk it covers is being copied, then goes on; a
+ * copy whose old data is read and on its way to storage lets its writes go
+ * early ("released", cow_release()), keeping the data in its pages until
+ * it is in the maps.  Image reads of a chunk that is not copied read the
+ * origin without a lock and look again when the data is in: a write that
+ * overtook them was let go only once the chunk's copy was released or in
+ * the map, and that part is taken from the copy's pages or read again from
+ * the slot (read_overtaken()).  So an image never returns a write that
+ * started after its take.
  *
  * Writable images (sets with COWSNAP_SET_F_WRITABLE): a write to the image
  * of snapshot s goes to s's slots, never to the origin.  A chunk s has a
@@ -43,6 +46,7 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/hash.h>
+#include <linux/highmem.h>
 #include <linux/mempool.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -95,6 +99,8 @@ static struct bio_set write_bs;		/* image writes: clones */
 static mempool_t *iwrite_pool;
 /* the reserves are full: the test knobs may refuse the allocators from now on */
 static bool chunk_pool_ready, page_pool_ready;
+/* pages of released copies not yet in the maps (cow_release(), cow_buffer_mb) */
+static atomic_long_t buffered_pages = ATOMIC_LONG_INIT(0);
 
 static void cow_work(struct work_struct *work);
 
@@ -109,6 +115,7 @@ static void chunk_init(struct cs_chunk *e)
 	memset(e, 0, sizeof(*e));
 	INIT_LIST_HEAD(&e->waiters);
 	INIT_WORK(&e->work, cow_work);
+	atomic_set(&e->refs, 1);
 }
 
 /*
@@ -123,7 +130,7 @@ static void *chunk_slab_alloc(gfp_t gfp, void *cache)
 	return kmem_cache_alloc(cache, gfp);
 }
 
-struct cs_chunk *cs_chunk_alloc(void)
+static struct cs_chunk *chunk_alloc(void)
 {
 	struct cs_chunk *e = mempool_alloc(chunk_pool, GFP_NOIO);
 
@@ -140,8 +147,14 @@ static struct cs_chunk *chunk_alloc_nowait(void)
 	return e;
 }
 
-void cs_chunk_free(struct cs_chunk *e)
+static void free_pages_of(struct cs_chunk *e);
+
+/* Drop a reference to e; the last frees its pages and e. */
+static void chunk_put(struct cs_chunk *e)
 {
+	if (!atomic_dec_and_test(&e->refs))
+		return;
+	free_pages_of(e);
 	mempool_free(e, chunk_pool);
 }
 
@@ -296,8 +309,40 @@ static void cow_start(struct cs_tracker *t, struct cs_chunk *e,
 }
 
 static void cow_read(struct cs_chunk *e);
-static void cow_store(struct cs_chunk *e);
+static void cow_store(struct cs_chunk *e, bool caller);
 static void cow_finish(struct cs_chunk *e);
+
+/* Is the copy e writing (or has written) for s?  Tracker lock, e released. */
+static bool chunk_for(const struct cs_chunk *e, const struct cs_snapshot *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->ntargets; i++)
+		if (e->targets[i].s == s)
+			return true;
+	return false;
+}
+
+/*
+ * May an origin write go past e, whose copy is released (cow_release())?
+ * When every live snapshot that has not copied the chunk is one of e's
+ * targets: the old data is in e's pages, on its way to their storage.  A
+ * snapshot that came live after e picked its targets (the writes e
+ * released had completed by its take) is not: a write waits for e to end
+ * and copies the chunk again for it.
+ */
+static bool released_covers(struct cs_tracker *t, struct cs_chunk *e)
+{
+	struct cs_snapshot *s;
+
+	lockdep_assert_held(&t->lock);
+	if (!e->released)
+		return false;
+	list_for_each_entry(s, &t->snaps, tnode)
+		if (snap_needs(s, e->idx) && !chunk_for(e, s))
+			return false;
+	return true;
+}
 
 /*
  * Advance write w (to the origin, or to an image: w->image) over its
@@ -322,6 +367,11 @@ again:
 	end = min(w->last, w->next + COW_WINDOW - 1);
 	for (c = w->next; c <= end; c++) {
 		e = busy_find(t, c);
+		if (e && !w->image && released_covers(t, e)) {
+			if (!blocked)
+				w->next = c + 1;
+			continue;
+		}
 		if (!e) {
 			if (!wio_needs(t, w, c)) {
 				if (!blocked)
@@ -376,13 +426,13 @@ again:
 			cs_tracker_write_ready(w);
 			return false;
 		}
-		w->spare = cs_chunk_alloc();
+		w->spare = chunk_alloc();
 		goto again;
 	}
 	if (w->next <= w->last)
 		goto again;
 	if (w->spare) {
-		cs_chunk_free(w->spare);
+		chunk_put(w->spare);
 		w->spare = NULL;
 	}
 	return true;
@@ -397,7 +447,7 @@ static void chunk_done(struct cs_chunk *e, struct list_head *waiters)
 		list_del_init(&w->node);
 		cs_tracker_write_ready(w);
 	}
-	cs_chunk_free(e);
+	chunk_put(e);
 }
 
 static void cow_read_end(struct bio *bio)
@@ -454,6 +504,53 @@ static void cow_submit(struct cs_chunk *e, struct block_device *bdev,
 	}
 }
 
+/*
+ * Pages of finished copies, kept for the next ones: the page allocator
+ * zeroes every page it gives on kernels booted with init_on_alloc (the
+ * default of Debian's), which cost a first write as much as the read of
+ * its old data.  Up to CS_SPARE_PAGES (4 MiB), freed at module exit.
+ * Neither used while cs_test_copy_reserve_only stands for an exhausted
+ * allocator.
+ */
+#define CS_SPARE_PAGES	1024
+static DEFINE_SPINLOCK(spare_lock);	/* spare, nspare; any context */
+static struct page *spare[CS_SPARE_PAGES];
+static unsigned int nspare;
+
+static struct page *spare_get(void)
+{
+	struct page *page = NULL;
+	unsigned long flags;
+
+	spin_lock_irqsave(&spare_lock, flags);
+	if (nspare)
+		page = spare[--nspare];
+	spin_unlock_irqrestore(&spare_lock, flags);
+	return page;
+}
+
+static bool spare_put(struct page *page)
+{
+	unsigned long flags;
+	bool kept = false;
+
+	if (READ_ONCE(cs_test_copy_reserve_only))
+		return false;
+	spin_lock_irqsave(&spare_lock, flags);
+	if (nspare < CS_SPARE_PAGES) {
+		spare[nspare++] = page;
+		kept = true;
+	}
+	spin_unlock_irqrestore(&spare_lock, flags);
+	return kept;
+}
+
+static void spare_drain(void)
+{
+	while (nspare)
+		__free_page(spare[--nspare]);
+}
+
 static void free_pages_of(struct cs_chunk *e)
 {
 	unsigned int i;
@@ -461,7 +558,7 @@ static void free_pages_of(struct cs_chunk *e)
 	if (!e->pages)
 		return;
 	for (i = 0; i < e->npages; i++)
-		if (e->pages[i])
+		if (e->pages[i] && !spare_put(e->pages[i]))
 			mempool_free(e->pages[i], page_pool);
 	if (e->pages != e->inline_pages)
 		kfree(e->pages);
@@ -505,15 +602,19 @@ static void invalidate_needing(struct cs_tracker *t, struct cs_chunk *e, int cau
 #define CS_COPY_GFP	(GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN)
 
 /*
- * The page allocator behind page_pool and the copy path's first try.
- * cs_test_copy_reserve_only (a test knob) makes it give nothing, as when
- * memory is exhausted: only the pool's reserve is left.
+ * The page allocator behind page_pool and the copy path's first try: a
+ * spare page, else a new one.  cs_test_copy_reserve_only (a test knob)
+ * makes it give nothing, as when memory is exhausted: only the pool's
+ * reserve is left.
  */
 static void *copy_page_get(gfp_t gfp, void *order)
 {
+	struct page *page;
+
 	if (READ_ONCE(page_pool_ready) && READ_ONCE(cs_test_copy_reserve_only))
 		return NULL;
-	return alloc_page(gfp);
+	page = spare_get();
+	return page ?: alloc_page(gfp);
 }
 
 static struct page *copy_page_alloc(void)
@@ -557,7 +658,7 @@ static void cow_read(struct cs_chunk *e)
 	cow_submit(e, t->origin.bdev, start, REQ_OP_READ, cow_read_end, e);
 	/* the read completed already (a RAM disk): go on here */
 	if (atomic_dec_and_test(&e->pending))
-		cow_store(e);
+		cow_store(e, true);
 	return;
 
 nomem:
@@ -567,7 +668,90 @@ nomem:
 	cow_finish(e);
 }
 
-static void cow_store(struct cs_chunk *e)
+/*
+ * The old data is in e's pages, its targets and their slots are picked,
+ * its storage writes not yet submitted (e cannot end before cow_write()):
+ * the origin writes waiting for the chunk go on now rather than after the
+ * storage writes.  Returns whether they did.  The pages stay until the copy is in the maps (cow_finish()
+ * takes e out of the busy table after the map stores); until then an image
+ * read of the chunk for a target, which finds no slot, takes the data from
+ * the pages (read_fix()).  Image writes wait on: they go to the slot,
+ * which is published once the copy is in it.  Bounded by cow_buffer_mb
+ * over all copies: past it, writes wait for storage as before.
+ */
+static bool cow_release(struct cs_chunk *e)
+{
+	long limit = (long)READ_ONCE(cs_cow_buffer_mb) << (20 - PAGE_SHIFT);
+	struct cs_tracker *t = e->t;
+	struct cs_wio *w, *n;
+	unsigned long flags;
+	LIST_HEAD(go);
+
+	if (!e->ntargets)
+		return false;
+	if (atomic_long_add_return(e->npages, &buffered_pages) > limit) {
+		atomic_long_sub(e->npages, &buffered_pages);
+		return false;
+	}
+	e->buffered = true;
+	spin_lock_irqsave(&t->lock, flags);
+	e->released = true;
+	atomic_inc(&t->nreleased);
+	list_for_each_entry_safe(w, n, &e->waiters, node)
+		if (!w->image)
+			list_move_tail(&w->node, &go);
+	spin_unlock_irqrestore(&t->lock, flags);
+	list_for_each_entry_safe(w, n, &go, node) {
+		list_del_init(&w->node);
+		cs_tracker_write_ready(w);
+	}
+	return true;
+}
+
+/* e's copy to the storage of its targets; e ends when the writes do. */
+static void cow_write(struct cs_chunk *e)
+{
+	unsigned int i;
+
+	atomic_set(&e->pending, 1);
+	e->stage = 2;
+	for (i = 0; i < e->ntargets; i++) {
+		struct cs_cow_target *tg = &e->targets[i];
+		struct block_device *bdev;
+		sector_t sector;
+
+		if (tg->slot < 0)
+			continue;
+		bdev = cs_storage_locate(&tg->s->set->storage, tg->slot, &sector);
+		if (WARN_ON_ONCE(!bdev)) {
+			tg->slot = -EIO;
+			cs_set_invalidate(tg->s->set, COWSNAP_INVALID_STORAGE_IO);
+			continue;
+		}
+		cow_submit(e, bdev, sector, REQ_OP_WRITE, cow_write_end, tg);
+	}
+	if (atomic_dec_and_test(&e->pending))
+		cow_finish(e);
+}
+
+unsigned long cs_cow_buffered(void)
+{
+	return max(atomic_long_read(&buffered_pages), 0L);
+}
+
+/* chunks from this size on are written to storage from a work item (cow_store()) */
+#define CS_HANDOVER_SECTORS	64
+
+/*
+ * e's old data is in its pages: pick the targets, give each a slot,
+ * release the waiting writes and write the copy.  caller: the read ended
+ * in the writer's own context (cs_cow_advance() -> cow_read(): a device
+ * that completes in its submission, such as a RAM disk), which goes on
+ * once this returns.  A released copy of 32 KiB or more is then written
+ * from a work item, beside the writer's own write; a smaller one here,
+ * since the hand-over costs more than its copy.
+ */
+static void cow_store(struct cs_chunk *e, bool caller)
 {
 	struct cs_tracker *t = e->t;
 	struct cs_snapshot *s;
@@ -597,7 +781,9 @@ static void cow_store(struct cs_chunk *e)
 	/*
 	 * A snapshot that goes live meanwhile and is not picked here is
 	 * copied again by the next write to the chunk: the origin still holds
-	 * the old data, as every write to the chunk waits for this copy.
+	 * the old data, as every write to the chunk waits for this copy until
+	 * it is released, and a write released afterwards waits for it to
+	 * end (released_covers()).
 	 */
 	spin_lock_irqsave(&t->lock, flags);
 	list_for_each_entry(s, &t->snaps, tnode) {
@@ -614,31 +800,27 @@ static void cow_store(struct cs_chunk *e)
 	}
 	spin_unlock_irqrestore(&t->lock, flags);
 
-	atomic_set(&e->pending, 1);
 	for (i = 0; i < e->ntargets; i++) {
 		struct cs_cow_target *tg = &e->targets[i];
-		struct block_device *bdev;
-		sector_t sector;
 		bool low;
 
 		tg->slot = cs_storage_alloc(&tg->s->set->storage, &low);
 		if (low)
 			cs_set_storage_low(tg->s->set);
-		if (tg->slot < 0) {
+		if (tg->slot < 0)
 			cs_set_invalidate(tg->s->set, COWSNAP_INVALID_STORAGE_FULL);
-			continue;
-		}
-		bdev = cs_storage_locate(&tg->s->set->storage, tg->slot, &sector);
-		if (WARN_ON_ONCE(!bdev)) {
-			tg->slot = -EIO;
-			cs_set_invalidate(tg->s->set, COWSNAP_INVALID_STORAGE_IO);
-			continue;
-		}
-		cow_submit(e, bdev, sector, REQ_OP_WRITE, cow_write_end, tg);
 	}
-	e->stage = 2;
-	if (!atomic_dec_and_test(&e->pending))
+	/*
+	 * The writes go on before the storage writes are even submitted: on
+	 * a RAM disk those complete in the submission.
+	 */
+	if (cow_release(e) && caller && e->len >= CS_HANDOVER_SECTORS) {
+		e->stage = 3;
+		queue_work(cs_wq, &e->work);
 		return;
+	}
+	cow_write(e);
+	return;
 done:
 	e->stage = 2;
 	cow_finish(e);
@@ -664,6 +846,26 @@ static void cow_finish(struct cs_chunk *e)
 			else
 				atomic64_inc(&s->copied);
 		}
+	}
+
+	/*
+	 * After the maps: a write the chunk lets go finds them (snap_needs()),
+	 * and so does an image read that no longer finds a released e here
+	 * (read_fix()).  The targets stay until e is out of the table, since
+	 * released_covers() and read_fix() look at them under the lock.
+	 */
+	spin_lock_irqsave(&t->lock, flags);
+	hlist_del(&e->hnode);
+	if (e->released) {
+		smp_mb__before_atomic();	/* pairs with read_released() */
+		atomic_dec(&t->nreleased);
+	}
+	list_splice_init(&e->waiters, &waiters);
+	spin_unlock_irqrestore(&t->lock, flags);
+
+	for (i = 0; i < e->ntargets; i++) {
+		struct cs_snapshot *s = e->targets[i].s;
+
 		if (atomic_dec_and_test(&s->set->copies))
 			wake_up_all(&s->set->copies_wq);
 		cs_snapshot_put(s);
@@ -672,13 +874,9 @@ static void cow_finish(struct cs_chunk *e)
 		kfree(e->targets);
 	e->targets = NULL;
 	e->ntargets = 0;
-	free_pages_of(e);
-
-	/* after the maps: a write the chunk lets go finds them (snap_needs()) */
-	spin_lock_irqsave(&t->lock, flags);
-	hlist_del(&e->hnode);
-	list_splice_init(&e->waiters, &waiters);
-	spin_unlock_irqrestore(&t->lock, flags);
+	if (e->buffered)
+		atomic_long_sub(e->npages, &buffered_pages);
+	/* the pages go with the last reference: a read may be copying them */
 	chunk_done(e, &waiters);
 	cs_tracker_put(t);
 }
@@ -692,7 +890,10 @@ static void cow_work(struct work_struct *work)
 		cow_read(e);
 		break;
 	case 1:
-		cow_store(e);
+		cow_store(e, false);
+		break;
+	case 3:
+		cow_write(e);
 		break;
 	default:
 		cow_finish(e);
@@ -703,27 +904,136 @@ static void cow_work(struct work_struct *work)
 /*
  * Image reads take no lock and pin nothing.  A chunk the snapshot has not
  * copied is read from the origin and looked at again once the data is in
- * (read_end()).  A write that changed such a chunk went on only after the
- * chunk's copy for this snapshot was in the map (cow_finish() stores it
- * before it lets the waiting writes go; cs_cow_clear() lets a write pass
+ * (read_end()).  A write that changed such a chunk went on only once the
+ * chunk's copy for this snapshot was released (its old data in the pages
+ * of a busy entry, cow_release()) or in the map (cow_finish() stores it
+ * before the entry leaves the busy table; cs_cow_clear() lets a write pass
  * only when it finds it there), or once the set's zero table held the
  * whole chunk (zero_holds()), or once the set was INVALID or destroyed.
  * So after the read, a chunk it took from the origin that is still in
- * neither the map nor the zero table held the take's data all along; when
- * one of them is, that part of the image is read again (read_again_work()),
- * from its slot or as zeros now.  A round of that finds at least one more
- * chunk copied, and a map only grows: the rounds end.  The set's state is
- * looked at last, after the data: an invalid or destroyed set fails the
- * read, since its writes may have gone through uncopied and its storage to
- * another set.  Modelled: model/cowsnap.pml, proctype reader.
+ * neither the busy table as released for this snapshot, nor the map, nor
+ * the zero table, looked at in that order, held the take's data all
+ * along.  Released: that part is taken from the entry's pages; in the map
+ * or the zero table: the part of the image is read again
+ * (read_again_work()), from its slot or as zeros now.  The busy table
+ * comes first: an entry leaves it only after its map stores, so a read
+ * that no longer finds it finds the slot (the other order could miss
+ * both).  A round of reading again finds at least one more chunk copied,
+ * and a map only grows: the rounds end.  The set's state is looked at
+ * last, after the data: an invalid or destroyed set fails the read, since
+ * its writes may have gone through uncopied and its storage to another
+ * set.  Modelled: model/cowsnap.pml, proctype reader.
+ */
+
+/*
+ * The busy entry of chunk c released with a copy for s, with a reference
+ * taken (put it with chunk_put()), or NULL.  Any context.
+ */
+static struct cs_chunk *read_released(struct cs_snapshot *s, u64 c)
+{
+	struct cs_tracker *t = s->t;
+	struct cs_chunk *e = NULL;
+	unsigned long flags;
+
+	if (!atomic_read(&t->nreleased))
+		return NULL;
+	spin_lock_irqsave(&t->lock, flags);
+	e = busy_find(t, c);
+	if (e && e->released && chunk_for(e, s))
+		atomic_inc(&e->refs);
+	else
+		e = NULL;
+	spin_unlock_irqrestore(&t->lock, flags);
+	return e;
+}
+
+/*
+ * Must the read look again, in process context (read_again_work())?  Any
+ * context: the busy table under one hold of the lock, then the map.
  */
 static bool read_overtaken(struct cs_read *r)
 {
+	u64 c, end = r->check_first + r->check_count;
+	struct cs_snapshot *s = r->s;
+	struct cs_tracker *t = s->t;
+	unsigned long flags;
+	bool found = false;
+
+	if (atomic_read(&t->nreleased)) {
+		spin_lock_irqsave(&t->lock, flags);
+		for (c = r->check_first; c < end && !found; c++) {
+			struct cs_chunk *e = busy_find(t, c);
+
+			found = e && e->released && chunk_for(e, s);
+		}
+		spin_unlock_irqrestore(&t->lock, flags);
+		if (found)
+			return true;
+	}
+	smp_rmb();	/* the busy table before the map */
+	for (c = r->check_first; c < end; c++)
+		if (cs_map_lookup(&s->map, c) >= 0 || zero_holds(s, c))
+			return true;
+	return false;
+}
+
+/* len sectors of e's pages from sector from of the chunk, into bio at off. */
+static void copy_from_pages(struct bio *bio, sector_t off, sector_t len,
+			    struct cs_chunk *e, sector_t from)
+{
+	size_t at = (size_t)from << SECTOR_SHIFT;
+	struct bvec_iter iter = bio->bi_iter, it;
+	struct bio_vec bv;
+
+	bio_advance_iter(bio, &iter, off << SECTOR_SHIFT);
+	iter.bi_size = len << SECTOR_SHIFT;
+	__bio_for_each_segment(bv, bio, it, iter) {
+		unsigned int done = 0;
+
+		while (done < bv.bv_len) {
+			unsigned int in = offset_in_page(at);
+			unsigned int n = min_t(unsigned int, bv.bv_len - done, PAGE_SIZE - in);
+
+			memcpy_page(bv.bv_page, bv.bv_offset + done, e->pages[at >> PAGE_SHIFT],
+				    in, n);
+			done += n;
+			at += n;
+		}
+		flush_dcache_page(bv.bv_page);
+	}
+}
+
+/*
+ * The second look of read_overtaken(), chunk by chunk, in process context,
+ * for the part [off, off + len) of parent (sectors from its start) whose
+ * chunks first.. (count of them) came from the origin: a chunk released
+ * for s is taken from the copy's pages; true when one is in the map or the
+ * zero table now, and the part must be read again.
+ */
+static bool read_fix(struct cs_snapshot *s, struct bio *parent, sector_t off, sector_t len,
+		     u64 first, u64 count)
+{
+	unsigned int shift = s->t->chunk_shift;
+	sector_t base = parent->bi_iter.bi_sector;
 	u64 c;
 
-	for (c = r->check_first; c < r->check_first + r->check_count; c++)
-		if (cs_map_lookup(&r->s->map, c) >= 0 || zero_holds(r->s, c))
+	for (c = first; c < first + count; c++) {
+		sector_t cs = (sector_t)c << shift;
+		sector_t from = max_t(sector_t, cs, base + off);
+		sector_t to = min_t(sector_t, cs + (1 << shift), base + off + len);
+		struct cs_chunk *e = read_released(s, c);
+
+		if (e && to - cs <= e->len) {
+			copy_from_pages(parent, from - base, to - from, e, from - cs);
+			chunk_put(e);
+			continue;
+		}
+		if (e)
+			chunk_put(e);
+		smp_rmb();	/* the busy table before the map */
+		if (cs_map_lookup(&s->map, c) >= 0 || zero_holds(s, c))
 			return true;
+	}
 	return false;
 }
 
@@ -738,19 +1048,29 @@ static void read_again_end(struct bio *again)
 }
 
 /*
- * The part of the parent that r read, sent to the image again as a bio of
- * its own, from process context.  r's clone goes back to the bio set before
- * the new one is taken from it.
+ * The part of the parent that r read, looked at again chunk by chunk
+ * (read_fix()) and, when a chunk of it is copied now, sent to the image
+ * again as a bio of its own, from process context.  r's clone goes back to
+ * the bio set before the new one is taken from it.
  */
 static void read_again_work(struct work_struct *work)
 {
 	struct cs_read *r = container_of(work, struct cs_read, work);
 	struct bio *parent = r->parent, *again;
+	struct cs_snapshot *s = r->s;
 	sector_t off = r->off, len = r->len;
+	u64 first = r->check_first, count = r->check_count;
 
 	bio_inc_remaining(parent);
 	bio_put(&r->clone);
 	bio_endio(parent);
+	if (!read_fix(s, parent, off, len, first, count)) {
+		smp_rmb();	/* the data before the set */
+		if (atomic_read(&s->set->cause) || READ_ONCE(s->set->dead))
+			parent->bi_status = BLK_STS_IOERR;
+		bio_endio(parent);
+		return;
+	}
 	again = bio_alloc_clone(parent->bi_bdev, parent, GFP_NOIO, &read_bs);
 	bio_trim(again, off, len);
 	again->bi_opf &= ~REQ_NOWAIT;
@@ -988,7 +1308,7 @@ void cs_snapshot_write_go(struct cs_wio *w)
 	blk_status_t status = BLK_STS_OK;
 
 	if (w->spare) {
-		cs_chunk_free(w->spare);
+		chunk_put(w->spare);
 		w->spare = NULL;
 	}
 	atomic_inc(&set->copies);
@@ -1262,6 +1582,7 @@ void cs_snapshot_exit(void)
 	bioset_exit(&read_bs);
 	bioset_exit(&cow_bs);
 	mempool_destroy(page_pool);
+	spare_drain();
 	mempool_destroy(chunk_pool);
 	kmem_cache_destroy(chunk_cache);
 	cs_map_cache_exit();

@@ -571,6 +571,7 @@ struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sector
 	snprintf(t->name, sizeof(t->name), "%pg", t->origin.bdev);
 	t->chunk_shift = ilog2(chunk_sectors);
 	atomic_set(&t->inflight, 0);
+	atomic_set(&t->nreleased, 0);
 	init_waitqueue_head(&t->drain_wq);
 	spin_lock_init(&t->lock);
 	INIT_LIST_HEAD(&t->held);

@@ -30,6 +30,9 @@ sectors=$((64 * 2048))
 dm_delay cs-slow /dev/ram0 0 0
 slow=$DM_DEV
 load_module_03
+# the first chunk's bios must wait for its storage write, not only for the
+# read of its old data (tests/vm/0426): no copy is released early
+echo 0 > /sys/module/cowsnap/parameters/cow_buffer_mb
 
 "$BLKSTAMP" fill "$disk" --version 1
 sess_start

@@ -17,7 +17,7 @@
 
 # Parameters at load.
 for p in chunk_sectors=0 chunk_sectors=12 hold_ms=5 low_water_percent=101 max_snapshots_per_volume=0 \
-	max_memory_mb=16777217 memory_used_kb=1; do
+	max_memory_mb=16777217 memory_used_kb=1 cow_buffer_mb=65537 cow_buffer_used_kb=1; do
 	if insmod "$KO" "$p" 2> "$T/err"; then
 		rmmod cowsnap
 		fail "insmod cowsnap $p succeeded"
@@ -47,6 +47,9 @@ bad_param max_snapshots_per_volume 0
 bad_param max_memory_mb 16777217
 bad_param max_memory_mb -1
 bad_param memory_used_kb 1
+bad_param cow_buffer_mb 65537
+bad_param cow_buffer_mb -1
+bad_param cow_buffer_used_kb 1
 echo 256 > "$par/chunk_sectors" || fail "chunk_sectors 256 refused"
 check_eq "$(cat "$par/chunk_sectors")" 256 "chunk_sectors after writing 256"
 echo 128 > "$par/chunk_sectors"
