@@ -19,11 +19,15 @@
  *     allocator.
  *   cs_map.lock (mutex, a snapshot's map, taken in process context with
  *     no other lock held): the map's stores and the memory it charged.
+ *   spare_lock (spinlock, irq-safe, snapshot.c, takes no other lock): the
+ *     pages of finished copies kept for the next ones.
  * Lock-free: the tracker and disk registries (xarrays, RCU; changed under
  * cs_lock, looked up inside filter_srcu), the set owners (xarray, read by
  * the socket-release notifier), the changed-block map (see cs_cbt), the
  * total memory the maps charged (an atomic64 in map.c), the lookups
- * of a snapshot's map (RCU, cs_map_lookup()).
+ * of a snapshot's map (RCU, cs_map_lookup()), the pages of released copies
+ * (an atomic in snapshot.c, bounded by cow_buffer_mb) and a tracker's
+ * count of its released copies (nreleased, changed under its lock).
  */
 #ifndef COWSNAP_CS_H
 #define COWSNAP_CS_H
@@ -267,7 +271,8 @@ struct cs_chunk {
 	struct cs_tracker *t;
 	struct list_head start;		/* cs_cow_advance() only */
 	struct work_struct work;
-	/* what the work does next: 1 store (cow_store()), 2 finish
+	/* what the work does next (0: the read, called directly, never
+	 * queued): 1 store (cow_store()), 2 finish
 	 * (cow_finish()), 3 write a released copy (cow_write()) */
 	int stage;
 	atomic_t pending;

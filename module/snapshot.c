@@ -857,7 +857,7 @@ static void cow_finish(struct cs_chunk *e)
 	spin_lock_irqsave(&t->lock, flags);
 	hlist_del(&e->hnode);
 	if (e->released) {
-		smp_mb__before_atomic();	/* pairs with read_released() */
+		smp_mb__before_atomic();	/* the maps first: see read_overtaken() */
 		atomic_dec(&t->nreleased);
 	}
 	list_splice_init(&e->waiters, &waiters);
