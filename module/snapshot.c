@@ -348,8 +348,8 @@ static bool released_covers(struct cs_tracker *t, struct cs_chunk *e)
  * Advance write w (to the origin, or to an image: w->image) over its
  * chunks.  Returns true when it may be submitted;
  * false when it is parked on a busy chunk (it goes on from the tracker's
- * ready work when that chunk is released).  Process context: it may wait
- * for memory (GFP_NOIO), never for I/O.
+ * ready work when that chunk's copy lets it go: released or done).
+ * Process context: it may wait for memory (GFP_NOIO), never for I/O.
  */
 bool cs_cow_advance(struct cs_wio *w)
 {
