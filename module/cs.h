@@ -261,8 +261,7 @@ struct cs_chunk {
 	struct cs_snapshot *only;
 	/* tracker lock: set once, while targets and pages stay until the
 	 * entry leaves the busy table */
-	bool released;
-	bool buffered;			/* its pages count in the cow buffer */
+	bool released;			/* also: its pages count in cow_buffer_mb */
 	/* the copy, and image reads copying from the pages (taken under the
 	 * tracker lock while the entry is in the busy table) */
 	atomic_t refs;

@@ -529,20 +529,20 @@ static struct page *spare_get(void)
 	return page;
 }
 
-static bool spare_put(struct page *page)
+/* Keep what fits of pages[0..n) (NULL ones skipped); returns how many were looked at. */
+static unsigned int spare_put(struct page **pages, unsigned int n)
 {
 	unsigned long flags;
-	bool kept = false;
+	unsigned int i = 0;
 
 	if (READ_ONCE(cs_test_copy_reserve_only))
-		return false;
+		return 0;
 	spin_lock_irqsave(&spare_lock, flags);
-	if (nspare < CS_SPARE_PAGES) {
-		spare[nspare++] = page;
-		kept = true;
-	}
+	for (; i < n && nspare < CS_SPARE_PAGES; i++)
+		if (pages[i])
+			spare[nspare++] = pages[i];
 	spin_unlock_irqrestore(&spare_lock, flags);
-	return kept;
+	return i;
 }
 
 static void spare_drain(void)
@@ -557,8 +557,8 @@ static void free_pages_of(struct cs_chunk *e)
 
 	if (!e->pages)
 		return;
-	for (i = 0; i < e->npages; i++)
-		if (e->pages[i] && !spare_put(e->pages[i]))
+	for (i = spare_put(e->pages, e->npages); i < e->npages; i++)
+		if (e->pages[i])
 			mempool_free(e->pages[i], page_pool);
 	if (e->pages != e->inline_pages)
 		kfree(e->pages);
@@ -693,7 +693,6 @@ static bool cow_release(struct cs_chunk *e)
 		atomic_long_sub(e->npages, &buffered_pages);
 		return false;
 	}
-	e->buffered = true;
 	spin_lock_irqsave(&t->lock, flags);
 	e->released = true;
 	atomic_inc(&t->nreleased);
@@ -736,7 +735,7 @@ static void cow_write(struct cs_chunk *e)
 
 unsigned long cs_cow_buffered(void)
 {
-	return max(atomic_long_read(&buffered_pages), 0L);
+	return atomic_long_read(&buffered_pages);
 }
 
 /* chunks from this size on are written to storage from a work item (cow_store()) */
@@ -874,7 +873,7 @@ static void cow_finish(struct cs_chunk *e)
 		kfree(e->targets);
 	e->targets = NULL;
 	e->ntargets = 0;
-	if (e->buffered)
+	if (e->released)
 		atomic_long_sub(e->npages, &buffered_pages);
 	/* the pages go with the last reference: a read may be copying them */
 	chunk_done(e, &waiters);
@@ -925,6 +924,14 @@ static void cow_work(struct work_struct *work)
  * set.  Modelled: model/cowsnap.pml, proctype reader.
  */
 
+/* The busy entry of chunk c if it is released with a copy for s.  Tracker lock. */
+static struct cs_chunk *released_for(struct cs_tracker *t, u64 c, const struct cs_snapshot *s)
+{
+	struct cs_chunk *e = busy_find(t, c);
+
+	return e && e->released && chunk_for(e, s) ? e : NULL;
+}
+
 /*
  * The busy entry of chunk c released with a copy for s, with a reference
  * taken (put it with chunk_put()), or NULL.  Any context.
@@ -932,17 +939,15 @@ static void cow_work(struct work_struct *work)
 static struct cs_chunk *read_released(struct cs_snapshot *s, u64 c)
 {
 	struct cs_tracker *t = s->t;
-	struct cs_chunk *e = NULL;
+	struct cs_chunk *e;
 	unsigned long flags;
 
 	if (!atomic_read(&t->nreleased))
 		return NULL;
 	spin_lock_irqsave(&t->lock, flags);
-	e = busy_find(t, c);
-	if (e && e->released && chunk_for(e, s))
+	e = released_for(t, c, s);
+	if (e)
 		atomic_inc(&e->refs);
-	else
-		e = NULL;
 	spin_unlock_irqrestore(&t->lock, flags);
 	return e;
 }
@@ -961,11 +966,8 @@ static bool read_overtaken(struct cs_read *r)
 
 	if (atomic_read(&t->nreleased)) {
 		spin_lock_irqsave(&t->lock, flags);
-		for (c = r->check_first; c < end && !found; c++) {
-			struct cs_chunk *e = busy_find(t, c);
-
-			found = e && e->released && chunk_for(e, s);
-		}
+		for (c = r->check_first; c < end && !found; c++)
+			found = released_for(t, c, s) != NULL;
 		spin_unlock_irqrestore(&t->lock, flags);
 		if (found)
 			return true;
@@ -1048,6 +1050,16 @@ static void read_again_end(struct bio *again)
 }
 
 /*
+ * The end of a part of an image read, after its data: an invalid or
+ * destroyed set fails it (the comment before read_released()).
+ */
+static void read_check_set(struct cs_snapshot *s, struct bio *parent)
+{
+	if (atomic_read(&s->set->cause) || READ_ONCE(s->set->dead))
+		parent->bi_status = BLK_STS_IOERR;
+}
+
+/*
  * The part of the parent that r read, looked at again chunk by chunk
  * (read_fix()) and, when a chunk of it is copied now, sent to the image
  * again as a bio of its own, from process context.  r's clone goes back to
@@ -1066,8 +1078,7 @@ static void read_again_work(struct work_struct *work)
 	bio_endio(parent);
 	if (!read_fix(s, parent, off, len, first, count)) {
 		smp_rmb();	/* the data before the set */
-		if (atomic_read(&s->set->cause) || READ_ONCE(s->set->dead))
-			parent->bi_status = BLK_STS_IOERR;
+		read_check_set(s, parent);
 		bio_endio(parent);
 		return;
 	}
@@ -1092,8 +1103,7 @@ static void read_end(struct bio *bio)
 		queue_work(cs_wq, &r->work);
 		return;
 	}
-	if (atomic_read(&r->s->set->cause) || READ_ONCE(r->s->set->dead))
-		parent->bi_status = BLK_STS_IOERR;
+	read_check_set(r->s, parent);
 	bio_put(bio);
 	bio_endio(parent);
 }
