@@ -6,8 +6,9 @@
  *
  * Keep it in step with the module.  What stands for what:
  *
- *   proctype write    one origin write: cs_filter() (the hold gate: count
- *                     in inflight, then look at hold), process_write(),
+ *   proctype write    one origin write: filter_write() or the hook's
+ *                     fast_write() (the hold gate: count in inflight, then
+ *                     look at hold), process_write(),
  *                     cs_cow_clear() (the lock-free pass),
  *                     cs_cow_advance() (start copies, park on a busy
  *                     chunk), the rerun from ready_work(), cs_submit_own() and
@@ -181,7 +182,7 @@ bool admindone;
 byte iwdone;		/* image writes ended */
 bool iwok;		/* the image write reached its slot */
 
-/* cs_filter()'s lock-free look at hold: past it, a write that saw no hold
+/* filter_write()'s (or fast_write()'s) lock-free look at hold: past it, a write that saw no hold
  * is on its way to the origin (PASSED) */
 #define GATE(h)	atomic { h = hold; if :: !h -> wst[id] = PASSED :: else fi }
 #define NEED(c)	(live && !cause && !mapped[c])
@@ -274,7 +275,7 @@ proctype write(byte id)
 	byte c, blocked, started;
 	bool h, parked, done, clear;
 
-	/* cs_filter(), once the write this one depends on (if any) completed:
+	/* filter_write() or fast_write(), once the write this one depends on (if any) completed:
 	 * count the write, then look at hold; cs_tracker_hold() sets hold,
 	 * then the drain reads inflight: one of the two sees the other */
 #if COUNT_BEFORE_HOLD_CHECK

@@ -5,12 +5,14 @@
  * marking, and noticing an origin that is deleted.
  *
  * Interception: an ftrace ops with IPMODIFY on the exported
- * submit_bio_noacct() moves every call made outside this module to
- * cs_filter(), also the calls a stacking driver (dm, md) or the block layer's
- * splitting makes from inside a submit_bio (current->bio_list set): a write
- * dm-linear or raid1 sends to a tracked device is seen like any other.  The
- * filter passes anything that is not a write to a tracked device, or that it
- * has seen already (its end_io is ours), straight on with a call of
+ * submit_bio_noacct() sees every call made outside this module, also the
+ * calls a stacking driver (dm, md) or the block layer's splitting makes from
+ * inside a submit_bio (current->bio_list set): a write dm-linear or raid1
+ * sends to a tracked device is seen like any other.  Reads go on untouched;
+ * a write to a tracked device that needs nothing but counting goes on from
+ * the hook (fast_write()); every other write is moved to cs_filter(), which
+ * passes anything that is not a write to a tracked device, or that it has
+ * seen already (its end_io is ours), straight on with a call of
  * submit_bio_noacct() from here, which the ops lets through.
  *
  * Whatever a write carries, it completes as it would without cowsnap: a
@@ -77,6 +79,18 @@ static void endio_later_work(struct work_struct *work);
 static DECLARE_WORK(endio_work, endio_later_work);
 
 /*
+ * A write is no longer in flight.  atomic_dec_and_test() is a full
+ * barrier, so waitqueue_active() cannot miss a drain that saw the count
+ * nonzero (wait_event() queues itself before it looks), and the common
+ * case, nobody draining, takes no lock.
+ */
+static void inflight_dec(struct cs_tracker *t)
+{
+	if (atomic_dec_and_test(&t->inflight) && waitqueue_active(&t->drain_wq))
+		wake_up_all(&t->drain_wq);
+}
+
+/*
  * Give the bio back its own end_io and complete it through bio_endio(),
  * whose loop walks a chain without recursion (and, on newer kernels, is the
  * only caller bio_chain_endio() accepts).  bio_endio() is safe to call a
@@ -94,8 +108,7 @@ static void wio_complete(struct cs_wio *w)
 	bio->bi_private = w->private;
 	mempool_free(w, wio_pool);
 	rcu_read_lock();
-	if (atomic_dec_and_test(&t->inflight))
-		wake_up_all(&t->drain_wq);
+	inflight_dec(t);
 	rcu_read_unlock();
 	bio_endio(bio);
 }
@@ -239,8 +252,7 @@ static void filter_write(struct cs_tracker *t, struct bio *bio, sector_t offset)
 			cs_wio_may_wait(w);
 			list_add_tail(&w->node, &t->held);
 			spin_unlock_irqrestore(&t->lock, flags);
-			if (atomic_dec_and_test(&t->inflight))
-				wake_up_all(&t->drain_wq);
+			inflight_dec(t);
 			return;
 		}
 		spin_unlock_irqrestore(&t->lock, flags);
@@ -319,11 +331,82 @@ static noinline void cs_filter(struct bio *bio)
 	srcu_read_unlock(&filter_srcu, idx);
 }
 
+/*
+ * The fast path of a write to a tracked device, taken in the hook itself:
+ * a write that the hold gate lets through and whose chunks no live
+ * snapshot needs copied (a rewrite of copied chunks, or no live snapshot)
+ * is counted, marked and given our end_io here, and goes on into
+ * submit_bio_noacct() without the redirect, the SRCU section and a second
+ * pass through the hook.  Anything else returns false, undone, and takes
+ * the redirect to cs_filter(), which decides again from the start: a
+ * device not tracked (the registry is looked at again inside filter_srcu,
+ * which wait_untracked_writes() relies on), a write held, a copy needed,
+ * no wio at once.  The gate's protocol is filter_write()'s: count, full
+ * barrier, look at hold.  Inside an RCU read-side section:
+ * cs_tracker_unuse() waits for it before it waits for the writes counted.
+ */
+static bool fast_write(struct bio *bio)
+{
+	sector_t n = bio_sectors(bio), sector = bio->bi_iter.bi_sector;
+	struct cs_tracker *t;
+	struct cs_wio *w;
+
+	if (!bio->bi_bdev || bio->bi_end_io == wio_end_io)
+		return false;
+	t = xa_load(&trackers, bio->bi_bdev->bd_dev);
+	if (!t)
+		return false;
+	w = kmem_cache_alloc(wio_cache, GFP_NOWAIT | __GFP_NOWARN);
+	if (!w)
+		return false;
+	atomic_inc(&t->inflight);
+	smp_mb__after_atomic();	/* pairs with cs_tracker_hold() */
+	if (READ_ONCE(t->hold) ||
+	    (n && READ_ONCE(t->nlive) &&
+	     !cs_cow_clear(t, sector >> t->chunk_shift, (sector + n - 1) >> t->chunk_shift))) {
+		mempool_free(w, wio_pool);
+		inflight_dec(t);
+		return false;
+	}
+	if (n)
+		cs_cbt_mark(&t->cbt, sector, n);
+	w->bio = bio;
+	w->t = t;
+	w->offset = 0;
+	w->spare = NULL;
+	w->image = NULL;
+	INIT_LIST_HEAD(&w->node);
+	w->end_io = bio->bi_end_io;
+	w->private = bio->bi_private;
+	bio->bi_end_io = wio_end_io;
+	bio->bi_private = w;
+	return true;
+}
+
+/*
+ * ftrace calls this with preemption off.  Reads and our own I/O go on
+ * untouched, writes that need nothing but counting go on from
+ * fast_write(), the rest is redirected to cs_filter().
+ */
 static void notrace submit_hook(unsigned long ip, unsigned long parent_ip,
 				struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
+	struct pt_regs *regs = ftrace_get_regs(fregs);
+	struct bio *bio;
+	bool pass;
+
 	if (within_module(parent_ip, THIS_MODULE))
 		return;
+	if (regs) {
+		bio = (struct bio *)regs_get_kernel_argument(regs, 0);
+		if (!op_is_write(bio_op(bio)))
+			return;
+		rcu_read_lock();
+		pass = fast_write(bio);
+		rcu_read_unlock();
+		if (pass)
+			return;
+	}
 	ftrace_regs_set_instruction_pointer(fregs, (unsigned long)cs_filter);
 }
 
@@ -624,7 +707,9 @@ void cs_tracker_unuse(struct cs_tracker *t)
 		return;
 	xa_erase(&trackers, t->devt);
 	disk_count(disk_devt(t->origin.bdev->bd_disk), -1);
+	/* the filter, and the hook's fast path (fast_write()), count no more */
 	synchronize_srcu(&filter_srcu);
+	synchronize_rcu();
 	wait_event(t->drain_wq, !atomic_read(&t->inflight));
 	cs_tracker_put(t);
 	if (xa_empty(&trackers))
