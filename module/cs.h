@@ -229,6 +229,11 @@ struct cs_wio {
 	struct llist_node lnode;	/* completion deferred to endio_work */
 	struct cs_chunk *spare;
 	/*
+	 * Counted and marked by the hook's fast path, which found a chunk
+	 * to copy first: cs_filter() goes on with cs_cow_advance().
+	 */
+	bool handed_over;
+	/*
 	 * NULL for a write to the origin.  A write to a writable image of
 	 * this snapshot (snapshot.c, holds a reference): it copies chunks for
 	 * this snapshot only, and once they are copied goes to their slots

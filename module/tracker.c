@@ -238,6 +238,7 @@ static void filter_write(struct cs_tracker *t, struct bio *bio, sector_t offset)
 	w->offset = offset;
 	w->spare = NULL;
 	w->image = NULL;
+	w->handed_over = false;
 	INIT_LIST_HEAD(&w->node);
 	w->end_io = bio->bi_end_io;
 	w->private = bio->bi_private;
@@ -319,7 +320,21 @@ static noinline void cs_filter(struct bio *bio)
 	int idx;
 
 	idx = srcu_read_lock(&filter_srcu);
-	if (op_is_write(bio_op(bio)) && bio->bi_bdev && bio->bi_end_io != wio_end_io) {
+	if (bio->bi_end_io == wio_end_io) {
+		struct cs_wio *w = bio->bi_private;
+
+		/* from fast_write(), with a chunk to copy first */
+		if (w->handed_over) {
+			w->handed_over = false;
+			if (cs_cow_advance(w))
+				cs_submit_own(bio);
+		} else {
+			cs_submit_own(bio);
+		}
+		srcu_read_unlock(&filter_srcu, idx);
+		return;
+	}
+	if (op_is_write(bio_op(bio)) && bio->bi_bdev) {
 		t = xa_load(&trackers, bio->bi_bdev->bd_dev);
 		if (!t && xa_load(&disks, disk_devt(bio->bi_bdev->bd_disk)))
 			t = lookup_by_place(bio, &offset);
@@ -332,26 +347,32 @@ static noinline void cs_filter(struct bio *bio)
 }
 
 /*
- * The fast path of a write to a tracked device, taken in the hook itself:
- * a write that the hold gate lets through and whose chunks no live
- * snapshot needs copied (a rewrite of copied chunks, or no live snapshot)
- * is counted, marked and given our end_io here, and goes on into
- * submit_bio_noacct() without the redirect, the SRCU section and a second
- * pass through the hook.  Anything else returns false, undone, and takes
- * the redirect to cs_filter(), which decides again from the start: a
- * device not tracked (the registry is looked at again inside filter_srcu,
- * which wait_untracked_writes() relies on), a write held, a copy needed,
- * no wio at once.  The gate's protocol is filter_write()'s: count, full
- * barrier, look at hold.  Inside an RCU read-side section:
- * cs_tracker_unuse() waits for it before it waits for the writes counted.
+ * The fast path of a write to a tracked device, taken in the hook itself.
+ * The write is counted (the gate's protocol is filter_write()'s: count,
+ * full barrier, look at hold), marked and given our end_io here.  One that
+ * the gate lets through and whose chunks no live snapshot needs copied (a
+ * rewrite of copied chunks, or no live snapshot) goes on into
+ * submit_bio_noacct(): no redirect, no SRCU section, no second pass through
+ * the hook (returns true).  One with a chunk to copy first is handed over
+ * to cs_filter(), which goes on with cs_cow_advance() where the write may
+ * sleep (w->handed_over; returns false).  Anything else is undone and
+ * redirected to cs_filter(), which decides again from the start: a device
+ * not tracked (the registry is looked at again inside filter_srcu, which
+ * wait_untracked_writes() relies on), a write held, no wio at once.  A
+ * write that is ours already (split by the block layer and submitted
+ * again) goes on.  Inside an RCU read-side section: cs_tracker_unuse()
+ * waits for it before it waits for the writes counted.
  */
 static bool fast_write(struct bio *bio)
 {
 	sector_t n = bio_sectors(bio), sector = bio->bi_iter.bi_sector;
 	struct cs_tracker *t;
 	struct cs_wio *w;
+	bool clear;
 
-	if (!bio->bi_bdev || bio->bi_end_io == wio_end_io)
+	if (bio->bi_end_io == wio_end_io)
+		return true;
+	if (!bio->bi_bdev)
 		return false;
 	t = xa_load(&trackers, bio->bi_bdev->bd_dev);
 	if (!t)
@@ -361,9 +382,7 @@ static bool fast_write(struct bio *bio)
 		return false;
 	atomic_inc(&t->inflight);
 	smp_mb__after_atomic();	/* pairs with cs_tracker_hold() */
-	if (READ_ONCE(t->hold) ||
-	    (n && READ_ONCE(t->nlive) &&
-	     !cs_cow_clear(t, sector >> t->chunk_shift, (sector + n - 1) >> t->chunk_shift))) {
+	if (READ_ONCE(t->hold)) {
 		mempool_free(w, wio_pool);
 		inflight_dec(t);
 		return false;
@@ -380,7 +399,14 @@ static bool fast_write(struct bio *bio)
 	w->private = bio->bi_private;
 	bio->bi_end_io = wio_end_io;
 	bio->bi_private = w;
-	return true;
+	clear = !n || !READ_ONCE(t->nlive);
+	if (!clear) {
+		w->next = sector >> t->chunk_shift;
+		w->last = (sector + n - 1) >> t->chunk_shift;
+		clear = cs_cow_clear(t, w->next, w->last);
+	}
+	w->handed_over = !clear;
+	return clear;
 }
 
 /*
