@@ -18,6 +18,11 @@
 #   thaw    first thaw start to last thaw end
 #   instant last freeze end to the set's taken_ns (the module's clock at the
 #           snapshot instant, after freezing the filesystems and draining)
+#   ktake   the kernel take itself: the time spent in cs_set_take() (the
+#           filesystems frozen, writes held and drained, the snapshots
+#           live, the image disks added), from the kernel's function_graph
+#           tracer hooked on that one function (set_ftrace_filter), so that
+#           nothing else is traced
 #   hook    one writer hook run directly (no cowsnapd): the wall time of
 #           `bash HOOK freeze', and of it the start-up (to its first stamp)
 #           and the exit (from its last stamp); the window holds six hook
@@ -84,25 +89,58 @@ fz_hook() {
 	out freeze_hook_exit_ms "$(median "${ex[*]}")"
 }
 
-# fz_one RUN: one backup; prints "window freeze take thaw instant backup"
-# in ms, or returns 1
+# The duration of cs_set_take() in the module (ktake above), through the
+# function_graph tracer on that function alone: fz_ktake_on before a
+# backup, fz_ktake_ms after it prints the ms (the sum, one take per backup)
+# or -1 when the tracer is not there.
+FZ_TR=/sys/kernel/tracing
+fz_ktake_on() {
+	mountpoint -q "$FZ_TR" || mount -t tracefs none "$FZ_TR" 2>/dev/null || return 0
+	{
+		echo 0 > "$FZ_TR/tracing_on"
+		echo nop > "$FZ_TR/current_tracer"
+		echo cs_set_take > "$FZ_TR/set_ftrace_filter"
+		echo cs_set_take > "$FZ_TR/set_graph_function"
+		echo 1 > "$FZ_TR/max_graph_depth"
+		echo function_graph > "$FZ_TR/current_tracer"
+		echo > "$FZ_TR/trace"
+		echo 1 > "$FZ_TR/tracing_on"
+	} 2>/dev/null
+}
+fz_ktake_ms() {
+	local ms
+	echo 0 > "$FZ_TR/tracing_on" 2>/dev/null || { echo -1; return; }
+	ms=$(awk '/cs_set_take/ { for (k = 1; k < NF; k++) if ($(k + 1) == "us" && $k ~ /^[0-9.]+$/) { t += $k; n++ } }
+		END { if (n) printf "%.1f", t / 1000; else print -1 }' "$FZ_TR/trace" 2>/dev/null)
+	{
+		echo nop > "$FZ_TR/current_tracer"
+		echo > "$FZ_TR/set_ftrace_filter"
+		echo > "$FZ_TR/set_graph_function"
+	} 2>/dev/null
+	echo "${ms:--1}"
+}
+
+# fz_one RUN: one backup; prints "window freeze take thaw instant backup
+# ktake" in ms, or returns 1
 fz_one() {
-	local t0 t1 rc taken
+	local t0 t1 rc taken ktake
 	# truncated, not removed: socket writers keep it open for appending
 	: > "$FZ_LOG"
 	rm -f "$W/show.json"
+	fz_ktake_on
 	t0=$(ms_now)
 	"$TOP/tools/snapctl" backup \
 		--exec "'$TOP/tools/snapctl' --json show \"\$COWSNAP_SET_ID\" > '$W/show.json'" \
 		"$W/mnt0" "$W/mnt1" "$W/mnt2" "$W/mnt3" > "$W/backup.out" 2>&1
 	rc=$?
 	t1=$(ms_now)
+	ktake=$(fz_ktake_ms)
 	if [ "$rc" != 0 ]; then
 		say "backup $1 failed ($rc): $(head -n 5 "$W/backup.out")" >&2
 		return 1
 	fi
 	taken=$(grep -o '"taken_ns": *[0-9]*' "$W/show.json" | grep -o '[0-9]*$')
-	awk -v taken="${taken:-0}" -v backup=$((t1 - t0)) '
+	awk -v taken="${taken:-0}" -v backup=$((t1 - t0)) -v ktake="$ktake" '
 		$2 == "freeze" && $3 == "start" { nfs++; if (!fs || $4 < fs) { fs = $4; first = $1 } }
 		$2 == "freeze" && $3 == "end" { nfe++; if ($4 > fe) fe = $4 }
 		$2 == "thaw" && $3 == "start" { nts++; if (!ts || $4 < ts) ts = $4 }
@@ -113,8 +151,8 @@ fz_one() {
 				exit 1
 			}
 			inst = taken > 0 ? taken / 1e6 - fe * 1000 : -1
-			printf "%.1f %.1f %.1f %.1f %.1f %d\n", (te - fs) * 1000, (fe - fs) * 1000,
-				(ts - fe) * 1000, (te - ts) * 1000, inst, backup
+			printf "%.1f %.1f %.1f %.1f %.1f %d %s\n", (te - fs) * 1000, (fe - fs) * 1000,
+				(ts - fe) * 1000, (te - ts) * 1000, inst, backup, ktake
 		}' "$FZ_LOG" || { say "backup $1: writer events not as expected: $(tr '\n' ';' < "$FZ_LOG")" >&2; return 1; }
 }
 
@@ -152,13 +190,17 @@ EOS
 
 # fz_series PREFIX: FREEZE_REPS backups, BENCH PREFIX_{runs,window_ms,...}
 fz_series() {
-	local p=$1 r f win=() frz=() take=() thaw=() inst=() bk=() share=()
+	local p=$1 r f win=() frz=() take=() thaw=() inst=() bk=() share=() kt=() kshare=()
 	for ((r = 1; r <= FREEZE_REPS; r++)); do
 		f=$(fz_one "$r") || continue
-		say "$p backup $r: window freeze take thaw instant backup (ms): $f"
+		say "$p backup $r: window freeze take thaw instant backup ktake (ms): $f"
 		set -- $f
 		win+=("$1") frz+=("$2") take+=("$3") thaw+=("$4") inst+=("$5") bk+=("$6")
 		share+=("$(awk -v t="$3" -v w="$1" 'BEGIN { printf "%.3f", (w > 0) ? t / w : 0 }')")
+		case $7 in -*) ;; *)
+			kt+=("$7")
+			kshare+=("$(awk -v t="$7" -v w="$1" 'BEGIN { printf "%.3f", (w > 0) ? t / w : 0 }')") ;;
+		esac
 	done
 	out "${p}_runs" "${#win[@]}"
 	[ "${#win[@]}" -gt 0 ] || return 1
@@ -171,6 +213,14 @@ fz_series() {
 	out "${p}_instant_ms" "$(median "${inst[*]}")"
 	out "${p}_backup_ms" "$(median "${bk[*]}")"
 	out "${p}_take_share" "$(median "${share[*]}")"
+	if [ "${#kt[@]}" -gt 0 ]; then
+		out "${p}_ktake_ms" "$(median "${kt[*]}")"
+		out "${p}_ktake_min_ms" "$(vmin "${kt[*]}")"
+		out "${p}_ktake_max_ms" "$(vmax "${kt[*]}")"
+		out "${p}_ktake_share" "$(median "${kshare[*]}")"
+	else
+		say "$p: no kernel take time (function_graph tracer missing?)"
+	fi
 }
 
 # The same backups with socket writers (tests/tools/sockwriter --stamps):
