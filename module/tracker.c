@@ -210,6 +210,23 @@ static void ready_work(struct work_struct *work)
 	}
 }
 
+/* w stands for bio, a write to t, from now on: bio completes through w. */
+static void wio_attach(struct cs_wio *w, struct bio *bio, struct cs_tracker *t,
+		       sector_t offset)
+{
+	w->bio = bio;
+	w->t = t;
+	w->offset = offset;
+	w->spare = NULL;
+	w->image = NULL;
+	w->handed_over = false;
+	INIT_LIST_HEAD(&w->node);
+	w->end_io = bio->bi_end_io;
+	w->private = bio->bi_private;
+	bio->bi_end_io = wio_end_io;
+	bio->bi_private = w;
+}
+
 /*
  * A write to a tracked device: count it in flight, hold it while a take
  * holds the tracker, or go on to copy-on-write.  Inside the filter's SRCU
@@ -233,17 +250,7 @@ static void filter_write(struct cs_tracker *t, struct bio *bio, sector_t offset)
 		bio->bi_opf &= ~REQ_NOWAIT;
 		w = mempool_alloc(wio_pool, GFP_NOIO);
 	}
-	w->bio = bio;
-	w->t = t;
-	w->offset = offset;
-	w->spare = NULL;
-	w->image = NULL;
-	w->handed_over = false;
-	INIT_LIST_HEAD(&w->node);
-	w->end_io = bio->bi_end_io;
-	w->private = bio->bi_private;
-	bio->bi_end_io = wio_end_io;
-	bio->bi_private = w;
+	wio_attach(w, bio, t, offset);
 
 	atomic_inc(&t->inflight);
 	smp_mb__after_atomic();	/* pairs with cs_tracker_hold() */
@@ -389,16 +396,7 @@ static bool fast_write(struct bio *bio)
 	}
 	if (n)
 		cs_cbt_mark(&t->cbt, sector, n);
-	w->bio = bio;
-	w->t = t;
-	w->offset = 0;
-	w->spare = NULL;
-	w->image = NULL;
-	INIT_LIST_HEAD(&w->node);
-	w->end_io = bio->bi_end_io;
-	w->private = bio->bi_private;
-	bio->bi_end_io = wio_end_io;
-	bio->bi_private = w;
+	wio_attach(w, bio, t, 0);
 	clear = !n || !READ_ONCE(t->nlive);
 	if (!clear) {
 		w->next = sector >> t->chunk_shift;
