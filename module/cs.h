@@ -111,12 +111,13 @@ struct cs_storage_range {
 };
 
 struct cs_storage {
-	spinlock_t lock;		/* next_slot, used, low_sent */
+	spinlock_t lock;		/* next_slot, used, low_sent, low_gen */
 	struct list_head ranges;
 	unsigned int chunk_sectors;
 	u64 total_slots;		/* written under lock, read with READ_ONCE */
 	u64 next_slot;
 	bool low_sent;
+	u32 low_gen;			/* times low_sent turned true; read with READ_ONCE */
 };
 
 void cs_storage_init(struct cs_storage *st, unsigned int chunk_sectors);
@@ -344,8 +345,14 @@ struct cs_set {
 	struct cs_storage storage;
 	unsigned int nvol;		/* cs_lock */
 	struct cs_set_vol vols[CS_MAX_VOLUMES];
-	struct work_struct invalid_work;
-	struct work_struct low_work;
+	/*
+	 * STORAGE_LOW and SET_INVALID go out from one work item, in that
+	 * order: events holds what is asked for (CS_EV_* bits, atomic),
+	 * low_told the storage's low_gen last told (event_work() only).
+	 */
+	struct work_struct event_work;
+	unsigned long events;
+	u32 low_told;
 	struct work_struct free_work;
 	bool dead;			/* cs_lock: destroyed */
 	/* zero table: its own storage on its volumes, free at the take */

@@ -90,21 +90,43 @@ int cs_set_state(const struct cs_set *set)
 	return atomic_read(&set->cause) ? COWSNAP_SET_INVALID : set->state;
 }
 
-static void invalid_work(struct work_struct *work)
-{
-	struct cs_set *set = container_of(work, struct cs_set, invalid_work);
+#define CS_EV_LOW	0
+#define CS_EV_INVALID	1
 
-	pr_warn("set %llu is invalid (cause %d)\n", set->id, atomic_read(&set->cause));
-	cs_netlink_event(COWSNAP_CMD_EVENT_SET_INVALID, set, NULL, GFP_NOIO);
+/*
+ * The set's events, in a fixed order whatever the contexts that asked for
+ * them: STORAGE_LOW before SET_INVALID.  Two work items on the unbound
+ * workqueue ran in either order, and the copy that found the storage full
+ * could even ask before the one that had crossed the low water (preempted
+ * between its slot and its request).  So SET_INVALID first tells a low
+ * water the storage crossed and nobody told yet (low_gen), and that
+ * crossing is told once.  A work item never runs beside itself: low_told
+ * needs no lock.
+ */
+static void event_work(struct work_struct *work)
+{
+	struct cs_set *set = container_of(work, struct cs_set, event_work);
+	unsigned long ev = xchg(&set->events, 0);
+	u32 gen = READ_ONCE(set->storage.low_gen);
+
+	if (ev && gen != set->low_told) {
+		set->low_told = gen;
+		cs_netlink_event(COWSNAP_CMD_EVENT_STORAGE_LOW, set, NULL, GFP_NOIO);
+	}
+	if (ev & BIT(CS_EV_INVALID)) {
+		pr_warn("set %llu is invalid (cause %d)\n", set->id, atomic_read(&set->cause));
+		cs_netlink_event(COWSNAP_CMD_EVENT_SET_INVALID, set, NULL, GFP_NOIO);
+	}
 	cs_set_put(set);
 }
 
-static void low_work(struct work_struct *work)
+/* Ask event_work() for event ev; the work holds a reference while queued. */
+static void set_event(struct cs_set *set, int ev)
 {
-	struct cs_set *set = container_of(work, struct cs_set, low_work);
-
-	cs_netlink_event(COWSNAP_CMD_EVENT_STORAGE_LOW, set, NULL, GFP_NOIO);
-	cs_set_put(set);
+	set_bit(ev, &set->events);
+	cs_set_get(set);
+	if (!queue_work(cs_wq, &set->event_work))
+		cs_set_put(set);
 }
 
 /*
@@ -115,16 +137,13 @@ void cs_set_invalidate(struct cs_set *set, int cause)
 {
 	if (atomic_cmpxchg(&set->cause, 0, cause))
 		return;
-	cs_set_get(set);
-	if (!queue_work(cs_wq, &set->invalid_work))
-		cs_set_put(set);
+	set_event(set, CS_EV_INVALID);
 }
 
+/* The storage crossed the low water (cs_storage_alloc() said so). */
 void cs_set_storage_low(struct cs_set *set)
 {
-	cs_set_get(set);
-	if (!queue_work(cs_wq, &set->low_work))
-		cs_set_put(set);
+	set_event(set, CS_EV_LOW);
 }
 
 struct cs_set *cs_set_find(u64 id)
@@ -204,8 +223,7 @@ int cs_set_new(u32 flags, u32 chunk_sectors, u32 hold_ms, const char *name,
 	set->owner_net = net;
 	set->created_ns = ktime_get_real_ns();
 	cs_storage_init(&set->storage, chunk_sectors);
-	INIT_WORK(&set->invalid_work, invalid_work);
-	INIT_WORK(&set->low_work, low_work);
+	INIT_WORK(&set->event_work, event_work);
 	atomic_set(&set->copies, 0);
 	init_waitqueue_head(&set->copies_wq);
 	list_add_tail(&set->node, &sets);

@@ -198,6 +198,7 @@ s64 cs_storage_alloc(struct cs_storage *st, bool *low)
 		if (!st->low_sent &&
 		    free * 100 < (u64)st->total_slots * READ_ONCE(cs_low_water_percent)) {
 			st->low_sent = true;
+			WRITE_ONCE(st->low_gen, st->low_gen + 1);
 			*low = true;
 		}
 	}
