@@ -242,7 +242,9 @@
  *   COWSNAP_CMD_EVENT_SET_DESTROYED   SET_ID
  *   COWSNAP_CMD_EVENT_STORAGE_LOW     SET_ID, STORAGE_SECTORS, STORAGE_USED
  *                                     (sent when free storage falls below the
- *                                     module parameter low_water_percent)
+ *                                     module parameter low_water_percent;
+ *                                     before the set's SET_INVALID, when the
+ *                                     storage fell below it first)
  *   COWSNAP_CMD_EVENT_SET_INVALID     SET_ID, INVALID_CAUSE
  *   COWSNAP_CMD_EVENT_VOLUME_GONE     DEV_MAJOR, DEV_MINOR, DEV_NAME
  *
