@@ -347,12 +347,13 @@ struct cs_set {
 	struct cs_set_vol vols[CS_MAX_VOLUMES];
 	/*
 	 * STORAGE_LOW and SET_INVALID go out from one work item, in that
-	 * order: events holds what is asked for (CS_EV_* bits, atomic),
-	 * low_told the storage's low_gen last told (event_work() only).
+	 * order: STORAGE_LOW while the storage's low_gen is not low_told,
+	 * SET_INVALID once cause is set and not invalid_told (both
+	 * event_work() only).
 	 */
 	struct work_struct event_work;
-	unsigned long events;
 	u32 low_told;
+	bool invalid_told;
 	struct work_struct free_work;
 	bool dead;			/* cs_lock: destroyed */
 	/* zero table: its own storage on its volumes, free at the take */

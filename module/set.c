@@ -90,9 +90,6 @@ int cs_set_state(const struct cs_set *set)
 	return atomic_read(&set->cause) ? COWSNAP_SET_INVALID : set->state;
 }
 
-#define CS_EV_LOW	0
-#define CS_EV_INVALID	1
-
 /*
  * The set's events, in a fixed order whatever the contexts that asked for
  * them: STORAGE_LOW before SET_INVALID.  Two work items on the unbound
@@ -100,30 +97,30 @@ int cs_set_state(const struct cs_set *set)
  * could even ask before the one that had crossed the low water (preempted
  * between its slot and its request).  So SET_INVALID first tells a low
  * water the storage crossed and nobody told yet (low_gen), and that
- * crossing is told once.  A work item never runs beside itself: low_told
- * needs no lock.
+ * crossing is told once; SET_INVALID is told once, once there is a
+ * cause.  A work item never runs beside itself: low_told and invalid_told
+ * need no lock.
  */
 static void event_work(struct work_struct *work)
 {
 	struct cs_set *set = container_of(work, struct cs_set, event_work);
-	unsigned long ev = xchg(&set->events, 0);
 	u32 gen = READ_ONCE(set->storage.low_gen);
 
-	if (ev && gen != set->low_told) {
+	if (gen != set->low_told) {
 		set->low_told = gen;
 		cs_netlink_event(COWSNAP_CMD_EVENT_STORAGE_LOW, set, NULL, GFP_NOIO);
 	}
-	if (ev & BIT(CS_EV_INVALID)) {
+	if (atomic_read(&set->cause) && !set->invalid_told) {
+		set->invalid_told = true;
 		pr_warn("set %llu is invalid (cause %d)\n", set->id, atomic_read(&set->cause));
 		cs_netlink_event(COWSNAP_CMD_EVENT_SET_INVALID, set, NULL, GFP_NOIO);
 	}
 	cs_set_put(set);
 }
 
-/* Ask event_work() for event ev; the work holds a reference while queued. */
-static void set_event(struct cs_set *set, int ev)
+/* Run event_work(); it holds a reference while queued. */
+static void set_event(struct cs_set *set)
 {
-	set_bit(ev, &set->events);
 	cs_set_get(set);
 	if (!queue_work(cs_wq, &set->event_work))
 		cs_set_put(set);
@@ -137,13 +134,13 @@ void cs_set_invalidate(struct cs_set *set, int cause)
 {
 	if (atomic_cmpxchg(&set->cause, 0, cause))
 		return;
-	set_event(set, CS_EV_INVALID);
+	set_event(set);
 }
 
 /* The storage crossed the low water (cs_storage_alloc() said so). */
 void cs_set_storage_low(struct cs_set *set)
 {
-	set_event(set, CS_EV_LOW);
+	set_event(set);
 }
 
 struct cs_set *cs_set_find(u64 id)
