@@ -28,6 +28,7 @@ KVERS ?= $(if $(KVER),$(KVER),$(HOST_KVERS) $(FETCHED_KVERS))
 # has fetched them (make deps does).
 KERNELS ?= 6.1 6.12 $(if $(filter 6.18.%,$(FETCHED_KVERS)),6.18) $(if $(filter 7.%,$(FETCHED_KVERS)),7.x)
 MODULE_SRCS := $(wildcard $(TOP)/module/*.c $(TOP)/module/*.h) $(TOP)/Kbuild \
+	$(wildcard $(TOP)/bench/hookfloor/*) \
 	$(TOP)/uapi/linux/cowsnap.h $(TOP)/VERSION
 # make -C <the headers of kernel $(1)>: on the host, or in scripts/kernels'
 # chroot for a kernel it fetched.
@@ -50,6 +51,9 @@ $(KVERS:%=module-%): module-%: $(MODULE_SRCS)
 	@for f in $(TOP)/module/*.c $(TOP)/module/*.h; do ln -sf $$f build/$*/module/; done
 	@find build/$*/module -xtype l -delete
 	$(call kbuild,$*) M=$(TOP)/build/$* COWSNAP_TOP=$(TOP) W=1 modules
+	@mkdir -p build/$*/hookfloor
+	@ln -sf $(TOP)/bench/hookfloor/Kbuild $(TOP)/bench/hookfloor/hookfloor.c build/$*/hookfloor/
+	$(call kbuild,$*) M=$(TOP)/build/$*/hookfloor COWSNAP_TOP=$(TOP) W=1 modules
 
 # Userspace programs: the daemon, the tools, and the tests' own helpers.
 USERSPACE_DIRS := daemon tools tools/read tests/tools

@@ -171,6 +171,26 @@ static inline void cs_blk_mq_unfreeze_queue(struct request_queue *q,
 #define blk_mq_unfreeze_queue(q, m)	cs_blk_mq_unfreeze_queue(q, m)
 #endif
 
+/*
+ * The ftrace hooks read their first argument from the ftrace_regs and the
+ * write hook moves the instruction pointer.  Where the arch has
+ * DYNAMIC_FTRACE_WITH_ARGS (x86-64 on every supported kernel) the plain
+ * trampoline saves the argument registers and honours a changed ip, as
+ * livepatch relies on, so the ops ask for no full pt_regs: SAVE_REGS would
+ * save every register and the flags on each call of submit_bio_noacct().
+ * Elsewhere they ask for it.  6.1 has no ftrace_regs_get_argument(); its
+ * ftrace_regs is a pt_regs, with or without WITH_ARGS.
+ */
+#ifdef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
+#define CS_FTRACE_FL_ARGS	0
+#else
+#define CS_FTRACE_FL_ARGS	FTRACE_OPS_FL_SAVE_REGS
+#endif
+#ifndef ftrace_regs_get_argument
+#define ftrace_regs_get_argument(fregs, n) \
+	regs_get_kernel_argument(&(fregs)->regs, n)
+#endif
+
 /* 6.6 renamed ftrace_instruction_pointer_set(). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 6, 0)
 #define ftrace_regs_set_instruction_pointer(fregs, ip) \

@@ -415,28 +415,21 @@ static bool fast_write(struct bio *bio)
 static void notrace submit_hook(unsigned long ip, unsigned long parent_ip,
 				struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
-	struct pt_regs *regs = ftrace_get_regs(fregs);
-	struct bio *bio;
+	struct bio *bio = (struct bio *)ftrace_regs_get_argument(fregs, 0);
 	bool pass;
 
-	if (within_module(parent_ip, THIS_MODULE))
+	if (within_module(parent_ip, THIS_MODULE) || !op_is_write(bio_op(bio)))
 		return;
-	if (regs) {
-		bio = (struct bio *)regs_get_kernel_argument(regs, 0);
-		if (!op_is_write(bio_op(bio)))
-			return;
-		rcu_read_lock();
-		pass = fast_write(bio);
-		rcu_read_unlock();
-		if (pass)
-			return;
-	}
-	ftrace_regs_set_instruction_pointer(fregs, (unsigned long)cs_filter);
+	rcu_read_lock();
+	pass = fast_write(bio);
+	rcu_read_unlock();
+	if (!pass)
+		ftrace_regs_set_instruction_pointer(fregs, (unsigned long)cs_filter);
 }
 
 static struct ftrace_ops submit_ops = {
 	.func = submit_hook,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY |
+	.flags = CS_FTRACE_FL_ARGS | FTRACE_OPS_FL_IPMODIFY |
 		 FTRACE_OPS_FL_PERMANENT,
 };
 
@@ -490,14 +483,10 @@ static void hook_detach(void)
 static void notrace del_gendisk_hook(unsigned long ip, unsigned long parent_ip,
 				     struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
-	struct pt_regs *regs = ftrace_get_regs(fregs);
-	struct gendisk *disk;
+	struct gendisk *disk = (struct gendisk *)ftrace_regs_get_argument(fregs, 0);
 	struct cs_tracker *t;
 	unsigned long index;
 
-	if (!regs)
-		return;
-	disk = (struct gendisk *)regs_get_kernel_argument(regs, 0);
 	rcu_read_lock();
 	xa_for_each(&trackers, index, t) {
 		struct block_device *bdev = READ_ONCE(t->origin.bdev);
@@ -513,7 +502,7 @@ static void notrace del_gendisk_hook(unsigned long ip, unsigned long parent_ip,
 
 static struct ftrace_ops del_gendisk_ops = {
 	.func = del_gendisk_hook,
-	.flags = FTRACE_OPS_FL_SAVE_REGS,
+	.flags = CS_FTRACE_FL_ARGS,
 };
 
 static void gone_work(struct work_struct *work)
