@@ -191,6 +191,17 @@ static inline void cs_blk_mq_unfreeze_queue(struct request_queue *q,
 	regs_get_kernel_argument(&(fregs)->regs, n)
 #endif
 
+/*
+ * Is addr in this module's core text (where cs_submit_own() is)?  The write
+ * hook asks on every write; within_module() walks each of the module's
+ * memory regions, init ones included.  6.4 split the layout into mem[].
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#define cs_own_text(addr)	within_module_mem_type(addr, THIS_MODULE, MOD_TEXT)
+#else
+#define cs_own_text(addr)	within_module_core(addr, THIS_MODULE)
+#endif
+
 /* 6.6 renamed ftrace_instruction_pointer_set(). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 6, 0)
 #define ftrace_regs_set_instruction_pointer(fregs, ip) \

@@ -408,9 +408,13 @@ static bool fast_write(struct bio *bio)
 }
 
 /*
- * ftrace calls this with preemption off.  Reads and our own I/O go on
- * untouched, writes that need nothing but counting go on from
- * fast_write(), the rest is redirected to cs_filter().
+ * ftrace calls this directly from its trampoline, in the caller's context
+ * (preemptible or not: the ops asks for no recursion guard, which would
+ * also turn preemption off around it; nothing in here submits a bio), and
+ * unregister_ftrace_function() waits for a task preempted in here before
+ * the module may go.  Reads and our own I/O go on untouched, writes that
+ * need nothing but counting go on from fast_write(), the rest is
+ * redirected to cs_filter().
  */
 static void notrace submit_hook(unsigned long ip, unsigned long parent_ip,
 				struct ftrace_ops *ops, struct ftrace_regs *fregs)
@@ -418,7 +422,7 @@ static void notrace submit_hook(unsigned long ip, unsigned long parent_ip,
 	struct bio *bio = (struct bio *)ftrace_regs_get_argument(fregs, 0);
 	bool pass;
 
-	if (within_module(parent_ip, THIS_MODULE) || !op_is_write(bio_op(bio)))
+	if (!op_is_write(bio_op(bio)) || cs_own_text(parent_ip))
 		return;
 	rcu_read_lock();
 	pass = fast_write(bio);
@@ -479,7 +483,7 @@ static void hook_detach(void)
 	hooked = false;
 }
 
-/* del_gendisk(disk): an origin may be going away.  Atomic context. */
+/* del_gendisk(disk): an origin may be going away.  The caller's context. */
 static void notrace del_gendisk_hook(unsigned long ip, unsigned long parent_ip,
 				     struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {

@@ -4,8 +4,9 @@
  *
  * An ftrace ops on submit_bio_noacct() with the flags cowsnap's own write
  * hook uses (module/tracker.c, submit_ops), whose callback does what every
- * call of cowsnap's does before it looks for a tracker: skip calls made from
- * this module, read the bio from the first argument, look at its op.  It
+ * call of cowsnap's does before it looks for a tracker: read the bio from
+ * the first argument, look at its op, and for a write whether the call
+ * came from this module's text.  It
  * counts the writes it sees (per CPU, read at unload) and changes nothing.
  * bench/guest-io.bash loads it to time writes and reads with the hook
  * attached and nothing tracked: the floor under cowsnap's tracked path.
@@ -24,7 +25,7 @@ static void notrace floor_hook(unsigned long ip, unsigned long parent_ip,
 {
 	struct bio *bio = (struct bio *)ftrace_regs_get_argument(fregs, 0);
 
-	if (within_module(parent_ip, THIS_MODULE) || !op_is_write(bio_op(bio)))
+	if (!op_is_write(bio_op(bio)) || cs_own_text(parent_ip))
 		return;
 	this_cpu_inc(writes_seen);
 }
