@@ -7,7 +7,7 @@
 # bench/guest-bench (its helpers; the sizes are described there).
 IO_MB=${COWSNAP_BENCH_IO_MB:-1024}
 IO_SEQ_MB=${COWSNAP_BENCH_SEQ_MB:-$IO_MB}
-IO_RAND_MB=${COWSNAP_BENCH_RAND_MB:-128}
+IO_RAND_MB=${COWSNAP_BENCH_RAND_MB:-512}
 IO_SECTORS=$((IO_MB * 2048))
 WLAT_NS=${COWSNAP_BENCH_WLAT_NS:-100000}
 LT_SEQ_MB=${COWSNAP_BENCH_LT_SEQ_MB:-256}
@@ -148,6 +148,22 @@ cs_full() {
 	out cs_full_left_kib $(( ${m2% *} - ${m0% *} ))
 	say "full random pass: $used bytes copied; Slab+VmallocUsed ${m0% *} -> ${mt% *} (taken) -> ${m1% *} (written) -> ${m2% *} KiB (destroyed)"
 }
+# cs_sparse: one set with 4 KiB chunks, 128 MiB of random 4 KiB writes
+# spread over the whole origin (one chunk in eight copied: the sparsest map
+# per byte copied, the issue's worst case), kernel memory per GiB copied.
+# The rand passes above copy $IO_RAND_MB MiB, denser.
+cs_sparse() {
+	local m0 mt m1 used
+	m0=$(meminfo)
+	snap_set $RAND_CHUNK /dev/ram0 && s take "$SET" || { say "cowsnap set failed: $OUT"; return 1; }
+	mt=$(meminfo)
+	fio_run /dev/ram0 randwrite 4k "$IO_MB" 128 > /dev/null
+	m1=$(meminfo)
+	used=$(used_bytes)
+	s destroy "$SET"
+	out cs_sparse_copied_bytes "$used"
+	out cs_sparse_mem_per_gib_kib "$(kib_per_gib $(( ${m1% *} - ${mt% *} )) "$used")"
+}
 report_mem() { # KEY...: median, min, max of MEM[KEY]
 	local k
 	for k in "$@"; do
@@ -170,6 +186,7 @@ if [ "$have_cowsnap" = 1 ]; then
 	report_mem cs_seq_snap cs_seq_gib cs_rand_snap cs_rand_gib
 	stamp "cowsnap full random pass"
 	cs_full
+	cs_sparse
 	stamp "cowsnap image reads"
 	# Reads of the image, no chunk copied.
 	if snap_set $SEQ_CHUNK /dev/ram0 && s take "$SET"; then
@@ -177,15 +194,19 @@ if [ "$have_cowsnap" = 1 ]; then
 		for i in $(seq 50); do [ -b "$img" ] && break; sleep 0.1; done
 		fio_run "$img" read 1M "$IO_MB" 64 > /dev/null
 		fio_run "$img" randread 4k "$IO_MB" 64 > /dev/null
+		# in turn with the origin's own reads, now (the hook attached):
+		# runs minutes apart differ by more than the image costs
 		for ((r = 1; r <= REPS; r++)); do
+			add cs_read_origin_seq "$(io_run /dev/ram0 seq_read)"
 			add cs_read_seq "$(io_run "$img" seq_read)"
+			add cs_read_origin_rand "$(io_run /dev/ram0 rand_read)"
 			add cs_read_rand "$(io_run "$img" rand_read)"
 		done
 		s destroy "$SET"
 	else
 		say "cowsnap read set failed: $OUT"
 	fi
-	report cs_read_seq cs_read_rand
+	report cs_read_origin_seq cs_read_seq cs_read_origin_rand cs_read_rand
 	stamp "take latency"
 	# Take latency: 1, 4, 16 volumes, five takes each, the median: the
 	# round trip of SET_TAKE in the session, timed with the shell's own
@@ -215,8 +236,8 @@ if [ "$have_cowsnap" = 1 ]; then
 	done
 	sess_stop
 else
-	report cs_seq_first cs_seq_rewrite cs_seq_tracked cs_rand_first cs_rand_rewrite cs_rand_tracked cs_read_seq cs_read_rand
-	for k in cs_take_1_ms cs_take_4_ms cs_take_16_ms cs_seq_snap_kib cs_seq_gib_kib cs_rand_snap_kib cs_rand_gib_kib cs_full_mem_per_gib_kib; do
+	report cs_seq_first cs_seq_rewrite cs_seq_tracked cs_rand_first cs_rand_rewrite cs_rand_tracked cs_read_origin_seq cs_read_seq cs_read_origin_rand cs_read_rand
+	for k in cs_take_1_ms cs_take_4_ms cs_take_16_ms cs_seq_snap_kib cs_seq_gib_kib cs_rand_snap_kib cs_rand_gib_kib cs_full_mem_per_gib_kib cs_sparse_mem_per_gib_kib; do
 		out "$k" n/a
 	done
 fi
@@ -289,6 +310,39 @@ if dmsetup create bench-lin --table "0 $IO_SECTORS linear /dev/ram0 0"; then
 	dmsetup remove bench-lin
 else
 	say "dm-linear over ram0 failed"
+fi
+
+# ---- the interception alone: an empty hook ----
+# cs_hookfloor.ko (bench/hookfloor/) hooks submit_bio_noacct() as cowsnap
+# does (same ftrace flags) and does nothing but look at each bio's op: the
+# floor under every path of the write filter.  Per repetition and pattern,
+# in turn: no hook, the empty hook, cowsnap with ram0 tracked (no set: the
+# fast path of a write that needs no copy, and the hook a read passes).
+# The two modules cannot hook at once (IPMODIFY): each is loaded for its
+# run only.
+HOOKFLOOR_KO=$(dirname "$KO")/hookfloor/cs_hookfloor.ko
+stamp "empty hook"
+if [ -f "$HOOKFLOOR_KO" ] && [ "$have_cowsnap" = 1 ]; then
+	for ((r = 1; r <= REPS; r++)); do
+		for p in rand rand_read seq; do
+			add "hk_base_$p" "$(io_run /dev/ram0 "$p")"
+			if insmod "$HOOKFLOOR_KO"; then
+				add "hk_floor_$p" "$(io_run /dev/ram0 "$p")"
+				rmmod cs_hookfloor
+			fi
+			if insmod "$KO"; then
+				if "$NLCTL" track /dev/ram0 > /dev/null; then
+					add "hk_tracked_$p" "$(io_run /dev/ram0 "$p")"
+					"$NLCTL" untrack /dev/ram0 > /dev/null
+				fi
+				rmmod cowsnap
+			fi
+		done
+	done
+	report hk_base_rand hk_floor_rand hk_tracked_rand hk_base_rand_read \
+		hk_floor_rand_read hk_tracked_rand_read hk_base_seq hk_floor_seq hk_tracked_seq
+else
+	say "no empty hook: $HOOKFLOOR_KO missing (make) or cowsnap not loaded"
 fi
 
 # ---- write latency on a device with latency ----
