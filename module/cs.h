@@ -25,7 +25,8 @@
  * cs_lock, looked up inside filter_srcu), the set owners (xarray, read by
  * the socket-release notifier), the changed-block map (see cs_cbt), the
  * total memory the maps charged (an atomic64 in map.c), the lookups
- * of a snapshot's map (RCU, cs_map_lookup()), the pages of released copies
+ * of a snapshot's map (RCU, cs_map_lookup(); its "copied" bits,
+ * cs_map_copied(), release/acquire), the pages of released copies
  * (an atomic in snapshot.c, bounded by cow_buffer_mb) and a tracker's
  * count of its released copies (nreleased, changed under its lock).
  */
@@ -297,6 +298,9 @@ struct cs_chunk {
 struct cs_map {
 	struct mutex lock;		/* stores, bytes */
 	struct xarray groups;		/* chunk / 64 -> group; RCU readers */
+	/* blocks of "copied" bits (map.c); set once (release) under lock */
+	unsigned long **dir;
+	u64 ndir;			/* entries of dir, set before it */
 	u64 bytes;			/* lock: memory charged for it */
 };
 
@@ -444,9 +448,11 @@ void cs_snapshot_write_go(struct cs_wio *w);
 /* map.c */
 void cs_map_init(struct cs_map *m);
 void cs_map_destroy(struct cs_map *m);
+/* is chunk idx copied; any context, no lock */
+bool cs_map_copied(const struct cs_map *m, u64 idx);
 /* the slot of chunk idx, or -1; any context (RCU inside) */
 s64 cs_map_lookup(struct cs_map *m, u64 idx);
-int cs_map_store(struct cs_map *m, u64 idx, u64 slot);
+int cs_map_store(struct cs_map *m, u64 idx, u64 slot, u64 nr_chunks);
 /* bytes the chunk maps of all snapshots hold now (max_memory_mb bounds it) */
 u64 cs_map_memory(void);
 int cs_map_cache_init(void);

@@ -22,11 +22,26 @@
  * as its value costs a 576-byte node per 64 chunks that have any entry,
  * which is what scattered 4 KiB chunks made of it.
  *
+ * Beside the groups, one bit per chunk says "copied" (set once its slot is
+ * in its group): the question every origin write and image read asks
+ * (cs_map_copied(), and cs_map_lookup() before it walks the xarray) is a
+ * load of a directory entry and a bit.  The bits are in blocks of 512
+ * bytes, one per 4096 chunks (BITS_CHUNKS, what a leaf of the group index
+ * covers), allocated at the first store in their range; the directory (a
+ * pointer per block) at the map's first store: 512 bytes per GiB of origin
+ * at 4 KiB chunks.  Copies dense in a block's range cost a bit each; the
+ * worst, one copy per 4096 chunks, costs a block per copy beside its group
+ * and its leaf.
+ *
  * Readers take no lock (RCU): a group is published by the xarray store
  * only once it is filled in, a run is appended before the count that makes
  * it visible (release/acquire), and an in-place change is one 64-bit store
- * that covers what the old value covered and one more chunk.  A reader
- * racing a store finds the chunk or does not, as with any map store.
+ * that covers what the old value covered and one more chunk.  The chunk's
+ * bit is set after its slot is visible (smp_mb__before_atomic()), and a
+ * directory or a block of bits is published zeroed (release/acquire); both
+ * are freed only with the map.  So a reader that finds the bit finds the
+ * slot.  A reader racing a store finds the chunk or does not, as with any
+ * map store; once cs_map_store() returned, every reader finds it.
  *
  * Locks: cs_map.lock (mutex) serialises a map's stores and its charge; it
  * is taken in process context with no other lock held (cow_finish()).
@@ -36,7 +51,9 @@
  * The total charge over all maps (map_total) is an atomic64, bounded by
  * max_memory_mb.
  */
+#include <linux/bitops.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
 
@@ -70,6 +87,10 @@ struct cs_map_group {
  */
 #define LEAF_COST	(sizeof(struct xa_node) + \
 			 DIV_ROUND_UP(sizeof(struct xa_node), XA_CHUNK_SIZE - 1))
+
+/* a block of "copied" bits: as many chunks as a leaf of the group index */
+#define BITS_BYTES	512
+#define BITS_CHUNKS	(BITS_BYTES * BITS_PER_BYTE)
 
 static struct kmem_cache *dense_cache;
 static atomic64_t map_total = ATOMIC64_INIT(0);
@@ -129,11 +150,26 @@ static s64 group_lookup(const struct cs_map_group *g, unsigned int off)
 	return -1;
 }
 
+/* Is chunk idx copied (its slot stored)?  Any context, no lock. */
+bool cs_map_copied(const struct cs_map *m, u64 idx)
+{
+	unsigned long **dir = smp_load_acquire(&m->dir);
+	const unsigned long *bits;
+
+	if (!dir || idx / BITS_CHUNKS >= m->ndir)
+		return false;
+	bits = smp_load_acquire(&dir[idx / BITS_CHUNKS]);
+	return bits && test_bit(idx % BITS_CHUNKS, bits);
+}
+
 s64 cs_map_lookup(struct cs_map *m, u64 idx)
 {
 	struct cs_map_group *g;
 	s64 slot = -1;
 
+	if (!cs_map_copied(m, idx))
+		return -1;
+	smp_rmb();	/* the bit, then the slot set before it */
 	rcu_read_lock();
 	g = xa_load(&m->groups, idx >> GROUP_SHIFT);
 	if (g)
@@ -227,29 +263,85 @@ static struct cs_map_group *group_grow(const struct cs_map_group *old, unsigned 
 	return g;
 }
 
+/* what kvcalloc() of n directory entries takes */
+static size_t dir_cost(u64 n)
+{
+	size_t bytes = n * sizeof(unsigned long *);
+
+	return bytes > PAGE_SIZE ? PAGE_ALIGN(bytes) : kmalloc_size_roundup(bytes);
+}
+
 /*
- * Record that chunk idx is in slot.  Process context, no lock held: it
- * may wait for memory (GFP_NOIO).  Returns 0; -ENOSPC when the memory it
- * needs would take all maps past max_memory_mb (nothing stored); -ENOMEM
- * when the allocator gave nothing.  A chunk is stored once (its copy is
- * busy until then); a second store is a bug and keeps the first slot.
+ * The block that holds chunk idx's bit, with the directory, allocated,
+ * charged and published (zeroed) when missing.  Under m->lock; may wait
+ * in reclaim, never for I/O.  0, -ENOSPC past max_memory_mb, -ENOMEM.
  */
-int cs_map_store(struct cs_map *m, u64 idx, u64 slot)
+static int bits_get(struct cs_map *m, u64 idx, u64 nr_chunks, unsigned long **bitsp)
+{
+	unsigned long **dir = m->dir, *bits;
+	unsigned int noio;
+
+	lockdep_assert_held(&m->lock);
+	if (!dir) {
+		u64 n = DIV_ROUND_UP(nr_chunks, BITS_CHUNKS);
+
+		if (!map_charge(m, dir_cost(n)))
+			return -ENOSPC;
+		/* kvcalloc() honours GFP_NOIO only as a scope on older kernels */
+		noio = memalloc_noio_save();
+		dir = kvcalloc(n, sizeof(*dir), GFP_KERNEL | __GFP_NOWARN);
+		memalloc_noio_restore(noio);
+		if (!dir) {
+			map_charge(m, -(s64)dir_cost(n));
+			return -ENOMEM;
+		}
+		m->ndir = n;
+		smp_store_release(&m->dir, dir);
+	}
+	bits = dir[idx / BITS_CHUNKS];
+	if (!bits) {
+		if (!map_charge(m, BITS_BYTES))
+			return -ENOSPC;
+		bits = kzalloc(BITS_BYTES, GFP_NOIO | __GFP_NOWARN);
+		if (!bits) {
+			map_charge(m, -BITS_BYTES);
+			return -ENOMEM;
+		}
+		smp_store_release(&dir[idx / BITS_CHUNKS], bits);
+	}
+	*bitsp = bits;
+	return 0;
+}
+
+/*
+ * Record that chunk idx (of nr_chunks, the snapshot's) is in slot.
+ * Process context, no lock held: it may wait for memory (GFP_NOIO).
+ * Returns 0; -ENOSPC when the memory it needs would take all maps past
+ * max_memory_mb (nothing stored); -ENOMEM when the allocator gave
+ * nothing.  A chunk is stored once (its copy is busy until then); a second
+ * store is a bug and keeps the first slot.
+ */
+int cs_map_store(struct cs_map *m, u64 idx, u64 slot, u64 nr_chunks)
 {
 	unsigned long gi = idx >> GROUP_SHIFT, at = round_down(gi, XA_CHUNK_SIZE);
 	unsigned int off = idx & (GROUP_CHUNKS - 1);
 	struct cs_map_group *old, *g;
+	unsigned long *bits;
 	s64 cost;
-	int ret = 0;
+	int ret;
 
-	if (WARN_ON_ONCE(slot >= S64_MAX))
+	if (WARN_ON_ONCE(slot >= S64_MAX || idx >= nr_chunks))
 		return -EINVAL;
 	mutex_lock(&m->lock);
+	/* the bit's block first: a store that fails leaves no slot without it */
+	ret = bits_get(m, idx, nr_chunks, &bits);
+	if (ret)
+		goto out;
 	old = xa_load(&m->groups, gi);
 	if (old && WARN_ON_ONCE(group_lookup(old, off) >= 0))
 		goto out;
 	if (old && group_store_in_place(old, off, slot))
-		goto out;
+		goto copied;
 	g = group_grow(old, off, slot);
 	if (!g) {
 		ret = -ENOMEM;
@@ -271,6 +363,9 @@ int cs_map_store(struct cs_map *m, u64 idx, u64 slot)
 	}
 	if (old)
 		call_rcu(&old->rcu, group_free_rcu);
+copied:
+	smp_mb__before_atomic();	/* the slot before the bit */
+	set_bit(idx % BITS_CHUNKS, bits);
 out:
 	mutex_unlock(&m->lock);
 	return ret;
@@ -280,6 +375,8 @@ void cs_map_init(struct cs_map *m)
 {
 	mutex_init(&m->lock);
 	xa_init(&m->groups);
+	m->dir = NULL;
+	m->ndir = 0;
 	m->bytes = 0;
 }
 
@@ -288,10 +385,15 @@ void cs_map_destroy(struct cs_map *m)
 {
 	struct cs_map_group *g;
 	unsigned long gi;
+	u64 i;
 
 	xa_for_each(&m->groups, gi, g)
 		group_free(g);
 	xa_destroy(&m->groups);
+	for (i = 0; m->dir && i < m->ndir; i++)
+		kfree(m->dir[i]);
+	kvfree(m->dir);
+	m->dir = NULL;
 	atomic64_sub(m->bytes, &map_total);
 	m->bytes = 0;
 	mutex_destroy(&m->lock);

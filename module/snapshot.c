@@ -225,7 +225,7 @@ static bool zero_holds(struct cs_snapshot *s, u64 idx)
 static bool snap_needs(struct cs_snapshot *s, u64 idx)
 {
 	return idx < s->nr_chunks && !atomic_read(&s->set->cause) &&
-	       cs_map_lookup(&s->map, idx) < 0 && !zero_holds(s, idx);
+	       !cs_map_copied(&s->map, idx) && !zero_holds(s, idx);
 }
 
 /* Does the copy e make (or would make) go to s? */
@@ -840,7 +840,7 @@ static void cow_finish(struct cs_chunk *e)
 			cs_set_invalidate(s->set, COWSNAP_INVALID_STORAGE_IO);
 		} else if (tg->slot >= 0) {
 			/* past max_memory_mb too: the set, never the origin */
-			if (cs_map_store(&s->map, e->idx, tg->slot))
+			if (cs_map_store(&s->map, e->idx, tg->slot, s->nr_chunks))
 				cs_set_invalidate(s->set, COWSNAP_INVALID_NOMEM);
 			else
 				atomic64_inc(&s->copied);
@@ -974,7 +974,7 @@ static bool read_overtaken(struct cs_read *r)
 	}
 	smp_rmb();	/* the busy table before the map */
 	for (c = r->check_first; c < end; c++)
-		if (cs_map_lookup(&s->map, c) >= 0 || zero_holds(s, c))
+		if (cs_map_copied(&s->map, c) || zero_holds(s, c))
 			return true;
 	return false;
 }
@@ -1033,7 +1033,7 @@ static bool read_fix(struct cs_snapshot *s, struct bio *parent, sector_t off, se
 		if (e)
 			chunk_put(e);
 		smp_rmb();	/* the busy table before the map */
-		if (cs_map_lookup(&s->map, c) >= 0 || zero_holds(s, c))
+		if (cs_map_copied(&s->map, c) || zero_holds(s, c))
 			return true;
 	}
 	return false;
@@ -1370,7 +1370,7 @@ static bool all_copied(struct cs_wio *w)
 	u64 c;
 
 	for (c = w->next; c <= w->last; c++)
-		if (cs_map_lookup(&w->image->map, c) < 0)
+		if (!cs_map_copied(&w->image->map, c))
 			return false;
 	return true;
 }
