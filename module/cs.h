@@ -21,10 +21,11 @@
  *     no other lock held): the map's stores and the memory it charged.
  *   spare_lock (spinlock, irq-safe, snapshot.c, takes no other lock): the
  *     pages of finished copies kept for the next ones.
- * Lock-free: the tracker and disk registries (xarrays, RCU; changed under
- * cs_lock, looked up inside filter_srcu), the set owners (xarray, read by
- * the socket-release notifier), the changed-block map (see cs_cbt), the
- * total memory the maps charged (an atomic64 in map.c), the lookups
+ * Lock-free: the tracker registry (an xarray and a hash of the same
+ * trackers, RCU; changed under cs_lock, looked up inside filter_srcu or
+ * the hook's RCU section) and its count of trackers per bucket of disks,
+ * the set owners (xarray, read by the socket-release notifier), the
+ * changed-block map (see cs_cbt), the total memory the maps charged (an atomic64 in map.c), the lookups
  * of a snapshot's map (RCU, cs_map_lookup(); its "copied" bits,
  * cs_map_copied(), release/acquire), the pages of released copies
  * (an atomic in snapshot.c, bounded by cow_buffer_mb) and a tracker's
@@ -183,6 +184,7 @@ struct cs_tracker {
 	struct kref kref;
 	struct rcu_head rcu;
 	dev_t devt;
+	struct hlist_node hash_node;	/* tracker.c's hash; cs_lock, RCU */
 	struct cs_bdev origin;
 	char name[COWSNAP_DEV_NAME_MAX_LEN];
 	unsigned int chunk_shift;	/* COW and CBT unit, fixed */

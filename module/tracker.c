@@ -31,6 +31,7 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/ftrace.h>
+#include <linux/hash.h>
 #include <linux/llist.h>
 #include <linux/mempool.h>
 #include <linux/percpu.h>
@@ -46,12 +47,35 @@
 /* dev_t -> tracker with users; RCU lookups, stores under cs_lock */
 static DEFINE_XARRAY(trackers);
 /*
- * dev_t of a whole disk -> how many trackers lie on it (as a value); stores
- * under cs_lock.  A write through another device of the same disk (the
- * whole disk of a tracked partition, a partition of a tracked whole disk)
- * is looked up by place only when the disk has trackers.
+ * What every write asks, without walking the xarray (a dev_t is a 4-level
+ * index): the same trackers hashed by dev_t (RCU hlist, changed under
+ * cs_lock with the xarray), and per bucket of whole disks' dev_t how many
+ * trackers lie on the disks of that bucket (cs_lock, read lock-free).  A
+ * write through another device of a tracked disk (the whole disk of a
+ * tracked partition, a partition of a tracked whole disk) is looked up by
+ * place only when its disk's bucket counts trackers; another disk in the
+ * same bucket costs that look, nothing else.
  */
-static DEFINE_XARRAY(disks);
+#define TRACKER_HASH_BITS	6
+static struct hlist_head tracker_hash[1 << TRACKER_HASH_BITS];
+static unsigned int disk_trackers[1 << TRACKER_HASH_BITS];
+
+/* the tracker of dev, or NULL; inside rcu_read_lock() */
+static struct cs_tracker *tracker_find(dev_t dev)
+{
+	struct cs_tracker *t;
+
+	hlist_for_each_entry_rcu(t, &tracker_hash[hash_32(dev, TRACKER_HASH_BITS)], hash_node)
+		if (t->devt == dev)
+			return t;
+	return NULL;
+}
+
+/* Might trackers lie on disk?  Lock-free. */
+static bool disk_may_have_trackers(struct gendisk *disk)
+{
+	return READ_ONCE(disk_trackers[hash_32(disk_devt(disk), TRACKER_HASH_BITS)]);
+}
 /* the filter runs inside this, so that unload can wait for it */
 DEFINE_STATIC_SRCU(filter_srcu);
 static struct kmem_cache *wio_cache;
@@ -342,8 +366,10 @@ static noinline void cs_filter(struct bio *bio)
 		return;
 	}
 	if (op_is_write(bio_op(bio)) && bio->bi_bdev) {
-		t = xa_load(&trackers, bio->bi_bdev->bd_dev);
-		if (!t && xa_load(&disks, disk_devt(bio->bi_bdev->bd_disk)))
+		rcu_read_lock();
+		t = tracker_find(bio->bi_bdev->bd_dev);
+		rcu_read_unlock();
+		if (!t && disk_may_have_trackers(bio->bi_bdev->bd_disk))
 			t = lookup_by_place(bio, &offset);
 	}
 	if (t)
@@ -381,7 +407,7 @@ static bool fast_write(struct bio *bio)
 		return true;
 	if (!bio->bi_bdev)
 		return false;
-	t = xa_load(&trackers, bio->bi_bdev->bd_dev);
+	t = tracker_find(bio->bi_bdev->bd_dev);
 	if (!t)
 		return false;
 	w = kmem_cache_alloc(wio_cache, GFP_NOWAIT | __GFP_NOWARN);
@@ -547,17 +573,20 @@ void cs_tracker_put(struct cs_tracker *t)
 	kref_put(&t->kref, tracker_free);
 }
 
-static int disk_count(dev_t disk, int delta)
+/* t enters (true) or leaves the hot path's view of the registry */
+static void tracker_hash_set(struct cs_tracker *t, bool in)
 {
-	unsigned long n = xa_to_value(xa_load(&disks, disk) ?: xa_mk_value(0));
+	unsigned int *n = &disk_trackers[hash_32(disk_devt(t->origin.bdev->bd_disk),
+						 TRACKER_HASH_BITS)];
 
 	lockdep_assert_held(&cs_lock);
-	n += delta;
-	if (!n) {
-		xa_erase(&disks, disk);
-		return 0;
+	if (in) {
+		hlist_add_head_rcu(&t->hash_node, &tracker_hash[hash_32(t->devt, TRACKER_HASH_BITS)]);
+		WRITE_ONCE(*n, *n + 1);
+	} else {
+		hlist_del_rcu(&t->hash_node);
+		WRITE_ONCE(*n, *n - 1);
 	}
-	return xa_err(xa_store(&disks, disk, xa_mk_value(n), GFP_KERNEL));
 }
 
 /* Does a tracker other than t lie on bdev's sectors of its disk? */
@@ -682,16 +711,13 @@ struct cs_tracker *cs_tracker_get_or_create(dev_t dev, unsigned int chunk_sector
 	ret = cs_cbt_init(&t->cbt, bdev_nr_sectors(t->origin.bdev), t->chunk_shift);
 	if (ret)
 		goto err_close;
-	ret = disk_count(disk_devt(t->origin.bdev->bd_disk), 1);
-	if (ret)
-		goto err_cbt;
 	atomic_inc(&ntrackers);
 	ret = xa_insert(&trackers, dev, t, GFP_KERNEL);
 	if (ret) {
 		atomic_dec(&ntrackers);
-		disk_count(disk_devt(t->origin.bdev->bd_disk), -1);
 		goto err_cbt;
 	}
+	tracker_hash_set(t, true);
 	wait_untracked_writes(t);
 	return t;
 
@@ -723,7 +749,7 @@ void cs_tracker_unuse(struct cs_tracker *t)
 	if (t->users && --t->users)
 		return;
 	xa_erase(&trackers, t->devt);
-	disk_count(disk_devt(t->origin.bdev->bd_disk), -1);
+	tracker_hash_set(t, false);
 	/* the filter, and the hook's fast path (fast_write()), count no more */
 	synchronize_srcu(&filter_srcu);
 	synchronize_rcu();
