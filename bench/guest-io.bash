@@ -143,41 +143,28 @@ cs_pass() {
 	s untrack /dev/ram0 || say "untrack /dev/ram0: $OUT"
 }
 
-# cs_full: one set with 4 KiB chunks, random 4 KiB writes over the whole
-# origin (each block once: all of it copied, the sparse map at its
-# largest); kernel memory per GiB copied, and what is left after the
-# destroy.
-cs_full() {
-	local m0 mt m1 m2 used
+# cs_mem KEY MB: one set with 4 KiB chunks, MB MiB of random 4 KiB writes
+# spread over the whole origin ($IO_MB: each block once, all of it copied,
+# the sparse map at its largest; 128: one chunk in eight copied, the
+# sparsest map per byte copied, the issue's worst case).  Kernel memory per
+# GiB copied (KEY_mem_per_gib_kib), the taken set's (KEY_snap_kib) and what
+# is left after the destroy (KEY_left_kib).  The rand passes above copy
+# $IO_RAND_MB MiB.
+cs_mem() {
+	local key=$1 mb=$2 m0 mt m1 m2 used
 	m0=$(meminfo)
 	snap_set $RAND_CHUNK /dev/ram0 && s take "$SET" || { say "cowsnap set failed: $OUT"; return 1; }
 	mt=$(meminfo)
-	fio_run /dev/ram0 randwrite 4k "$IO_MB" "$IO_MB" > /dev/null
+	fio_run /dev/ram0 randwrite 4k "$IO_MB" "$mb" > /dev/null
 	m1=$(meminfo)
 	used=$(used_bytes)
 	s destroy "$SET"
 	m2=$(meminfo)
-	out cs_full_copied_bytes "$used"
-	out cs_full_snap_kib $(( ${mt% *} - ${m0% *} ))
-	out cs_full_mem_per_gib_kib "$(kib_per_gib $(( ${m1% *} - ${mt% *} )) "$used")"
-	out cs_full_left_kib $(( ${m2% *} - ${m0% *} ))
-	say "full random pass: $used bytes copied; Slab+VmallocUsed ${m0% *} -> ${mt% *} (taken) -> ${m1% *} (written) -> ${m2% *} KiB (destroyed)"
-}
-# cs_sparse: one set with 4 KiB chunks, 128 MiB of random 4 KiB writes
-# spread over the whole origin (one chunk in eight copied: the sparsest map
-# per byte copied, the issue's worst case), kernel memory per GiB copied.
-# The rand passes above copy $IO_RAND_MB MiB, denser.
-cs_sparse() {
-	local m0 mt m1 used
-	m0=$(meminfo)
-	snap_set $RAND_CHUNK /dev/ram0 && s take "$SET" || { say "cowsnap set failed: $OUT"; return 1; }
-	mt=$(meminfo)
-	fio_run /dev/ram0 randwrite 4k "$IO_MB" 128 > /dev/null
-	m1=$(meminfo)
-	used=$(used_bytes)
-	s destroy "$SET"
-	out cs_sparse_copied_bytes "$used"
-	out cs_sparse_mem_per_gib_kib "$(kib_per_gib $(( ${m1% *} - ${mt% *} )) "$used")"
+	out "${key}_copied_bytes" "$used"
+	out "${key}_snap_kib" $(( ${mt% *} - ${m0% *} ))
+	out "${key}_mem_per_gib_kib" "$(kib_per_gib $(( ${m1% *} - ${mt% *} )) "$used")"
+	out "${key}_left_kib" $(( ${m2% *} - ${m0% *} ))
+	say "$key: $mb MiB of random writes, $used bytes copied; Slab+VmallocUsed ${m0% *} -> ${mt% *} (taken) -> ${m1% *} (written) -> ${m2% *} KiB (destroyed)"
 }
 report_mem() { # KEY...: median, min, max of MEM[KEY]
 	local k
@@ -202,8 +189,8 @@ if [ "$have_cowsnap" = 1 ]; then
 	spread cs_rand_drain_s "${DRAIN[rand]}"
 	report_mem cs_seq_snap cs_seq_gib cs_rand_snap cs_rand_gib
 	stamp "cowsnap full random pass"
-	cs_full
-	cs_sparse
+	cs_mem cs_full "$IO_MB"
+	cs_mem cs_sparse 128
 	stamp "cowsnap image reads"
 	# Reads of the image, no chunk copied.
 	if snap_set $SEQ_CHUNK /dev/ram0 && s take "$SET"; then
@@ -335,14 +322,17 @@ fi
 # floor under every path of the write filter.  Per repetition and pattern,
 # in turn: no hook, the empty hook, cowsnap with ram0 tracked (no set: the
 # fast path of a write that needs no copy, and the hook a read passes).
-# The two modules cannot hook at once (IPMODIFY): each is loaded for its
-# run only.
+# Writes also go to another disk, ram2, with no hook and while cowsnap
+# tracks ram0 (what every other disk of the machine pays while a volume is
+# tracked).  The two modules cannot hook at once (IPMODIFY): each is loaded
+# for its run only.
 HOOKFLOOR_KO=$(dirname "$KO")/hookfloor/cs_hookfloor.ko
 stamp "empty hook"
 if [ -f "$HOOKFLOOR_KO" ] && [ "$have_cowsnap" = 1 ]; then
 	for ((r = 1; r <= REPS; r++)); do
 		for p in rand rand_read seq; do
 			add "hk_base_$p" "$(io_run /dev/ram0 "$p")"
+			[ "$p" = rand_read ] || add "hk_ubase_$p" "$(io_run /dev/ram2 "$p")"
 			if insmod "$HOOKFLOOR_KO"; then
 				add "hk_floor_$p" "$(io_run /dev/ram0 "$p")"
 				rmmod cs_hookfloor
@@ -350,6 +340,8 @@ if [ -f "$HOOKFLOOR_KO" ] && [ "$have_cowsnap" = 1 ]; then
 			if insmod "$KO"; then
 				if "$NLCTL" track /dev/ram0 > /dev/null; then
 					add "hk_tracked_$p" "$(io_run /dev/ram0 "$p")"
+					[ "$p" = rand_read ] ||
+						add "hk_untracked_$p" "$(io_run /dev/ram2 "$p")"
 					"$NLCTL" untrack /dev/ram0 > /dev/null
 				fi
 				rmmod cowsnap
@@ -357,7 +349,8 @@ if [ -f "$HOOKFLOOR_KO" ] && [ "$have_cowsnap" = 1 ]; then
 		done
 	done
 	report hk_base_rand hk_floor_rand hk_tracked_rand hk_base_rand_read \
-		hk_floor_rand_read hk_tracked_rand_read hk_base_seq hk_floor_seq hk_tracked_seq
+		hk_floor_rand_read hk_tracked_rand_read hk_base_seq hk_floor_seq hk_tracked_seq \
+		hk_ubase_rand hk_untracked_rand hk_ubase_seq hk_untracked_seq
 else
 	say "no empty hook: $HOOKFLOOR_KO missing (make) or cowsnap not loaded"
 fi
