@@ -151,7 +151,8 @@ mtype wst[NW];
 byte origin[NC];
 byte snapv[NC];		/* ghost: the origin at the instant of the take */
 byte store[NC];		/* the chunk in the set's storage */
-bool mapped[NC];	/* s->map holds the chunk's slot */
+bool mapped[NC];	/* s->map holds the chunk's slot; in the module, its
+			 * "copied" bit, set once the slot is visible */
 
 /* the tracker */
 byte inflight;		/* t->inflight */
