@@ -76,6 +76,7 @@ static bool disk_may_have_trackers(struct gendisk *disk)
 {
 	return READ_ONCE(disk_trackers[hash_32(disk_devt(disk), TRACKER_HASH_BITS)]);
 }
+
 /* the filter runs inside this, so that unload can wait for it */
 DEFINE_STATIC_SRCU(filter_srcu);
 static struct kmem_cache *wio_cache;
