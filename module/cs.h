@@ -25,9 +25,10 @@
  * trackers, RCU; changed under cs_lock, looked up inside filter_srcu or
  * the hook's RCU section) and its count of trackers per bucket of disks,
  * the set owners (xarray, read by the socket-release notifier), the
- * changed-block map (see cs_cbt), the total memory the maps charged (an atomic64 in map.c), the lookups
- * of a snapshot's map (RCU, cs_map_lookup(); its "copied" bits,
- * cs_map_copied(), release/acquire), the pages of released copies
+ * changed-block map (see cs_cbt), the total memory the maps charged (an
+ * atomic64 in map.c), the lookups of a snapshot's map (RCU,
+ * cs_map_lookup(); its "copied" bits, cs_map_copied(), release/acquire),
+ * the pages of released copies
  * (an atomic in snapshot.c, bounded by cow_buffer_mb) and a tracker's
  * count of its released copies (nreleased, changed under its lock).
  */

@@ -31,7 +31,7 @@
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/ftrace.h>
-#include <linux/hash.h>
+#include <linux/hashtable.h>
 #include <linux/llist.h>
 #include <linux/mempool.h>
 #include <linux/percpu.h>
@@ -57,7 +57,7 @@ static DEFINE_XARRAY(trackers);
  * same bucket costs that look, nothing else.
  */
 #define TRACKER_HASH_BITS	6
-static struct hlist_head tracker_hash[1 << TRACKER_HASH_BITS];
+static DEFINE_HASHTABLE(tracker_hash, TRACKER_HASH_BITS);
 static unsigned int disk_trackers[1 << TRACKER_HASH_BITS];
 
 /* the tracker of dev, or NULL; inside rcu_read_lock() */
@@ -65,16 +65,22 @@ static struct cs_tracker *tracker_find(dev_t dev)
 {
 	struct cs_tracker *t;
 
-	hlist_for_each_entry_rcu(t, &tracker_hash[hash_32(dev, TRACKER_HASH_BITS)], hash_node)
+	hash_for_each_possible_rcu(tracker_hash, t, hash_node, dev)
 		if (t->devt == dev)
 			return t;
 	return NULL;
 }
 
+/* the count of trackers on disk's bucket of disks */
+static unsigned int *disk_bucket(struct gendisk *disk)
+{
+	return &disk_trackers[hash_32(disk_devt(disk), TRACKER_HASH_BITS)];
+}
+
 /* Might trackers lie on disk?  Lock-free. */
 static bool disk_may_have_trackers(struct gendisk *disk)
 {
-	return READ_ONCE(disk_trackers[hash_32(disk_devt(disk), TRACKER_HASH_BITS)]);
+	return READ_ONCE(*disk_bucket(disk));
 }
 
 /* the filter runs inside this, so that unload can wait for it */
@@ -577,15 +583,14 @@ void cs_tracker_put(struct cs_tracker *t)
 /* t enters (true) or leaves the hot path's view of the registry */
 static void tracker_hash_set(struct cs_tracker *t, bool in)
 {
-	unsigned int *n = &disk_trackers[hash_32(disk_devt(t->origin.bdev->bd_disk),
-						 TRACKER_HASH_BITS)];
+	unsigned int *n = disk_bucket(t->origin.bdev->bd_disk);
 
 	lockdep_assert_held(&cs_lock);
 	if (in) {
-		hlist_add_head_rcu(&t->hash_node, &tracker_hash[hash_32(t->devt, TRACKER_HASH_BITS)]);
+		hash_add_rcu(tracker_hash, &t->hash_node, t->devt);
 		WRITE_ONCE(*n, *n + 1);
 	} else {
-		hlist_del_rcu(&t->hash_node);
+		hash_del_rcu(&t->hash_node);
 		WRITE_ONCE(*n, *n - 1);
 	}
 }
