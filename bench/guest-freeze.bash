@@ -21,8 +21,9 @@
 #   ktake   the kernel take itself: the time spent in cs_set_take() (the
 #           filesystems frozen, writes held and drained, the snapshots
 #           live, the image disks added), from the kernel's function_graph
-#           tracer hooked on that one function (set_ftrace_filter), so that
-#           nothing else is traced
+#           tracer; of it kfreeze, the longest freeze_work() (each volume's
+#           bdev_freeze() runs in a work item of its own, in parallel), and
+#           kimages, the time in cs_image_add() (after the thaw)
 #   hook    one writer hook run directly (no cowsnapd): the wall time of
 #           `bash HOOK freeze', and of it the start-up (to its first stamp)
 #           and the exit (from its last stamp); the window holds six hook
@@ -89,39 +90,57 @@ fz_hook() {
 	out freeze_hook_exit_ms "$(median "${ex[*]}")"
 }
 
-# The duration of cs_set_take() in the module (ktake above), through the
-# function_graph tracer on that function alone: fz_ktake_on before a
-# backup, fz_ktake_ms after it prints the ms (the sum, one take per backup)
-# or -1 when the tracer is not there.
+# The duration of cs_set_take() in the module (ktake above) and two of its
+# parts, through the kernel's function_graph tracer on those functions
+# alone (set_ftrace_filter), so that nothing else is traced: fz_ktake_on
+# before a backup, fz_ktake_ms after it.
 FZ_TR=/sys/kernel/tracing
 fz_ktake_on() {
+	local fn
 	mountpoint -q "$FZ_TR" || mount -t tracefs none "$FZ_TR" 2>/dev/null || return 0
 	{
 		echo 0 > "$FZ_TR/tracing_on"
 		echo nop > "$FZ_TR/current_tracer"
-		echo cs_set_take > "$FZ_TR/set_ftrace_filter"
-		echo cs_set_take > "$FZ_TR/set_graph_function"
-		echo 1 > "$FZ_TR/max_graph_depth"
+		echo > "$FZ_TR/set_ftrace_filter"
+		echo > "$FZ_TR/set_graph_function"
+		for fn in cs_set_take freeze_work:mod:cowsnap cs_image_add; do
+			echo "$fn" >> "$FZ_TR/set_ftrace_filter"
+		done
+		echo 2 > "$FZ_TR/max_graph_depth"
 		echo function_graph > "$FZ_TR/current_tracer"
+		# the name on a closing brace too (an option of function_graph's)
+		echo funcgraph-tail > "$FZ_TR/trace_options"
 		echo > "$FZ_TR/trace"
 		echo 1 > "$FZ_TR/tracing_on"
 	} 2>/dev/null
 }
+# fz_ktake_ms: "KTAKE FREEZE IMAGES" in ms: the time in cs_set_take(), the
+# longest freeze_work() (the volumes freeze in parallel, one work item each:
+# the kernel's bdev_freeze(), cowsnap's code is around it), the time in
+# cs_image_add() (the image disks added, after the thaw); -1 for what the
+# trace did not show
 fz_ktake_ms() {
 	local ms
-	echo 0 > "$FZ_TR/tracing_on" 2>/dev/null || { echo -1; return; }
-	ms=$(awk '/cs_set_take/ { for (k = 1; k < NF; k++) if ($(k + 1) == "us" && $k ~ /^[0-9.]+$/) { t += $k; n++ } }
-		END { if (n) printf "%.1f", t / 1000; else print -1 }' "$FZ_TR/trace" 2>/dev/null)
+	echo 0 > "$FZ_TR/tracing_on" 2>/dev/null || { echo -1 -1 -1; return; }
+	ms=$(awk '
+		function dur(k) { for (k = 1; k < NF; k++) if ($(k + 1) == "us" && $k ~ /^[0-9.]+$/) return $k; return -1 }
+		/cs_set_take/ { d = dur(); if (d >= 0) { t += d; n++ } }
+		/freeze_work/ { d = dur(); if (d > f) f = d }
+		/cs_image_add/ { d = dur(); if (d >= 0) { im += d; ni++ } }
+		END {
+			printf "%s %s %s", (n ? sprintf("%.1f", t / 1000) : -1), ((f > 0) ? sprintf("%.1f", f / 1000) : -1),
+				(ni ? sprintf("%.1f", im / 1000) : -1)
+		}' "$FZ_TR/trace" 2>/dev/null)
 	{
+		echo nofuncgraph-tail > "$FZ_TR/trace_options"
 		echo nop > "$FZ_TR/current_tracer"
 		echo > "$FZ_TR/set_ftrace_filter"
-		echo > "$FZ_TR/set_graph_function"
 	} 2>/dev/null
-	echo "${ms:--1}"
+	echo "${ms:--1 -1 -1}"
 }
 
 # fz_one RUN: one backup; prints "window freeze take thaw instant backup
-# ktake" in ms, or returns 1
+# ktake kfreeze kimages" in ms, or returns 1
 fz_one() {
 	local t0 t1 rc taken ktake
 	# truncated, not removed: socket writers keep it open for appending
@@ -190,13 +209,15 @@ EOS
 
 # fz_series PREFIX: FREEZE_REPS backups, BENCH PREFIX_{runs,window_ms,...}
 fz_series() {
-	local p=$1 r f win=() frz=() take=() thaw=() inst=() bk=() share=() kt=() kshare=()
+	local p=$1 r f win=() frz=() take=() thaw=() inst=() bk=() share=() kt=() kshare=() kf=() ki=()
 	for ((r = 1; r <= FREEZE_REPS; r++)); do
 		f=$(fz_one "$r") || continue
-		say "$p backup $r: window freeze take thaw instant backup ktake (ms): $f"
+		say "$p backup $r: window freeze take thaw instant backup ktake kfreeze kimages (ms): $f"
 		set -- $f
 		win+=("$1") frz+=("$2") take+=("$3") thaw+=("$4") inst+=("$5") bk+=("$6")
 		share+=("$(awk -v t="$3" -v w="$1" 'BEGIN { printf "%.3f", (w > 0) ? t / w : 0 }')")
+		case $8 in -*) ;; *) kf+=("$8") ;; esac
+		case $9 in -*) ;; *) ki+=("$9") ;; esac
 		case $7 in -*) ;; *)
 			kt+=("$7")
 			kshare+=("$(awk -v t="$7" -v w="$1" 'BEGIN { printf "%.3f", (w > 0) ? t / w : 0 }')") ;;
@@ -221,6 +242,9 @@ fz_series() {
 	else
 		say "$p: no kernel take time (function_graph tracer missing?)"
 	fi
+	[ "${#kf[@]}" -gt 0 ] && out "${p}_kfreeze_ms" "$(median "${kf[*]}")"
+	[ "${#ki[@]}" -gt 0 ] && out "${p}_kimages_ms" "$(median "${ki[*]}")"
+	return 0
 }
 
 # The same backups with socket writers (tests/tools/sockwriter --stamps):

@@ -320,7 +320,10 @@ fi
 # cs_hookfloor.ko (bench/hookfloor/) hooks submit_bio_noacct() as cowsnap
 # does (same ftrace flags) and does nothing but look at each bio's op: the
 # floor under every path of the write filter.  Per repetition and pattern,
-# in turn: no hook, the empty hook, cowsnap with ram0 tracked (no set: the
+# in turn: no hook, the empty hook, for writes the counting floor (the same
+# hook with count=1: a record per write from a slab cache, its end_io
+# swapped, a shared in-flight count, what a take's drain needs of every
+# write and nothing else), cowsnap with ram0 tracked (no set: the
 # fast path of a write that needs no copy, and the hook a read passes).
 # Writes also go to another disk, ram2, with no hook and while cowsnap
 # tracks ram0 (what every other disk of the machine pays while a volume is
@@ -337,6 +340,10 @@ if [ -f "$HOOKFLOOR_KO" ] && [ "$have_cowsnap" = 1 ]; then
 				add "hk_floor_$p" "$(io_run /dev/ram0 "$p")"
 				rmmod cs_hookfloor
 			fi
+			if [ "$p" != rand_read ] && insmod "$HOOKFLOOR_KO" count=1; then
+				add "hk_cfloor_$p" "$(io_run /dev/ram0 "$p")"
+				rmmod cs_hookfloor
+			fi
 			if insmod "$KO"; then
 				if "$NLCTL" track /dev/ram0 > /dev/null; then
 					add "hk_tracked_$p" "$(io_run /dev/ram0 "$p")"
@@ -348,8 +355,8 @@ if [ -f "$HOOKFLOOR_KO" ] && [ "$have_cowsnap" = 1 ]; then
 			fi
 		done
 	done
-	report hk_base_rand hk_floor_rand hk_tracked_rand hk_base_rand_read \
-		hk_floor_rand_read hk_tracked_rand_read hk_base_seq hk_floor_seq hk_tracked_seq \
+	report hk_base_rand hk_floor_rand hk_cfloor_rand hk_tracked_rand hk_base_rand_read \
+		hk_floor_rand_read hk_tracked_rand_read hk_base_seq hk_floor_seq hk_cfloor_seq hk_tracked_seq \
 		hk_ubase_rand hk_untracked_rand hk_ubase_seq hk_untracked_seq
 else
 	say "no empty hook: $HOOKFLOOR_KO missing (make) or cowsnap not loaded"

@@ -638,8 +638,9 @@ struct cs_tracker *cs_tracker_next(unsigned long *index)
  * now that every new write is counted: freezing the origin's queue waits for
  * every request of a blk-mq device and for every bio still inside a
  * bio-based driver's submit_bio (brd).  A bio-based driver that completes
- * bios later (dm, md) keeps its own in-flight I/O: module/README.md says to
- * snapshot such a device only with a filesystem on it, whose freeze drains.
+ * bios later (dm, md) keeps its own in-flight I/O, and blk-throttle holds
+ * the writes it delays before the queue: module/README.md says to snapshot
+ * such a device only with a filesystem on it, whose freeze drains.
  */
 static void wait_untracked_writes(struct cs_tracker *t)
 {

@@ -10,15 +10,69 @@
  * counts the writes it sees (per CPU, read at unload) and changes nothing.
  * bench/guest-io.bash loads it to time writes and reads with the hook
  * attached and nothing tracked: the floor under cowsnap's tracked path.
- * Built with the module for every kernel (make), never installed.
+ *
+ * With count=1 it also does what cowsnap must do for every write to a
+ * tracked volume, so that a take can wait for the writes in flight: a
+ * record per write from a slab cache (end_io and private kept in it), the
+ * bio's end_io swapped for its own, a shared in-flight count raised at
+ * submission and dropped at completion, where the bio gets its own end_io
+ * back and goes through bio_endio() again.  No lookup, no changed-block
+ * map, no chunk table: the floor of a filter that counts writes until
+ * they complete.  Built with the module for every kernel (make), never
+ * installed.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/ftrace.h>
 #include <linux/module.h>
 #include <linux/percpu.h>
+#include <linux/slab.h>
+#include <linux/wait.h>
+
+static bool count;
+module_param(count, bool, 0444);
+MODULE_PARM_DESC(count, "count every write until it completes, as a tracked volume's are");
 
 static DEFINE_PER_CPU(unsigned long, writes_seen);
+
+struct floor_rec {
+	bio_end_io_t *end_io;
+	void *private;
+};
+
+static struct kmem_cache *rec_cache;
+static atomic_t inflight = ATOMIC_INIT(0);
+static DECLARE_WAIT_QUEUE_HEAD(inflight_wq);
+
+static void floor_end_io(struct bio *bio)
+{
+	struct floor_rec *r = bio->bi_private;
+
+	bio->bi_end_io = r->end_io;
+	bio->bi_private = r->private;
+	kmem_cache_free(rec_cache, r);
+	if (atomic_dec_and_test(&inflight) && waitqueue_active(&inflight_wq))
+		wake_up_all(&inflight_wq);
+	bio_endio(bio);
+}
+
+/* a write that is not counted yet: counted until it completes */
+static void floor_count(struct bio *bio)
+{
+	struct floor_rec *r;
+
+	if (bio->bi_end_io == floor_end_io)
+		return;
+	r = kmem_cache_alloc(rec_cache, GFP_NOWAIT | __GFP_NOWARN);
+	if (!r)
+		return;
+	atomic_inc(&inflight);
+	smp_mb__after_atomic();
+	r->end_io = bio->bi_end_io;
+	r->private = bio->bi_private;
+	bio->bi_end_io = floor_end_io;
+	bio->bi_private = r;
+}
 
 static void notrace floor_hook(unsigned long ip, unsigned long parent_ip,
 			       struct ftrace_ops *ops, struct ftrace_regs *fregs)
@@ -28,6 +82,8 @@ static void notrace floor_hook(unsigned long ip, unsigned long parent_ip,
 	if (!op_is_write(bio_op(bio)) || cs_own_text(parent_ip))
 		return;
 	this_cpu_inc(writes_seen);
+	if (count)
+		floor_count(bio);
 }
 
 static struct ftrace_ops floor_ops = {
@@ -41,12 +97,18 @@ static int __init floor_init(void)
 	unsigned long ip = (unsigned long)submit_bio_noacct;
 	int ret;
 
+	rec_cache = KMEM_CACHE(floor_rec, 0);
+	if (!rec_cache)
+		return -ENOMEM;
 	ret = ftrace_set_filter_ip(&floor_ops, ip, 0, 0);
 	if (ret)
-		return ret;
+		goto err;
 	ret = register_ftrace_function(&floor_ops);
-	if (ret)
-		ftrace_set_filter_ip(&floor_ops, ip, 1, 0);
+	if (!ret)
+		return 0;
+	ftrace_set_filter_ip(&floor_ops, ip, 1, 0);
+err:
+	kmem_cache_destroy(rec_cache);
 	return ret;
 }
 
@@ -57,6 +119,10 @@ static void __exit floor_exit(void)
 
 	unregister_ftrace_function(&floor_ops);
 	ftrace_set_filter_ip(&floor_ops, (unsigned long)submit_bio_noacct, 1, 0);
+	/* the last completion may still be on its way out: a grace period */
+	wait_event(inflight_wq, !atomic_read(&inflight));
+	synchronize_rcu();
+	kmem_cache_destroy(rec_cache);
 	for_each_possible_cpu(cpu)
 		n += per_cpu(writes_seen, cpu);
 	pr_info("saw %lu writes\n", n);
