@@ -880,7 +880,14 @@ err_cache:
 	return ret;
 }
 
-/* After every set and kept tracker is gone. */
+/*
+ * After every set and kept tracker is gone, so every write we counted has
+ * done its inflight_dec().  A completion may still be on its way out of
+ * wio_end_io() (preempted in preempt_enable(), say): unregistering
+ * del_gendisk_ops, an ops in module data and so dynamic to ftrace, waits
+ * for an RCU-tasks grace period, which such a task ends only once it has
+ * left our text: the module's text outlives it.
+ */
 void cs_tracker_exit(void)
 {
 	unregister_ftrace_function(&del_gendisk_ops);

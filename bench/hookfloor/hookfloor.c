@@ -67,7 +67,7 @@ static void floor_count(struct bio *bio)
 	if (!r)
 		return;
 	atomic_inc(&inflight);
-	smp_mb__after_atomic();
+	smp_mb__after_atomic();	/* what cowsnap's hold gate pays, nothing to pair with */
 	r->end_io = bio->bi_end_io;
 	r->private = bio->bi_private;
 	bio->bi_end_io = floor_end_io;
@@ -119,7 +119,11 @@ static void __exit floor_exit(void)
 
 	unregister_ftrace_function(&floor_ops);
 	ftrace_set_filter_ip(&floor_ops, (unsigned long)submit_bio_noacct, 1, 0);
-	/* the last completion may still be on its way out: a grace period */
+	/*
+	 * Every counted write has completed; one that completed in interrupt
+	 * context may still be returning through floor_end_io(): a grace
+	 * period before the cache goes.
+	 */
 	wait_event(inflight_wq, !atomic_read(&inflight));
 	synchronize_rcu();
 	kmem_cache_destroy(rec_cache);
