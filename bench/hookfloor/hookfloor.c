@@ -26,6 +26,7 @@
 #include <linux/ftrace.h>
 #include <linux/module.h>
 #include <linux/percpu.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/wait.h>
 
@@ -120,12 +121,14 @@ static void __exit floor_exit(void)
 	unregister_ftrace_function(&floor_ops);
 	ftrace_set_filter_ip(&floor_ops, (unsigned long)submit_bio_noacct, 1, 0);
 	/*
-	 * Every counted write has completed; one that completed in interrupt
-	 * context may still be returning through floor_end_io(): a grace
-	 * period before the cache goes.
+	 * Every counted write has completed, but its completion may still be
+	 * returning through floor_end_io(): from interrupt context (an RCU
+	 * grace period waits for it) or from a task preempted there (an
+	 * RCU-tasks grace period waits for it) before the cache and the text go.
 	 */
 	wait_event(inflight_wq, !atomic_read(&inflight));
 	synchronize_rcu();
+	synchronize_rcu_tasks();
 	kmem_cache_destroy(rec_cache);
 	for_each_possible_cpu(cpu)
 		n += per_cpu(writes_seen, cpu);
