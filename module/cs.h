@@ -28,9 +28,9 @@
  * changed-block map (see cs_cbt), the total memory the maps charged (an
  * atomic64 in map.c), the lookups of a snapshot's map (RCU,
  * cs_map_lookup(); its "copied" bits, cs_map_copied(), release/acquire),
- * the pages of released copies
- * (an atomic in snapshot.c, bounded by cow_buffer_mb) and a tracker's
- * count of its released copies (nreleased, changed under its lock).
+ * the pages of released copies (an atomic in snapshot.c, bounded by
+ * cow_buffer_mb) and a tracker's count of its released copies (nreleased,
+ * changed under its lock).
  */
 #ifndef COWSNAP_CS_H
 #define COWSNAP_CS_H
