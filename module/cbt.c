@@ -69,26 +69,6 @@ void cs_cbt_free(struct cs_cbt *cbt)
 	cbt->map = NULL;
 }
 
-void cs_cbt_mark(struct cs_cbt *cbt, sector_t sector, sector_t count)
-{
-	u64 first, last, c, chunks = READ_ONCE(cbt->chunks);
-	u8 seq = READ_ONCE(cbt->seq), *map;
-
-	if (!count)
-		return;
-	smp_rmb();	/* pairs with cs_cbt_switch() */
-	map = READ_ONCE(cbt->map);
-	first = sector >> cbt->shift;
-	last = (sector + count - 1) >> cbt->shift;
-	/* past the end: the origin grew; the next take starts a generation */
-	if (first >= chunks)
-		return;
-	last = min(last, chunks - 1);
-	for (c = first; c <= last; c++)
-		if (READ_ONCE(map[c]) != seq)
-			WRITE_ONCE(map[c], seq);
-}
-
 u8 cs_cbt_take(struct cs_cbt *cbt, uuid_t *generation)
 {
 	u8 seq;

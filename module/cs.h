@@ -87,7 +87,31 @@ int cs_cbt_init(struct cs_cbt *cbt, sector_t sectors, unsigned int shift);
 void cs_cbt_free(struct cs_cbt *cbt);
 u8 *cs_cbt_prepare(const struct cs_cbt *cbt, sector_t sectors);
 u8 *cs_cbt_switch(struct cs_cbt *cbt, u8 *map, sector_t sectors);
-void cs_cbt_mark(struct cs_cbt *cbt, sector_t sector, sector_t count);
+
+/*
+ * Mark sectors sector..+count written.  Any context, no lock; inline, as
+ * it is on every tracked write's path (under emulation a call and its
+ * return cost as much as the marking).
+ */
+static inline void cs_cbt_mark(struct cs_cbt *cbt, sector_t sector, sector_t count)
+{
+	u64 first, last, c, chunks = READ_ONCE(cbt->chunks);
+	u8 seq = READ_ONCE(cbt->seq), *map;
+
+	if (!count)
+		return;
+	smp_rmb();	/* pairs with cs_cbt_switch() */
+	map = READ_ONCE(cbt->map);
+	first = sector >> cbt->shift;
+	last = (sector + count - 1) >> cbt->shift;
+	/* past the end: the origin grew; the next take starts a generation */
+	if (first >= chunks)
+		return;
+	last = min(last, chunks - 1);
+	for (c = first; c <= last; c++)
+		if (READ_ONCE(map[c]) != seq)
+			WRITE_ONCE(map[c], seq);
+}
 /* at take, writes drained: returns the sequence the snapshot compares with */
 u8 cs_cbt_take(struct cs_cbt *cbt, uuid_t *generation);
 /* fills bitmap with count bits from first: changed after sequence since */
@@ -307,6 +331,24 @@ struct cs_map {
 	u64 bytes;			/* lock: memory charged for it */
 };
 
+/* chunks per block of a map's "copied" bits (map.c) */
+#define CS_MAP_BITS_CHUNKS	(512 * BITS_PER_BYTE)
+
+/*
+ * Is chunk idx copied (its slot stored)?  Any context, no lock (map.c).
+ * Inline: every rewrite of a copied chunk asks it (cs_cow_clear()).
+ */
+static inline bool cs_map_copied(const struct cs_map *m, u64 idx)
+{
+	unsigned long **dir = smp_load_acquire(&m->dir);
+	const unsigned long *bits;
+
+	if (!dir || idx / CS_MAP_BITS_CHUNKS >= m->ndir)
+		return false;
+	bits = smp_load_acquire(&dir[idx / CS_MAP_BITS_CHUNKS]);
+	return bits && test_bit(idx % CS_MAP_BITS_CHUNKS, bits);
+}
+
 /*
  * One volume of a TAKEN set.  Lifetime: kref held by the set, the image
  * disk (until free_disk), and copy-on-write operations writing for it.
@@ -451,8 +493,6 @@ void cs_snapshot_write_go(struct cs_wio *w);
 /* map.c */
 void cs_map_init(struct cs_map *m);
 void cs_map_destroy(struct cs_map *m);
-/* is chunk idx copied; any context, no lock */
-bool cs_map_copied(const struct cs_map *m, u64 idx);
 /* the slot of chunk idx, or -1; any context (RCU inside) */
 s64 cs_map_lookup(struct cs_map *m, u64 idx);
 int cs_map_store(struct cs_map *m, u64 idx, u64 slot, u64 nr_chunks);

@@ -89,8 +89,8 @@ struct cs_map_group {
 			 DIV_ROUND_UP(sizeof(struct xa_node), XA_CHUNK_SIZE - 1))
 
 /* a block of "copied" bits: as many chunks as a leaf of the group index */
-#define BITS_BYTES	512
-#define BITS_CHUNKS	(BITS_BYTES * BITS_PER_BYTE)
+#define BITS_CHUNKS	CS_MAP_BITS_CHUNKS
+#define BITS_BYTES	(BITS_CHUNKS / BITS_PER_BYTE)
 
 static struct kmem_cache *dense_cache;
 static atomic64_t map_total = ATOMIC64_INIT(0);
@@ -148,18 +148,6 @@ static s64 group_lookup(const struct cs_map_group *g, unsigned int off)
 			return run_slot(r) + off - run_first(r);
 	}
 	return -1;
-}
-
-/* Is chunk idx copied (its slot stored)?  Any context, no lock. */
-bool cs_map_copied(const struct cs_map *m, u64 idx)
-{
-	unsigned long **dir = smp_load_acquire(&m->dir);
-	const unsigned long *bits;
-
-	if (!dir || idx / BITS_CHUNKS >= m->ndir)
-		return false;
-	bits = smp_load_acquire(&dir[idx / BITS_CHUNKS]);
-	return bits && test_bit(idx % BITS_CHUNKS, bits);
 }
 
 s64 cs_map_lookup(struct cs_map *m, u64 idx)

@@ -270,8 +270,11 @@ static bool wio_needs(struct cs_tracker *t, struct cs_wio *w, u64 idx)
  * for this write to complete.
  *
  * t->snaps is walked under RCU: cs_tracker_remove_snapshot() unlinks with
- * list_del_rcu() and snapshot_free() waits for a grace period.  Modelled:
- * model/cowsnap.pml, the lock-free pass of proctype write.
+ * list_del_rcu() and snapshot_free() waits for a grace period, which a
+ * section with preemption off holds up as rcu_read_lock() would
+ * (rcu_read_lock_sched(), no call out of line: this is every rewrite's
+ * path).  Modelled: model/cowsnap.pml, the lock-free pass of proctype
+ * write.
  */
 bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last)
 {
@@ -281,14 +284,14 @@ bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last)
 
 	if (last - first >= CLEAR_MAX)
 		return false;
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	list_for_each_entry_rcu(s, &t->snaps, tnode) {
 		for (c = first; c <= last && clear; c++)
 			clear = !snap_needs(s, c);
 		if (!clear)
 			break;
 	}
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	return clear;
 }
 
