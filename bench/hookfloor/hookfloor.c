@@ -13,13 +13,15 @@
  *
  * With count=1 it also does what cowsnap must do for every write to a
  * tracked volume, so that a take can wait for the writes in flight: a
- * record per write from a slab cache (end_io and private kept in it), the
- * bio's end_io swapped for its own, a shared in-flight count raised at
- * submission and dropped at completion, where the bio gets its own end_io
- * back and goes through bio_endio() again.  No lookup, no changed-block
- * map, no chunk table: the floor of a filter that counts writes until
- * they complete.  Built with the module for every kernel (make), never
- * installed.
+ * record per write (end_io and private kept in it), the bio's end_io
+ * swapped for its own, a shared in-flight count raised at submission and
+ * dropped at completion, where the bio gets its own end_io back and goes
+ * through bio_endio() again.  The record comes from a per-CPU list before
+ * a slab cache, with preemption off and no interrupts turned off, as
+ * cowsnap's do (module/tracker.c, wio_stash_get()): the cheapest record
+ * this module knows.  No lookup, no changed-block map, no chunk table: the
+ * floor of a filter that counts writes until they complete.  Built with
+ * the module for every kernel (make), never installed.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
@@ -39,11 +41,54 @@ static DEFINE_PER_CPU(unsigned long, writes_seen);
 struct floor_rec {
 	bio_end_io_t *end_io;
 	void *private;
+	struct floor_rec *next;		/* on a CPU's free list */
 };
 
 static struct kmem_cache *rec_cache;
 static atomic_t inflight = ATOMIC_INIT(0);
 static DECLARE_WAIT_QUEUE_HEAD(inflight_wq);
+
+/*
+ * Free records per CPU, at most FREE_MAX: pushed from any context, popped
+ * only in task context with preemption off (so no pop interrupts a pop),
+ * both with this_cpu_cmpxchg(), which an interrupt cannot split.
+ */
+#define FREE_MAX	64
+static DEFINE_PER_CPU(struct floor_rec *, free_head);
+static DEFINE_PER_CPU(int, free_n);
+
+static struct floor_rec *rec_get(void)
+{
+	struct floor_rec *r;
+
+	if (in_task()) {
+		do {
+			r = this_cpu_read(free_head);
+			if (!r)
+				goto slab;
+		} while (this_cpu_cmpxchg(free_head, r, r->next) != r);
+		this_cpu_dec(free_n);
+		return r;
+	}
+slab:
+	return kmem_cache_alloc(rec_cache, GFP_NOWAIT | __GFP_NOWARN);
+}
+
+/* preemption off */
+static void rec_put(struct floor_rec *r)
+{
+	struct floor_rec *h;
+
+	if (this_cpu_read(free_n) >= FREE_MAX) {
+		kmem_cache_free(rec_cache, r);
+		return;
+	}
+	do {
+		h = this_cpu_read(free_head);
+		r->next = h;
+	} while (this_cpu_cmpxchg(free_head, h, r) != h);
+	this_cpu_inc(free_n);
+}
 
 static void floor_end_io(struct bio *bio)
 {
@@ -51,9 +96,11 @@ static void floor_end_io(struct bio *bio)
 
 	bio->bi_end_io = r->end_io;
 	bio->bi_private = r->private;
-	kmem_cache_free(rec_cache, r);
+	preempt_disable();
+	rec_put(r);
 	if (atomic_dec_and_test(&inflight) && waitqueue_active(&inflight_wq))
 		wake_up_all(&inflight_wq);
+	preempt_enable();
 	bio_endio(bio);
 }
 
@@ -64,7 +111,9 @@ static void floor_count(struct bio *bio)
 
 	if (bio->bi_end_io == floor_end_io)
 		return;
-	r = kmem_cache_alloc(rec_cache, GFP_NOWAIT | __GFP_NOWARN);
+	preempt_disable();
+	r = rec_get();
+	preempt_enable();
 	if (!r)
 		return;
 	atomic_inc(&inflight);
@@ -129,6 +178,14 @@ static void __exit floor_exit(void)
 	wait_event(inflight_wq, !atomic_read(&inflight));
 	synchronize_rcu();
 	synchronize_rcu_tasks();
+	for_each_possible_cpu(cpu) {
+		struct floor_rec *r = per_cpu(free_head, cpu), *next;
+
+		for (; r; r = next) {
+			next = r->next;
+			kmem_cache_free(rec_cache, r);
+		}
+	}
 	kmem_cache_destroy(rec_cache);
 	for_each_possible_cpu(cpu)
 		n += per_cpu(writes_seen, cpu);
