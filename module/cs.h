@@ -29,8 +29,9 @@
  * atomic64 in map.c), the lookups of a snapshot's map (RCU,
  * cs_map_lookup(); its "copied" bits, cs_map_copied(), release/acquire),
  * the pages of released copies (an atomic in snapshot.c, bounded by
- * cow_buffer_mb) and a tracker's count of its released copies (nreleased,
- * changed under its lock).
+ * cow_buffer_mb), a tracker's count of its released copies (nreleased,
+ * changed under its lock) and the per-CPU lists of free write records
+ * (this_cpu_cmpxchg(), tracker.c).
  */
 #ifndef COWSNAP_CS_H
 #define COWSNAP_CS_H

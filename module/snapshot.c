@@ -253,7 +253,11 @@ static bool wio_needs(struct cs_tracker *t, struct cs_wio *w, u64 idx)
 	return false;
 }
 
-/* chunks the lock-free pass looks at; a longer write goes under the lock */
+/*
+ * Checks (chunks times live snapshots) the lock-free pass makes at most:
+ * it runs with preemption off, so a longer write, or one to a volume with
+ * many snapshots, goes under the lock, chunk by chunk.
+ */
 #define CLEAR_MAX	256
 
 /*
@@ -278,6 +282,7 @@ static bool wio_needs(struct cs_tracker *t, struct cs_wio *w, u64 idx)
  */
 bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last)
 {
+	unsigned int checks = 0;
 	struct cs_snapshot *s;
 	bool clear = true;
 	u64 c;
@@ -286,6 +291,11 @@ bool cs_cow_clear(struct cs_tracker *t, u64 first, u64 last)
 		return false;
 	rcu_read_lock_sched();
 	list_for_each_entry_rcu(s, &t->snaps, tnode) {
+		checks += last - first + 1;
+		if (checks > CLEAR_MAX) {
+			clear = false;
+			break;
+		}
 		for (c = first; c <= last && clear; c++)
 			clear = !snap_needs(s, c);
 		if (!clear)
