@@ -52,7 +52,7 @@ $(KVERS:%=module-%): module-%: $(MODULE_SRCS)
 	@find build/$*/module -xtype l -delete
 	$(call kbuild,$*) M=$(TOP)/build/$* COWSNAP_TOP=$(TOP) W=1 modules
 	@mkdir -p build/$*/hookfloor
-	@ln -sf $(TOP)/bench/hookfloor/Kbuild $(TOP)/bench/hookfloor/hookfloor.c build/$*/hookfloor/
+	@ln -sf $(TOP)/bench/hookfloor/Kbuild $(TOP)/bench/hookfloor/*.c build/$*/hookfloor/
 	$(call kbuild,$*) M=$(TOP)/build/$*/hookfloor COWSNAP_TOP=$(TOP) W=1 modules
 
 # Userspace programs: the daemon, the tools, and the tests' own helpers.

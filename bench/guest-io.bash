@@ -316,6 +316,28 @@ else
 	say "dm-linear over ram0 failed"
 fi
 
+# ---- the remap floor: a disk that only remaps ----
+# cs_remapfloor.ko (bench/hookfloor/remapfloor.c): a bio-based disk over
+# ram0 whose submit_bio hands each bio to ram0 in place (no clone, no
+# completion of its own).  What one more bio-based device costs at the
+# least: the floor under an image's reads (and dm-linear's).  In turn with
+# ram0's reads, each repetition.
+stamp "remap floor"
+REMAPFLOOR_KO=$(dirname "$KO")/hookfloor/cs_remapfloor.ko
+if [ -f "$REMAPFLOOR_KO" ] && insmod "$REMAPFLOOR_KO" target="$(lsblk -dno MAJ:MIN /dev/ram0 | tr -d ' ')"; then
+	udevadm settle 2> /dev/null
+	for ((r = 1; r <= REPS; r++)); do
+		for p in seq_read rand_read; do
+			add "rf_base_$p" "$(io_run /dev/ram0 "$p")"
+			add "rf_$p" "$(io_run /dev/csremap0 "$p")"
+		done
+	done
+	report rf_base_seq_read rf_seq_read rf_base_rand_read rf_rand_read
+	rmmod cs_remapfloor
+else
+	say "cs_remapfloor over ram0 failed"
+fi
+
 # ---- the interception alone: an empty hook ----
 # cs_hookfloor.ko (bench/hookfloor/) hooks submit_bio_noacct() as cowsnap
 # does (same ftrace flags) and does nothing but look at each bio's op: the
