@@ -322,6 +322,21 @@ struct cs_chunk {
 };
 
 
+/*
+ * A bio that came back to one of our end_ios, given back its own end_io
+ * before bio_endio() is called on it a second time.  What bio_endio() did
+ * before the end_io it called (the chain's count, integrity, the trace
+ * event) it does once; only the I/O controllers' hook (rq_qos_done_bio():
+ * blk-iolatency's in-flight count, blk-iocost's done vtime) looks at
+ * flags it leaves set, and would count the bio twice.
+ */
+static inline void cs_bio_endio_again(struct bio *bio)
+{
+	bio_clear_flag(bio, BIO_QOS_THROTTLED);
+	bio_clear_flag(bio, BIO_QOS_MERGED);
+	bio_endio(bio);
+}
+
 /* A snapshot's chunk -> slot map (map.c). */
 struct cs_map {
 	struct mutex lock;		/* stores, bytes */

@@ -213,9 +213,9 @@ static void inflight_dec(struct cs_tracker *t)
 /*
  * Give the bio back its own end_io and complete it through bio_endio(),
  * whose loop walks a chain without recursion (and, on newer kernels, is the
- * only caller bio_chain_endio() accepts).  bio_endio() is safe to call a
- * second time: what it did before end_io (remaining count, integrity,
- * accounting) is done once.  w goes back before the inflight count drops,
+ * only caller bio_chain_endio() accepts), a second time
+ * (cs_bio_endio_again(): what it did before end_io is done once, the I/O
+ * controllers' part too).  w goes back before the inflight count drops,
  * so that nothing of ours is touched once a drain or the module's exit may
  * see zero.  t is freed only after a grace period (tracker_free_work()),
  * which a section with preemption off holds up as rcu_read_lock() would,
@@ -232,7 +232,7 @@ static void wio_complete(struct cs_wio *w)
 	wio_free(w);
 	inflight_dec(t);
 	rcu_read_unlock_sched();
-	bio_endio(bio);
+	cs_bio_endio_again(bio);
 }
 
 /*
