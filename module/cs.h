@@ -30,8 +30,8 @@
  * cs_map_lookup(); its "copied" bits, cs_map_copied(), release/acquire),
  * the pages of released copies (an atomic in snapshot.c, bounded by
  * cow_buffer_mb), a tracker's count of its released copies (nreleased,
- * changed under its lock) and the per-CPU lists of free write records
- * (this_cpu_cmpxchg(), tracker.c).
+ * changed under its lock) and the per-CPU lists of free records of
+ * writes and image reads (cs_stash, this_cpu_cmpxchg()).
  */
 #ifndef COWSNAP_CS_H
 #define COWSNAP_CS_H
@@ -41,7 +41,9 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/llist.h>
+#include <linux/mempool.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/spinlock.h>
 #include <linux/uuid.h>
 #include <linux/wait.h>
@@ -321,6 +323,87 @@ struct cs_chunk {
 	struct cs_cow_target inline_targets[CS_INLINE_TARGETS];
 };
 
+
+/*
+ * A short list of free records on each CPU, before a mempool's slab (the
+ * records of tracked writes, tracker.c, and of image reads, snapshot.c):
+ * under emulation a slab allocation and free cost more than the rest of a
+ * rewrite's or an image read's bookkeeping (bench/NOTES.md, session 26).
+ *
+ * A list is changed only with this_cpu_cmpxchg(), one instruction that an
+ * interrupt on the CPU cannot split, so that no interrupt is ever turned
+ * off.  A record is taken only in task context with preemption off, so
+ * nothing takes from a list between another taker's read of the head and
+ * its cmpxchg (no ABA); records go back from any context (completions run
+ * in interrupts), which only adds at the head and makes such a taker try
+ * again.  A record freed on another CPU than the one it was taken on goes
+ * to that CPU's list; past CS_STASH_MAX records a list sends them back to
+ * the pool.  The count is kept beside the list, not with it: it may be off
+ * by a few for a moment, which only moves that bound.  The lists are
+ * emptied at module exit, once every record is back.
+ */
+#define CS_STASH_MAX	64
+
+struct cs_stash {
+	struct llist_node *head;
+	int n;
+};
+
+/* a record from this CPU's list, or NULL; preemption off */
+static inline struct llist_node *cs_stash_get(struct cs_stash __percpu *st)
+{
+	struct llist_node *h, *next;
+
+	if (!in_task())
+		return NULL;
+	do {
+		h = this_cpu_read(st->head);
+		if (!h)
+			return NULL;
+		next = h->next;
+	} while (this_cpu_cmpxchg(st->head, h, next) != h);
+	this_cpu_dec(st->n);
+	return h;
+}
+
+/*
+ * n onto this CPU's list; false when the list is full or pool's reserve
+ * is short (the caller gives n to mempool_free(), which refills it).
+ * Preemption off.
+ */
+static inline bool cs_stash_put_pool(struct cs_stash __percpu *st, struct llist_node *n,
+				     mempool_t *pool)
+{
+	struct llist_node *h;
+
+	if (READ_ONCE(pool->curr_nr) < pool->min_nr || this_cpu_read(st->n) >= CS_STASH_MAX)
+		return false;
+	do {
+		h = this_cpu_read(st->head);
+		n->next = h;
+	} while (this_cpu_cmpxchg(st->head, h, n) != h);
+	this_cpu_inc(st->n);
+	return true;
+}
+
+/* at module exit, every record back: each list's records to free_one */
+static inline void cs_stash_drain(struct cs_stash __percpu *st,
+				  void (*free_one)(struct llist_node *))
+{
+	struct llist_node *h, *next;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct cs_stash *c = per_cpu_ptr(st, cpu);
+
+		for (h = c->head; h; h = next) {
+			next = h->next;
+			free_one(h);
+		}
+		c->head = NULL;
+		c->n = 0;
+	}
+}
 
 /*
  * A bio that came back to one of our end_ios, given back its own end_io

@@ -84,6 +84,29 @@ struct cs_read {
 	struct bio clone;		/* last: bio_set front_pad */
 };
 
+/*
+ * An image read whose whole range is one run (the common case: a read
+ * within a chunk, or over neighbouring chunks of the origin): the bio
+ * itself is sent to the run's device, with no clone, and given back at its
+ * end what it had (device, position, end_io) before read_place_end() looks
+ * at it as read_end() looks at a clone.  From a per-CPU list (cs_stash)
+ * before rplace_pool.
+ */
+struct cs_rplace {
+	struct llist_node lnode;	/* on a CPU's free list */
+	struct bio *bio;
+	struct cs_snapshot *s;
+	struct block_device *bdev;	/* the image's */
+	struct bvec_iter iter;
+	bio_end_io_t *end_io;
+	void *private;
+	u64 check_first, check_count;	/* origin chunks to look at again */
+	struct work_struct work;	/* read_place_again() */
+};
+
+/* in-place reads' records kept for when the slab has none */
+#define CS_RPLACE_RESERVE	64
+
 /* chunk entries kept for when the slab gives none */
 #define CS_CHUNK_RESERVE	256
 
@@ -97,6 +120,9 @@ static struct bio_set cow_bs;		/* copies: reads and writes of chunks */
 static struct bio_set read_bs;		/* image reads: clones */
 static struct bio_set write_bs;		/* image writes: clones */
 static mempool_t *iwrite_pool;
+static struct kmem_cache *rplace_cache;
+static mempool_t *rplace_pool;
+static DEFINE_PER_CPU(struct cs_stash, rplace_stash);
 /* the reserves are full: the test knobs may refuse the allocators from now on */
 static bool chunk_pool_ready, page_pool_ready;
 /* pages of released copies not yet in the maps (cow_release(), cow_buffer_mb) */
@@ -969,24 +995,23 @@ static struct cs_chunk *read_released(struct cs_snapshot *s, u64 c)
  * Must the read look again, in process context (read_again_work())?  Any
  * context: the busy table under one hold of the lock, then the map.
  */
-static bool read_overtaken(struct cs_read *r)
+static bool read_overtaken(struct cs_snapshot *s, u64 first, u64 count)
 {
-	u64 c, end = r->check_first + r->check_count;
-	struct cs_snapshot *s = r->s;
+	u64 c, end = first + count;
 	struct cs_tracker *t = s->t;
 	unsigned long flags;
 	bool found = false;
 
 	if (atomic_read(&t->nreleased)) {
 		spin_lock_irqsave(&t->lock, flags);
-		for (c = r->check_first; c < end && !found; c++)
+		for (c = first; c < end && !found; c++)
 			found = released_for(t, c, s) != NULL;
 		spin_unlock_irqrestore(&t->lock, flags);
 		if (found)
 			return true;
 	}
 	smp_rmb();	/* the busy table before the map */
-	for (c = r->check_first; c < end; c++)
+	for (c = first; c < end; c++)
 		if (cs_map_copied(&s->map, c) || zero_holds(s, c))
 			return true;
 	return false;
@@ -1052,6 +1077,7 @@ static bool read_fix(struct cs_snapshot *s, struct bio *parent, sector_t off, se
 	return false;
 }
 
+/* a parent read in place has been to its device once (read_place_again()) */
 static void read_again_end(struct bio *again)
 {
 	struct bio *parent = again->bi_private;
@@ -1059,7 +1085,7 @@ static void read_again_end(struct bio *again)
 	if (again->bi_status && !parent->bi_status)
 		parent->bi_status = again->bi_status;
 	bio_put(again);
-	bio_endio(parent);
+	cs_bio_endio_again(parent);
 }
 
 /*
@@ -1111,7 +1137,7 @@ static void read_end(struct bio *bio)
 	if (bio->bi_status && !parent->bi_status)
 		parent->bi_status = bio->bi_status;
 	smp_rmb();	/* the data before the map, the zero table, the set */
-	if (!bio->bi_status && read_overtaken(r)) {
+	if (!bio->bi_status && read_overtaken(r->s, r->check_first, r->check_count)) {
 		INIT_WORK(&r->work, read_again_work);
 		queue_work(cs_wq, &r->work);
 		return;
@@ -1119,6 +1145,97 @@ static void read_end(struct bio *bio)
 	read_check_set(r->s, parent);
 	bio_put(bio);
 	bio_endio(parent);
+}
+
+/* rp is no longer used: onto this CPU's list, else back to the pool */
+static void rplace_free(struct cs_rplace *rp)
+{
+	preempt_disable();
+	if (!cs_stash_put_pool(&rplace_stash, &rp->lnode, rplace_pool))
+		mempool_free(rp, rplace_pool);
+	preempt_enable();
+}
+
+/*
+ * read_again_work() for a read sent in place (read_place()): the bio is
+ * its own again, looked at chunk by chunk and, when a chunk of it is
+ * copied now, sent to the image again as a clone.
+ */
+static void read_place_again(struct work_struct *work)
+{
+	struct cs_rplace *rp = container_of(work, struct cs_rplace, work);
+	struct bio *bio = rp->bio, *again;
+	struct cs_snapshot *s = rp->s;
+	u64 first = rp->check_first, count = rp->check_count;
+
+	rplace_free(rp);
+	if (!read_fix(s, bio, 0, bio_sectors(bio), first, count)) {
+		smp_rmb();	/* the data before the set */
+		read_check_set(s, bio);
+		cs_bio_endio_again(bio);
+		return;
+	}
+	again = bio_alloc_clone(bio->bi_bdev, bio, GFP_NOIO, &read_bs);
+	again->bi_opf &= ~REQ_NOWAIT;
+	again->bi_private = bio;
+	again->bi_end_io = read_again_end;
+	submit_bio_noacct(again);
+}
+
+/*
+ * The end of a read sent in place: the bio gets back its device, position
+ * and end_io (and bio_endio() is called on it again, as on a tracked
+ * write: cs_bio_endio_again()), then what read_end() does for a clone.
+ */
+static void read_place_end(struct bio *bio)
+{
+	struct cs_rplace *rp = bio->bi_private;
+	struct cs_snapshot *s = rp->s;
+
+	bio->bi_bdev = rp->bdev;
+	bio->bi_iter = rp->iter;
+	bio->bi_end_io = rp->end_io;
+	bio->bi_private = rp->private;
+	smp_rmb();	/* the data before the map, the zero table, the set */
+	if (!bio->bi_status && rp->check_count &&
+	    read_overtaken(s, rp->check_first, rp->check_count)) {
+		INIT_WORK(&rp->work, read_place_again);
+		queue_work(cs_wq, &rp->work);
+		return;
+	}
+	rplace_free(rp);
+	read_check_set(s, bio);
+	cs_bio_endio_again(bio);
+}
+
+/*
+ * All of bio from sector of bdev, the bio itself sent there (struct
+ * cs_rplace); its chunks check_first.. (check_count of them) come from the
+ * origin and are looked at again at the end.
+ */
+static void read_place(struct cs_snapshot *s, struct bio *bio, struct block_device *bdev,
+		       sector_t sector, u64 check_first, u64 check_count)
+{
+	struct llist_node *n;
+	struct cs_rplace *rp;
+
+	preempt_disable();
+	n = cs_stash_get(&rplace_stash);
+	preempt_enable();
+	rp = n ? llist_entry(n, struct cs_rplace, lnode) : mempool_alloc(rplace_pool, GFP_NOIO);
+	rp->bio = bio;
+	rp->s = s;
+	rp->bdev = bio->bi_bdev;
+	rp->iter = bio->bi_iter;
+	rp->end_io = bio->bi_end_io;
+	rp->private = bio->bi_private;
+	rp->check_first = check_first;
+	rp->check_count = check_count;
+	bio_set_dev(bio, bdev);
+	bio->bi_iter.bi_sector = sector;
+	bio->bi_end_io = read_place_end;
+	bio->bi_private = rp;
+	cs_submit_own(bio);
 }
 
 /*
@@ -1255,6 +1372,11 @@ void cs_snapshot_read(struct cs_snapshot *s, struct bio *bio)
 			check_count++;
 		}
 		pos = cend;
+	}
+	/* one run from the start to the end: the bio itself goes */
+	if (run_bdev && run_pos == start && !bio->bi_status) {
+		read_place(s, bio, run_bdev, run_sector, check_first, check_count);
+		return;
 	}
 	if (run_bdev)
 		read_run(s, bio, run_pos - start, pos - run_pos, run_bdev, run_sector,
@@ -1577,8 +1699,22 @@ int cs_snapshot_init(void)
 		ret = -ENOMEM;
 		goto err_write;
 	}
+	rplace_cache = KMEM_CACHE(cs_rplace, 0);
+	if (!rplace_cache) {
+		ret = -ENOMEM;
+		goto err_iwrite;
+	}
+	rplace_pool = mempool_create_slab_pool(CS_RPLACE_RESERVE, rplace_cache);
+	if (!rplace_pool) {
+		ret = -ENOMEM;
+		goto err_rplace;
+	}
 	return 0;
 
+err_rplace:
+	kmem_cache_destroy(rplace_cache);
+err_iwrite:
+	mempool_destroy(iwrite_pool);
 err_write:
 	bioset_exit(&write_bs);
 err_read:
@@ -1596,10 +1732,18 @@ err_map:
 	return ret;
 }
 
+static void rplace_drain_one(struct llist_node *n)
+{
+	kmem_cache_free(rplace_cache, llist_entry(n, struct cs_rplace, lnode));
+}
+
 void cs_snapshot_exit(void)
 {
 	/* every snapshot is freed by now (cs_set_exit(), then the workqueue) */
 	WARN_ON(cs_map_memory());
+	cs_stash_drain(&rplace_stash, rplace_drain_one);
+	mempool_destroy(rplace_pool);
+	kmem_cache_destroy(rplace_cache);
 	mempool_destroy(iwrite_pool);
 	bioset_exit(&write_bs);
 	bioset_exit(&read_bs);

@@ -92,60 +92,19 @@ static mempool_t *wio_pool;
  * Every write to a tracked volume needs a record (struct cs_wio) from its
  * submission to its completion.  Those of writes that need nothing but
  * counting (a rewrite of copied chunks, a volume with no live snapshot)
- * come from a short list on each CPU and go back to it, before the slab:
- * under emulation a slab allocation and free cost more than all the rest
- * of such a write's bookkeeping (bench/NOTES.md, session 26).
- *
- * The list is changed only with this_cpu_cmpxchg(), one instruction that
- * an interrupt on the CPU cannot split, so that no interrupt is ever turned
- * off.  A record is taken only in task context with preemption off, so
- * nothing takes from a list between another taker's read of the head and
- * its cmpxchg (no ABA); records go back from any context (completions run
- * in interrupts), which only adds at the head and makes such a taker try
- * again.  A record freed on another CPU than its write's goes to that
- * CPU's list; past WIO_STASH_MAX records a CPU's list sends them to the
- * slab.  The count is kept beside the list, not with it: it may be off by
- * a few for a moment, which only moves that bound.  Records chain through
- * lnode, which only a deferred completion uses.
+ * come from a short list on each CPU (cs_stash) and go back to it, before
+ * the slab: under emulation a slab allocation and free cost more than all
+ * the rest of such a write's bookkeeping (bench/NOTES.md, session 26).
+ * Records chain through lnode, which only a deferred completion uses.
  */
-#define WIO_STASH_MAX	64
+static DEFINE_PER_CPU(struct cs_stash, wio_stash);
 
-struct wio_stash {
-	struct llist_node *head;
-	int n;
-};
-static DEFINE_PER_CPU(struct wio_stash, wio_stash);
-
-/* a record from this CPU's list, or NULL; task context, preemption off */
+/* a record from this CPU's list, or NULL; preemption off */
 static struct cs_wio *wio_stash_get(void)
 {
-	struct llist_node *h, *next;
+	struct llist_node *h = cs_stash_get(&wio_stash);
 
-	if (!in_task())
-		return NULL;
-	do {
-		h = this_cpu_read(wio_stash.head);
-		if (!h)
-			return NULL;
-		next = h->next;
-	} while (this_cpu_cmpxchg(wio_stash.head, h, next) != h);
-	this_cpu_dec(wio_stash.n);
-	return llist_entry(h, struct cs_wio, lnode);
-}
-
-/* w onto this CPU's list, false when it is full; preemption off */
-static bool wio_stash_put(struct cs_wio *w)
-{
-	struct llist_node *h;
-
-	if (this_cpu_read(wio_stash.n) >= WIO_STASH_MAX)
-		return false;
-	do {
-		h = this_cpu_read(wio_stash.head);
-		w->lnode.next = h;
-	} while (this_cpu_cmpxchg(wio_stash.head, h, &w->lnode) != h);
-	this_cpu_inc(wio_stash.n);
-	return true;
+	return h ? llist_entry(h, struct cs_wio, lnode) : NULL;
 }
 
 /*
@@ -155,27 +114,15 @@ static bool wio_stash_put(struct cs_wio *w)
  */
 static void wio_free(struct cs_wio *w)
 {
-	if (READ_ONCE(wio_pool->curr_nr) < wio_pool->min_nr || !wio_stash_put(w))
+	if (!cs_stash_put_pool(&wio_stash, &w->lnode, wio_pool))
 		mempool_free(w, wio_pool);
 }
 
-/* at module exit, every write completed: the lists back to the slab */
-static void wio_stash_drain(void)
+static void wio_drain_one(struct llist_node *n)
 {
-	struct llist_node *h, *next;
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		struct wio_stash *st = per_cpu_ptr(&wio_stash, cpu);
-
-		for (h = st->head; h; h = next) {
-			next = h->next;
-			kmem_cache_free(wio_cache, llist_entry(h, struct cs_wio, lnode));
-		}
-		st->head = NULL;
-		st->n = 0;
-	}
+	kmem_cache_free(wio_cache, llist_entry(n, struct cs_wio, lnode));
 }
+
 static atomic_t ntrackers = ATOMIC_INIT(0);
 static DECLARE_WAIT_QUEUE_HEAD(trackers_wq);
 
@@ -994,7 +941,7 @@ void cs_tracker_exit(void)
 	flush_workqueue(cs_wq);
 	wait_event(trackers_wq, !atomic_read(&ntrackers));
 	rcu_barrier();
-	wio_stash_drain();
+	cs_stash_drain(&wio_stash, wio_drain_one);
 	mempool_destroy(wio_pool);
 	kmem_cache_destroy(wio_cache);
 }

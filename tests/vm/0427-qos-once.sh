@@ -1,10 +1,11 @@
 #!/bin/bash
-# A write to a tracked volume passes the block layer's I/O controllers
-# once, as without cowsnap.  The module completes it through bio_endio() a
-# second time, with its own end_io back, and bio_endio() calls the queue's
-# rq_qos done_bio hook (blk-iolatency's in-flight count, blk-iocost's done
-# vtime) on every pass of a bio marked BIO_QOS_THROTTLED: before the fix
-# each tracked write was counted twice.  Counted with the function tracer: calls of
+# A write to a tracked volume, and an image read sent to the origin in
+# place, pass the block layer's I/O controllers once, as without cowsnap.
+# The module completes such a bio through bio_endio() a second time, with
+# its own end_io back, and bio_endio() calls the queue's rq_qos done_bio
+# hook (blk-iolatency's in-flight count, blk-iocost's done vtime) on every
+# pass of a bio marked BIO_QOS_THROTTLED: before the fix each tracked write
+# was counted twice.  Counted with the function tracer: calls of
 # __rq_qos_done_bio for 4096 direct 4 KiB writes to a scsi_debug disk with
 # writeback throttling on (an rq_qos on its queue), untracked and as
 # rewrites with a live snapshot; then 4096 reads of the origin and of its
