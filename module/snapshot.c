@@ -1186,13 +1186,19 @@ static void read_place_again(struct work_struct *work)
  * The end of a read sent in place: the bio gets back its device, position
  * and end_io (and bio_endio() is called on it again, as on a tracked
  * write: cs_bio_endio_again()), then what read_end() does for a clone.
+ * Its blk-cgroup association stays the one bio_set_dev() made for the
+ * device it went to (a clone of it, read_place_again(), is associated
+ * anew; its owner's bio_put() drops it), as with a driver that remaps in
+ * place and never gives the device back.
  */
 static void read_place_end(struct bio *bio)
 {
 	struct cs_rplace *rp = bio->bi_private;
 	struct cs_snapshot *s = rp->s;
 
+	/* as bio_set_dev() would, without asking blk-cgroup again */
 	bio->bi_bdev = rp->bdev;
+	bio_clear_flag(bio, BIO_REMAPPED);
 	bio->bi_iter = rp->iter;
 	bio->bi_end_io = rp->end_io;
 	bio->bi_private = rp->private;
