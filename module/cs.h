@@ -386,9 +386,12 @@ static inline bool cs_stash_put_pool(struct cs_stash __percpu *st, struct llist_
 	return true;
 }
 
-/* at module exit, every record back: each list's records to free_one */
-static inline void cs_stash_drain(struct cs_stash __percpu *st,
-				  void (*free_one)(struct llist_node *))
+/*
+ * At module exit, every record back: each list's records (their node at
+ * offset) to the pool they came from, before it is destroyed.
+ */
+static inline void cs_stash_drain(struct cs_stash __percpu *st, mempool_t *pool,
+				  size_t offset)
 {
 	struct llist_node *h, *next;
 	int cpu;
@@ -398,7 +401,7 @@ static inline void cs_stash_drain(struct cs_stash __percpu *st,
 
 		for (h = c->head; h; h = next) {
 			next = h->next;
-			free_one(h);
+			mempool_free((void *)h - offset, pool);
 		}
 		c->head = NULL;
 		c->n = 0;

@@ -1098,6 +1098,18 @@ static void read_check_set(struct cs_snapshot *s, struct bio *parent)
 		parent->bi_status = BLK_STS_IOERR;
 }
 
+/* [off, off + len) of parent (sectors from its start) sent to the image again */
+static void read_again_submit(struct bio *parent, sector_t off, sector_t len)
+{
+	struct bio *again = bio_alloc_clone(parent->bi_bdev, parent, GFP_NOIO, &read_bs);
+
+	bio_trim(again, off, len);
+	again->bi_opf &= ~REQ_NOWAIT;
+	again->bi_private = parent;
+	again->bi_end_io = read_again_end;
+	submit_bio_noacct(again);
+}
+
 /*
  * The part of the parent that r read, looked at again chunk by chunk
  * (read_fix()) and, when a chunk of it is copied now, sent to the image
@@ -1107,7 +1119,7 @@ static void read_check_set(struct cs_snapshot *s, struct bio *parent)
 static void read_again_work(struct work_struct *work)
 {
 	struct cs_read *r = container_of(work, struct cs_read, work);
-	struct bio *parent = r->parent, *again;
+	struct bio *parent = r->parent;
 	struct cs_snapshot *s = r->s;
 	sector_t off = r->off, len = r->len;
 	u64 first = r->check_first, count = r->check_count;
@@ -1121,12 +1133,7 @@ static void read_again_work(struct work_struct *work)
 		bio_endio(parent);
 		return;
 	}
-	again = bio_alloc_clone(parent->bi_bdev, parent, GFP_NOIO, &read_bs);
-	bio_trim(again, off, len);
-	again->bi_opf &= ~REQ_NOWAIT;
-	again->bi_private = parent;
-	again->bi_end_io = read_again_end;
-	submit_bio_noacct(again);
+	read_again_submit(parent, off, len);
 }
 
 static void read_end(struct bio *bio)
@@ -1164,7 +1171,7 @@ static void rplace_free(struct cs_rplace *rp)
 static void read_place_again(struct work_struct *work)
 {
 	struct cs_rplace *rp = container_of(work, struct cs_rplace, work);
-	struct bio *bio = rp->bio, *again;
+	struct bio *bio = rp->bio;
 	struct cs_snapshot *s = rp->s;
 	u64 first = rp->check_first, count = rp->check_count;
 
@@ -1175,11 +1182,7 @@ static void read_place_again(struct work_struct *work)
 		cs_bio_endio_again(bio);
 		return;
 	}
-	again = bio_alloc_clone(bio->bi_bdev, bio, GFP_NOIO, &read_bs);
-	again->bi_opf &= ~REQ_NOWAIT;
-	again->bi_private = bio;
-	again->bi_end_io = read_again_end;
-	submit_bio_noacct(again);
+	read_again_submit(bio, 0, bio_sectors(bio));
 }
 
 /*
@@ -1738,16 +1741,11 @@ err_map:
 	return ret;
 }
 
-static void rplace_drain_one(struct llist_node *n)
-{
-	kmem_cache_free(rplace_cache, llist_entry(n, struct cs_rplace, lnode));
-}
-
 void cs_snapshot_exit(void)
 {
 	/* every snapshot is freed by now (cs_set_exit(), then the workqueue) */
 	WARN_ON(cs_map_memory());
-	cs_stash_drain(&rplace_stash, rplace_drain_one);
+	cs_stash_drain(&rplace_stash, rplace_pool, offsetof(struct cs_rplace, lnode));
 	mempool_destroy(rplace_pool);
 	kmem_cache_destroy(rplace_cache);
 	mempool_destroy(iwrite_pool);

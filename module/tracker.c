@@ -118,11 +118,6 @@ static void wio_free(struct cs_wio *w)
 		mempool_free(w, wio_pool);
 }
 
-static void wio_drain_one(struct llist_node *n)
-{
-	kmem_cache_free(wio_cache, llist_entry(n, struct cs_wio, lnode));
-}
-
 static atomic_t ntrackers = ATOMIC_INIT(0);
 static DECLARE_WAIT_QUEUE_HEAD(trackers_wq);
 
@@ -941,7 +936,7 @@ void cs_tracker_exit(void)
 	flush_workqueue(cs_wq);
 	wait_event(trackers_wq, !atomic_read(&ntrackers));
 	rcu_barrier();
-	cs_stash_drain(&wio_stash, wio_drain_one);
+	cs_stash_drain(&wio_stash, wio_pool, offsetof(struct cs_wio, lnode));
 	mempool_destroy(wio_pool);
 	kmem_cache_destroy(wio_cache);
 }
